@@ -1,0 +1,34 @@
+# xae: two commands on a fresh Debian 12 machine — `make up`, then `make test`.
+SHELL := /bin/bash
+VENV := .venv
+XAE := $(VENV)/bin/xae
+ADMIN := $(VENV)/bin/xae-admin
+EXAMPLE := examples/hello-python
+EXAMPLE_APP := hello
+
+.PHONY: up setup down test test-unit lint bench clean-apps
+
+setup:
+	./scripts/bootstrap.sh
+
+up: setup
+	$(ADMIN) start
+	$(ADMIN) bootstrap
+	./scripts/deploy-example.sh $(EXAMPLE_APP) $(EXAMPLE)
+
+down:
+	$(ADMIN) stop
+
+lint:
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/mypy src
+	$(VENV)/bin/lint-imports
+
+test-unit:
+	$(VENV)/bin/pytest tests/unit -q
+
+test: setup lint
+	$(VENV)/bin/pytest -q
+
+bench: up
+	$(VENV)/bin/python -m bench

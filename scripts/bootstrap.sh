@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Brings a fresh Debian 12 machine to the point where xae can run: system packages, a running
+# dockerd, the Python venv and the locally built base and stack images. Every step checks first
+# and skips what is already done, so a second run takes seconds.
+set -euo pipefail
+
+here="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$here"
+log() { printf '\033[1;34m==>\033[0m %s\n' "$*"; }
+
+need_pkgs=()
+for pair in docker.io:/usr/sbin/dockerd nginx:/usr/sbin/nginx git:/usr/bin/git \
+            debootstrap:/usr/sbin/debootstrap wrk:/usr/bin/wrk; do
+  pkg="${pair%%:*}"; bin="${pair#*:}"
+  [ -x "$bin" ] || need_pkgs+=("$pkg")
+done
+if [ ${#need_pkgs[@]} -gt 0 ]; then
+  log "installing system packages: ${need_pkgs[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" ca-certificates iptables >/dev/null
+fi
+# Debian's nginx package starts a system nginx on port 80 when installed under systemd; xae runs
+# its own nginx with its own config, so the stock one is never needed.
+
+if ! docker version >/dev/null 2>&1; then
+  log "starting dockerd"
+  mkdir -p /var/log/xae
+  nohup /usr/sbin/dockerd >/var/log/xae/dockerd.log 2>&1 &
+  for _ in $(seq 1 60); do
+    docker version >/dev/null 2>&1 && break
+    sleep 0.5
+  done
+  docker version >/dev/null 2>&1 || { echo "dockerd did not start; see /var/log/xae/dockerd.log" >&2; exit 1; }
+fi
+
+py="${PYTHON:-python3}"
+if [ ! -x .venv/bin/xae ] || [ requirements.lock -nt .venv/.installed ] || [ pyproject.toml -nt .venv/.installed ]; then
+  log "installing the Python environment (.venv)"
+  [ -x .venv/bin/python ] || "$py" -m venv .venv
+  .venv/bin/pip install -q -r requirements.lock
+  .venv/bin/pip install -q --no-deps -e .
+  touch .venv/.installed
+fi
+
+.venv/bin/python -m xae.builder.images ensure

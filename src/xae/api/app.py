@@ -1,0 +1,30 @@
+"""The FastAPI application: routers, error mapping, and the platform it serves."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from xae.api import errors
+from xae.api.routes import apps, auth, deploys, formation, logs, releases, status
+from xae.control.platform import Platform
+from xae.control.reconciler import Reconciler
+
+
+def create_app(platform: Platform, reconciler: Reconciler | None = None) -> FastAPI:
+    app = FastAPI(
+        title="xae",
+        version="0.1.0",
+        description="The xae App Engine API. Every call but `POST /v1/auth/tokens` and "
+        "`GET /healthz` needs `Authorization: Bearer <token>` (`xae login`).",
+    )
+    app.state.platform = platform
+    app.state.reconciler = reconciler
+    errors.install(app)
+    for module in (auth, status, apps, deploys, releases, formation, logs):
+        app.include_router(module.router)
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app

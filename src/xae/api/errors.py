@@ -1,0 +1,47 @@
+"""The one place where errors become HTTP responses: `{"error": {"code", "message", "details"}}`."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from xae.errors import XaeError
+
+log = logging.getLogger("xae.api")
+
+
+def error_body(code: str, message: str, details: dict[str, object] | None = None) -> dict[str, object]:
+    return {"error": {"code": code, "message": message, "details": details or {}}}
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(XaeError)
+    async def xae_error(_: Request, exc: XaeError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return JSONResponse(error_body(exc.code, exc.message, exc.details),
+                            status_code=exc.status, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = [
+            f"{'.'.join(str(p) for p in e['loc'] if p != 'body')}: {e['msg']}" for e in exc.errors()
+        ]
+        return JSONResponse(
+            error_body("invalid_input", "the request is not valid: " + "; ".join(problems)),
+            status_code=422)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code)
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error")
+        return JSONResponse(
+            error_body("internal_error", "xae hit an unexpected error; the server log has details"),
+            status_code=500)

@@ -1,0 +1,84 @@
+"""Deploys: upload a source tarball; the build log and rollout progress stream back as NDJSON.
+
+The upload is spooled to disk (bounded by `max_upload_bytes`) before anything is built, so a
+cut connection never leaves a half-built release. The pipeline runs in its own thread: the
+events it emits are streamed as they happen, one JSON object per line.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import tempfile
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import StreamingResponse
+
+from xae.api.deps import PlatformDep, UserDep
+from xae.api.routes.views import load_app, release_public
+from xae.codecenter.deploy import DeployPipeline
+from xae.control.apps import get_app
+from xae.errors import UploadTooLarge, XaeError
+
+router = APIRouter(prefix="/v1/apps", tags=["deploys"])
+log = logging.getLogger("xae.api.deploys")
+_END = object()
+
+
+@router.post("/{name}/deploys", response_class=StreamingResponse)
+async def deploy(name: str, request: Request, p: PlatformDep, user: UserDep) -> StreamingResponse:
+    with p.db.session() as session:
+        load_app(session, user, name)
+    limit = p.settings.max_upload_bytes
+    spool = tempfile.SpooledTemporaryFile(max_size=8 * 1024**2)  # noqa: SIM115 - closed by the pipeline thread
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            spool.close()
+            raise UploadTooLarge(
+                f"the upload is larger than {limit} bytes: exclude build output and "
+                "dependencies with .xaeignore, or raise XAE_MAX_UPLOAD_BYTES")
+        spool.write(chunk)
+    spool.seek(0)
+
+    events: queue.Queue[object] = queue.Queue()
+    pipeline = DeployPipeline(p)
+
+    def work() -> None:
+        try:
+            pipeline.run(user, name, spool, events.put)
+            with p.db.session() as session:
+                app = get_app(session, name)
+                release = app.current_release
+                done: dict[str, Any] = {"event": "done", "url": p.url_for(name)}
+                if release is not None:
+                    done["release"] = release_public(session, release).model_dump(mode="json")
+            events.put(done)
+        except XaeError as e:
+            events.put({"event": "error", "error": {
+                "code": e.code, "message": e.message, "details": e.details}})
+        except Exception:
+            log.exception("deploy of %s failed unexpectedly", name)
+            events.put({"event": "error", "error": {
+                "code": "internal_error",
+                "message": "the deploy hit an unexpected error; the server log has details",
+                "details": {}}})
+        finally:
+            spool.close()
+            events.put(_END)
+
+    threading.Thread(target=work, name=f"deploy-{name}", daemon=True).start()
+
+    def stream() -> Iterator[bytes]:
+        while True:
+            item = events.get()
+            if item is _END:
+                return
+            yield (json.dumps(item) + "\n").encode()
+
+    return StreamingResponse(stream(), media_type="application/x-ndjson")

@@ -1,0 +1,31 @@
+"""Logs: the app's output, merged across instances, optionally followed live."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from fastapi import APIRouter
+from fastapi.responses import StreamingResponse
+
+from xae.api.deps import PlatformDep, UserDep
+from xae.api.routes.views import load_app
+from xae.logs.stream import app_logs
+
+router = APIRouter(prefix="/v1/apps", tags=["logs"])
+
+
+@router.get("/{name}/logs", response_class=StreamingResponse)
+def logs(
+    name: str, p: PlatformDep, user: UserDep, follow: bool = False, process: str | None = None,
+    tail: int = 100,
+) -> StreamingResponse:
+    with p.db.session() as session:
+        load_app(session, user, name)
+    lines = app_logs(p.runtime, name, process=process, tail=max(0, min(tail, 10_000)),
+                     follow=follow)
+
+    def body() -> Iterator[bytes]:
+        for line in lines:
+            yield (line + "\n").encode() if line else b""
+
+    return StreamingResponse(body(), media_type="text/plain; charset=utf-8")

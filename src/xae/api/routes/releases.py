@@ -1,0 +1,61 @@
+"""Releases and config: each change makes a new release, returned once it serves."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from sqlalchemy import select
+
+from xae.api.deps import PlatformDep, SessionDep, UserDep
+from xae.api.routes.views import load_app, release_public
+from xae.api.schemas import ReleasePublic, RollbackRequest
+from xae.control import releases as service
+from xae.errors import InvalidInput
+from xae.store.models import Release
+
+router = APIRouter(prefix="/v1/apps", tags=["releases"])
+
+
+def _release(p: PlatformDep, name: str, version: int) -> ReleasePublic:
+    with p.db.session() as session:
+        app = service.get_app(session, name)
+        return release_public(session, service.get_release(session, app, version))
+
+
+@router.get("/{name}/releases")
+def list_releases(name: str, session: SessionDep, user: UserDep) -> list[ReleasePublic]:
+    app = load_app(session, user, name)
+    rows = session.scalars(
+        select(Release).where(Release.app_id == app.id).order_by(Release.version.desc()))
+    return [release_public(session, r) for r in rows]
+
+
+@router.get("/{name}/releases/{version}")
+def release_info(name: str, version: str, session: SessionDep, user: UserDep) -> ReleasePublic:
+    app = load_app(session, user, name)
+    number = version.lstrip("v")
+    if not number.isdigit():
+        raise InvalidInput(f"{version!r} is not a release: write it like v3")
+    return release_public(session, service.get_release(session, app, int(number)))
+
+
+@router.post("/{name}/rollback")
+def rollback(name: str, body: RollbackRequest, p: PlatformDep, user: UserDep) -> ReleasePublic:
+    with p.db.session() as session:
+        load_app(session, user, name)
+    _, version = service.rollback(p, user, name, body.version)
+    return _release(p, name, version)
+
+
+@router.get("/{name}/config")
+def get_config(name: str, session: SessionDep, user: UserDep) -> dict[str, str]:
+    return dict(load_app(session, user, name).config)
+
+
+@router.patch("/{name}/config")
+def change_config(
+    name: str, body: dict[str, str | None], p: PlatformDep, user: UserDep
+) -> ReleasePublic:
+    with p.db.session() as session:
+        load_app(session, user, name)
+    version = service.set_config(p, user, name, body)
+    return _release(p, name, version)

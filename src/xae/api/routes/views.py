@@ -1,0 +1,64 @@
+"""Turning store rows and runtime instances into the API's public shapes."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from xae.api.schemas import AppPublic, FormationPublic, InstancePublic, ReleasePublic
+from xae.auth.policy import authorize_app
+from xae.control.apps import get_app
+from xae.control.formation import formations, process_types
+from xae.control.platform import Platform
+from xae.domain.resources import format_memory, parse_memory
+from xae.runtime.base import Instance
+from xae.store.models import App, Build, Release, User
+
+
+def load_app(session: Session, user: User, name: str) -> App:
+    app = get_app(session, name)
+    authorize_app(user, app)
+    return app
+
+
+def app_public(p: Platform, app: App) -> AppPublic:
+    return AppPublic(
+        name=app.name, url=p.url_for(app.name), owner=app.owner.name, created_at=app.created_at,
+        release=app.current_release.version if app.current_release else None,
+    )
+
+
+def release_public(session: Session, release: Release) -> ReleasePublic:
+    build = session.get(Build, release.build_id) if release.build_id else None
+    return ReleasePublic(
+        version=release.version, description=release.description, status=release.status,
+        build_id=release.build_id, image=build.image if build else None,
+        created_at=release.created_at, created_by=release.created_by,
+        config_keys=sorted(release.config),
+    )
+
+
+def formation_public(p: Platform, session: Session, app: App) -> list[FormationPublic]:
+    commands = process_types(session, app)
+    default_memory = parse_memory(p.settings.default_memory)
+    return [
+        FormationPublic(
+            type=f.process_type, quantity=f.quantity,
+            memory=format_memory(f.memory_bytes or default_memory),
+            cpus=f.cpus or p.settings.default_cpus,
+            command=commands.get(f.process_type, ""),
+        )
+        for f in formations(session, app)
+        if f.process_type in commands
+    ]
+
+
+def instance_public(p: Platform, instance: Instance) -> InstancePublic:
+    return InstancePublic(
+        name=instance.name, type=instance.process, release=instance.release,
+        state=instance.state,
+        healthy=p.health.get(instance.id) if instance.process == "web" else None,
+        address=f"{instance.address}:{instance.port}" if instance.address and instance.port
+        else instance.address,
+        started_at=instance.started_at, memory=format_memory(instance.memory_bytes),
+        cpus=instance.cpus,
+    )

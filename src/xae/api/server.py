@@ -1,0 +1,70 @@
+"""Running the control plane: wire the platform, start the router and reconciler, serve the API.
+
+Apps do not depend on this process: containers and the router (nginx) keep running when it is
+killed, and a new one picks up where the last left off (see `Reconciler.warm_start`).
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import socket
+
+import uvicorn
+
+from xae.api.app import create_app
+from xae.config import Settings
+from xae.control.platform import Platform
+from xae.control.reconciler import Reconciler
+from xae.errors import PortInUse, XaeError
+from xae.router.nginx import NginxRouter
+from xae.runtime.base import Runtime
+from xae.store.db import Database
+
+log = logging.getLogger("xae.server")
+
+
+def check_port_free(host: str, port: int, what: str, setting: str) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as e:
+            if e.errno == errno.EADDRINUSE:
+                raise PortInUse(
+                    f"port {port} on {host} (for the {what}) is already in use by another "
+                    f"process: stop it, or choose another port with {setting}=<port>") from e
+            raise
+
+
+def make_runtime(settings: Settings) -> Runtime:
+    if settings.backend == "docker":
+        from xae.runtime.docker import DockerRuntime
+
+        return DockerRuntime(settings.docker_url)
+    raise XaeError(f"unknown backend {settings.backend!r}: set XAE_BACKEND=docker")
+
+
+def build_platform(settings: Settings) -> Platform:
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    db = Database(settings.db_url)
+    db.migrate()
+    runtime = make_runtime(settings)
+    runtime.ping()
+    return Platform(settings, db, runtime, NginxRouter(settings))
+
+
+def serve(settings: Settings) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    check_port_free(settings.api_host, settings.api_port, "API", "XAE_API_PORT")
+    platform = build_platform(settings)
+    reconciler = Reconciler(platform)
+    reconciler.warm_start()
+    platform.router.start()
+    reconciler.start()
+    app = create_app(platform, reconciler)
+    try:
+        uvicorn.run(app, host=settings.api_host, port=settings.api_port, log_level="warning",
+                    timeout_graceful_shutdown=5)
+    finally:
+        reconciler.stop()

@@ -1,0 +1,168 @@
+"""`xae apps`, `apps:create`, `apps:info`, `apps:destroy`, `apps:update`.
+
+Destroying is the one irreversible verb, so it asks for the app's name again (`--confirm`,
+or a prompt on a terminal) and refuses locally on a mismatch before any request is sent;
+the API checks the same `confirm` parameter again.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Any
+
+import typer
+
+from xae.cli import output
+from xae.cli.client import api
+from xae.cli.errors import CLIError, usage_error
+from xae.cli.options import AppOption, JsonOption, app_name, require_app
+from xae.cli.ps import render_formation, render_instances
+
+NameArgument = Annotated[
+    str | None, typer.Argument(help="The app's name (or use --app).", show_default=False)
+]
+
+
+def _pick(name: str | None, app: str | None) -> str:
+    return app_name(name) if name else require_app(app)
+
+
+def list_apps(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """List the apps you can see."""
+    apps: list[dict[str, Any]] = api(ctx).get("/v1/apps")
+    if as_json:
+        output.print_json(apps)
+        return
+    if not apps:
+        output.plain("no apps yet: create one with `xae apps:create NAME`")
+        return
+    table = output.table("name", "release", "url", "owner", "created")
+    for app in apps:
+        table.add_row(
+            str(app.get("name")),
+            output.version(app.get("release")),
+            output.text(app.get("url")),
+            output.text(app.get("owner")),
+            output.when(app.get("created_at")),
+        )
+    output.show(table)
+
+
+def create(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="A DNS label: lowercase letters, digits, dashes.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Create an app."""
+    app: dict[str, Any] = api(ctx).post("/v1/apps", {"name": app_name(name)})
+    if as_json:
+        output.print_json(app)
+        return
+    output.success(f"created {app.get('name')}, to be served at {app.get('url')}")
+    output.plain(f"deploy it with: xae deploy . --app {app.get('name')}")
+
+
+def info(
+    ctx: typer.Context, name: NameArgument = None, app: AppOption = None, as_json: JsonOption = False
+) -> None:
+    """Show an app: its release, URL, health check, formation and instances."""
+    data: dict[str, Any] = api(ctx).get(f"/v1/apps/{_pick(name, app)}")
+    if as_json:
+        output.print_json(data)
+        return
+    render_app(data)
+
+
+def render_app(data: dict[str, Any]) -> None:
+    health = data.get("health") or {}
+    output.key_values(
+        [
+            ("name", data.get("name")),
+            ("url", data.get("url")),
+            ("owner", data.get("owner")),
+            ("release", output.version(data.get("release"))),
+            ("created", output.when(data.get("created_at"))),
+            (
+                "health",
+                f"GET {health.get('path', '/')} timeout {health.get('timeout')}s, "
+                f"{health.get('attempts')} attempts, drain {health.get('drain_seconds')}s"
+                if health
+                else None,
+            ),
+        ]
+    )
+    if "formation" in data:
+        output.plain("")
+        render_formation(data.get("formation") or [])
+    if "instances" in data:
+        output.plain("")
+        render_instances(data.get("instances") or [])
+
+
+def destroy(
+    ctx: typer.Context,
+    name: NameArgument = None,
+    app: AppOption = None,
+    confirm: Annotated[
+        str | None,
+        typer.Option("--confirm", help="The app's name again, to confirm; needed without a TTY."),
+    ] = None,
+) -> None:
+    """Destroy an app, its releases, config and running instances. Irreversible."""
+    target = _pick(name, app)
+    if confirm is None:
+        if not sys.stdin.isatty():
+            raise usage_error(f"destroying {target} is irreversible: pass --confirm {target}")
+        confirm = str(typer.prompt(f"this destroys {target} and everything in it; type its name"))
+    if confirm != target:
+        raise CLIError(
+            f"confirmation {confirm!r} does not match {target!r}; nothing was destroyed",
+            code="confirmation_mismatch",
+        )
+    api(ctx).delete(f"/v1/apps/{target}", params={"confirm": confirm})
+    output.success(f"destroyed {target}")
+
+
+def update(
+    ctx: typer.Context,
+    app: AppOption = None,
+    health_path: Annotated[
+        str | None, typer.Option("--health-path", help="Path the health check GETs, e.g. /up.")
+    ] = None,
+    health_timeout: Annotated[
+        float | None, typer.Option("--health-timeout", help="Seconds per health request.", min=0)
+    ] = None,
+    health_attempts: Annotated[
+        int | None, typer.Option("--health-attempts", help="Checks before giving up.", min=1)
+    ] = None,
+    drain_seconds: Annotated[
+        float | None,
+        typer.Option("--drain-seconds", help="Grace after SIGTERM before SIGKILL.", min=0),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Change an app's health check and drain settings."""
+    target = require_app(app)
+    changes: dict[str, Any] = {
+        key: value
+        for key, value in (
+            ("health_path", health_path),
+            ("health_timeout", health_timeout),
+            ("health_attempts", health_attempts),
+            ("drain_seconds", drain_seconds),
+        )
+        if value is not None
+    }
+    if not changes:
+        raise usage_error(
+            "nothing to change: pass --health-path, --health-timeout, --health-attempts "
+            "or --drain-seconds"
+        )
+    if health_path is not None and not health_path.startswith("/"):
+        raise usage_error(f"--health-path must start with '/', got {health_path!r}")
+    data: dict[str, Any] = api(ctx).patch(f"/v1/apps/{target}", changes)
+    if as_json:
+        output.print_json(data)
+        return
+    output.success(f"updated {target}")
+    render_app(data)

@@ -1,0 +1,115 @@
+"""`xae deploy`: pack a directory, upload it, and show the build as it happens.
+
+The tarball is spooled to a temporary file (not held in memory: sources can be large) and
+streamed to the API with its length, so the server can refuse an oversized upload at once.
+The answer is NDJSON, one event per line (`step`, `log`, `done`, `error`), printed as it
+arrives so a user watches their build rather than a frozen terminal.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Annotated, Any
+
+import typer
+from rich.text import Text
+
+from xae.cli import output, tarball
+from xae.cli.client import api
+from xae.cli.errors import CLIError, usage_error
+from xae.cli.options import AppOption, require_app
+
+CHUNK = 256 * 1024
+_SPOOL_IN_MEMORY = 8 * 1024 * 1024
+
+
+def _chunks(fileobj: IO[bytes]) -> Iterator[bytes]:
+    fileobj.seek(0)
+    while chunk := fileobj.read(CHUNK):
+        yield chunk
+
+
+def deploy(
+    ctx: typer.Context,
+    directory: Annotated[
+        Path,
+        typer.Argument(help="The source directory to deploy.", show_default=True),
+    ] = Path("."),
+    app: AppOption = None,
+) -> None:
+    """Upload a directory, build it, and release it."""
+    target = require_app(app)
+    root = directory.resolve()
+    if not root.is_dir():
+        raise usage_error(f"{directory} is not a directory")
+    entries = tarball.collect(root)
+    with tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY) as spool:
+        packed = tarball.pack(root, spool, entries)
+        if packed.files == 0:
+            raise usage_error(f"nothing to deploy: {directory} is empty or entirely ignored")
+        output.plain(
+            f"uploading {packed.files} files, {packed.size / 1024 / 1024:.1f} MB", style="bold"
+        )
+        headers = {"Content-Type": "application/gzip", "Content-Length": str(packed.size),
+                   "Accept": "application/x-ndjson"}
+        with api(ctx).stream(
+            "POST", f"/v1/apps/{target}/deploys", content=_chunks(spool), headers=headers
+        ) as response:
+            follow_events(response.iter_lines())
+
+
+def follow_events(lines: Iterator[str]) -> None:
+    """Print deploy events as they arrive; raise `CLIError` on an `error` event."""
+    console = output.out()
+    with console.status("building…", spinner="dots") as spinner:
+        for raw in lines:
+            if not raw.strip():
+                continue
+            event = _decode(raw)
+            kind = event.get("event")
+            if kind == "step":
+                console.print(Text(f"-----> {event.get('message', '')}", style="bold"),
+                              soft_wrap=True)
+                spinner.update(str(event.get("message", "building…")))
+            elif kind == "log":
+                console.print(Text(f"       {event.get('line', '')}".rstrip("\n")),
+                              soft_wrap=True)
+            elif kind == "done":
+                release = event.get("release") or {}
+                console.print(
+                    Text(
+                        f"deployed {output.version(release.get('version'))}, "
+                        f"serving at {event.get('url')}",
+                        style="bold green",
+                    ),
+                    soft_wrap=True,
+                )
+                return
+            elif kind == "error":
+                error = event.get("error") or {}
+                details = error.get("details")
+                raise CLIError(
+                    str(error.get("message") or "deploy failed"),
+                    code=str(error.get("code") or "deploy_failed"),
+                    details=details if isinstance(details, dict) else {},
+                )
+            # Unknown events are from a newer server; skipping them keeps old CLIs working.
+    raise CLIError(
+        "the deploy stream ended without a result; check `xae releases` and `xae logs`",
+        code="stream_ended",
+    )
+
+
+def _decode(raw: str) -> dict[str, Any]:
+    try:
+        event = json.loads(raw)
+    except ValueError as e:
+        raise CLIError(
+            f"the API sent a deploy event that is not JSON: {raw[:200]!r}", code="bad_response"
+        ) from e
+    if not isinstance(event, dict):
+        raise CLIError("the API sent a deploy event that is not an object", code="bad_response")
+    return event

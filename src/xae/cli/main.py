@@ -1,0 +1,93 @@
+"""The `xae` command: wires every noun's verbs into one Typer app, Heroku style (`apps:create`).
+
+This is the only module that knows the full command list; each noun's module holds its own
+commands. Errors are rendered in one place (`XaeGroup.invoke`), so every command fails the
+same way: `error: <message> (<code>)` on stderr, exit 1 for API and user errors, 2 for usage.
+The CLI is a pure client of the REST API and imports nothing from xae but `xae.domain.names`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+from typer.core import TyperGroup
+
+from xae.cli import apps, auth, configvars, deploy, logs, ps, releases, status
+from xae.cli.client import Session
+from xae.cli.errors import CLIError
+from xae.cli.output import render_error
+
+
+class XaeGroup(TyperGroup):
+    """Lists commands in the order they are registered and renders `CLIError`s.
+
+    `ctx` is typed `Any` because the click behind Typer moved (recent Typer vendors its own);
+    either context type is accepted here.
+    """
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return list(self.commands)
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except CLIError as e:
+            render_error(e)
+            raise typer.Exit(e.exit_code) from e
+
+
+app = typer.Typer(
+    name="xae",
+    cls=XaeGroup,
+    help="xae: deploy and run apps on your own machines.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+@app.callback()
+def root(ctx: typer.Context) -> None:
+    """xae: deploy and run apps on your own machines."""
+    session = ctx.ensure_object(Session)
+    ctx.call_on_close(session.close)
+
+
+_COMMANDS: list[tuple[str, str, Any]] = [
+    ("Auth", "login", auth.login),
+    ("Auth", "logout", auth.logout),
+    ("Auth", "whoami", auth.whoami),
+    ("Platform", "status", status.status),
+    ("Apps", "apps", apps.list_apps),
+    ("Apps", "apps:create", apps.create),
+    ("Apps", "apps:info", apps.info),
+    ("Apps", "apps:update", apps.update),
+    ("Apps", "apps:destroy", apps.destroy),
+    ("Deploy", "deploy", deploy.deploy),
+    ("Releases", "releases", releases.list_releases),
+    ("Releases", "releases:info", releases.info),
+    ("Releases", "rollback", releases.rollback),
+    ("Config", "config", configvars.show),
+    ("Config", "config:get", configvars.get),
+    ("Config", "config:set", configvars.set_vars),
+    ("Config", "config:unset", configvars.unset),
+    ("Processes", "ps", ps.ps),
+    ("Processes", "ps:scale", ps.scale),
+    ("Processes", "ps:resize", ps.resize),
+    ("Processes", "ps:restart", ps.restart),
+    ("Logs", "logs", logs.logs),
+]
+
+for _panel, _name, _function in _COMMANDS:
+    app.command(_name, rich_help_panel=_panel)(_function)
+
+
+def main() -> None:
+    """Console entry point (`xae = "xae.cli.main:main"`)."""
+    app(prog_name="xae")
+
+
+if __name__ == "__main__":
+    main()

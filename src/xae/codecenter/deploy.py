@@ -1,0 +1,111 @@
+"""The deploy pipeline: uploaded source → build → release → health-gated rollout.
+
+Each step reports progress as events (`step`, `log`, `done`, `error`) that the API streams to
+the CLI as they happen. A failure at any step leaves the current release serving: a failed
+build creates no release; a release whose rollout fails is recorded as failed and never
+becomes current.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+
+import docker
+
+from xae.builder.build import build_image
+from xae.builder.upload import extract_upload
+from xae.control.apps import get_app
+from xae.control.audit import record
+from xae.control.formation import ensure_formation
+from xae.control.platform import Platform
+from xae.control.releases import new_release, rollout
+from xae.errors import BuildFailed, XaeError
+from xae.store.models import Build, User, utcnow
+
+Emit = Callable[[dict[str, Any]], None]
+LOG_TAIL = 30
+
+
+class DeployPipeline:
+    def __init__(self, platform: Platform) -> None:
+        self.p = platform
+        self._docker: docker.DockerClient | None = None
+
+    @property
+    def docker(self) -> docker.DockerClient:
+        if self._docker is None:
+            url = self.p.settings.docker_url
+            self._docker = (docker.DockerClient(base_url=url, version="auto", timeout=600)
+                            if url else docker.from_env(version="auto", timeout=600))
+        return self._docker
+
+    def run(self, user: User, name: str, upload: IO[bytes], emit: Emit) -> None:
+        """Deploy `upload` (a tar or tar.gz of the app's source) to app `name`."""
+        settings = self.p.settings
+        with self.p.db.session() as session:
+            app = get_app(session, name)
+            build = Build(app_id=app.id, status="running")
+            session.add(build)
+            session.flush()
+            build_id = build.id
+        lines: list[str] = []
+
+        def log(line: str) -> None:
+            lines.append(line)
+            emit({"event": "log", "line": line})
+
+        workdir = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=self._builds_root(name)))
+        try:
+            emit({"event": "step", "message": "unpacking source"})
+            src = workdir / "src"
+            src.mkdir()
+            extract_upload(upload, src, max_bytes=settings.max_upload_bytes,
+                           max_entries=settings.max_upload_entries)
+            emit({"event": "step", "message": "building image"})
+            built = build_image(self.docker, src, app=name, tag=f"b{build_id}",
+                                settings=settings, log=log)
+        except XaeError as e:
+            self._finish_build(build_id, "failed", lines, user, name, e)
+            raise
+        finally:
+            shutil.rmtree(workdir)
+
+        with self.p.db.session() as session:
+            build = session.get(Build, build_id)
+            assert build is not None
+            build.status, build.finished_at = "succeeded", utcnow()
+            build.stack, build.image, build.port = built.stack, built.ref, built.port
+            build.processes = dict(built.processes)
+            build.log = "\n".join(lines[-2000:])
+            app = get_app(session, name)
+            ensure_formation(session, app, built.processes)
+            release = new_release(session, app, build_id=build_id, config=app.config,
+                                  description=f"Deploy build {build_id} ({built.stack})",
+                                  actor=user.name)
+            release_id, version = release.id, release.version
+            record(session, user.name, "build", name, details={"build": build_id})
+        emit({"event": "step", "message": f"releasing v{version}"})
+        rollout(self.p, name, release_id, user.name,
+                progress=lambda m: emit({"event": "step", "message": m}))
+
+    def _builds_root(self, name: str) -> Path:
+        root = self.p.settings.builds_dir / name
+        root.mkdir(parents=True, exist_ok=True)
+        return root
+
+    def _finish_build(
+        self, build_id: int, status: str, lines: list[str], user: User, name: str, error: XaeError
+    ) -> None:
+        with self.p.db.session() as session:
+            build = session.get(Build, build_id)
+            if build is not None:
+                build.status, build.finished_at = status, utcnow()
+                build.log = "\n".join(lines[-2000:])
+            record(session, user.name, "build", name, result="failed",
+                   details={"build": build_id, "error": error.message[:500]})
+        if isinstance(error, BuildFailed) and "log_tail" not in error.details:
+            error.details["log_tail"] = lines[-LOG_TAIL:]

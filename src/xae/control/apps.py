@@ -1,0 +1,88 @@
+"""App lifecycle: create, update settings, destroy (with everything it owns)."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from xae.control.audit import record
+from xae.control.platform import Platform
+from xae.domain.names import validate_app_name
+from xae.errors import AlreadyExists, InvalidInput, NotFound
+from xae.store.models import App, Build, Formation, Release, User
+
+
+def get_app(session: Session, name: str) -> App:
+    app = session.scalar(select(App).where(App.name == name))
+    if app is None:
+        raise NotFound(f"app {name!r} does not exist: see `xae apps`, or `xae apps:create {name}`")
+    return app
+
+
+def create_app(p: Platform, user: User, name: str) -> None:
+    validate_app_name(name)
+    with p.db.session() as session:
+        if session.scalar(select(App).where(App.name == name)) is not None:
+            raise AlreadyExists(f"an app named {name!r} already exists: pick another name")
+        session.add(App(name=name, owner_id=user.id, config={}))
+        record(session, user.name, "app.create", name)
+    p.routes.set(name, [])
+
+
+@dataclass(frozen=True)
+class HealthSettings:
+    path: str | None = None
+    timeout: float | None = None
+    attempts: int | None = None
+    drain_seconds: float | None = None
+
+
+def update_app(p: Platform, user: User, name: str, changes: HealthSettings) -> None:
+    if changes.path is not None and (not changes.path.startswith("/") or " " in changes.path):
+        raise InvalidInput("the health check path must start with '/' and contain no spaces")
+    if changes.timeout is not None and not 0.1 <= changes.timeout <= 60:
+        raise InvalidInput("the health check timeout must be between 0.1 and 60 seconds")
+    if changes.attempts is not None and not 1 <= changes.attempts <= 1000:
+        raise InvalidInput("health check attempts must be between 1 and 1000")
+    if changes.drain_seconds is not None and not 0 <= changes.drain_seconds <= 3600:
+        raise InvalidInput("drain seconds must be between 0 and 3600")
+    with p.db.session() as session:
+        app = get_app(session, name)
+        if changes.path is not None:
+            app.health_path = changes.path
+        if changes.timeout is not None:
+            app.health_timeout = changes.timeout
+        if changes.attempts is not None:
+            app.health_attempts = changes.attempts
+        if changes.drain_seconds is not None:
+            app.drain_seconds = changes.drain_seconds
+        record(session, user.name, "app.update", name, details={
+            k: v for k, v in vars(changes).items() if v is not None})
+
+
+def destroy_app(p: Platform, user: User, name: str, confirm: str | None) -> None:
+    validate_app_name(name)
+    if confirm != name:
+        raise InvalidInput(
+            f"destroying {name!r} removes its containers, routes, images and data: "
+            f"confirm with --confirm {name}"
+        )
+    with p.converger.lock(name):
+        with p.db.session() as session:
+            app = get_app(session, name)
+            app_id = app.id
+        p.converger.remove_app(name)
+        with p.db.session() as session:
+            session.execute(select(App).where(App.id == app_id)).scalar_one().current_release_id = None
+            session.flush()
+            session.execute(delete(Formation).where(Formation.app_id == app_id))
+            session.execute(delete(Release).where(Release.app_id == app_id))
+            session.execute(delete(Build).where(Build.app_id == app_id))
+            session.execute(delete(App).where(App.id == app_id))
+            record(session, user.name, "app.destroy", name)
+    sources = p.settings.builds_dir / name
+    if sources.exists():
+        shutil.rmtree(sources)

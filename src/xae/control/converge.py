@@ -1,0 +1,159 @@
+"""Making one app's instances and route match its plan: the heart of rollouts and self-healing.
+
+The order is what makes deploys zero-downtime: start what is missing, wait until new web
+instances pass their health check, point the route at exactly the healthy up-to-date web
+instances (the router confirms the swap), and only then drain what is out of date. If a new
+instance never becomes healthy, the new instances are removed and nothing old was touched.
+The same code runs for a deploy, a scale, a restart and the periodic reconcile, under one lock
+per app.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+from xae.control.health import HealthTracker, probe_once, wait_healthy
+from xae.control.plan import AppPlan, ProcessPlan
+from xae.control.routes import RouteTable
+from xae.errors import DeployFailed, RuntimeFailure
+from xae.runtime.base import Instance, Runtime
+
+Progress = Callable[[str], None]
+DEAD_STATES = {"exited", "dead", "created"}
+LOG_TAIL = 30
+
+
+def _quiet(_: str) -> None:
+    return None
+
+
+class Converger:
+    def __init__(self, runtime: Runtime, routes: RouteTable, health: HealthTracker) -> None:
+        self.runtime = runtime
+        self.routes = routes
+        self.health = health
+        self._locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+        self._pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="xae-converge")
+
+    def lock(self, app: str) -> threading.Lock:
+        with self._locks_guard:
+            return self._locks.setdefault(app, threading.Lock())
+
+    def converge(self, plan: AppPlan, progress: Progress = _quiet) -> None:
+        """Converge one app; the caller holds `lock(plan.app)` and computed `plan` under it."""
+        self._converge(plan, progress)
+
+    def remove_app(self, app: str) -> None:
+        """Remove everything of `app`; the caller holds `lock(app)`."""
+        self.routes.drop(app)
+        for instance in self.runtime.list_instances(app):
+            self.health.forget(instance.id)
+        self.runtime.remove_app(app)
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _converge(self, plan: AppPlan, progress: Progress) -> None:
+        instances = self.runtime.list_instances(plan.app)
+        dead = [i for i in instances if i.state in DEAD_STATES]
+        if dead:
+            progress(f"removing {len(dead)} stopped instance(s)")
+            self._stop_all(dead, grace=0)
+        live = [i for i in instances if i.state not in DEAD_STATES]
+
+        current: dict[str, list[Instance]] = {}
+        for proc in plan.processes:
+            current[proc.process] = self._ensure_process(plan, proc, live, progress)
+
+        web = [
+            i for i in current.get("web", [])
+            if i.running and self._known_healthy(i, plan)
+        ]
+        self.routes.set(plan.app, [f"{i.address}:{i.port}" for i in web])
+
+        wanted = {i.id for group in current.values() for i in group}
+        stale = [i for i in live if i.id not in wanted]
+        if stale:
+            progress(f"draining {len(stale)} old instance(s)")
+            self._stop_all(stale, grace=plan.drain_seconds)
+
+    def _ensure_process(
+        self, plan: AppPlan, proc: ProcessPlan, live: list[Instance], progress: Progress
+    ) -> list[Instance]:
+        """Return the up-to-date instances of one process type, starting missing ones."""
+        good = [i for i in live if i.process == proc.process and i.spec_hash == proc.spec.spec_hash]
+        if len(good) > proc.quantity:
+            return good[: proc.quantity]
+        missing = proc.quantity - len(good)
+        if missing == 0:
+            return good
+        progress(f"starting {missing} {proc.process} instance(s) of v{plan.release}")
+        started = self._start_many(proc, missing)
+        if proc.process == "web":
+            self._gate(plan, started, progress)
+        return good + started
+
+    def _start_many(self, proc: ProcessPlan, count: int) -> list[Instance]:
+        futures = [self._pool.submit(self.runtime.start, proc.spec) for _ in range(count)]
+        started: list[Instance] = []
+        errors: list[BaseException] = []
+        for future in futures:
+            try:
+                started.append(future.result())
+            except RuntimeFailure as e:
+                errors.append(e)
+        if errors:
+            self._stop_all(started, grace=0)
+            raise DeployFailed(f"could not start {proc.process} instances: {errors[0]}") from errors[0]
+        return started
+
+    def _gate(self, plan: AppPlan, started: list[Instance], progress: Progress) -> None:
+        check = plan.health
+        progress(f"waiting for {len(started)} web instance(s) to pass GET {check.path}")
+        results = list(self._pool.map(lambda i: (i, self._wait(i, plan)), started))
+        failed = [i for i, ok in results if not ok]
+        for instance, ok in results:
+            self.health.mark(instance.id, ok)
+        if not failed:
+            return
+        tail = self._log_tail(failed[0])
+        self._stop_all(started, grace=0)
+        raise DeployFailed(
+            f"{len(failed)} new web instance(s) of v{plan.release} did not pass the health check "
+            f"(GET {check.path} on $PORT, {check.attempts} attempts); the previous release "
+            "keeps serving. Check that the app listens on $PORT; its last log lines are below",
+            details={"log_tail": tail, "instance": failed[0].name},
+        )
+
+    def _wait(self, instance: Instance, plan: AppPlan) -> bool:
+        return wait_healthy(instance, plan.health, lambda: self._alive(instance))
+
+    def _alive(self, instance: Instance) -> bool:
+        for other in self.runtime.list_instances(instance.app):
+            if other.id == instance.id:
+                return other.running
+        return False
+
+    def _known_healthy(self, instance: Instance, plan: AppPlan) -> bool:
+        if self.health.get(instance.id):
+            return True
+        # Not seen by this process yet (e.g. after xae restarted), or failing: probe once more.
+        healthy = probe_once(instance, plan.health)
+        self.health.mark(instance.id, healthy)
+        return healthy
+
+    def _log_tail(self, instance: Instance) -> list[str]:
+        try:
+            return list(self.runtime.logs(instance, tail=LOG_TAIL))
+        except RuntimeFailure:
+            return []
+
+    def _stop_all(self, instances: list[Instance], grace: float) -> None:
+        def stop(instance: Instance) -> None:
+            self.runtime.stop(instance, grace)
+            self.health.forget(instance.id)
+
+        for future in [self._pool.submit(stop, i) for i in instances]:
+            future.result()

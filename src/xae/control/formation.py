@@ -1,0 +1,90 @@
+"""Formation: how many instances of each process type run, and with which limits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from xae.control.apps import get_app
+from xae.control.audit import record
+from xae.control.platform import Platform
+from xae.domain.resources import parse_memory, validate_cpus
+from xae.errors import InvalidInput
+from xae.store.models import App, Build, Formation, User
+
+MAX_QUANTITY = 100
+
+
+@dataclass(frozen=True)
+class FormationChange:
+    process_type: str
+    quantity: int | None = None
+    memory: str | None = None
+    cpus: float | None = None
+
+
+def process_types(session: Session, app: App) -> dict[str, str]:
+    """The app's process types and commands, from its current release's build."""
+    release = app.current_release
+    if release is None or release.build_id is None:
+        return {}
+    build = session.get(Build, release.build_id)
+    return dict(build.processes) if build else {}
+
+
+def ensure_formation(session: Session, app: App, processes: dict[str, str]) -> None:
+    """Give new process types a formation row: one `web`, zero of anything else."""
+    existing = {f.process_type for f in session.scalars(
+        select(Formation).where(Formation.app_id == app.id))}
+    for ptype in processes:
+        if ptype not in existing:
+            session.add(Formation(app_id=app.id, process_type=ptype,
+                                  quantity=1 if ptype == "web" else 0))
+
+
+def formations(session: Session, app: App) -> list[Formation]:
+    return list(session.scalars(
+        select(Formation).where(Formation.app_id == app.id).order_by(Formation.process_type)))
+
+
+def change(p: Platform, user: User, name: str, changes: list[FormationChange]) -> None:
+    if not changes:
+        raise InvalidInput("nothing to change: use e.g. `xae ps:scale web=2`")
+    with p.db.session() as session:
+        app = get_app(session, name)
+        known = process_types(session, app)
+        if not known:
+            raise InvalidInput(f"{name} has not been deployed yet: run `xae deploy --app {name}`")
+        rows = {f.process_type: f for f in formations(session, app)}
+        for c in changes:
+            if c.process_type not in known:
+                raise InvalidInput(
+                    f"{name} has no process type {c.process_type!r}; its types are "
+                    f"{', '.join(sorted(known))} (from its Procfile)")
+            if c.quantity is not None and not 0 <= c.quantity <= MAX_QUANTITY:
+                raise InvalidInput(f"quantity must be between 0 and {MAX_QUANTITY}")
+            row = rows[c.process_type]
+            if c.quantity is not None:
+                row.quantity = c.quantity
+            if c.memory is not None:
+                row.memory_bytes = parse_memory(c.memory)
+            if c.cpus is not None:
+                row.cpus = validate_cpus(c.cpus)
+        record(session, user.name, "formation.change", name, details={
+            "changes": [vars(c) for c in changes]})
+    p.converge_app(name)
+
+
+def restart(p: Platform, user: User, name: str, process_type: str | None) -> None:
+    with p.db.session() as session:
+        app = get_app(session, name)
+        rows = formations(session, app)
+        if process_type is not None and process_type not in {r.process_type for r in rows}:
+            raise InvalidInput(f"{name} has no process type {process_type!r}")
+        for row in rows:
+            if process_type in (None, row.process_type):
+                row.restart_generation += 1
+        record(session, user.name, "ps.restart", name, details={"type": process_type})
+    p.converge_app(name)

@@ -1,0 +1,57 @@
+"""HTTP health checks of web instances, run from the control plane over the app's network.
+
+An instance gets traffic only after a check passes; a check that sees the container exit stops
+at once instead of waiting out its attempts.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import httpx
+
+from xae.control.plan import HealthCheck
+from xae.runtime.base import Instance
+
+
+def probe_once(instance: Instance, check: HealthCheck) -> bool:
+    if not instance.address or instance.port is None:
+        return False
+    url = f"http://{instance.address}:{instance.port}{check.path}"
+    try:
+        response = httpx.get(url, timeout=check.timeout, follow_redirects=False)
+    except httpx.HTTPError:
+        return False
+    if check.strict:
+        return 200 <= response.status_code < 400
+    return response.status_code < 500
+
+
+def wait_healthy(
+    instance: Instance, check: HealthCheck, is_alive: Callable[[], bool]
+) -> bool:
+    """Probe until healthy, out of attempts, or the instance died."""
+    for attempt in range(check.attempts):
+        if probe_once(instance, check):
+            return True
+        if attempt % 4 == 3 and not is_alive():
+            return False
+        time.sleep(check.interval)
+    return False
+
+
+class HealthTracker:
+    """Which instances passed their health check, by container id (in memory; rebuilt by probing)."""
+
+    def __init__(self) -> None:
+        self._healthy: dict[str, bool] = {}
+
+    def mark(self, instance_id: str, healthy: bool) -> None:
+        self._healthy[instance_id] = healthy
+
+    def get(self, instance_id: str) -> bool | None:
+        return self._healthy.get(instance_id)
+
+    def forget(self, instance_id: str) -> None:
+        self._healthy.pop(instance_id, None)

@@ -1,0 +1,96 @@
+"""What an app should look like right now, computed from the store's rows. Pure: no I/O.
+
+The plan is the reconciler's input: for each process type, how many instances of which exact
+spec. An instance whose `spec_hash` differs from the plan's is out of date and gets replaced.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+from xae.config import Settings
+from xae.domain.resources import parse_memory
+from xae.runtime.base import InstanceSpec
+from xae.store.models import App, Build, Formation, Release
+
+DEFAULT_PORT = 5000
+
+
+@dataclass(frozen=True)
+class HealthCheck:
+    path: str
+    timeout: float
+    attempts: int
+    interval: float
+    strict: bool
+    """With a user-set path only 2xx/3xx count; the default `/` accepts any non-5xx answer."""
+
+
+@dataclass(frozen=True)
+class ProcessPlan:
+    process: str
+    quantity: int
+    spec: InstanceSpec
+
+
+@dataclass(frozen=True)
+class AppPlan:
+    app: str
+    release: int
+    processes: tuple[ProcessPlan, ...]
+    health: HealthCheck
+    drain_seconds: float
+
+    def spec_hashes(self) -> set[str]:
+        return {p.spec.spec_hash for p in self.processes}
+
+
+def health_for(app: App, settings: Settings) -> HealthCheck:
+    return HealthCheck(
+        path=app.health_path or settings.health_path,
+        timeout=app.health_timeout or settings.health_timeout,
+        attempts=app.health_attempts or settings.health_attempts,
+        interval=settings.health_interval,
+        strict=app.health_path is not None,
+    )
+
+
+def _hash(payload: dict[str, object]) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def plan_app(
+    app: App, release: Release, build: Build, formations: list[Formation], settings: Settings
+) -> AppPlan:
+    by_type = {f.process_type: f for f in formations}
+    processes: list[ProcessPlan] = []
+    for ptype, command in sorted(build.processes.items()):
+        formation = by_type.get(ptype)
+        quantity = formation.quantity if formation else 0
+        memory = (formation.memory_bytes if formation else None) or _default_memory(settings)
+        cpus = (formation.cpus if formation else None) or settings.default_cpus
+        generation = formation.restart_generation if formation else 0
+        port = (build.port or DEFAULT_PORT) if ptype == "web" else None
+        env = dict(release.config)
+        identity: dict[str, object] = {
+            "release": release.version, "image": build.image, "command": command, "env": env,
+            "port": port, "memory": memory, "cpus": cpus, "pids": settings.pids_limit,
+            "generation": generation,
+        }
+        spec = InstanceSpec(
+            app=app.name, process=ptype, release=release.version, image=build.image or "",
+            command=command, env=env, port=port, memory_bytes=memory, cpus=cpus,
+            pids_limit=settings.pids_limit, spec_hash=_hash(identity),
+        )
+        processes.append(ProcessPlan(process=ptype, quantity=quantity, spec=spec))
+    return AppPlan(
+        app=app.name, release=release.version, processes=tuple(processes),
+        health=health_for(app, settings),
+        drain_seconds=app.drain_seconds if app.drain_seconds is not None else settings.drain_seconds,
+    )
+
+
+def _default_memory(settings: Settings) -> int:
+    return parse_memory(settings.default_memory)

@@ -1,0 +1,100 @@
+"""The running control plane's parts, wired once: store, runtime, router, converger.
+
+Services (`xae.control.apps`, `.releases`, `.formation`, `xae.codecenter.deploy`) receive a
+`Platform` and never build their own clients, so tests and the API server share one wiring.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from xae.config import Settings
+from xae.control.converge import Converger, Progress
+from xae.control.health import HealthTracker
+from xae.control.plan import AppPlan, plan_app
+from xae.control.routes import RouteTable
+from xae.errors import NotFound
+from xae.router.base import Router
+from xae.runtime.base import Runtime
+from xae.store.db import Database
+from xae.store.models import App, Build, Formation, Release
+
+
+def _quiet(_: str) -> None:
+    return None
+
+
+class Platform:
+    def __init__(self, settings: Settings, db: Database, runtime: Runtime, router: Router) -> None:
+        self.settings = settings
+        self.db = db
+        self.runtime = runtime
+        self.router = router
+        self.routes = RouteTable(router, settings.base_domain)
+        self.health = HealthTracker()
+        self.converger = Converger(runtime, self.routes, self.health)
+
+    def url_for(self, app: str) -> str:
+        port = "" if self.settings.router_port == 80 else f":{self.settings.router_port}"
+        return f"http://{self.routes.host_for(app)}{port}/"
+
+    def plan(self, session: Session, app: App, release: Release | None = None) -> AppPlan | None:
+        """The plan for `app` at `release` (default: its current release); None if undeployed."""
+        release = release or app.current_release
+        if release is None or release.build_id is None:
+            return None
+        build = session.get(Build, release.build_id)
+        if build is None or not build.image:
+            return None
+        formations = list(session.scalars(select(Formation).where(Formation.app_id == app.id)))
+        return plan_app(app, release, build, formations, self.settings)
+
+    def converge_app(
+        self,
+        name: str,
+        progress: Progress = _quiet,
+        release_id: int | None = None,
+        on_success: Callable[[Session, App], None] | None = None,
+        wait: bool = True,
+    ) -> None:
+        """Converge `name` to its current release (or to `release_id`, for a rollout).
+
+        The plan is read under the app's lock so concurrent deploys, scales and the background
+        reconcile each see the state the previous one left. `on_success` runs in the same
+        locked section, in its own transaction, once the world matches the plan. With
+        `wait=False` an app that is busy (a deploy in progress) is skipped.
+        """
+        lock = self.converger.lock(name)
+        if not lock.acquire(blocking=wait):
+            return
+        try:
+            self._converge_locked(name, progress, release_id, on_success)
+        finally:
+            lock.release()
+
+    def _converge_locked(
+        self,
+        name: str,
+        progress: Progress,
+        release_id: int | None,
+        on_success: Callable[[Session, App], None] | None,
+    ) -> None:
+        with self.db.session() as session:
+            app = session.scalar(select(App).where(App.name == name))
+            if app is None:
+                raise NotFound(f"app {name!r} does not exist")
+            release = session.get(Release, release_id) if release_id else None
+            plan = self.plan(session, app, release)
+        if plan is None:
+            self.routes.set(name, [])
+        else:
+            self.runtime.ensure_network(name)
+            self.converger.converge(plan, progress)
+        if on_success is not None:
+            with self.db.session() as session:
+                app = session.scalar(select(App).where(App.name == name))
+                if app is not None:
+                    on_success(session, app)

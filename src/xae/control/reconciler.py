@@ -1,0 +1,96 @@
+"""The background reconciler: every few seconds, make every app match its desired state.
+
+This is what keeps xae correct after a crash: a killed control plane restarts, lists the
+containers it labelled, probes them, rebuilds the routing table and carries on. It also heals:
+dead instances are replaced, out-of-date ones drained, and containers of apps that no longer
+exist are removed. Failures of one app are logged and never stop the loop for the others.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from sqlalchemy import select
+
+from xae.control.health import probe_once
+from xae.control.platform import Platform
+from xae.errors import XaeError
+from xae.store.models import App
+
+log = logging.getLogger("xae.reconciler")
+
+
+class Reconciler:
+    def __init__(self, platform: Platform) -> None:
+        self.platform = platform
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.last_error: str | None = None
+        self.passes = 0
+
+    def run_once(self) -> None:
+        p = self.platform
+        with p.db.session() as session:
+            names = list(session.scalars(select(App.name)))
+        errors: list[str] = []
+        for name in names:
+            if self._stop.is_set():
+                return
+            try:
+                p.converge_app(name, wait=False)
+            except XaeError as e:
+                errors.append(f"{name}: {e.message}")
+                log.warning("reconciling %s failed: %s", name, e.message)
+        self._remove_orphans(set(names))
+        self.last_error = "; ".join(errors)[:1000] or None
+        self.passes += 1
+
+    def _remove_orphans(self, known: set[str]) -> None:
+        p = self.platform
+        orphans = {i.app for i in p.runtime.list_instances() if i.app not in known}
+        for app in orphans:
+            with p.converger.lock(app):
+                log.info("removing instances of deleted app %s", app)
+                p.converger.remove_app(app)
+        for app in set(p.routes.apps()) - known:
+            p.routes.drop(app)
+
+    def warm_start(self) -> None:
+        """Seed the routing table from instances that already serve, before the first apply."""
+        p = self.platform
+        with p.db.session() as session:
+            apps = list(session.scalars(select(App)))
+            plans = {app.name: p.plan(session, app) for app in apps}
+        by_app: dict[str, list[str]] = {name: [] for name in plans}
+        for instance in p.runtime.list_instances():
+            plan = plans.get(instance.app)
+            if plan is None or instance.process != "web" or not instance.running:
+                continue
+            if instance.spec_hash in plan.spec_hashes() and probe_once(instance, plan.health):
+                p.health.mark(instance.id, True)
+                by_app[instance.app].append(f"{instance.address}:{instance.port}")
+        for name, upstreams in by_app.items():
+            p.routes.seed(name, upstreams)
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="xae-reconciler", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.run_once()
+            except Exception as e:  # keep the loop alive; the error is reported by `status`
+                self.last_error = f"{type(e).__name__}: {e}"[:1000]
+                log.exception("reconcile pass failed")
+            self._stop.wait(self.platform.settings.reconcile_interval)

@@ -1,0 +1,130 @@
+"""Releases: every deploy, config change and rollback makes a new numbered, immutable release.
+
+A release becomes current only after its rollout succeeded; a failed rollout leaves the
+previous release serving and the failed one recorded as `failed`.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from xae.control.apps import get_app
+from xae.control.audit import record
+from xae.control.converge import Progress
+from xae.control.platform import Platform
+from xae.domain.names import validate_config_key
+from xae.errors import DeployFailed, InvalidInput, NotFound
+from xae.store.models import App, Release, User
+
+
+def _quiet(_: str) -> None:
+    return None
+
+
+def new_release(
+    session: Session, app: App, *, build_id: int | None, config: dict[str, str],
+    description: str, actor: str,
+) -> Release:
+    version = (session.scalar(
+        select(func.max(Release.version)).where(Release.app_id == app.id)) or 0) + 1
+    release = Release(app_id=app.id, version=version, build_id=build_id, config=dict(config),
+                      description=description, status="pending", created_by=actor)
+    session.add(release)
+    session.flush()
+    return release
+
+
+def get_release(session: Session, app: App, version: int) -> Release:
+    release = session.scalar(
+        select(Release).where(Release.app_id == app.id, Release.version == version))
+    if release is None:
+        raise NotFound(f"{app.name} has no release v{version}: see `xae releases --app {app.name}`")
+    return release
+
+
+def rollout(
+    p: Platform, name: str, release_id: int, actor: str, progress: Progress = _quiet
+) -> None:
+    """Roll `release_id` out; make it current on success, mark it failed otherwise."""
+
+    def promote(session: Session, app: App) -> None:
+        release = session.get(Release, release_id)
+        assert release is not None
+        release.status = "succeeded"
+        app.current_release_id = release.id
+        app.config = dict(release.config)
+        record(session, actor, "release.rollout", name, details={"version": release.version})
+
+    try:
+        p.converge_app(name, progress, release_id=release_id, on_success=promote)
+    except DeployFailed as e:
+        with p.db.session() as session:
+            release = session.get(Release, release_id)
+            if release is not None:
+                release.status = "failed"
+                record(session, actor, "release.rollout", name, result="failed",
+                       details={"version": release.version, "error": e.message[:500]})
+        raise
+
+
+def set_config(
+    p: Platform, user: User, name: str, changes: dict[str, str | None]
+) -> int:
+    """Apply config changes as a new release and roll it out; returns its version."""
+    if not changes:
+        raise InvalidInput("no config changes given: use `xae config:set KEY=VALUE`")
+    for key, value in changes.items():
+        validate_config_key(key)
+        if value is not None and len(value) > 32768:
+            raise InvalidInput(f"the value of {key} is longer than 32 KiB")
+    with p.db.session() as session:
+        app = get_app(session, name)
+        config = dict(app.config)
+        for key, value in changes.items():
+            if value is None:
+                config.pop(key, None)
+            else:
+                config[key] = value
+        current = app.current_release
+        set_keys = sorted(k for k, v in changes.items() if v is not None)
+        unset_keys = sorted(k for k, v in changes.items() if v is None)
+        parts = ([f"set {', '.join(set_keys)}"] if set_keys else []) + (
+            [f"unset {', '.join(unset_keys)}"] if unset_keys else [])
+        release = new_release(session, app, build_id=current.build_id if current else None,
+                              config=config, description="; ".join(parts).capitalize(),
+                              actor=user.name)
+        release_id, version = release.id, release.version
+        record(session, user.name, "config.change", name, details={
+            "set": set_keys, "unset": unset_keys, "version": version})
+    rollout(p, name, release_id, user.name)
+    return version
+
+
+def rollback(p: Platform, user: User, name: str, version: int | None) -> tuple[int, int]:
+    """Roll back to `version` (default: the release before the current one) as a new release.
+
+    Returns (target version, new version).
+    """
+    with p.db.session() as session:
+        app = get_app(session, name)
+        current = app.current_release
+        if current is None:
+            raise InvalidInput(f"{name} has no release to roll back from: deploy it first")
+        if version is None:
+            target = session.scalar(
+                select(Release)
+                .where(Release.app_id == app.id, Release.version < current.version,
+                       Release.status == "succeeded")
+                .order_by(Release.version.desc()))
+            if target is None:
+                raise InvalidInput(f"{name} has no earlier successful release to roll back to")
+        else:
+            target = get_release(session, app, version)
+        if target.build_id is None and current.build_id is not None:
+            raise InvalidInput(f"v{target.version} has no build (it predates the first deploy)")
+        release = new_release(session, app, build_id=target.build_id, config=target.config,
+                              description=f"Rollback to v{target.version}", actor=user.name)
+        release_id, new_version, target_version = release.id, release.version, target.version
+    rollout(p, name, release_id, user.name)
+    return target_version, new_version

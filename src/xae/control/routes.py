@@ -1,0 +1,52 @@
+"""The routing table the router serves: every app's host names and its healthy web instances.
+
+The reconciler changes one app's entry at a time; each change re-applies the whole table to the
+router, which swaps its config atomically, so a request never sees half a change.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from xae.router.base import Route, Router
+
+
+class RouteTable:
+    def __init__(self, router: Router, base_domain: str) -> None:
+        self._router = router
+        self._base_domain = base_domain
+        self._routes: dict[str, Route] = {}
+        self._lock = threading.Lock()
+
+    def host_for(self, app: str) -> str:
+        return f"{app}.{self._base_domain}"
+
+    def set(self, app: str, upstreams: list[str]) -> None:
+        """Route `app` to exactly `upstreams` and return once the router serves that."""
+        route = Route(app=app, hosts=[self.host_for(app)], upstreams=sorted(upstreams))
+        with self._lock:
+            if self._routes.get(app) == route:
+                return
+            self._routes[app] = route
+            self._router.apply(list(self._routes.values()))
+
+    def seed(self, app: str, upstreams: list[str]) -> None:
+        """Record a route without applying it: used at start-up so the first apply already
+        carries every app that was serving before xae restarted."""
+        with self._lock:
+            self._routes[app] = Route(app=app, hosts=[self.host_for(app)],
+                                      upstreams=sorted(upstreams))
+
+    def drop(self, app: str) -> None:
+        with self._lock:
+            if self._routes.pop(app, None) is not None:
+                self._router.apply(list(self._routes.values()))
+
+    def upstreams(self, app: str) -> list[str]:
+        with self._lock:
+            route = self._routes.get(app)
+            return list(route.upstreams) if route else []
+
+    def apps(self) -> list[str]:
+        with self._lock:
+            return list(self._routes)

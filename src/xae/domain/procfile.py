@@ -1,0 +1,39 @@
+"""Procfile parsing: `type: command` lines, the whole file rejected at the first bad line."""
+
+from __future__ import annotations
+
+import re
+
+from xae.errors import InvalidProcfile
+
+_LINE = re.compile(r"^([A-Za-z0-9_-]+)\s*:\s*(.*)$")
+_TYPE = re.compile(r"^[a-z][a-z0-9_-]{0,29}$")
+
+
+def parse_procfile(text: str) -> dict[str, str]:
+    """Parse a Procfile into `{process type: command}`.
+
+    Blank lines and `#` comments are ignored. Any other line that is not `type: command` with a
+    valid, unique type and a non-empty command rejects the whole file, naming the line.
+    """
+    processes: dict[str, str] = {}
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        match = _LINE.match(line)
+        where = f"Procfile line {number} ({line[:60]!r})"
+        if match is None:
+            raise InvalidProcfile(f"{where}: expected 'type: command', e.g. 'web: python app.py'")
+        ptype, command = match.group(1), match.group(2).strip()
+        if not _TYPE.match(ptype):
+            raise InvalidProcfile(
+                f"{where}: process type {ptype!r} must be lowercase letters, digits, '-' or '_', "
+                "starting with a letter"
+            )
+        if not command:
+            raise InvalidProcfile(f"{where}: process type {ptype!r} has no command")
+        if ptype in processes:
+            raise InvalidProcfile(f"{where}: process type {ptype!r} is defined twice")
+        processes[ptype] = command
+    return processes

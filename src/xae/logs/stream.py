@@ -1,0 +1,77 @@
+"""Merging the output of all of an app's instances into one time-ordered stream.
+
+Without `follow`, the recent lines of every instance are merged by timestamp. With `follow`,
+one reader thread per instance feeds a queue, so a quiet instance never holds back a chatty
+one; closing the returned iterator stops the readers.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterator
+
+from xae.runtime.base import Instance, Runtime
+
+_DONE = object()
+
+
+def _label(instance: Instance) -> str:
+    return f"{instance.process}.{instance.id[:6]}"
+
+
+def _format(instance: Instance, raw: str) -> tuple[str, str]:
+    stamp, _, text = raw.partition(" ")
+    return stamp, f"{stamp[:23]}Z {instance.app}[{_label(instance)}]: {text}"
+
+
+def _close(stream: Iterator[str]) -> None:
+    close = getattr(stream, "close", None)
+    if close is not None:
+        close()
+
+
+def app_logs(
+    runtime: Runtime, app: str, *, process: str | None = None, tail: int = 100,
+    follow: bool = False,
+) -> Iterator[str]:
+    instances = [
+        i for i in runtime.list_instances(app)
+        if process is None or i.process == process
+    ]
+    if not follow:
+        lines: list[tuple[str, str]] = []
+        for instance in instances:
+            stream = runtime.logs(instance, tail=tail)
+            lines.extend(_format(instance, raw) for raw in stream)
+        lines.sort()
+        yield from (line for _, line in lines[-tail:])
+        return
+
+    out: queue.Queue[object] = queue.Queue(maxsize=10_000)
+    streams = [(i, runtime.logs(i, tail=tail, follow=True)) for i in instances]
+
+    def pump(instance: Instance, stream: Iterator[str]) -> None:
+        try:
+            for raw in stream:
+                out.put(_format(instance, raw)[1])
+        finally:
+            out.put(_DONE)
+
+    for instance, stream in streams:
+        threading.Thread(target=pump, args=(instance, stream), daemon=True).start()
+    remaining = len(streams)
+    try:
+        while remaining:
+            try:
+                item = out.get(timeout=15)
+            except queue.Empty:
+                yield ""  # a keep-alive; lets the server notice a client that went away
+                continue
+            if item is _DONE:
+                remaining -= 1
+            else:
+                yield str(item)
+    finally:
+        for _, stream in streams:
+            _close(stream)

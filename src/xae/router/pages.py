@@ -1,0 +1,97 @@
+"""The pages the router itself answers with: unknown host (404), no instances (503), app down (502).
+
+These are the first thing a user sees when a deploy is missing or broken, so each says what is
+wrong and the command that fixes it. Browsers get HTML, curl and scripts get two lines of text
+(chosen by the Accept header in the rendered config).
+
+The text is rendered into nginx `return` strings, so it must never contain `$` except the
+`${xae_safe_host}` variable (a host already reduced to `[a-z0-9.-]` by a map), and every
+interpolated value here (app name, base domain) has been validated before it gets here.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+
+_STYLE = (
+    "body{font-family:system-ui,sans-serif;max-width:42rem;margin:4rem auto;padding:0 1rem;"
+    "color:#1d1d1f;line-height:1.5}h1{font-size:1.6rem}code,pre{background:#f3f3f5;"
+    "border-radius:4px}code{padding:.1rem .3rem}pre{padding:.7rem 1rem}"
+    "small{color:#777}"
+)
+
+
+@dataclass(frozen=True)
+class Page:
+    status: int
+    html: str
+    text: str
+
+
+def _html(title: str, heading: str, body: str, status: int) -> str:
+    return (
+        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>{title}</title><style>{_STYLE}</style></head>\n"
+        f"<body><h1>{heading}</h1>\n{body}\n"
+        f"<p><small>xae router &middot; {status}</small></p></body></html>\n"
+    )
+
+
+def not_found(base_domain: str) -> Page:
+    """For a host no app serves; `${xae_safe_host}` is filled in by nginx."""
+    domain = html.escape(base_domain)
+    return Page(
+        status=404,
+        html=_html(
+            "No app here",
+            "No app is at ${xae_safe_host}",
+            "<p>This xae router has no app for that host name. "
+            f"Apps are served at <code>NAME.{domain}</code>.</p>\n"
+            "<p>To deploy one:</p>\n<pre><code>xae apps:create NAME\nxae deploy</code></pre>",
+            404,
+        ),
+        text=(
+            "404: no app is at ${xae_safe_host}.\n"
+            f"Apps are served at NAME.{base_domain}; to deploy one run "
+            "`xae apps:create NAME` then `xae deploy`.\n"
+        ),
+    )
+
+
+def no_instances(app: str) -> Page:
+    """For an app that is routed but has no healthy web instance."""
+    name = html.escape(app)
+    return Page(
+        status=503,
+        html=_html(
+            f"{name}: no running web instances",
+            f"App <code>{name}</code> has no running web instances",
+            "<p>Its hosts are routed, but no <code>web</code> process is up and healthy.</p>\n"
+            f"<pre><code>xae ps --app {name}\nxae ps:scale web=1 --app {name}</code></pre>",
+            503,
+        ),
+        text=(
+            f"503: app {app} has no running web instances.\n"
+            f"Check with `xae ps --app {app}`; start one with `xae ps:scale web=1 --app {app}`.\n"
+        ),
+    )
+
+
+def bad_gateway(app: str) -> Page:
+    """For an app whose instances refused or broke the connection (after retries)."""
+    name = html.escape(app)
+    return Page(
+        status=502,
+        html=_html(
+            f"{name}: not answering",
+            f"App <code>{name}</code> did not answer",
+            "<p>Its web instances refused the connection or closed it without a response.</p>\n"
+            f"<pre><code>xae logs --app {name}\nxae ps --app {name}</code></pre>",
+            502,
+        ),
+        text=(
+            f"502: app {app} did not answer.\n"
+            f"See `xae logs --app {app}` and `xae ps --app {app}`.\n"
+        ),
+    )

@@ -1,0 +1,240 @@
+"""Runs app instances as hardened containers on the local Docker engine.
+
+Every container xae creates carries `xae.*` labels; xae lists, replaces and removes only
+containers with `xae.managed=1`, so it never touches anything it did not create. Each app gets
+its own bridge network; the router (host nginx) reaches instances at their bridge addresses, so
+no port is ever published and apps cannot reach each other (Docker isolates bridge networks).
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any, TypedDict, cast
+
+import docker
+import docker.errors
+from docker.models.containers import Container
+
+from xae.errors import RuntimeFailure, RuntimeUnavailable
+from xae.runtime.base import Instance, InstanceSpec
+
+APP_USER = "10001:10001"
+MANAGED = "xae.managed"
+
+
+class _NetworkInfo(TypedDict, total=False):
+    IPAddress: str
+
+
+class _ContainerSummary(TypedDict, total=False):
+    """The fields of Docker's `GET /containers/json` rows that xae reads."""
+
+    Id: str
+    Names: list[str]
+    Labels: dict[str, str]
+    State: str
+    Status: str
+    Created: int
+    NetworkSettings: dict[str, dict[str, _NetworkInfo]]
+
+
+def network_name(app: str) -> str:
+    return f"xae-app-{app}"
+
+
+def labels_for(spec: InstanceSpec) -> dict[str, str]:
+    return {
+        MANAGED: "1",
+        "xae.app": spec.app,
+        "xae.process": spec.process,
+        "xae.release": f"v{spec.release}",
+        "xae.spec": spec.spec_hash,
+        "xae.port": str(spec.port or ""),
+        "xae.memory": str(spec.memory_bytes),
+        "xae.cpus": str(spec.cpus),
+    }
+
+
+def _instance_from_summary(row: _ContainerSummary) -> Instance:
+    labels = row.get("Labels") or {}
+    networks = (row.get("NetworkSettings") or {}).get("Networks") or {}
+    app = labels.get("xae.app", "")
+    address = (networks.get(network_name(app)) or {}).get("IPAddress") or None
+    port = labels.get("xae.port") or ""
+    return Instance(
+        id=row["Id"],
+        name=(row.get("Names") or ["/?"])[0].lstrip("/"),
+        app=app,
+        process=labels.get("xae.process", ""),
+        release=int(labels.get("xae.release", "v0").lstrip("v") or 0),
+        spec_hash=labels.get("xae.spec", ""),
+        state=row.get("State", "unknown"),
+        address=address,
+        port=int(port) if port else None,
+        memory_bytes=int(labels.get("xae.memory") or 0),
+        cpus=float(labels.get("xae.cpus") or 0),
+        started_at=datetime.fromtimestamp(row["Created"]) if row.get("Created") else None,
+        labels=dict(labels),
+    )
+
+
+class _LineStream:
+    """Docker's log byte stream as lines; `close()` from another thread ends a `follow`."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+        self._lines = self._split()
+
+    def _split(self) -> Iterator[str]:
+        buffer = b""
+        for chunk in self._stream:
+            buffer += chunk
+            while b"\n" in buffer:
+                line, buffer = buffer.split(b"\n", 1)
+                yield line.decode(errors="replace")
+        if buffer:
+            yield buffer.decode(errors="replace")
+
+    def __iter__(self) -> _LineStream:
+        return self
+
+    def __next__(self) -> str:
+        return next(self._lines)
+
+    def close(self) -> None:
+        close = getattr(self._stream, "close", None)
+        if close is not None:
+            close()
+
+
+class DockerRuntime:
+    """`xae.runtime.base.Runtime` on the local Docker engine."""
+
+    name = "docker"
+
+    def __init__(self, base_url: str | None = None) -> None:
+        try:
+            self.client = (
+                docker.DockerClient(base_url=base_url, version="auto", timeout=120)
+                if base_url
+                else docker.from_env(version="auto", timeout=120)
+            )
+        except docker.errors.DockerException as e:
+            raise RuntimeUnavailable(
+                f"cannot reach the Docker engine ({str(e)[:200]}): is dockerd running? "
+                "`make up` starts it"
+            ) from e
+
+    def ping(self) -> None:
+        try:
+            self.client.ping()
+        except (docker.errors.DockerException, OSError) as e:
+            raise RuntimeUnavailable(
+                "the Docker engine does not answer: start dockerd (`make up` does)"
+            ) from e
+
+    def ensure_network(self, app: str) -> None:
+        name = network_name(app)
+        try:
+            if self.client.networks.list(names=[name]):
+                return
+            self.client.networks.create(
+                name, driver="bridge", labels={MANAGED: "1", "xae.app": app}, check_duplicate=True
+            )
+        except docker.errors.APIError as e:
+            if e.status_code == 409:
+                return
+            raise RuntimeFailure(f"creating the network for {app!r} failed: {e.explanation}") from e
+
+    def list_instances(self, app: str | None = None) -> list[Instance]:
+        filters = [f"{MANAGED}=1"] + ([f"xae.app={app}"] if app else [])
+        try:
+            rows = cast(
+                list[_ContainerSummary],
+                self.client.api.containers(all=True, filters={"label": filters}),
+            )
+        except docker.errors.DockerException as e:
+            raise RuntimeUnavailable(f"listing containers failed: {str(e)[:200]}") from e
+        return [_instance_from_summary(row) for row in rows]
+
+    def start(self, spec: InstanceSpec) -> Instance:
+        self.ensure_network(spec.app)
+        env = dict(spec.env)
+        if spec.port is not None:
+            env["PORT"] = str(spec.port)
+        command = ["/bin/sh", "-c", f"exec {spec.command}"] if spec.command else None
+        suffix = secrets.token_hex(3)
+        name = f"xae-{spec.app}-{spec.process}-v{spec.release}-{suffix}"
+        kwargs: dict[str, Any] = dict(
+            image=spec.image,
+            command=command,
+            name=name,
+            hostname=name[-40:].lstrip("-"),
+            environment=env,
+            labels=labels_for(spec),
+            user=APP_USER,
+            cap_drop=["ALL"],
+            security_opt=["no-new-privileges:true"],
+            pids_limit=spec.pids_limit,
+            mem_limit=spec.memory_bytes,
+            memswap_limit=spec.memory_bytes,
+            nano_cpus=int(spec.cpus * 1e9),
+            init=True,
+            network=network_name(spec.app),
+            restart_policy={"Name": "unless-stopped"},
+            log_config={"Type": "json-file", "Config": {"max-size": "10m", "max-file": "3"}},
+            detach=True,
+        )
+        try:
+            container = cast(Container, self.client.containers.run(**kwargs))
+            container.reload()
+        except docker.errors.ImageNotFound as e:
+            raise RuntimeFailure(f"image {spec.image} is gone: deploy the app again") from e
+        except docker.errors.APIError as e:
+            raise RuntimeFailure(f"starting {name} failed: {e.explanation}") from e
+        attrs = container.attrs
+        summary: _ContainerSummary = {
+            "Id": container.id or "",
+            "Names": ["/" + name],
+            "Labels": attrs["Config"]["Labels"],
+            "State": attrs["State"]["Status"],
+            "NetworkSettings": {"Networks": attrs["NetworkSettings"]["Networks"]},
+        }
+        return _instance_from_summary(summary)
+
+    def stop(self, instance: Instance, grace: float) -> None:
+        try:
+            container = self.client.containers.get(instance.id)
+            if container.status in ("running", "restarting"):
+                container.stop(timeout=max(1, math.ceil(grace)))
+            container.remove(force=True)
+        except docker.errors.NotFound:
+            return
+        except docker.errors.APIError as e:
+            if e.status_code == 409:  # removal already in progress
+                return
+            raise RuntimeFailure(f"stopping {instance.name} failed: {e.explanation}") from e
+
+    def logs(self, instance: Instance, *, tail: int = 100, follow: bool = False) -> Iterator[str]:
+        try:
+            container = self.client.containers.get(instance.id)
+            stream = container.logs(stream=True, follow=follow, tail=tail, timestamps=True)
+        except docker.errors.NotFound:
+            return iter(())
+        except docker.errors.APIError as e:
+            raise RuntimeFailure(f"reading logs of {instance.name} failed: {e.explanation}") from e
+        return _LineStream(stream)
+
+    def remove_app(self, app: str) -> None:
+        for instance in self.list_instances(app):
+            self.stop(instance, grace=1)
+        try:
+            for network in self.client.networks.list(names=[network_name(app)]):
+                network.remove()
+            for image in self.client.images.list(filters={"label": f"xae.app={app}"}):
+                self.client.images.remove(image.id, force=True)
+        except docker.errors.APIError as e:
+            raise RuntimeFailure(f"removing the resources of {app!r} failed: {e.explanation}") from e

@@ -1,0 +1,114 @@
+"""`xae deploy`: the upload request and the live NDJSON event stream."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+from typer.testing import Result
+
+from cli_fakes import FakeApi
+
+
+def _ndjson(*events: dict[str, Any]) -> httpx.Response:
+    body = "".join(json.dumps(event) + "\n" for event in events)
+    return httpx.Response(200, content=body.encode(), headers={"Content-Type": "application/x-ndjson"})
+
+
+def _source(tmp_path: Path) -> Path:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "app.py").write_text("print('hi')\n")
+    (src / "Procfile").write_text("web: python app.py\n")
+    (src / ".gitignore").write_text("*.log\n")
+    (src / "debug.log").write_text("noise")
+    return src
+
+
+def test_deploy_uploads_a_gzip_tarball_and_prints_events(
+    tmp_path: Path, logged_in: Path, fake_api: FakeApi, run: Callable[..., Result]
+) -> None:
+    fake_api.on(
+        "POST",
+        "/v1/apps/shop/deploys",
+        _ndjson(
+            {"event": "step", "message": "Detected python"},
+            {"event": "log", "line": "Collecting flask"},
+            {"event": "done", "release": {"version": 3}, "url": "http://shop.localhost:8080"},
+        ),
+    )
+    result = run("deploy", str(_source(tmp_path)), "--app", "shop")
+
+    assert result.exit_code == 0, result.output
+    request = fake_api.last
+    assert request.headers["Content-Type"] == "application/gzip"
+    assert request.headers["Content-Length"] == str(len(request.content))
+    with tarfile.open(fileobj=io.BytesIO(request.content), mode="r:gz") as tar:
+        assert sorted(tar.getnames()) == [".gitignore", "Procfile", "app.py"]
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("uploading 3 files, 0.0 MB")
+    assert "-----> Detected python" in lines
+    assert "       Collecting flask" in lines
+    assert lines[-1] == "deployed v3, serving at http://shop.localhost:8080"
+
+
+def test_deploy_error_event_shows_log_tail_and_exits_1(
+    tmp_path: Path, logged_in: Path, fake_api: FakeApi, run: Callable[..., Result]
+) -> None:
+    fake_api.on(
+        "POST",
+        "/v1/apps/shop/deploys",
+        _ndjson(
+            {"event": "step", "message": "Building image"},
+            {
+                "event": "error",
+                "error": {
+                    "code": "build_failed",
+                    "message": "the build failed",
+                    "details": {"log_tail": ["pip: no such package 'flsk'"]},
+                },
+            },
+        ),
+    )
+    result = run("deploy", str(_source(tmp_path)), "-a", "shop")
+    assert result.exit_code == 1
+    assert "-----> Building image" in result.stdout
+    assert "error: the build failed (build_failed)" in result.stderr
+    assert "  pip: no such package 'flsk'" in result.stderr
+
+
+def test_deploy_http_error_before_streaming(
+    tmp_path: Path, logged_in: Path, fake_api: FakeApi, run: Callable[..., Result]
+) -> None:
+    fake_api.json(
+        "POST",
+        "/v1/apps/shop/deploys",
+        {"error": {"code": "upload_too_large", "message": "upload is over 1 GB", "details": {}}},
+        413,
+    )
+    result = run("deploy", str(_source(tmp_path)), "--app", "shop")
+    assert result.exit_code == 1
+    assert "error: upload is over 1 GB (upload_too_large)" in result.stderr
+
+
+def test_deploy_stream_that_ends_early_is_an_error(
+    tmp_path: Path, logged_in: Path, fake_api: FakeApi, run: Callable[..., Result]
+) -> None:
+    fake_api.on("POST", "/v1/apps/shop/deploys", _ndjson({"event": "step", "message": "x"}))
+    result = run("deploy", str(_source(tmp_path)), "--app", "shop")
+    assert result.exit_code == 1
+    assert "ended without a result" in result.stderr
+
+
+def test_deploy_of_an_empty_directory_is_refused(
+    tmp_path: Path, logged_in: Path, fake_api: FakeApi, run: Callable[..., Result]
+) -> None:
+    result = run("deploy", str(tmp_path), "--app", "shop")
+    assert result.exit_code == 2
+    assert "nothing to deploy" in result.stderr
+    assert fake_api.requests == []
