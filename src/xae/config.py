@@ -28,6 +28,10 @@ class Settings(BaseSettings):
     state_dir: Path = Field(default_factory=_default_state_dir)
     """Where xae keeps its database, uploaded sources, router config and logs."""
 
+    plane: str = "default"
+    """Names this installation; containers, networks and images carry it, so two xae control
+    planes on one Docker engine (e.g. the test suite's and yours) never touch each other's."""
+
     backend: str = "docker"
     """The app runtime: `docker` (this machine) or `kubernetes`."""
 

@@ -41,7 +41,7 @@ def make_runtime(settings: Settings) -> Runtime:
     if settings.backend == "docker":
         from xae.runtime.docker import DockerRuntime
 
-        return DockerRuntime(settings.docker_url)
+        return DockerRuntime(settings.docker_url, plane=settings.plane)
     raise XaeError(f"unknown backend {settings.backend!r}: set XAE_BACKEND=docker")
 
 

@@ -63,7 +63,10 @@ def create(
 
 
 def info(
-    ctx: typer.Context, name: NameArgument = None, app: AppOption = None, as_json: JsonOption = False
+    ctx: typer.Context,
+    name: NameArgument = None,
+    app: AppOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Show an app: its release, URL, health check, formation and instances."""
     data: dict[str, Any] = api(ctx).get(f"/v1/apps/{_pick(name, app)}")

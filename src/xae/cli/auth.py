@@ -35,9 +35,7 @@ def login(
         password = str(typer.prompt("Password", hide_input=True))
     client = session(ctx).client(api_url=url, authenticated=False)
     try:
-        result: Any = client.post(
-            "/v1/auth/tokens", {"username": username, "password": password}
-        )
+        result: Any = client.post("/v1/auth/tokens", {"username": username, "password": password})
     except CLIError as e:
         if e.status == 401:
             raise CLIError(

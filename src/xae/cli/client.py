@@ -59,9 +59,7 @@ class ApiClient:
     ) -> Any:
         """Send one request; return the decoded JSON body (`None` for an empty body)."""
         try:
-            response = self._http.request(
-                method, path, json=json_body, params=_clean(params)
-            )
+            response = self._http.request(method, path, json=json_body, params=_clean(params))
         except httpx.HTTPError as e:
             raise self._transport_error(e) from e
         if response.is_error:

@@ -51,10 +51,15 @@ def deploy(
         if packed.files == 0:
             raise usage_error(f"nothing to deploy: {directory} is empty or entirely ignored")
         output.plain(
-            f"uploading {packed.files} files, {packed.size / 1024 / 1024:.1f} MB", style="bold"
+            f"uploading {packed.files} file{'' if packed.files == 1 else 's'}, "
+            f"{packed.size / 1024 / 1024:.1f} MB",
+            style="bold",
         )
-        headers = {"Content-Type": "application/gzip", "Content-Length": str(packed.size),
-                   "Accept": "application/x-ndjson"}
+        headers = {
+            "Content-Type": "application/gzip",
+            "Content-Length": str(packed.size),
+            "Accept": "application/x-ndjson",
+        }
         with api(ctx).stream(
             "POST", f"/v1/apps/{target}/deploys", content=_chunks(spool), headers=headers
         ) as response:
@@ -71,12 +76,12 @@ def follow_events(lines: Iterator[str]) -> None:
             event = _decode(raw)
             kind = event.get("event")
             if kind == "step":
-                console.print(Text(f"-----> {event.get('message', '')}", style="bold"),
-                              soft_wrap=True)
+                console.print(
+                    Text(f"-----> {event.get('message', '')}", style="bold"), soft_wrap=True
+                )
                 spinner.update(str(event.get("message", "building…")))
             elif kind == "log":
-                console.print(Text(f"       {event.get('line', '')}".rstrip("\n")),
-                              soft_wrap=True)
+                console.print(Text(f"       {event.get('line', '')}".rstrip("\n")), soft_wrap=True)
             elif kind == "done":
                 release = event.get("release") or {}
                 console.print(

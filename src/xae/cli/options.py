@@ -17,7 +17,10 @@ from xae.domain import names
 AppOption = Annotated[
     str | None,
     typer.Option(
-        "--app", "-a", envvar="XAE_APP", help="The app to act on (or set XAE_APP).",
+        "--app",
+        "-a",
+        envvar="XAE_APP",
+        help="The app to act on (or set XAE_APP).",
         show_envvar=False,
     ),
 ]

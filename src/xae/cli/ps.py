@@ -149,7 +149,9 @@ def restart(
     ctx: typer.Context,
     kind: Annotated[
         str | None,
-        typer.Argument(metavar="[TYPE]", help="Only restart this process type.", show_default=False),
+        typer.Argument(
+            metavar="[TYPE]", help="Only restart this process type.", show_default=False
+        ),
     ] = None,
     app: AppOption = None,
 ) -> None:

@@ -94,8 +94,11 @@ def rollback(
     ctx: typer.Context,
     version: Annotated[
         str | None,
-        typer.Argument(metavar="[VERSION]", help="Release to go back to (default: the previous).",
-                       show_default=False),
+        typer.Argument(
+            metavar="[VERSION]",
+            help="Release to go back to (default: the previous).",
+            show_default=False,
+        ),
     ] = None,
     app: AppOption = None,
     as_json: JsonOption = False,
@@ -103,9 +106,7 @@ def rollback(
     """Make a new release from an old one (the previous one by default)."""
     target = require_app(app)
     number = parse_version(version) if version is not None else None
-    release: dict[str, Any] = api(ctx).post(
-        f"/v1/apps/{target}/rollback", {"version": number}
-    )
+    release: dict[str, Any] = api(ctx).post(f"/v1/apps/{target}/rollback", {"version": number})
     if as_json:
         output.print_json(release)
         return

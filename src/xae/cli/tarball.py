@@ -82,8 +82,9 @@ def pack(root: Path, fileobj: IO[bytes], entries: list[str] | None = None) -> Pa
     with tarfile.open(fileobj=fileobj, mode="w:gz", format=tarfile.PAX_FORMAT) as tar:
         for rel in entries:
             found = tar.gettarinfo(str(root / rel), arcname=rel)  # lstat: links stay links
-            if found is None or not (found.isreg() or found.islnk() or found.isdir()
-                                     or found.issym()):
+            if found is None or not (
+                found.isreg() or found.islnk() or found.isdir() or found.issym()
+            ):
                 continue  # sockets, fifos, devices: nothing an app build can use
             info = _anonymous(found)
             if info.islnk():

@@ -35,7 +35,7 @@ LOG_FORMAT = (
     '{"time":"$time_iso8601","host":"$host","app":"$xae_app","status":$status,'
     '"request_time":$request_time,"upstream_addr":"$upstream_addr",'
     '"upstream_response_time":"$upstream_response_time","request_id":"$xae_request_id",'
-    '"method":"$request_method","path":"$uri","bytes":$body_bytes_sent,'
+    '"method":"$request_method","path":"$request_uri","bytes":$body_bytes_sent,'
     '"remote_addr":"$remote_addr"}'
 )
 """One JSON object per line; `escape=json` makes every value safe to parse."""
@@ -74,6 +74,25 @@ def _quote(text: str) -> str:
 def _indent(lines: list[str], level: int) -> list[str]:
     pad = "    " * level
     return [pad + line if line else line for line in lines]
+
+
+def _next_power_of_two(n: int) -> int:
+    return 1 << max(0, n - 1).bit_length()
+
+
+def _server_names_hash(routes: Sequence[Route]) -> tuple[int, int]:
+    """`server_names_hash_bucket_size` and `_max_size` that fit every host (up to 253 chars).
+
+    nginx's defaults (64 and 512) refuse a long custom domain or a few thousand hosts with
+    "could not build server_names_hash" at `nginx -t`; these grow with the table instead.
+    """
+    hosts = [host for route in routes for host in route.hosts]
+    longest = max((len(host) for host in hosts), default=0)
+    # One entry is a pointer, a 2-byte length and the name (pointer-aligned), plus a terminator.
+    entry = 8 + ((longest + 2 + 7) // 8) * 8
+    bucket = max(64, _next_power_of_two(entry + 8))
+    max_size = max(512, _next_power_of_two(len(hosts) * 2))
+    return bucket, max_size
 
 
 def _page_locations(name: str, page: pages.Page) -> list[str]:
@@ -171,6 +190,7 @@ def render_config(routes: Sequence[Route], options: RenderOptions) -> str:
     listen = f"{validate_listen_host(options.listen_host)}:{options.listen_port}"
     paths = options.paths
     temp = paths.temp
+    bucket_size, hash_max_size = _server_names_hash(table)
 
     http: list[str] = [
         "server_tokens off;",
@@ -178,6 +198,9 @@ def render_config(routes: Sequence[Route], options: RenderOptions) -> str:
         "keepalive_timeout 65s;",
         "keepalive_requests 10000;",
         "client_max_body_size 100m;",
+        "client_body_buffer_size 128k;",
+        f"server_names_hash_bucket_size {bucket_size};",
+        f"server_names_hash_max_size {hash_max_size};",
         f"client_body_temp_path {temp / 'body'};",
         f"proxy_temp_path {temp / 'proxy'};",
         f"fastcgi_temp_path {temp / 'fastcgi'};",

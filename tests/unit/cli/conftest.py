@@ -8,11 +8,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from tests.unit.cli.cli_fakes import FakeApi
 from typer.testing import CliRunner, Result
 
-from cli_fakes import FakeApi
 from xae.cli.client import Session
 from xae.cli.main import app
+
 
 @pytest.fixture(autouse=True)
 def config_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:

@@ -8,9 +8,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from tests.unit.cli.cli_fakes import FakeApi
 from typer.testing import Result
 
-from cli_fakes import FakeApi
 from xae.cli import config
 
 
@@ -90,7 +90,12 @@ def test_status_exits_1_and_prints_hints_when_unhealthy(
             "router": {"address": "0.0.0.0:8080", "base_domain": "localhost"},
             "components": [
                 {"name": "database", "healthy": True, "detail": "sqlite", "hint": None},
-                {"name": "docker", "healthy": False, "detail": "no socket", "hint": "start dockerd"},
+                {
+                    "name": "docker",
+                    "healthy": False,
+                    "detail": "no socket",
+                    "hint": "start dockerd",
+                },
             ],
         },
     )

@@ -10,14 +10,15 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from tests.unit.cli.cli_fakes import FakeApi
 from typer.testing import Result
-
-from cli_fakes import FakeApi
 
 
 def _ndjson(*events: dict[str, Any]) -> httpx.Response:
     body = "".join(json.dumps(event) + "\n" for event in events)
-    return httpx.Response(200, content=body.encode(), headers={"Content-Type": "application/x-ndjson"})
+    return httpx.Response(
+        200, content=body.encode(), headers={"Content-Type": "application/x-ndjson"}
+    )
 
 
 def _source(tmp_path: Path) -> Path:
@@ -108,7 +109,10 @@ def test_deploy_stream_that_ends_early_is_an_error(
 def test_deploy_of_an_empty_directory_is_refused(
     tmp_path: Path, logged_in: Path, fake_api: FakeApi, run: Callable[..., Result]
 ) -> None:
-    result = run("deploy", str(tmp_path), "--app", "shop")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / ".gitignore").write_text("*\n")
+    result = run("deploy", str(empty), "--app", "shop")
     assert result.exit_code == 2
     assert "nothing to deploy" in result.stderr
     assert fake_api.requests == []

@@ -6,9 +6,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+from tests.unit.cli.cli_fakes import FakeApi
 from typer.testing import Result
-
-from cli_fakes import FakeApi
 
 
 def test_api_error_shows_message_code_and_log_tail(
@@ -67,7 +66,9 @@ def test_non_json_error_body_is_shown_cut_short(
     assert "x" * 400 not in result.stderr
 
 
-def test_bearer_token_is_sent(logged_in: Path, fake_api: FakeApi, run: Callable[..., Result]) -> None:
+def test_bearer_token_is_sent(
+    logged_in: Path, fake_api: FakeApi, run: Callable[..., Result]
+) -> None:
     fake_api.json("GET", "/v1/apps", [])
     assert run("apps").exit_code == 0
     assert fake_api.last.headers["Authorization"] == "Bearer tok-123"

@@ -23,6 +23,7 @@ from xae.runtime.base import Instance, InstanceSpec
 
 APP_USER = "10001:10001"
 MANAGED = "xae.managed"
+PLANE = "xae.plane"
 
 
 class _NetworkInfo(TypedDict, total=False):
@@ -41,13 +42,14 @@ class _ContainerSummary(TypedDict, total=False):
     NetworkSettings: dict[str, dict[str, _NetworkInfo]]
 
 
-def network_name(app: str) -> str:
-    return f"xae-app-{app}"
+def network_name(plane: str, app: str) -> str:
+    return f"xae-{plane}-{app}"
 
 
-def labels_for(spec: InstanceSpec) -> dict[str, str]:
+def labels_for(plane: str, spec: InstanceSpec) -> dict[str, str]:
     return {
         MANAGED: "1",
+        PLANE: plane,
         "xae.app": spec.app,
         "xae.process": spec.process,
         "xae.release": f"v{spec.release}",
@@ -62,7 +64,8 @@ def _instance_from_summary(row: _ContainerSummary) -> Instance:
     labels = row.get("Labels") or {}
     networks = (row.get("NetworkSettings") or {}).get("Networks") or {}
     app = labels.get("xae.app", "")
-    address = (networks.get(network_name(app)) or {}).get("IPAddress") or None
+    address = (networks.get(network_name(labels.get(PLANE, ""), app)) or {}).get(
+        "IPAddress") or None
     port = labels.get("xae.port") or ""
     return Instance(
         id=row["Id"],
@@ -115,7 +118,8 @@ class DockerRuntime:
 
     name = "docker"
 
-    def __init__(self, base_url: str | None = None) -> None:
+    def __init__(self, base_url: str | None = None, plane: str = "default") -> None:
+        self.plane = plane
         try:
             self.client = (
                 docker.DockerClient(base_url=base_url, version="auto", timeout=120)
@@ -137,12 +141,13 @@ class DockerRuntime:
             ) from e
 
     def ensure_network(self, app: str) -> None:
-        name = network_name(app)
+        name = network_name(self.plane, app)
         try:
             if self.client.networks.list(names=[name]):
                 return
             self.client.networks.create(
-                name, driver="bridge", labels={MANAGED: "1", "xae.app": app}, check_duplicate=True
+                name, driver="bridge", labels={MANAGED: "1", PLANE: self.plane, "xae.app": app},
+                check_duplicate=True,
             )
         except docker.errors.APIError as e:
             if e.status_code == 409:
@@ -150,7 +155,7 @@ class DockerRuntime:
             raise RuntimeFailure(f"creating the network for {app!r} failed: {e.explanation}") from e
 
     def list_instances(self, app: str | None = None) -> list[Instance]:
-        filters = [f"{MANAGED}=1"] + ([f"xae.app={app}"] if app else [])
+        filters = [f"{MANAGED}=1", f"{PLANE}={self.plane}"] + ([f"xae.app={app}"] if app else [])
         try:
             rows = cast(
                 list[_ContainerSummary],
@@ -167,14 +172,15 @@ class DockerRuntime:
             env["PORT"] = str(spec.port)
         command = ["/bin/sh", "-c", f"exec {spec.command}"] if spec.command else None
         suffix = secrets.token_hex(3)
-        name = f"xae-{spec.app}-{spec.process}-v{spec.release}-{suffix}"
+        plane = "" if self.plane == "default" else f"{self.plane}-"
+        name = f"xae-{plane}{spec.app}-{spec.process}-v{spec.release}-{suffix}"
         kwargs: dict[str, Any] = dict(
             image=spec.image,
             command=command,
             name=name,
             hostname=name[-40:].lstrip("-"),
             environment=env,
-            labels=labels_for(spec),
+            labels=labels_for(self.plane, spec),
             user=APP_USER,
             cap_drop=["ALL"],
             security_opt=["no-new-privileges:true"],
@@ -183,7 +189,7 @@ class DockerRuntime:
             memswap_limit=spec.memory_bytes,
             nano_cpus=int(spec.cpus * 1e9),
             init=True,
-            network=network_name(spec.app),
+            network=network_name(self.plane, spec.app),
             restart_policy={"Name": "unless-stopped"},
             log_config={"Type": "json-file", "Config": {"max-size": "10m", "max-file": "3"}},
             detach=True,
@@ -232,9 +238,10 @@ class DockerRuntime:
         for instance in self.list_instances(app):
             self.stop(instance, grace=1)
         try:
-            for network in self.client.networks.list(names=[network_name(app)]):
+            for network in self.client.networks.list(names=[network_name(self.plane, app)]):
                 network.remove()
-            for image in self.client.images.list(filters={"label": f"xae.app={app}"}):
+            image_filter = {"label": [f"xae.app={app}", f"{PLANE}={self.plane}"]}
+            for image in self.client.images.list(filters=image_filter):
                 self.client.images.remove(image.id, force=True)
         except docker.errors.APIError as e:
             raise RuntimeFailure(f"removing the resources of {app!r} failed: {e.explanation}") from e

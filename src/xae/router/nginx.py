@@ -1,0 +1,439 @@
+"""`NginxRouter`: the App Router as a host nginx that xae starts, reconfigures and stops.
+
+Why nginx, and why this way (see docs/design "Measured on this machine"): nginx proxying to
+container addresses with upstream keepalive keeps ~0.7-0.8x of a direct hit, where a Python
+proxy keeps 0.15x. So xae renders the whole config, proves it with `nginx -t`, swaps it in
+atomically and reloads gracefully (SIGHUP), then waits until the new config is really in
+effect before returning, because rollouts stop old instances right after `apply` returns.
+
+The master is a daemon in its own session: it outlives a crashed or SIGKILLed xae, so apps keep
+serving while the control plane is down, and the next xae adopts it (pid file + /proc check).
+This module never signals a process it has not identified as *its* master, never uses a shell,
+and never touches the system nginx (`/etc/nginx`, `/run/nginx.pid`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import grp
+import json
+import logging
+import os
+import pwd
+import signal
+import socket
+import stat
+import subprocess
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from xae.config import Settings
+from xae.errors import InvalidInput, PortInUse, RouterFailure
+from xae.router import process
+from xae.router.base import Route, RouterStatus
+from xae.router.layout import RouterPaths
+from xae.router.probe import probe_address, served_generation
+from xae.router.render import RenderOptions, read_generation, render_config
+from xae.router.validate import validate_listen_host, validate_routes
+
+logger = logging.getLogger(__name__)
+
+MESSAGE_MAX = 600
+"""nginx's messages are cut to this many characters before they reach an error."""
+
+
+def trim_nginx_output(output: str) -> str:
+    """nginx's complaint in one short line: the error lines only, without the `nginx: ` noise."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    serious = [
+        line
+        for line in lines
+        if any(level in line for level in ("[emerg]", "[alert]", "[crit]", "[error]"))
+    ]
+    chosen = serious or lines
+    text = "; ".join(line.removeprefix("nginx: ") for line in chosen)
+    return text if len(text) <= MESSAGE_MAX else text[: MESSAGE_MAX - 3] + "..."
+
+
+class NginxRouter:
+    """The real `Router`: one nginx master per xae state dir, config in `settings.router_dir`."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        start_timeout: float = 15.0,
+        reload_timeout: float = 15.0,
+        stop_timeout: float = 40.0,
+    ) -> None:
+        self.settings = settings
+        self.paths = RouterPaths(settings.router_dir)
+        self.listen_host = settings.router_host
+        self.port = settings.router_port
+        self.start_timeout = start_timeout
+        self.reload_timeout = reload_timeout
+        self.stop_timeout = stop_timeout
+        self._user: tuple[str | None] | None = None
+
+    @property
+    def address(self) -> str:
+        return f"{self.listen_host}:{self.port}"
+
+    # -- the Router protocol -------------------------------------------------------------
+
+    def start(self) -> None:
+        """Adopt a live master from an earlier run, or start one serving the saved routes."""
+        with self._locked():
+            routes = self.current_routes()
+            master = self._master()
+            if master is not None:
+                self._reload(master, routes)
+            else:
+                self._start_master(routes)
+
+    def apply(self, routes: list[Route]) -> None:
+        """Serve exactly `routes`; return once no nginx worker uses the previous table.
+
+        Raises `InvalidInput` for a bad route and `RouterFailure` if nginx rejects the config,
+        in both cases leaving the running router untouched. A router that is not running is
+        started with `routes`.
+        """
+        table = validate_routes(routes)
+        with self._locked():
+            master = self._master()
+            if master is None:
+                self._start_master(table)
+            else:
+                self._reload(master, table)
+
+    def stop(self) -> None:
+        """Graceful quit (in-flight requests finish); returns when every nginx process exited."""
+        with self._locked():
+            master = self._master()
+            if master is None:
+                return
+            family = [master, *process.children(master)]
+            process.signal_if_master(master, self.paths.conf, signal.SIGQUIT)
+            if not process.wait_until(lambda: not process.is_alive(master), self.stop_timeout):
+                logger.warning("router nginx (pid %d) ignored a graceful quit; terminating", master)
+                process.signal_if_master(master, self.paths.conf, signal.SIGTERM)
+                if not process.wait_until(lambda: not process.is_alive(master), 5.0):
+                    self._kill(family)
+            if not process.wait_until(lambda: not any(map(process.is_alive, family)), 5.0):
+                self._kill(family)
+
+    def status(self) -> RouterStatus:
+        master = self._master()
+        if master is None:
+            tail = self._error_tail()
+            hint = f" Last nginx error: {tail}" if tail else ""
+            return RouterStatus(
+                running=False,
+                address=self.address,
+                detail="the router is not running; the control plane starts it "
+                f"(its files are in {self.paths.root}).{hint}",
+            )
+        generation = served_generation(self.listen_host, self.port)
+        if generation is None:
+            return RouterStatus(
+                running=False,
+                address=self.address,
+                pid=master,
+                detail=f"nginx (pid {master}) runs but does not answer on {self.address}; "
+                f"see {self.paths.error_log}",
+            )
+        return RouterStatus(
+            running=True,
+            address=self.address,
+            pid=master,
+            generation=generation,
+            detail=f"nginx (pid {master}) serving config generation {generation}",
+        )
+
+    # -- more for xae's own use ------------------------------------------------------------
+
+    def current_routes(self) -> list[Route]:
+        """The last applied routing table (what a restarted router serves), [] if none."""
+        try:
+            raw: Any = json.loads(self.paths.routes.read_text())
+            return validate_routes(
+                [
+                    Route(app=r["app"], hosts=list(r["hosts"]), upstreams=list(r["upstreams"]))
+                    for r in raw
+                ]
+            )
+        except FileNotFoundError:
+            return []
+        except (ValueError, TypeError, KeyError, InvalidInput) as e:
+            logger.warning("ignoring unreadable %s: %s", self.paths.routes, e)
+            return []
+
+    def render(self, routes: Sequence[Route], generation: int) -> str:
+        return render_config(
+            routes,
+            RenderOptions(
+                paths=self.paths,
+                listen_host=self.listen_host,
+                listen_port=self.port,
+                base_domain=self.settings.base_domain,
+                generation=generation,
+                user=self._worker_user(),
+                probe_from=self._probe_sources(),
+            ),
+        )
+
+    # -- starting ----------------------------------------------------------------------------
+
+    def _start_master(self, routes: list[Route]) -> None:
+        self._ensure_port_free()
+        live = self._live_text()
+        generation = (read_generation(live) or 0) + 1 if live else 1
+        try:
+            candidate = self._check(self.render(routes, generation))
+        except RouterFailure as e:
+            if not routes:
+                raise
+            logger.warning("saved routes fail nginx -t (%s); starting with no routes", e.message)
+            routes = []
+            candidate = self._check(self.render(routes, generation))
+        os.replace(candidate, self.paths.conf)
+        command = [
+            self.settings.nginx_bin,
+            "-p", f"{self.paths.root}/",
+            "-e", str(self.paths.error_log),
+            "-c", str(self.paths.conf),
+        ]  # fmt: skip
+        with self.paths.start_log.open("wb") as log:
+            # nginx daemonizes: this process exits once the master runs in its own session.
+            proc = self._spawn(command, log)
+            try:
+                returncode = proc.wait(timeout=self.start_timeout)
+            except subprocess.TimeoutExpired as e:
+                proc.kill()
+                proc.wait()
+                raise RouterFailure(f"nginx did not start within {self.start_timeout:.0f}s") from e
+        if returncode != 0:
+            output = self.paths.start_log.read_text(errors="replace")
+            if "Address already in use" in output:
+                raise self._port_in_use()
+            raise RouterFailure(f"nginx failed to start: {trim_nginx_output(output)}")
+        if not process.wait_until(
+            lambda: self._master() is not None
+            and served_generation(self.listen_host, self.port) == generation,
+            self.start_timeout,
+        ):
+            raise RouterFailure(
+                f"nginx started but does not answer on {self.address}: "
+                f"{self._error_tail() or 'no error logged'} (see {self.paths.error_log})"
+            )
+        self._save_routes(routes)
+        logger.info("router started on %s (generation %d)", self.address, generation)
+
+    def _spawn(self, command: list[str], log: Any) -> subprocess.Popen[bytes]:
+        try:
+            return subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
+                close_fds=True,
+            )
+        except FileNotFoundError as e:
+            raise RouterFailure(
+                f"nginx is not installed at {self.settings.nginx_bin}: install Debian's nginx "
+                "or set XAE_NGINX_BIN"
+            ) from e
+
+    def _ensure_port_free(self) -> None:
+        host = validate_listen_host(self.listen_host).strip("[]")
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind((host, self.port))
+            except PermissionError as e:
+                raise RouterFailure(
+                    f"not allowed to listen on port {self.port} (ports below 1024 need root); "
+                    "set XAE_ROUTER_PORT to a higher port"
+                ) from e
+            except OSError as e:
+                if e.errno == errno.EADDRINUSE:
+                    raise self._port_in_use() from e
+                raise RouterFailure(f"cannot listen on {self.address}: {e.strerror}") from e
+
+    def _port_in_use(self) -> PortInUse:
+        return PortInUse(
+            f"port {self.port} ({self.address}) is already in use by another program, so the "
+            "router cannot listen there: stop that program or set XAE_ROUTER_PORT to a free port",
+            details={"port": self.port, "host": self.listen_host},
+        )
+
+    # -- reloading ----------------------------------------------------------------------------
+
+    def _reload(self, master: int, routes: list[Route]) -> None:
+        live = self._live_text() or ""
+        current = read_generation(live) or 0
+        served = served_generation(self.listen_host, self.port)
+        if self.render(routes, current) == live and served == current:
+            self._save_routes(routes)
+            return
+        generation = max(current, served or 0) + 1
+        candidate = self._check(self.render(routes, generation))
+        old_workers = process.active_workers(master)
+        log_offset = self._error_log_size()
+        os.replace(candidate, self.paths.conf)
+        if not process.signal_if_master(master, self.paths.conf, signal.SIGHUP):
+            self._restore(live)
+            raise RouterFailure("the router's nginx exited during a reload; it will be restarted")
+        deadline = time.monotonic() + self.reload_timeout
+        while not (
+            served_generation(self.listen_host, self.port) == generation
+            and not old_workers & process.active_workers(master)
+        ):
+            rejected = self._new_errors(log_offset)
+            if rejected or time.monotonic() >= deadline:
+                self._restore(live)
+                why = rejected or f"no switch within {self.reload_timeout:.0f}s"
+                raise RouterFailure(
+                    f"nginx kept the previous routes, the new config did not take effect: {why}"
+                )
+            time.sleep(process.POLL_INTERVAL)
+        self._save_routes(routes)
+        logger.info("router serves generation %d (%d apps)", generation, len(routes))
+
+    def _check(self, text: str) -> Path:
+        """Write `text` next to the live config and prove it with `nginx -t`; return its path."""
+        self._prepare_dirs()
+        candidate = self.paths.root / f".nginx.conf.{os.getpid()}.next"
+        candidate.write_text(text)
+        command = [self.settings.nginx_bin, "-t", "-q", "-p", f"{self.paths.root}/"]
+        try:
+            result = subprocess.run(
+                [*command, "-c", str(candidate)],
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                timeout=30,
+                check=False,
+            )
+        except FileNotFoundError as e:
+            candidate.unlink(missing_ok=True)
+            raise RouterFailure(
+                f"nginx is not installed at {self.settings.nginx_bin}: install Debian's nginx "
+                "or set XAE_NGINX_BIN"
+            ) from e
+        if result.returncode != 0:
+            candidate.unlink(missing_ok=True)
+            message = trim_nginx_output(result.stderr.decode(errors="replace"))
+            raise RouterFailure(
+                f"nginx rejected the router config, nothing was changed: {message}",
+                details={"nginx": message},
+            )
+        return candidate
+
+    def _restore(self, text: str) -> None:
+        """Put back the config nginx still runs, so the file on disk tells the truth."""
+        if not text:
+            return
+        backup = self.paths.root / f".nginx.conf.{os.getpid()}.restore"
+        backup.write_text(text)
+        os.replace(backup, self.paths.conf)
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """One router operation at a time, across threads and xae processes (flock)."""
+        self._prepare_dirs()
+        with self.paths.lock.open("a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _prepare_dirs(self) -> None:
+        self.paths.root.mkdir(parents=True, exist_ok=True)
+        self.paths.root.chmod(0o755)
+        self.paths.temp.mkdir(mode=0o755, exist_ok=True)
+
+    def _master(self) -> int | None:
+        return process.live_master(self.paths.pid, self.paths.conf)
+
+    def _live_text(self) -> str | None:
+        try:
+            return self.paths.conf.read_text()
+        except FileNotFoundError:
+            return None
+
+    def _save_routes(self, routes: Sequence[Route]) -> None:
+        data = [{"app": r.app, "hosts": r.hosts, "upstreams": r.upstreams} for r in routes]
+        tmp = self.paths.root / f".routes.{os.getpid()}.json"
+        tmp.write_text(json.dumps(data, indent=1) + "\n")
+        os.replace(tmp, self.paths.routes)
+
+    def _worker_user(self) -> str | None:
+        if self._user is None:
+            self._user = (self._pick_worker_user(),)
+        return self._user[0]
+
+    def _pick_worker_user(self) -> str | None:
+        """As root, workers drop to `nobody`, if it can reach the temp dirs in router_dir."""
+        if os.geteuid() != 0:
+            return None
+        try:
+            pwd.getpwnam("nobody")
+        except KeyError:
+            return None
+        for directory in (self.paths.root, *self.paths.root.parents):
+            with contextlib.suppress(FileNotFoundError):
+                if not directory.stat().st_mode & stat.S_IXOTH:
+                    logger.warning(
+                        "router workers run as root: %s is not traversable by 'nobody' "
+                        "(chmod o+x it, or put XAE_STATE_DIR elsewhere)",
+                        directory,
+                    )
+                    return None
+        for group in ("nogroup", "nobody"):
+            with contextlib.suppress(KeyError):
+                grp.getgrnam(group)
+                return f"nobody {group}"
+        return "nobody"
+
+    def _probe_sources(self) -> tuple[str, ...]:
+        sources = ("127.0.0.0/8", "::1")
+        own = probe_address(self.listen_host)
+        return sources if own in ("127.0.0.1", "::1") else (*sources, own)
+
+    def _error_log_size(self) -> int:
+        try:
+            return self.paths.error_log.stat().st_size
+        except FileNotFoundError:
+            return 0
+
+    def _new_errors(self, offset: int) -> str:
+        """`[emerg]` lines nginx logged since `offset` (a reload it refused), trimmed."""
+        try:
+            with self.paths.error_log.open("rb") as handle:
+                handle.seek(offset)
+                text = handle.read(64 * 1024).decode(errors="replace")
+        except FileNotFoundError:
+            return ""
+        lines = [line for line in text.splitlines() if "[emerg]" in line]
+        return trim_nginx_output("\n".join(lines)) if lines else ""
+
+    def _error_tail(self) -> str:
+        size = self._error_log_size()
+        return self._new_errors(max(0, size - 4096))
+
+    def _kill(self, pids: list[int]) -> None:
+        """Last resort after a quit and a terminate were ignored: only nginx processes."""
+        for pid in pids:
+            if process.is_alive(pid) and process.title(pid).startswith("nginx:"):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+        process.wait_until(lambda: not any(map(process.is_alive, pids)), 5.0)

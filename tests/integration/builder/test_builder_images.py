@@ -1,0 +1,218 @@
+"""build_image against the real Docker engine: each stack builds, the image really serves HTTP
+as the unprivileged app user, failures carry the log, and a code-only rebuild reuses the
+dependency layer. Needs the stack images (`python -m xae.builder.images ensure`)."""
+
+from __future__ import annotations
+
+import shutil
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import docker
+import docker.errors
+import httpx
+import pytest
+
+from xae.builder.build import BuiltImage, build_image
+from xae.builder.images import STACKS, stack_image
+from xae.config import Settings
+from xae.errors import BuildFailed
+
+pytestmark = pytest.mark.integration
+
+FIXTURES = Path(__file__).parents[2] / "fixtures" / "apps"
+RUN_ID = uuid.uuid4().hex[:8]
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[docker.DockerClient]:
+    try:
+        client = docker.from_env(version="auto")
+        client.ping()
+    except docker.errors.DockerException as e:
+        pytest.skip(f"the Docker engine is not reachable: {e}")
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="module")
+def settings(client: docker.DockerClient) -> Settings:
+    settings = Settings()
+    for stack in STACKS:
+        ref = stack_image(stack, settings)
+        try:
+            client.images.get(ref)
+        except docker.errors.ImageNotFound:
+            pytest.fail(f"{ref} is missing: run `python -m xae.builder.images ensure` first")
+    return settings
+
+
+class Builds:
+    """Builds fixture apps under unique names and removes every image and container after."""
+
+    def __init__(self, client: docker.DockerClient, settings: Settings, root: Path) -> None:
+        self.client = client
+        self.settings = settings
+        self.root = root
+        self.refs: list[str] = []
+        self.containers: list[str] = []
+
+    def source(self, fixture: str, name: str | None = None) -> Path:
+        src = self.root / (name or fixture)
+        shutil.copytree(FIXTURES / fixture, src)
+        return src
+
+    def build(self, src: Path, app: str, tag: str = "v1") -> tuple[BuiltImage, list[str], float]:
+        log: list[str] = []
+        self.refs.append(f"xae/app-{app}:{tag}")
+        started = time.monotonic()
+        built = build_image(self.client, src, app=app, tag=tag, settings=self.settings,
+                            log=log.append)
+        return built, log, time.monotonic() - started
+
+    def serve(self, built: BuiltImage, *, port: int = 5000, greeting: str = "hi") -> str:
+        """Run the web process like xae does and return the body of GET /."""
+        command = built.processes["web"]
+        container = self.client.containers.run(
+            built.ref, command=["/bin/sh", "-c", command] if command else None,
+            user="10001:10001", environment={"PORT": str(port), "GREETING": greeting},
+            init=True, detach=True, labels={"xae.test": RUN_ID},
+        )
+        self.containers.append(container.id)
+        container.reload()
+        address = container.attrs["NetworkSettings"]["IPAddress"]
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                response = httpx.get(f"http://{address}:{port}/", timeout=2)
+                if response.status_code == 200:
+                    return response.text
+            except httpx.TransportError:
+                pass
+            container.reload()
+            if container.status == "exited" or time.monotonic() > deadline:
+                logs = container.logs().decode(errors="replace")[-2000:]
+                pytest.fail(f"{built.ref} did not serve on port {port} ({container.status}):\n"
+                            f"{logs}")
+            time.sleep(0.1)
+
+    def cleanup(self) -> None:
+        for cid in self.containers:
+            try:
+                self.client.containers.get(cid).remove(force=True)
+            except docker.errors.NotFound:
+                pass
+        for ref in self.refs:
+            try:
+                self.client.images.remove(ref, force=True)
+            except docker.errors.ImageNotFound:
+                pass
+
+
+@pytest.fixture(scope="module")
+def builds(client: docker.DockerClient, settings: Settings,
+           tmp_path_factory: pytest.TempPathFactory) -> Iterator[Builds]:
+    builds = Builds(client, settings, tmp_path_factory.mktemp("builds"))
+    yield builds
+    builds.cleanup()
+
+
+def _app_name(kind: str) -> str:
+    return f"it-{kind}-{RUN_ID}"
+
+
+def _assert_serves(body: str, greeting: str) -> None:
+    assert body.startswith("hello from ")
+    assert f"greeting={greeting}" in body
+
+
+def test_flask_app_builds_through_the_proxy_and_serves(builds: Builds) -> None:
+    built, log, seconds = builds.build(builds.source("flask"), _app_name("flask"))
+    print(f"flask build: {seconds:.1f}s")
+    assert built.stack == "python"
+    assert built.processes == {"web": "gunicorn --bind 0.0.0.0:$PORT app:app"}
+    assert built.port is None
+    assert any("Successfully installed" in line and "flask" in line.lower() for line in log) \
+        or any("Using cache" in line for line in log)
+    image = builds.client.images.get(built.ref)
+    assert image.id == built.image_id
+    assert image.labels["xae.app"] == _app_name("flask")
+    assert image.attrs["Config"]["User"] == "10001"
+    _assert_serves(builds.serve(built, greeting="from-flask"), "from-flask")
+
+
+def test_code_only_rebuild_reuses_the_dependency_layer(builds: Builds) -> None:
+    app = _app_name("warm")
+    src = builds.source("flask", "warm")
+    first, _, cold = builds.build(src, app, "v1")
+    app_py = src / "app.py"
+    app_py.write_text(app_py.read_text().replace("hello from", "hello again from"))
+    second, log, warm = builds.build(src, app, "v2")
+    print(f"python build: first {cold:.2f}s, after editing app.py {warm:.2f}s")
+
+    layers = [builds.client.images.get(b.ref).attrs["RootFS"]["Layers"] for b in (first, second)]
+    assert layers[0][:-1] == layers[1][:-1], "only the code layer may differ"
+    assert layers[0][-1] != layers[1][-1]
+    pip_step = next(i for i, line in enumerate(log) if "pip install" in line)
+    assert log[pip_step + 1].strip() == "---> Using cache"
+    assert warm < 10, f"a code-only rebuild took {warm:.1f}s"
+    assert builds.serve(second).startswith("hello again from ")
+
+
+def test_express_app_with_a_lockfile_builds_with_npm_ci_and_serves(builds: Builds) -> None:
+    built, log, seconds = builds.build(builds.source("express"), _app_name("express"))
+    print(f"express build: {seconds:.1f}s")
+    assert built.stack == "node"
+    assert built.processes == {"web": "npm start"}
+    assert any("npm ci" in line for line in log)
+    _assert_serves(builds.serve(built, greeting="from-express"), "from-express")
+
+
+def test_static_site_builds_and_serves_index_html(builds: Builds) -> None:
+    built, _, seconds = builds.build(builds.source("static"), _app_name("static"))
+    print(f"static build: {seconds:.1f}s")
+    assert built.stack == "static"
+    assert built.processes == {"web": "serve-static"}
+    body = builds.serve(built)
+    assert body == (FIXTURES / "static" / "index.html").read_text()
+
+
+def test_dockerfile_app_runs_its_own_cmd_on_its_exposed_port(builds: Builds) -> None:
+    built, _, seconds = builds.build(builds.source("dockerfile"), _app_name("docker"))
+    print(f"dockerfile build: {seconds:.1f}s")
+    assert built.stack == "dockerfile"
+    assert built.processes == {"web": ""}
+    assert built.port == 8000
+    _assert_serves(builds.serve(built, port=8000, greeting="from-docker"), "from-docker")
+
+
+def test_failing_pip_install_is_build_failed_with_the_log_and_tags_nothing(
+    builds: Builds,
+) -> None:
+    src = builds.source("flask", "broken")
+    (src / "requirements.txt").write_text("xae-no-such-package-7f3a9c==1.0\n")
+    app = _app_name("broken")
+    log: list[str] = []
+    with pytest.raises(BuildFailed) as raised:
+        build_image(builds.client, src, app=app, tag="v1", settings=builds.settings,
+                    log=log.append)
+    message = raised.value.message
+    assert "xae-no-such-package-7f3a9c" in message
+    assert "non-zero code" in message
+    assert any("No matching distribution" in line for line in log)
+    with pytest.raises(docker.errors.ImageNotFound):
+        builds.client.images.get(f"xae/app-{app}:v1")
+
+
+def test_a_broken_dockerfile_is_build_failed(builds: Builds, tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "Dockerfile").write_text("FROM xae/base\nNOTANINSTRUCTION foo\n")
+    app = _app_name("baddocker")
+    with pytest.raises(BuildFailed, match="(?i)unknown instruction"):
+        build_image(builds.client, src, app=app, tag="v1", settings=builds.settings,
+                    log=lambda line: None)
+    with pytest.raises(docker.errors.ImageNotFound):
+        builds.client.images.get(f"xae/app-{app}:v1")

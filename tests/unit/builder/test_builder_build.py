@@ -1,0 +1,239 @@
+"""build_image against a fake Docker API: process types, context preparation, log streaming,
+failures carrying the log's tail. The real engine is exercised in tests/integration/builder."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import docker.errors
+import pytest
+
+from xae.builder.build import (
+    GENERATED_DOCKERFILE,
+    LOG_TAIL,
+    exposed_port,
+    image_ref,
+    plan_processes,
+    read_procfile,
+)
+from xae.builder.build import build_image as real_build_image
+from xae.config import Settings
+from xae.errors import BuildFailed, InvalidName, InvalidProcfile
+
+
+class FakeAPI:
+    def __init__(self, chunks: list[dict[str, Any]], exposed: dict[str, Any] | None = None,
+                 missing: tuple[str, ...] = (), build_error: Exception | None = None) -> None:
+        self.chunks = chunks
+        self.exposed = exposed
+        self.missing = missing
+        self.build_error = build_error
+        self.build_calls: list[dict[str, Any]] = []
+        self.context_at_build: dict[str, str] = {}
+
+    def build(self, **kwargs: Any) -> Iterator[dict[str, Any]]:
+        self.build_calls.append(kwargs)
+        if self.build_error is not None:
+            raise self.build_error
+        src = Path(kwargs["path"])
+        self.context_at_build = {
+            p.name: p.read_text() for p in src.iterdir() if p.is_file()
+        }
+        return iter(self.chunks)
+
+    def inspect_image(self, ref: str) -> dict[str, Any]:
+        if ref in self.missing:
+            raise docker.errors.ImageNotFound(f"no such image: {ref}")
+        return {"Id": "sha256:" + "ab" * 32, "Config": {"ExposedPorts": self.exposed}}
+
+
+class FakeClient:
+    def __init__(self, api: FakeAPI) -> None:
+        self.api = api
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    bundle = tmp_path / "ca.crt"
+    bundle.write_text("test bundle")
+    return Settings(state_dir=tmp_path / "state", ca_bundle=bundle)
+
+
+def _app(root: Path, files: dict[str, str]) -> Path:
+    src = root / "src"
+    src.mkdir()
+    for name, text in files.items():
+        (src / name).write_text(text)
+    return src
+
+
+OK_CHUNKS: list[dict[str, Any]] = [
+    {"stream": "Step 1/4 : FROM xae/stack-python:x\n"},
+    {"stream": " ---> 70c700e4596b\n"},
+    {"stream": "Step 2/4 : RUN pip"},
+    {"stream": " install\nCollecting flask\n"},
+    {"aux": {"ID": "sha256:" + "cd" * 32}},
+    {"stream": "Successfully built cdcdcdcdcdcd\n"},
+]
+
+
+def build_image(client: FakeClient, src: Path, settings: Settings,
+                log: list[str] | None = None, app: str = "web1") -> Any:
+    sink = log if log is not None else []
+    return real_build_image(client, src, app=app, tag="v1", settings=settings, log=sink.append)
+
+
+# --- process types --------------------------------------------------------------------------
+
+def test_procfile_takes_precedence_over_the_stack_default(tmp_path: Path) -> None:
+    src = _app(tmp_path, {"requirements.txt": "gunicorn\n", "app.py": "app = 1\n",
+                          "Procfile": "web: python -m http.server $PORT\nworker: python w.py\n"})
+    assert plan_processes(src, "python") == {
+        "web": "python -m http.server $PORT", "worker": "python w.py"
+    }
+
+
+def test_without_procfile_the_stack_default_is_web(tmp_path: Path) -> None:
+    src = _app(tmp_path, {"requirements.txt": "gunicorn\n", "app.py": "app = 1\n"})
+    assert plan_processes(src, "python") == {"web": "gunicorn --bind 0.0.0.0:$PORT app:app"}
+
+
+def test_a_dockerfile_app_without_procfile_runs_the_image_cmd(tmp_path: Path) -> None:
+    src = _app(tmp_path, {"Dockerfile": "FROM xae/base\n"})
+    assert plan_processes(src, "dockerfile") == {"web": ""}
+
+
+def test_a_dockerfile_app_with_a_procfile_uses_it(tmp_path: Path) -> None:
+    src = _app(tmp_path, {"Dockerfile": "FROM xae/base\n", "Procfile": "web: ./run\n"})
+    assert plan_processes(src, "dockerfile") == {"web": "./run"}
+
+
+def test_a_bad_procfile_names_the_line(tmp_path: Path) -> None:
+    src = _app(tmp_path, {"Procfile": "web: ok\nthis is wrong\n"})
+    with pytest.raises(InvalidProcfile, match="line 2"):
+        read_procfile(src)
+
+
+def test_an_empty_procfile_is_refused(tmp_path: Path) -> None:
+    src = _app(tmp_path, {"Procfile": "# nothing here\n"})
+    with pytest.raises(InvalidProcfile, match="no process types"):
+        read_procfile(src)
+
+
+def test_no_procfile_and_no_default_asks_for_one(tmp_path: Path) -> None:
+    src = _app(tmp_path, {"package.json": "{}"})
+    with pytest.raises(BuildFailed, match="Procfile"):
+        plan_processes(src, "node")
+
+
+# --- small helpers --------------------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    ("exposed", "port"),
+    [(None, None), ({}, None), ({"8000/tcp": {}}, 8000), ({"53/udp": {}}, None),
+     ({"80/tcp": {}, "443/tcp": {}}, None)],
+)
+def test_exposed_port(exposed: dict[str, Any] | None, port: int | None) -> None:
+    assert exposed_port({"Config": {"ExposedPorts": exposed}}) == port
+
+
+def test_image_ref_validates_app_and_tag() -> None:
+    assert image_ref("my-app", "v3") == "xae/app-my-app:v3"
+    with pytest.raises(InvalidName):
+        image_ref("My_App", "v3")
+    with pytest.raises(InvalidName):
+        image_ref("my-app", "v3;rm")
+
+
+# --- build_image with a fake engine ---------------------------------------------------------
+
+def test_stack_build_writes_its_dockerfile_and_streams_whole_lines(
+    tmp_path: Path, settings: Settings
+) -> None:
+    src = _app(tmp_path, {"requirements.txt": "flask\n", "app.py": "",
+                          ".dockerignore": "secrets.txt"})
+    api = FakeAPI(OK_CHUNKS)
+    log: list[str] = []
+    built = build_image(FakeClient(api), src, settings, log)
+
+    assert built.ref == "xae/app-web1:v1"
+    assert built.image_id == "sha256:" + "cd" * 32
+    assert built.stack == "python"
+    assert built.processes == {"web": "python app.py"}
+    assert built.port is None
+    call = api.build_calls[0]
+    assert call["dockerfile"] == GENERATED_DOCKERFILE
+    assert call["tag"] == "xae/app-web1:v1"
+    assert call["labels"] == {"xae.app": "web1"}
+    assert call["rm"] and call["forcerm"] and call["decode"]
+    assert api.context_at_build[GENERATED_DOCKERFILE].startswith("# Generated by xae")
+    ignored = api.context_at_build[".dockerignore"].splitlines()
+    assert ignored[0] == "secrets.txt"
+    assert {".git", GENERATED_DOCKERFILE, ".venv"} <= set(ignored)
+    assert "Step 2/4 : RUN pip install" in log
+    assert "Collecting flask" in log
+
+
+def test_dockerfile_build_uses_the_apps_dockerfile_and_its_exposed_port(
+    tmp_path: Path, settings: Settings
+) -> None:
+    src = _app(tmp_path, {"Dockerfile": "FROM xae/base\nEXPOSE 8000\n"})
+    api = FakeAPI(OK_CHUNKS, exposed={"8000/tcp": {}})
+    built = build_image(FakeClient(api), src, settings)
+    assert api.build_calls[0]["dockerfile"] == "Dockerfile"
+    assert not (src / GENERATED_DOCKERFILE).exists()
+    assert built.processes == {"web": ""}
+    assert built.port == 8000
+
+
+def test_an_error_chunk_fails_with_the_tail_of_the_log(tmp_path: Path, settings: Settings) -> None:
+    src = _app(tmp_path, {"requirements.txt": "nope\n", "app.py": ""})
+    chunks: list[dict[str, Any]] = [{"stream": f"line {i}\n"} for i in range(50)]
+    chunks.append({"stream": "ERROR: No matching distribution found for nope"})
+    chunks.append({"errorDetail": {"code": 1}, "error": "The command returned a non-zero code: 1"})
+    chunks.append({"stream": "never seen\n"})
+    log: list[str] = []
+    with pytest.raises(BuildFailed) as raised:
+        build_image(FakeClient(FakeAPI(chunks)), src, settings, log)
+    message = raised.value.message
+    assert "No matching distribution found for nope" in message
+    assert "non-zero code: 1" in message
+    assert "line 49" in message and "line 20" not in message
+    assert len(raised.value.details["log_tail"]) == LOG_TAIL
+    assert "never seen" not in log
+    assert log[-1] == "The command returned a non-zero code: 1"
+
+
+def test_an_engine_error_is_a_build_failure(tmp_path: Path, settings: Settings) -> None:
+    src = _app(tmp_path, {"index.html": "hi"})
+    error = docker.errors.APIError("500 Server Error", explanation="Cannot locate Dockerfile")
+    with pytest.raises(BuildFailed, match="Cannot locate Dockerfile"):
+        build_image(FakeClient(FakeAPI([], build_error=error)), src, settings)
+
+
+def test_a_missing_stack_image_says_how_to_build_it(tmp_path: Path, settings: Settings) -> None:
+    from xae.builder.images import stack_image
+
+    src = _app(tmp_path, {"index.html": "hi"})
+    api = FakeAPI(OK_CHUNKS, missing=(stack_image("static", settings),))
+    with pytest.raises(BuildFailed, match="xae.builder.images ensure"):
+        build_image(FakeClient(api), src, settings)
+    assert api.build_calls == []
+
+
+def test_a_bad_procfile_fails_before_any_build(tmp_path: Path, settings: Settings) -> None:
+    src = _app(tmp_path, {"index.html": "hi", "Procfile": "bad line\n"})
+    api = FakeAPI(OK_CHUNKS)
+    with pytest.raises(InvalidProcfile):
+        build_image(FakeClient(api), src, settings)
+    assert api.build_calls == []
+
+
+def test_an_invalid_app_name_fails_before_anything(tmp_path: Path, settings: Settings) -> None:
+    src = _app(tmp_path, {"index.html": "hi"})
+    api = FakeAPI(OK_CHUNKS)
+    with pytest.raises(InvalidName):
+        build_image(FakeClient(api), src, settings, app="../etc")
+    assert api.build_calls == []

@@ -1,0 +1,33 @@
+"""The CLI stays a pure API client: it imports nothing from xae but itself and the name gate."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import xae.cli
+
+ALLOWED = ("xae.cli", "xae.domain.names", "xae.domain")
+
+
+def _xae_imports(path: Path) -> set[str]:
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+            if node.module == "xae.domain":
+                found.update(f"xae.domain.{alias.name}" for alias in node.names)
+    return {name for name in found if name == "xae" or name.startswith("xae.")}
+
+
+def test_cli_imports_only_itself_and_the_name_gate() -> None:
+    package = Path(xae.cli.__file__).parent
+    offenders = {
+        f"{path.name}: {name}"
+        for path in package.glob("*.py")
+        for name in _xae_imports(path)
+        if not (name.startswith("xae.cli") or name == "xae.domain.names") and name != "xae.domain"
+    }
+    assert offenders == set()
