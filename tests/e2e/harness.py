@@ -8,14 +8,12 @@ test creates is destroyed afterwards, and the plane is stopped at the end of the
 from __future__ import annotations
 
 import json
-import os
 import secrets
-import shutil
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any

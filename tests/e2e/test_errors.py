@@ -7,7 +7,6 @@ import tarfile
 
 import httpx
 import pytest
-
 from tests.e2e.harness import Plane
 
 pytestmark = pytest.mark.e2e

@@ -3,24 +3,20 @@
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
 import docker
 import pytest
-
-from tests.e2e.harness import BIN, Plane, wait_for
+from tests.e2e.harness import BIN, FIXTURES, Plane, wait_for
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
 def flask_app(plane: Plane, tmp_path_factory: pytest.TempPathFactory) -> str:
-    import shutil
-
-    from tests.e2e.harness import FIXTURES
-
     source = tmp_path_factory.mktemp("flask") / "app"
     shutil.copytree(FIXTURES / "flask", source)
     app = plane.new_app("life")
@@ -41,10 +37,9 @@ def hostnames(plane: Plane, app: str, requests: int = 60) -> set[str]:
 
 def test_scale_to_three_serves_from_three_instances(plane: Plane, flask_app: str) -> None:
     plane.xae("ps:scale", "web=3", "--app", flask_app)
-    instances = plane.xae_json("ps", "--app", flask_app)
-    web = [i for i in instances["instances"] if i["type"] == "web"] if isinstance(
-        instances, dict) else [i for i in instances if i.get("type") == "web"]
-    assert len(web) == 3
+    ps = plane.xae_json("ps", "--app", flask_app)
+    assert [f["quantity"] for f in ps["formation"] if f["type"] == "web"] == [3]
+    assert len([i for i in ps["instances"] if i["type"] == "web"]) == 3
     assert len(hostnames(plane, flask_app)) == 3
 
     plane.xae("ps:scale", "web=1", "--app", flask_app)
@@ -83,9 +78,8 @@ def test_resize_is_enforced_by_docker_and_instances_are_hardened(
 ) -> None:
     plane.xae("ps:resize", "web", "--memory", "256M", "--cpus", "0.5", "--app", flask_app)
     assert plane.get(flask_app).status_code == 200
-    formation = plane.xae_json("ps", "--app", flask_app)
-    rows = formation["formation"] if isinstance(formation, dict) else formation
-    web = next(f for f in rows if f["type"] == "web")
+    web = next(f for f in plane.xae_json("ps", "--app", flask_app)["formation"]
+               if f["type"] == "web")
     assert (web["memory"], web["cpus"]) == ("256M", 0.5)
 
     client = docker.from_env(version="auto")

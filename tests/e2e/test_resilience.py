@@ -9,7 +9,6 @@ from pathlib import Path
 
 import docker
 import pytest
-
 from tests.e2e.harness import Plane, wait_for
 
 pytestmark = pytest.mark.e2e

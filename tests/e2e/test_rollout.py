@@ -9,7 +9,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from tests.e2e.harness import Plane
 
 pytestmark = pytest.mark.e2e

@@ -56,6 +56,7 @@ def build_platform(settings: Settings) -> Platform:
 
 def serve(settings: Settings) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     check_port_free(settings.api_host, settings.api_port, "API", "XAE_API_PORT")
     platform = build_platform(settings)
     reconciler = Reconciler(platform)

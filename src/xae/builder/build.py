@@ -184,24 +184,31 @@ def _run_build(client: docker.DockerClient, src: Path, dockerfile: str, ref: str
             path=str(src), dockerfile=dockerfile, tag=ref, rm=True, forcerm=True, decode=True,
             labels={"xae.app": app}, timeout=BUILD_TIMEOUT,
         )
+        failed = False
         for chunk in stream:
+            if failed:
+                continue  # read the stream to its end so the connection is released
             if "error" in chunk:
-                lines.feed("\n")
+                lines.flush()
                 lines.feed(str(chunk["error"]).strip() + "\n")
-                raise lines.failure(f"the build of {app} failed")
-            if "stream" in chunk:
+                failed = True
+            elif "stream" in chunk:
                 lines.feed(str(chunk["stream"]))
             elif "status" in chunk:
                 lines.feed(f"{chunk['status']} {chunk.get('progress', '')}".rstrip() + "\n")
             elif isinstance(chunk.get("aux"), dict) and "ID" in chunk["aux"]:
                 image_id = str(chunk["aux"]["ID"])
+        if failed:
+            raise lines.failure(f"the build of {app} failed")
         lines.flush()
     except docker.errors.APIError as e:
-        lines.feed(f"\n{e.explanation or e}\n")
+        lines.flush()
+        lines.feed(f"{e.explanation or e}\n")
         raise lines.failure(f"the Docker engine refused the build of {app}") from e
     except (docker.errors.DockerException, OSError) as e:
         # OSError includes requests' connection errors and read timeouts.
-        lines.feed(f"\n{e}\n")
+        lines.flush()
+        lines.feed(f"{e}\n")
         raise lines.failure(f"lost the Docker engine during the build of {app}") from e
     if image_id is None:
         image_id = str(client.api.inspect_image(ref)["Id"])

@@ -12,7 +12,7 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import Any, BinaryIO
 
 import docker
 
@@ -43,7 +43,7 @@ class DeployPipeline:
                             if url else docker.from_env(version="auto", timeout=600))
         return self._docker
 
-    def run(self, user: User, name: str, upload: IO[bytes], emit: Emit) -> None:
+    def run(self, user: User, name: str, upload: BinaryIO, emit: Emit) -> None:
         """Deploy `upload` (a tar or tar.gz of the app's source) to app `name`."""
         settings = self.p.settings
         with self.p.db.session() as session:
@@ -75,12 +75,12 @@ class DeployPipeline:
             shutil.rmtree(workdir)
 
         with self.p.db.session() as session:
-            build = session.get(Build, build_id)
-            assert build is not None
-            build.status, build.finished_at = "succeeded", utcnow()
-            build.stack, build.image, build.port = built.stack, built.ref, built.port
-            build.processes = dict(built.processes)
-            build.log = "\n".join(lines[-2000:])
+            row = session.get(Build, build_id)
+            assert row is not None
+            row.status, row.finished_at = "succeeded", utcnow()
+            row.stack, row.image, row.port = built.stack, built.ref, built.port
+            row.processes = dict(built.processes)
+            row.log = "\n".join(lines[-2000:])
             app = get_app(session, name)
             ensure_formation(session, app, built.processes)
             release = new_release(session, app, build_id=build_id, config=app.config,

@@ -20,7 +20,8 @@ def probe_once(instance: Instance, check: HealthCheck) -> bool:
         return False
     url = f"http://{instance.address}:{instance.port}{check.path}"
     try:
-        response = httpx.get(url, timeout=check.timeout, follow_redirects=False)
+        response = httpx.get(url, timeout=check.timeout, follow_redirects=False,
+                             headers={"User-Agent": "xae-health-check"})
     except httpx.HTTPError:
         return False
     if check.strict:

@@ -222,8 +222,10 @@ class NginxRouter:
                 raise self._port_in_use()
             raise RouterFailure(f"nginx failed to start: {trim_nginx_output(output)}")
         if not process.wait_until(
-            lambda: self._master() is not None
-            and served_generation(self.listen_host, self.port) == generation,
+            lambda: (
+                self._master() is not None
+                and served_generation(self.listen_host, self.port) == generation
+            ),
             self.start_timeout,
         ):
             raise RouterFailure(

@@ -57,11 +57,7 @@ def title(pid: int) -> str:
 def is_master_for(pid: int, conf: Path) -> bool:
     """Is `pid` a live nginx master running with config file `conf`?"""
     name = title(pid)
-    return (
-        is_alive(pid)
-        and name.startswith("nginx: master process")
-        and f"-c {conf}" in name
-    )
+    return is_alive(pid) and name.startswith("nginx: master process") and f"-c {conf}" in name
 
 
 def live_master(pid_file: Path, conf: Path) -> int | None:
@@ -84,9 +80,7 @@ def active_workers(master: int) -> set[int]:
     closes its listening sockets, so a worker with the plain title may still take new requests.
     """
     return {
-        pid
-        for pid in children(master)
-        if is_alive(pid) and title(pid) == "nginx: worker process"
+        pid for pid in children(master) if is_alive(pid) and title(pid) == "nginx: worker process"
     }
 
 

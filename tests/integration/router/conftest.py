@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from router_harness import (
+from tests.integration.router.router_harness import (
     NGINX,
     Backend,
     BackendServer,
@@ -35,7 +35,12 @@ def backend() -> Iterator[Callable[[str, str], Backend]]:
     def start(name: str, ip: str = "127.0.0.2") -> Backend:
         server = BackendServer((ip, 0), Handler)
         server.name = name
-        thread = threading.Thread(target=server.serve_forever, name=f"backend-{name}", daemon=True)
+        thread = threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"backend-{name}",
+            daemon=True,
+        )
         thread.start()
         started.append(Backend(name, server, thread))
         return started[-1]

@@ -20,6 +20,7 @@ from xae.router import process as router_process
 
 NGINX = "/usr/sbin/nginx"
 
+
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as sock:
         sock.bind((host, 0))
@@ -28,6 +29,7 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
     server: BackendServer
 
     def _answer(self, body_len: int) -> None:

@@ -14,7 +14,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from router_harness import NGINX, Backend, Reply, kill_leftover_master, request
+from tests.integration.router.router_harness import (
+    NGINX,
+    Backend,
+    Reply,
+    kill_leftover_master,
+    request,
+)
 
 from xae.config import Settings
 from xae.errors import PortInUse, RouterFailure
@@ -339,7 +345,8 @@ def test_workers_do_not_run_as_root(router: NginxRouter) -> None:
     assert status.pid is not None
     for worker in router_process.active_workers(status.pid):
         uid_line = next(
-            line for line in Path(f"/proc/{worker}/status").read_text().splitlines()
+            line
+            for line in Path(f"/proc/{worker}/status").read_text().splitlines()
             if line.startswith("Uid:")
         )
         assert uid_line.split()[1] != "0"

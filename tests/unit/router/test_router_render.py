@@ -52,7 +52,9 @@ def block(config: str, opener: str) -> str:
     raise AssertionError(f"unterminated block {opener!r}")
 
 
-WEB = Route(app="myapp", hosts=["myapp.localhost"], upstreams=["172.18.0.5:5000", "172.18.0.6:5000"])
+WEB = Route(
+    app="myapp", hosts=["myapp.localhost"], upstreams=["172.18.0.5:5000", "172.18.0.6:5000"]
+)
 
 
 def test_one_upstream_per_app_with_its_servers_and_keepalive() -> None:
@@ -169,7 +171,9 @@ def test_worker_user_is_set_only_when_asked() -> None:
 
 
 def test_ipv6_listen_and_upstreams_are_bracketed() -> None:
-    config = render(Route("v6", ["v6.localhost"], ["[fd00::5]:5000", "fd00::6:5000"]), listen_host="::")
+    config = render(
+        Route("v6", ["v6.localhost"], ["[fd00::5]:5000", "fd00::6:5000"]), listen_host="::"
+    )
     assert "listen [::]:8080 default_server" in config
     assert "server [fd00::5]:5000 " in config
     assert "server [fd00::6]:5000 " in config

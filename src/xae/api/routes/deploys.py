@@ -34,7 +34,9 @@ async def deploy(name: str, request: Request, p: PlatformDep, user: UserDep) -> 
     with p.db.session() as session:
         load_app(session, user, name)
     limit = p.settings.max_upload_bytes
-    spool = tempfile.SpooledTemporaryFile(max_size=8 * 1024**2)  # noqa: SIM115 - closed by the pipeline thread
+    p.settings.builds_dir.mkdir(parents=True, exist_ok=True)
+    # Closed (and so deleted) by the pipeline thread, or below when the upload is refused.
+    spool = tempfile.TemporaryFile(dir=p.settings.builds_dir)  # noqa: SIM115
     size = 0
     async for chunk in request.stream():
         size += len(chunk)

@@ -9,6 +9,7 @@ from xae.api.deps import PlatformDep, SessionDep, UserDep
 from xae.api.routes.views import load_app, release_public
 from xae.api.schemas import ReleasePublic, RollbackRequest
 from xae.control import releases as service
+from xae.control.apps import get_app
 from xae.errors import InvalidInput
 from xae.store.models import Release
 
@@ -17,7 +18,7 @@ router = APIRouter(prefix="/v1/apps", tags=["releases"])
 
 def _release(p: PlatformDep, name: str, version: int) -> ReleasePublic:
     with p.db.session() as session:
-        app = service.get_app(session, name)
+        app = get_app(session, name)
         return release_public(session, service.get_release(session, app, version))
 
 

@@ -1,0 +1,282 @@
+"""In-memory stand-ins for the runtime and the router, and helpers to wire a `Platform` on them.
+
+The fakes implement the same Protocols as the real backends (`xae.runtime.base.Runtime`,
+`xae.router.base.Router`) and write every externally visible action to one shared `events` list,
+so a test can check the order a rollout did things in (start new, route, then stop old).
+Health checks are faked by `install_fake_health`: an instance is healthy unless its image is in
+`FakeRuntime.unhealthy_images` or it was marked with `FakeRuntime.set_healthy(id, False)`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import shutil
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from xae.auth.tokens import create_user
+from xae.config import Settings
+from xae.control.formation import ensure_formation
+from xae.control.plan import HealthCheck
+from xae.control.platform import Platform
+from xae.control.releases import new_release, rollout
+from xae.errors import RuntimeFailure
+from xae.router.base import Route, RouterStatus
+from xae.runtime.base import Instance, InstanceSpec
+from xae.store.db import Database
+from xae.store.models import App, Build, User
+
+PASSWORD = "correct-horse-battery"
+"""The password of the template database's users `alice` (owner) and `root` (admin)."""
+
+PROCESSES = {"web": "python app.py", "worker": "python worker.py"}
+
+Event = tuple[object, ...]
+
+
+@dataclass
+class EventLog:
+    """What the fakes did, in order; shared by runtime and router. Thread-safe."""
+
+    items: list[Event] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, *event: object) -> None:
+        with self._lock:
+            self.items.append(tuple(event))
+
+    def kinds(self) -> list[object]:
+        return [e[0] for e in self.items]
+
+    def clear(self) -> None:
+        with self._lock:
+            self.items.clear()
+
+
+class FakeRuntime:
+    """A `Runtime` whose instances are dicts in memory; `start` can be told to fail."""
+
+    name = "fake"
+
+    def __init__(self, events: EventLog | None = None) -> None:
+        self.events = events or EventLog()
+        self.instances: dict[str, Instance] = {}
+        self.specs: dict[str, InstanceSpec] = {}
+        self.networks: set[str] = set()
+        self.unhealthy_images: set[str] = set()
+        self.failing_images: set[str] = set()
+        self.log_lines = ["2024-05-01T12:00:00Z Error: address already in use 0.0.0.0:8000"]
+        self._healthy_override: dict[str, bool] = {}
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+
+    # -- Runtime protocol ----------------------------------------------------------------
+
+    def ping(self) -> None:
+        return None
+
+    def ensure_network(self, app: str) -> None:
+        self.networks.add(app)
+
+    def remove_app(self, app: str) -> None:
+        with self._lock:
+            for iid in [i.id for i in self.instances.values() if i.app == app]:
+                del self.instances[iid]
+            self.networks.discard(app)
+        self.events.add("remove_app", app)
+
+    def list_instances(self, app: str | None = None) -> list[Instance]:
+        with self._lock:
+            return [i for i in self.instances.values() if app is None or i.app == app]
+
+    def start(self, spec: InstanceSpec) -> Instance:
+        if spec.image in self.failing_images:
+            self.events.add("start_failed", spec.app, spec.process)
+            raise RuntimeFailure(f"image {spec.image} cannot start: no such image")
+        with self._lock:
+            n = next(self._ids)
+            instance = Instance(
+                id=f"id{n}", name=f"{spec.app}-{spec.process}-{n}", app=spec.app,
+                process=spec.process, release=spec.release, spec_hash=spec.spec_hash,
+                state="running", address=f"10.0.0.{n}", port=spec.port,
+                memory_bytes=spec.memory_bytes, cpus=spec.cpus,
+            )
+            self.instances[instance.id] = instance
+            self.specs[instance.id] = spec
+        self.events.add("start", instance.name)
+        return instance
+
+    def stop(self, instance: Instance, grace: float) -> None:
+        with self._lock:
+            self.instances.pop(instance.id, None)
+        self.events.add("stop", instance.name, grace)
+
+    def logs(self, instance: Instance, *, tail: int = 100, follow: bool = False) -> Iterator[str]:
+        return iter(self.log_lines[-tail:])
+
+    # -- test controls -------------------------------------------------------------------
+
+    def kill(self, instance_id: str, state: str = "exited") -> None:
+        """The container died on its own (crash, OOM kill)."""
+        with self._lock:
+            self.instances[instance_id] = replace(self.instances[instance_id], state=state)
+
+    def set_healthy(self, instance_id: str, healthy: bool) -> None:
+        self._healthy_override[instance_id] = healthy
+
+    def healthy(self, instance: Instance) -> bool:
+        if instance.id in self._healthy_override:
+            return self._healthy_override[instance.id]
+        spec = self.specs.get(instance.id)
+        return spec is not None and spec.image not in self.unhealthy_images
+
+    def spec_of(self, instance: Instance) -> InstanceSpec:
+        return self.specs[instance.id]
+
+    def of(self, app: str, process: str | None = None) -> list[Instance]:
+        """The instances of `app` (and `process`), sorted by name."""
+        return sorted(
+            (i for i in self.list_instances(app) if process in (None, i.process)),
+            key=lambda i: int(i.id[2:]),
+        )
+
+
+class FakeRouter:
+    """A `Router` that records every applied route table."""
+
+    def __init__(self, events: EventLog | None = None) -> None:
+        self.events = events or EventLog()
+        self.applied: list[list[Route]] = []
+        self.running = False
+
+    def start(self) -> None:
+        self.running = True
+
+    def apply(self, routes: list[Route]) -> None:
+        self.applied.append(list(routes))
+        for route in routes:
+            self.events.add("route", route.app, tuple(route.upstreams))
+
+    def stop(self) -> None:
+        self.running = False
+
+    def status(self) -> RouterStatus:
+        return RouterStatus(running=self.running, address="127.0.0.1:8080", detail="fake router")
+
+    def served(self) -> dict[str, list[str]]:
+        """The last applied table, as `{app: upstreams}`."""
+        return {r.app: list(r.upstreams) for r in (self.applied[-1] if self.applied else [])}
+
+
+def install_fake_health(monkeypatch: pytest.MonkeyPatch, runtime: FakeRuntime) -> None:
+    """Replace HTTP health checks everywhere the control layer imported them."""
+
+    def probe(instance: Instance, check: HealthCheck) -> bool:
+        return runtime.healthy(instance)
+
+    def wait(instance: Instance, check: HealthCheck, is_alive: Callable[[], bool]) -> bool:
+        return runtime.healthy(instance)
+
+    monkeypatch.setattr("xae.control.health.probe_once", probe)
+    monkeypatch.setattr("xae.control.health.wait_healthy", wait)
+    monkeypatch.setattr("xae.control.converge.probe_once", probe)
+    monkeypatch.setattr("xae.control.converge.wait_healthy", wait)
+    monkeypatch.setattr("xae.control.reconciler.probe_once", probe)
+
+
+# -- database ---------------------------------------------------------------------------
+
+
+def make_db_template(directory: Path) -> Path:
+    """Migrate a database once and add users `alice` and `root` (admin); tests copy the file."""
+    path = directory / "template.db"
+    db = Database(f"sqlite:///{path}")
+    db.migrate()
+    with db.session() as session:
+        create_user(session, "alice", PASSWORD)
+        create_user(session, "bob", PASSWORD)
+        create_user(session, "root", PASSWORD, is_admin=True)
+    db.engine.dispose()
+    return path
+
+
+def copy_db(template: Path, directory: Path) -> Database:
+    path = directory / "xae.db"
+    shutil.copyfile(template, path)
+    return Database(f"sqlite:///{path}")
+
+
+def make_settings(state_dir: Path, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "state_dir": state_dir, "base_domain": "localhost", "router_port": 8080,
+        "drain_seconds": 7.5, "default_memory": "512M", "default_cpus": 1.0,
+        "health_path": "/", "health_attempts": 3, "health_interval": 0.0,
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[arg-type, call-arg]
+
+
+@dataclass
+class World:
+    """A `Platform` on fakes, with direct access to the fakes and the users."""
+
+    platform: Platform
+    runtime: FakeRuntime
+    router: FakeRouter
+    events: EventLog
+
+    @property
+    def db(self) -> Database:
+        return self.platform.db
+
+    def user(self, name: str = "alice") -> User:
+        with self.db.session() as session:
+            user = session.scalars(select(User).where(User.name == name)).one()
+            session.expunge(user)
+        return user
+
+
+def make_world(template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> World:
+    events = EventLog()
+    runtime = FakeRuntime(events)
+    router = FakeRouter(events)
+    install_fake_health(monkeypatch, runtime)
+    db = copy_db(template, tmp_path)
+    platform = Platform(make_settings(tmp_path / "state"), db, runtime, router)
+    return World(platform=platform, runtime=runtime, router=router, events=events)
+
+
+def add_build(
+    p: Platform, name: str, image: str, processes: dict[str, str] | None = None,
+    port: int | None = None,
+) -> int:
+    """Record a succeeded build of `name` (what the builder would leave), without Docker."""
+    with p.db.session() as session:
+        app = session.scalars(select(App).where(App.name == name)).one()
+        build = Build(app_id=app.id, image=image, processes=dict(processes or PROCESSES),
+                      port=port, status="succeeded")
+        session.add(build)
+        session.flush()
+        ensure_formation(session, app, build.processes)
+        return build.id
+
+
+def deploy(
+    p: Platform, name: str, image: str, processes: dict[str, str] | None = None,
+    port: int | None = None,
+) -> int:
+    """Deploy a fake build of `name` as its next release (as the deploy pipeline does);
+    returns the release's version."""
+    build_id = add_build(p, name, image, processes, port)
+    with p.db.session() as session:
+        app = session.scalars(select(App).where(App.name == name)).one()
+        release = new_release(session, app, build_id=build_id, config=app.config,
+                              description=f"Deploy {image}", actor="alice")
+        release_id, version = release.id, release.version
+    rollout(p, name, release_id, "alice")
+    return version
