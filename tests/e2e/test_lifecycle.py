@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import queue
 import re
 import shutil
 import subprocess
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -120,18 +123,34 @@ def test_logs_show_the_apps_output(plane: Plane, flask_app: str) -> None:
 def test_logs_follow_streams_new_lines(plane: Plane, flask_app: str) -> None:
     proc = subprocess.Popen([str(BIN / "xae"), "logs", "-f", "-n", "0", "--app", flask_app],
                             env=plane.env, stdout=subprocess.PIPE, text=True)
-    try:
+    lines: queue.Queue[str] = queue.Queue()
+
+    def read() -> None:
         assert proc.stdout is not None
-        plane.get(flask_app, "/followed-line")
-        line = ""
-        for _ in range(50):
-            line = proc.stdout.readline()
-            if "followed-line" in line:
-                break
-        assert "followed-line" in line
+        for line in proc.stdout:
+            lines.put(line)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        # The follow attaches asynchronously: keep sending until a request shows up live.
+        deadline = time.monotonic() + 20
+        seen = False
+        while not seen and time.monotonic() < deadline:
+            plane.get(flask_app, "/followed-line")
+            try:
+                while not seen:
+                    seen = "followed-line" in lines.get(timeout=0.5)
+            except queue.Empty:
+                pass
+        assert seen, "a request made while following never showed up in `xae logs -f`"
+        assert proc.poll() is None, "`xae logs -f` exited instead of following"
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+        reader.join(timeout=10)
+        assert proc.stdout is not None
+        proc.stdout.close()
 
 
 def test_status_reports_every_component_healthy(plane: Plane) -> None:

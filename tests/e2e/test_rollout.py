@@ -79,7 +79,7 @@ def test_rolling_deploy_under_load_drops_no_request(
     assert load.total >= 2000
     assert load.failures == []
     assert "greeting=under-load" in plane.get(app).text
-    assert plane.get(app).text.startswith("v2 v1 v0 hello from")
+    assert plane.get(app).text.startswith("v0 v1 v2 hello from")
 
 
 def test_unhealthy_release_fails_and_the_old_one_keeps_serving(

@@ -14,12 +14,13 @@ import shutil
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
-from xae.auth.tokens import create_user
+from xae.auth.tokens import create_user, issue_token
 from xae.config import Settings
 from xae.control.formation import ensure_formation
 from xae.control.plan import HealthCheck
@@ -27,6 +28,7 @@ from xae.control.platform import Platform
 from xae.control.releases import new_release, rollout
 from xae.errors import RuntimeFailure
 from xae.router.base import Route, RouterStatus
+from xae.router.validate import validate_routes
 from xae.runtime.base import Instance, InstanceSpec
 from xae.store.db import Database
 from xae.store.models import App, Build, User
@@ -147,7 +149,8 @@ class FakeRuntime:
 
 
 class FakeRouter:
-    """A `Router` that records every applied route table."""
+    """A `Router` that records every applied route table, after checking it with the same gate
+    as the nginx router (`validate_routes`), so a table nginx would refuse fails here too."""
 
     def __init__(self, events: EventLog | None = None) -> None:
         self.events = events or EventLog()
@@ -158,6 +161,7 @@ class FakeRouter:
         self.running = True
 
     def apply(self, routes: list[Route]) -> None:
+        validate_routes(routes)
         self.applied.append(list(routes))
         for route in routes:
             self.events.add("route", route.app, tuple(route.upstreams))
@@ -192,9 +196,15 @@ def install_fake_health(monkeypatch: pytest.MonkeyPatch, runtime: FakeRuntime) -
 # -- database ---------------------------------------------------------------------------
 
 
-def make_db_template(directory: Path) -> Path:
-    """Migrate a database once and add users `alice` and `root` (admin); tests copy the file."""
-    path = directory / "template.db"
+_templates: dict[int, Path] = {}
+
+
+def make_db_template(factory: pytest.TempPathFactory) -> Path:
+    """Migrate a database once per test run, with users `alice`, `bob` and `root` (admin), all
+    with password `PASSWORD`; each test copies the file (migrating and hashing are slow)."""
+    if id(factory) in _templates:
+        return _templates[id(factory)]
+    path = factory.mktemp("db-template") / "template.db"
     db = Database(f"sqlite:///{path}")
     db.migrate()
     with db.session() as session:
@@ -202,6 +212,7 @@ def make_db_template(directory: Path) -> Path:
         create_user(session, "bob", PASSWORD)
         create_user(session, "root", PASSWORD, is_admin=True)
     db.engine.dispose()
+    _templates[id(factory)] = path
     return path
 
 
@@ -233,6 +244,12 @@ class World:
     @property
     def db(self) -> Database:
         return self.platform.db
+
+    def token(self, name: str = "alice") -> str:
+        """A fresh bearer token for user `name`."""
+        with self.db.session() as session:
+            user = session.scalars(select(User).where(User.name == name)).one()
+            return issue_token(session, user, timedelta(days=1)).token
 
     def user(self, name: str = "alice") -> User:
         with self.db.session() as session:

@@ -174,15 +174,16 @@ class _LogLines:
                            details={"log_tail": list(self.tail)})
 
 
-def _run_build(client: docker.DockerClient, src: Path, dockerfile: str, ref: str, app: str,
-               log: Log) -> str:
+def _run_build(client: docker.DockerClient, src: Path, dockerfile: str, ref: str,
+               labels: dict[str, str], log: Log) -> str:
     """Run the build, streaming its log; the built image's id."""
     lines = _LogLines(log)
+    app = labels["xae.app"]
     image_id: str | None = None
     try:
         stream = client.api.build(
             path=str(src), dockerfile=dockerfile, tag=ref, rm=True, forcerm=True, decode=True,
-            labels={"xae.app": app}, timeout=BUILD_TIMEOUT,
+            labels=labels, timeout=BUILD_TIMEOUT,
         )
         failed = False
         for chunk in stream:
@@ -234,7 +235,8 @@ def build_image(client: docker.DockerClient, src: Path, *, app: str, tag: str,
         _require_image(client, base_image)
         _prepare_stack_context(src, mode, base_image)
         dockerfile = GENERATED_DOCKERFILE
-    image_id = _run_build(client, src, dockerfile, ref, app, log)
+    labels = {"xae.app": app, "xae.plane": settings.plane}
+    image_id = _run_build(client, src, dockerfile, ref, labels, log)
     port = exposed_port(client.api.inspect_image(image_id))
     log(f"-----> built {ref} ({image_id[7:19] if image_id.startswith('sha256:') else image_id})")
     return BuiltImage(image_id=image_id, ref=ref, stack=mode, processes=processes, port=port)

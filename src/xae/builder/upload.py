@@ -174,6 +174,7 @@ def extract_upload(fileobj: BinaryIO, dest: Path, *, max_bytes: int, max_entries
         raise InvalidUpload(f"cannot extract into {dest}: it exists and is not an empty directory")
     dest.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+    staging.chmod(0o755)  # mkdtemp's 0700 would otherwise become the source tree's mode
     root = os.path.realpath(staging)
     limit = max_bytes + max_entries * _OVERHEAD_PER_ENTRY + _OVERHEAD_FIXED
     try:

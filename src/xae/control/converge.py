@@ -64,8 +64,14 @@ class Converger:
         live = [i for i in instances if i.state not in DEAD_STATES]
 
         current: dict[str, list[Instance]] = {}
-        for proc in plan.processes:
-            current[proc.process] = self._ensure_process(plan, proc, live, progress)
+        started: list[Instance] = []
+        try:
+            for proc in plan.processes:
+                current[proc.process] = self._ensure_process(plan, proc, live, started, progress)
+        except DeployFailed:
+            # Nothing of this pass may outlive its failure: old instances are untouched.
+            self._stop_all(started, grace=0)
+            raise
 
         web = [
             i for i in current.get("web", [])
@@ -80,7 +86,8 @@ class Converger:
             self._stop_all(stale, grace=plan.drain_seconds)
 
     def _ensure_process(
-        self, plan: AppPlan, proc: ProcessPlan, live: list[Instance], progress: Progress
+        self, plan: AppPlan, proc: ProcessPlan, live: list[Instance], started: list[Instance],
+        progress: Progress,
     ) -> list[Instance]:
         """Return the up-to-date instances of one process type, starting missing ones."""
         good = [i for i in live if i.process == proc.process and i.spec_hash == proc.spec.spec_hash]
@@ -90,10 +97,11 @@ class Converger:
         if missing == 0:
             return good
         progress(f"starting {missing} {proc.process} instance(s) of v{plan.release}")
-        started = self._start_many(proc, missing)
+        new = self._start_many(proc, missing)
+        started.extend(new)
         if proc.process == "web":
-            self._gate(plan, started, progress)
-        return good + started
+            self._gate(plan, new, progress)
+        return good + new
 
     def _start_many(self, proc: ProcessPlan, count: int) -> list[Instance]:
         futures = [self._pool.submit(self.runtime.start, proc.spec) for _ in range(count)]

@@ -22,6 +22,10 @@ def _quiet(_: str) -> None:
     return None
 
 
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
 def new_release(
     session: Session, app: App, *, build_id: int | None, config: dict[str, str],
     description: str, actor: str,
@@ -92,7 +96,7 @@ def set_config(
         parts = ([f"set {', '.join(set_keys)}"] if set_keys else []) + (
             [f"unset {', '.join(unset_keys)}"] if unset_keys else [])
         release = new_release(session, app, build_id=current.build_id if current else None,
-                              config=config, description="; ".join(parts).capitalize(),
+                              config=config, description=_sentence("; ".join(parts)),
                               actor=user.name)
         release_id, version = release.id, release.version
         record(session, user.name, "config.change", name, details={

@@ -25,10 +25,19 @@ class RouteTable:
         """Route `app` to exactly `upstreams` and return once the router serves that."""
         route = Route(app=app, hosts=[self.host_for(app)], upstreams=sorted(upstreams))
         with self._lock:
-            if self._routes.get(app) == route:
+            previous = self._routes.get(app)
+            if previous == route:
                 return
             self._routes[app] = route
-            self._router.apply(list(self._routes.values()))
+            try:
+                self._router.apply(list(self._routes.values()))
+            except Exception:
+                # The router still serves the old table: keep ours matching it.
+                if previous is None:
+                    del self._routes[app]
+                else:
+                    self._routes[app] = previous
+                raise
 
     def seed(self, app: str, upstreams: list[str]) -> None:
         """Record a route without applying it: used at start-up so the first apply already
@@ -39,8 +48,14 @@ class RouteTable:
 
     def drop(self, app: str) -> None:
         with self._lock:
-            if self._routes.pop(app, None) is not None:
+            previous = self._routes.pop(app, None)
+            if previous is None:
+                return
+            try:
                 self._router.apply(list(self._routes.values()))
+            except Exception:
+                self._routes[app] = previous
+                raise
 
     def upstreams(self, app: str) -> list[str]:
         with self._lock:

@@ -24,7 +24,7 @@ def validate_app_name(name: str) -> str:
         raise InvalidName(
             f"app name {name[:40]!r} is {len(name)} characters long; use at most {APP_NAME_MAX}"
         )
-    if not _APP_NAME.match(name) or "--" in name:
+    if not _APP_NAME.fullmatch(name) or "--" in name:
         raise InvalidName(
             f"app name {name!r} is not valid: use lowercase letters, digits and single dashes, "
             "starting with a letter and not ending with a dash (it becomes a DNS label)"
@@ -33,7 +33,7 @@ def validate_app_name(name: str) -> str:
 
 
 def validate_process_type(name: str) -> str:
-    if not _PROCESS_TYPE.match(name):
+    if not _PROCESS_TYPE.fullmatch(name):
         raise InvalidName(
             f"process type {name!r} is not valid: use lowercase letters, digits, '-' or '_', "
             "starting with a letter, at most 30 characters"
@@ -42,7 +42,7 @@ def validate_process_type(name: str) -> str:
 
 
 def validate_config_key(key: str) -> str:
-    if not _CONFIG_KEY.match(key):
+    if not _CONFIG_KEY.fullmatch(key):
         raise InvalidName(
             f"config key {key[:40]!r} is not valid: use letters, digits and '_', "
             "not starting with a digit"

@@ -26,7 +26,7 @@ def parse_procfile(text: str) -> dict[str, str]:
         if match is None:
             raise InvalidProcfile(f"{where}: expected 'type: command', e.g. 'web: python app.py'")
         ptype, command = match.group(1), match.group(2).strip()
-        if not _TYPE.match(ptype):
+        if not _TYPE.fullmatch(ptype):
             raise InvalidProcfile(
                 f"{where}: process type {ptype!r} must be lowercase letters, digits, '-' or '_', "
                 "starting with a letter"

@@ -384,7 +384,12 @@ class NginxRouter:
         return self._user[0]
 
     def _pick_worker_user(self) -> str | None:
-        """As root, workers drop to `nobody`, if it can reach the temp dirs in router_dir."""
+        """As root, workers drop to `nobody`, if it can reach the temp dirs in router_dir.
+
+        Request bodies over 128k and large responses are buffered in `router_dir/tmp`; a worker
+        that cannot reach it fails those requests. So when a parent directory is closed to
+        others (e.g. pytest's 0700 tmp dirs) workers keep root, loudly, rather than break.
+        """
         if os.geteuid() != 0:
             return None
         try:
@@ -399,7 +404,7 @@ class NginxRouter:
                         "(chmod o+x it, or put XAE_STATE_DIR elsewhere)",
                         directory,
                     )
-                    return None
+                    return "root root"
         for group in ("nogroup", "nobody"):
             with contextlib.suppress(KeyError):
                 grp.getgrnam(group)

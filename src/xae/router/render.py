@@ -49,7 +49,8 @@ class RenderOptions:
     base_domain: str
     generation: int
     user: str | None = None
-    """The worker user (`user` directive); only meaningful when nginx starts as root."""
+    """The worker user (`user` directive); only meaningful when nginx starts as root, where
+    leaving it out means nginx's default, `nobody`."""
     probe_from: tuple[str, ...] = ("127.0.0.0/8", "::1")
     """Client addresses allowed to read the internal `/__xae/` locations."""
 

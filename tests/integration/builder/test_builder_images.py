@@ -4,6 +4,7 @@ dependency layer. Needs the stack images (`python -m xae.builder.images ensure`)
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import time
 import uuid
@@ -100,15 +101,11 @@ class Builds:
 
     def cleanup(self) -> None:
         for cid in self.containers:
-            try:
+            with contextlib.suppress(docker.errors.NotFound):  # already gone is fine
                 self.client.containers.get(cid).remove(force=True)
-            except docker.errors.NotFound:
-                pass
         for ref in self.refs:
-            try:
+            with contextlib.suppress(docker.errors.ImageNotFound):  # a failed build tags nothing
                 self.client.images.remove(ref, force=True)
-            except docker.errors.ImageNotFound:
-                pass
 
 
 @pytest.fixture(scope="module")
@@ -177,6 +174,8 @@ def test_static_site_builds_and_serves_index_html(builds: Builds) -> None:
     assert built.processes == {"web": "serve-static"}
     body = builds.serve(built)
     assert body == (FIXTURES / "static" / "index.html").read_text()
+    listing = builds.client.containers.run(built.ref, ["ls", "-A", "/app"], remove=True)
+    assert listing.decode().split() == [".dockerignore", "index.html"]
 
 
 def test_dockerfile_app_runs_its_own_cmd_on_its_exposed_port(builds: Builds) -> None:

@@ -18,6 +18,7 @@ from tests.integration.router.router_harness import (
     NGINX,
     Backend,
     Reply,
+    free_port,
     kill_leftover_master,
     request,
 )
@@ -350,3 +351,28 @@ def test_workers_do_not_run_as_root(router: NginxRouter) -> None:
             if line.startswith("Uid:")
         )
         assert uid_line.split()[1] != "0"
+
+
+def test_large_bodies_work_even_when_the_state_dir_is_closed_to_others(
+    tmp_path: Path, backend: StartBackend
+) -> None:
+    closed = tmp_path / "closed"
+    closed.mkdir(mode=0o700)
+    settings = Settings(
+        state_dir=closed / "state",
+        router_host="127.0.0.1",
+        router_port=free_port(),
+        nginx_bin=NGINX,
+    )
+    web = backend("web")
+    r = NginxRouter(settings)
+    try:
+        r.apply([Route("web", ["web.localhost"], [web.address])])
+        body = os.urandom(1024 * 1024)
+        reply = request(settings.router_port, "web.localhost", method="POST", body=body)
+        assert reply.status == 200 and reply.json()["body_len"] == len(body)
+    finally:
+        try:
+            r.stop()
+        finally:
+            kill_leftover_master(r)

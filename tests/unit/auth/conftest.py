@@ -13,7 +13,7 @@ from xae.store.db import Database
 
 @pytest.fixture(scope="session")
 def db_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_db_template(tmp_path_factory.mktemp("db-template"))
+    return make_db_template(tmp_path_factory)
 
 
 @pytest.fixture

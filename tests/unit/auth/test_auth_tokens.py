@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 from tests.unit.fakes import PASSWORD
 
 from xae.auth.passwords import verify_password
@@ -78,11 +79,15 @@ def test_login_as_an_unknown_user_says_the_same_as_a_wrong_password(db: Database
     assert unknown.value.message == wrong.value.message
 
 
+def _alice(session: Session) -> User:
+    return session.scalars(select(User).where(User.name == "alice")).one()
+
+
 def test_a_token_is_prefixed_random_and_expires_after_its_ttl(db: Database) -> None:
     before = utcnow()
     with db.session() as session:
-        first = login(session, "alice", PASSWORD, DAY)
-        second = login(session, "alice", PASSWORD, DAY)
+        first = issue_token(session, _alice(session), DAY)
+        second = issue_token(session, _alice(session), DAY)
     assert first.token.startswith(TOKEN_PREFIX)
     assert first.token != second.token
     assert before + DAY <= first.expires_at <= utcnow() + DAY
@@ -90,7 +95,7 @@ def test_a_token_is_prefixed_random_and_expires_after_its_ttl(db: Database) -> N
 
 def test_tokens_are_stored_only_as_their_sha256(db: Database) -> None:
     with db.session() as session:
-        issued = login(session, "alice", PASSWORD, DAY)
+        issued = issue_token(session, _alice(session), DAY)
     with db.session() as session:
         rows = list(session.scalars(select(Token)))
     assert [r.token_hash for r in rows] == [hashlib.sha256(issued.token.encode()).hexdigest()]
@@ -99,8 +104,7 @@ def test_tokens_are_stored_only_as_their_sha256(db: Database) -> None:
 
 def test_an_expired_token_is_unauthorized_and_says_to_log_in_again(db: Database) -> None:
     with db.session() as session:
-        user = session.scalars(select(User).where(User.name == "alice")).one()
-        issued = issue_token(session, user, timedelta(seconds=-1))
+        issued = issue_token(session, _alice(session), timedelta(seconds=-1))
     with pytest.raises(Unauthorized, match="expired.*xae login"), db.session() as session:
         authenticate(session, issued.token)
 
@@ -113,7 +117,7 @@ def test_an_unknown_token_is_unauthorized(db: Database, token: str) -> None:
 
 def test_a_tampered_token_is_unauthorized(db: Database) -> None:
     with db.session() as session:
-        issued = login(session, "alice", PASSWORD, DAY)
+        issued = issue_token(session, _alice(session), DAY)
     with pytest.raises(Unauthorized), db.session() as session:
         authenticate(session, issued.token[:-1] + ("A" if issued.token[-1] != "A" else "B"))
 

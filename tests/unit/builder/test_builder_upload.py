@@ -1,11 +1,14 @@
-"""extract_upload: good archives unpack; every unsafe or oversized one is refused, leaving nothing."""
+"""extract_upload: good archives unpack; unsafe or oversized ones are refused, leaving nothing."""
 
 from __future__ import annotations
 
+import bz2
 import gzip
 import io
+import lzma
 import os
 import tarfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -28,11 +31,13 @@ def _member(name: str, kind: bytes = tarfile.REGTYPE, data: bytes = b"", link: s
 
 def _archive(*members: tuple[tarfile.TarInfo, bytes], compress: str = "") -> io.BytesIO:
     buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode=f"w:{compress}", format=tarfile.GNU_FORMAT) as tar:
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.GNU_FORMAT) as tar:
         for info, data in members:
             tar.addfile(info, io.BytesIO(data) if info.isreg() else None)
-    buf.seek(0)
-    return buf
+    compressors: dict[str, Callable[[bytes], bytes]] = {
+        "": bytes, "gz": gzip.compress, "bz2": bz2.compress, "xz": lzma.compress
+    }
+    return io.BytesIO(compressors[compress](buf.getvalue()))
 
 
 def _extract(archive: io.BytesIO, dest: Path, *, max_bytes: int = 10 * MB,

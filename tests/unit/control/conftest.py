@@ -14,7 +14,7 @@ from xae.store.models import User
 
 @pytest.fixture(scope="session")
 def db_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_db_template(tmp_path_factory.mktemp("db-template"))
+    return make_db_template(tmp_path_factory)
 
 
 @pytest.fixture

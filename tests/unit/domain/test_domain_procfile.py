@@ -17,7 +17,10 @@ def test_each_line_becomes_a_process_type_and_its_command() -> None:
 
 
 def test_comments_and_blank_lines_are_ignored() -> None:
-    text = "# the web process\n\n   \nweb: node server.js\n  # indented comment\n\nclock: node clock.js\n"
+    text = (
+        "# the web process\n\n   \nweb: node server.js\n  # indented comment\n\n"
+        "clock: node clock.js\n"
+    )
     assert parse_procfile(text) == {"web": "node server.js", "clock": "node clock.js"}
 
 

@@ -46,7 +46,9 @@ def test_memory_is_formatted_in_the_largest_exact_unit(value: int, expected: str
     assert format_memory(value) == expected
 
 
-@pytest.mark.parametrize("text", ["", "lots", "M", "-256M", "256T", "256 megabytes", "1.2.3G", "0x10M"])
+@pytest.mark.parametrize(
+    "text", ["", "lots", "M", "-256M", "256T", "256 megabytes", "1.2.3G", "0x10M"]
+)
 def test_memory_that_is_not_a_size_is_rejected_with_an_example(text: str) -> None:
     with pytest.raises(InvalidInput, match="write it like 256M or 1G"):
         parse_memory(text)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from fastapi import APIRouter
 from sqlalchemy import select
 
@@ -33,10 +35,10 @@ def list_releases(name: str, session: SessionDep, user: UserDep) -> list[Release
 @router.get("/{name}/releases/{version}")
 def release_info(name: str, version: str, session: SessionDep, user: UserDep) -> ReleasePublic:
     app = load_app(session, user, name)
-    number = version.lstrip("v")
-    if not number.isdigit():
-        raise InvalidInput(f"{version!r} is not a release: write it like v3")
-    return release_public(session, service.get_release(session, app, int(number)))
+    match = re.fullmatch(r"v?([0-9]{1,9})", version)
+    if match is None:
+        raise InvalidInput(f"{version[:20]!r} is not a release: write it like v3")
+    return release_public(session, service.get_release(session, app, int(match.group(1))))
 
 
 @router.post("/{name}/rollback")

@@ -1,0 +1,1 @@
+"""xae's benchmarks (`make bench`): deploy, config and scale latencies, router throughput."""

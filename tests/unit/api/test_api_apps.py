@@ -1,0 +1,143 @@
+"""Apps over HTTP: create, list, inspect, destroy; and who may see which app."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+from tests.unit.fakes import World, deploy
+
+if TYPE_CHECKING:
+    from starlette.testclient import TestClient
+
+
+def test_creating_an_app_returns_201_with_its_url(client: TestClient) -> None:
+    response = client.post("/v1/apps", json={"name": "shop"})
+    assert response.status_code == 201
+    body = response.json()
+    assert body["name"] == "shop"
+    assert body["url"] == "http://shop.localhost:8080/"
+    assert body["owner"] == "alice"
+    assert body["release"] is None
+
+
+def test_creating_an_app_twice_is_409_already_exists(client: TestClient, shop: str) -> None:
+    response = client.post("/v1/apps", json={"name": shop})
+    assert response.status_code == 409
+    error = response.json()["error"]
+    assert error["code"] == "already_exists"
+    assert "pick another name" in error["message"]
+
+
+@pytest.mark.parametrize("name", ["Shop", "my.app", "../etc", "a;b", "-shop", "x" * 31])
+def test_an_invalid_app_name_is_422_invalid_name(client: TestClient, name: str) -> None:
+    response = client.post("/v1/apps", json={"name": name})
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "invalid_name"
+    assert client.get("/v1/apps").json() == []
+
+
+def test_a_name_with_a_trailing_newline_is_refused_and_other_apps_can_still_be_created(
+    client: TestClient,
+) -> None:
+    response = client.post("/v1/apps", json={"name": "shop\n"})
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "invalid_name"
+    assert client.get("/v1/apps").json() == []
+    assert client.post("/v1/apps", json={"name": "blog"}).status_code == 201
+
+
+def test_a_create_without_a_name_is_422_invalid_input(client: TestClient) -> None:
+    response = client.post("/v1/apps", json={})
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["code"] == "invalid_input"
+    assert "name" in error["message"]
+
+
+def test_the_app_list_is_sorted_by_name(client: TestClient) -> None:
+    for name in ("web", "api", "blog"):
+        client.post("/v1/apps", json={"name": name})
+    assert [a["name"] for a in client.get("/v1/apps").json()] == ["api", "blog", "web"]
+
+
+def test_users_see_only_their_own_apps_and_admins_see_all(
+    world: World, client: TestClient, shop: str
+) -> None:
+    bob = {"Authorization": f"Bearer {world.token('bob')}"}
+    root = {"Authorization": f"Bearer {world.token('root')}"}
+    assert client.get("/v1/apps", headers=bob).json() == []
+    assert client.get(f"/v1/apps/{shop}", headers=bob).status_code == 404
+    assert client.delete(f"/v1/apps/{shop}", params={"confirm": shop},
+                         headers=bob).status_code == 404
+    assert [a["name"] for a in client.get("/v1/apps", headers=root).json()] == [shop]
+
+
+def test_app_info_shows_formation_instances_and_health(
+    world: World, client: TestClient, shop: str
+) -> None:
+    deploy(world.platform, shop, "img:1")
+    response = client.get(f"/v1/apps/{shop}")
+    assert response.status_code == 200
+    info = response.json()
+    assert info["release"] == 1
+    assert info["formation"] == [
+        {"type": "web", "quantity": 1, "memory": "512M", "cpus": 1.0, "command": "python app.py"},
+        {"type": "worker", "quantity": 0, "memory": "512M", "cpus": 1.0,
+         "command": "python worker.py"},
+    ]
+    [instance] = info["instances"]
+    assert (instance["type"], instance["release"], instance["state"]) == ("web", 1, "running")
+    assert instance["healthy"] is True
+    assert instance["address"].endswith(":5000")
+    assert info["health"] == {"path": "/", "timeout": 2.0, "attempts": 3, "drain_seconds": 7.5}
+
+
+def test_info_on_an_unknown_app_is_404_not_found(client: TestClient) -> None:
+    response = client.get("/v1/apps/nope")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+
+
+def test_health_settings_can_be_changed(client: TestClient, shop: str) -> None:
+    response = client.patch(f"/v1/apps/{shop}", json={"health_path": "/up", "drain_seconds": 0})
+    assert response.status_code == 200
+    assert response.json()["health"]["path"] == "/up"
+    assert response.json()["health"]["drain_seconds"] == 0
+
+
+@pytest.mark.parametrize("confirm", [None, "other", "SHOP"])
+def test_destroy_with_a_wrong_confirmation_is_422_and_keeps_the_app(
+    world: World, client: TestClient, shop: str, confirm: str | None
+) -> None:
+    deploy(world.platform, shop, "img:1")
+    params = {} if confirm is None else {"confirm": confirm}
+    response = client.delete(f"/v1/apps/{shop}", params=params)
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["code"] == "invalid_input"
+    assert f"--confirm {shop}" in error["message"]
+    assert client.get(f"/v1/apps/{shop}").status_code == 200
+    assert len(world.runtime.of(shop)) == 1
+
+
+def test_destroy_with_the_app_name_as_confirmation_is_204_and_removes_it(
+    world: World, client: TestClient, shop: str
+) -> None:
+    deploy(world.platform, shop, "img:1")
+    response = client.delete(f"/v1/apps/{shop}", params={"confirm": shop})
+    assert response.status_code == 204
+    assert response.content == b""
+    assert client.get(f"/v1/apps/{shop}").status_code == 404
+    assert world.runtime.of(shop) == []
+    assert shop not in world.router.served()
+
+
+def test_status_reports_each_component(client: TestClient) -> None:
+    body = client.get("/v1/status").json()
+    components = {c["name"]: c for c in body["components"]}
+    assert set(components) == {"api", "docker", "store", "router", "reconciler"}
+    assert components["docker"]["healthy"] is True
+    assert components["store"]["healthy"] is True
+    assert components["reconciler"]["healthy"] is False  # none started in this test
+    assert body["backend"] == "fake"

@@ -1,0 +1,162 @@
+"""The background reconciler: heal apps, remove what no app owns, and rebuild routes at start."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from tests.unit.fakes import FakeRouter, World, deploy
+
+from xae.control.apps import create_app
+from xae.control.formation import FormationChange, change
+from xae.control.platform import Platform
+from xae.control.reconciler import Reconciler
+from xae.runtime.base import InstanceSpec
+from xae.store.models import User
+
+
+def ghost_spec() -> InstanceSpec:
+    return InstanceSpec(app="ghost", process="web", release=1, image="ghost:1", command="x",
+                        env={}, port=5000, memory_bytes=64 * 1024**2, cpus=1.0, pids_limit=256,
+                        spec_hash="ghost")
+
+
+def test_instances_of_apps_not_in_the_store_are_removed(world: World, shop: str) -> None:
+    deploy(world.platform, shop, "img:1")
+    world.runtime.start(ghost_spec())
+    world.runtime.start(ghost_spec())
+    [web] = world.runtime.of(shop)
+
+    Reconciler(world.platform).run_once()
+
+    assert world.runtime.of("ghost") == []
+    assert ("remove_app", "ghost") in world.events.items
+    assert world.runtime.of(shop) == [web]
+
+
+def test_routes_of_apps_not_in_the_store_are_dropped(world: World, shop: str) -> None:
+    world.platform.routes.set("ghost", ["10.9.9.9:5000"])
+
+    Reconciler(world.platform).run_once()
+
+    assert "ghost" not in world.router.served()
+    assert shop in world.router.served()
+
+
+def test_a_pass_replaces_dead_instances_of_every_app(
+    world: World, shop: str, alice: User
+) -> None:
+    create_app(world.platform, alice, "blog")
+    deploy(world.platform, shop, "img:1")
+    deploy(world.platform, "blog", "blog:1")
+    for instance in world.runtime.list_instances():
+        world.runtime.kill(instance.id, state="dead")
+    reconciler = Reconciler(world.platform)
+
+    reconciler.run_once()
+
+    assert all(i.running for i in world.runtime.list_instances())
+    assert len(world.runtime.of(shop)) == len(world.runtime.of("blog")) == 1
+    assert reconciler.passes == 1
+    assert reconciler.last_error is None
+
+
+def test_one_failing_app_is_reported_and_does_not_stop_the_others(
+    world: World, shop: str, alice: User
+) -> None:
+    create_app(world.platform, alice, "blog")
+    deploy(world.platform, shop, "img:1")
+    deploy(world.platform, "blog", "blog:1")
+    for instance in world.runtime.list_instances():
+        world.runtime.kill(instance.id)
+    world.runtime.failing_images.add("blog:1")
+    reconciler = Reconciler(world.platform)
+
+    reconciler.run_once()
+
+    assert [i.running for i in world.runtime.of(shop)] == [True]
+    assert world.runtime.of("blog") == []
+    assert reconciler.last_error is not None
+    assert reconciler.last_error.startswith("blog: could not start web instances")
+    assert reconciler.passes == 1
+
+
+def test_an_app_busy_with_a_deploy_is_skipped(world: World, shop: str) -> None:
+    deploy(world.platform, shop, "img:1")
+    [web] = world.runtime.of(shop)
+    world.runtime.kill(web.id)
+    world.events.clear()
+
+    with world.platform.converger.lock(shop):
+        Reconciler(world.platform).run_once()
+
+    assert world.events.items == []
+
+
+def test_warm_start_seeds_routes_from_running_healthy_web_instances(
+    world: World, shop: str, alice: User
+) -> None:
+    deploy(world.platform, shop, "img:1")
+    change(world.platform, alice, shop, [
+        FormationChange("web", quantity=3), FormationChange("worker", quantity=1)])
+    healthy, sick, dead = world.runtime.of(shop, "web")
+    world.runtime.set_healthy(sick.id, False)
+    world.runtime.kill(dead.id)
+    stale = world.runtime.start(replace(world.runtime.spec_of(healthy), spec_hash="older"))
+    # xae restarts: a new control plane (fresh health memory and route table), same containers
+    router = FakeRouter()
+    restarted = Platform(world.platform.settings, world.db, world.runtime, router)
+
+    Reconciler(restarted).warm_start()
+
+    assert restarted.routes.upstreams(shop) == [f"{healthy.address}:{healthy.port}"]
+    assert router.applied == []  # seeded only; the first apply carries it
+    assert restarted.health.get(healthy.id) is True
+    assert restarted.health.get(stale.id) is None
+
+
+def test_warm_start_gives_undeployed_apps_an_empty_route(world: World, shop: str) -> None:
+    restarted = Platform(world.platform.settings, world.db, world.runtime, FakeRouter())
+    Reconciler(restarted).warm_start()
+    assert restarted.routes.apps() == [shop]
+    assert restarted.routes.upstreams(shop) == []
+
+
+def test_after_a_restart_the_first_pass_restarts_nothing_and_reapplies_nothing(
+    world: World, shop: str, alice: User
+) -> None:
+    deploy(world.platform, shop, "img:1")
+    change(world.platform, alice, shop, [FormationChange("web", quantity=2)])
+    before = world.runtime.of(shop)
+    router = FakeRouter()
+    restarted = Platform(world.platform.settings, world.db, world.runtime, router)
+    reconciler = Reconciler(restarted)
+    world.events.clear()
+
+    reconciler.warm_start()
+    reconciler.run_once()
+
+    assert world.runtime.of(shop) == before
+    assert world.events.items == []
+    assert router.applied == []  # the router keeps serving the table it had before the restart
+
+
+def test_after_a_restart_the_first_apply_carries_every_app_that_was_serving(
+    world: World, shop: str, alice: User
+) -> None:
+    create_app(world.platform, alice, "blog")
+    deploy(world.platform, shop, "img:1")
+    deploy(world.platform, "blog", "blog:1")
+    [blog] = world.runtime.of("blog")
+    [shop_web] = world.runtime.of(shop)
+    router = FakeRouter()
+    restarted = Platform(world.platform.settings, world.db, world.runtime, router)
+    reconciler = Reconciler(restarted)
+    reconciler.warm_start()
+    world.runtime.kill(shop_web.id)
+
+    reconciler.run_once()
+
+    [fresh] = world.runtime.of(shop)
+    assert router.applied[0] and {r.app for r in router.applied[0]} == {shop, "blog"}
+    assert router.served() == {
+        shop: [f"{fresh.address}:{fresh.port}"], "blog": [f"{blog.address}:{blog.port}"]}
