@@ -54,8 +54,9 @@ def router_port() -> int:
 
 def fetch(app: str, port: int) -> str:
     try:
-        response = httpx.get(f"http://127.0.0.1:{port}/", headers={"Host": f"{app}.localhost"},
-                             timeout=5)
+        response = httpx.get(
+            f"http://127.0.0.1:{port}/", headers={"Host": f"{app}.localhost"}, timeout=5
+        )
     except httpx.HTTPError:
         return ""
     return response.text if response.status_code == 200 else ""
@@ -86,24 +87,38 @@ def bench_redeploy(app: str, port: int) -> Result:
             marker = f"Run{run}-{secrets.token_hex(2)}"
             app_py = src / "app.py"
             app_py.write_text(re.sub(r'"Hello"|"Run\d-\w+"', f'"{marker}"', app_py.read_text()))
-            times.append(timed(lambda: xae("deploy", str(src), "--app", app),
-                               lambda m=marker: m in fetch(app, port)))
+            times.append(
+                timed(
+                    lambda: xae("deploy", str(src), "--app", app),
+                    lambda m=marker: m in fetch(app, port),
+                )
+            )
     median = statistics.median(times)
-    return Result("warm redeploy (code-only change), deploy → new release serving",
-                  f"median {median:.2f} s (runs: {', '.join(f'{t:.2f}' for t in times)})",
-                  "≤ 3 s", median <= 3)
+    return Result(
+        "warm redeploy (code-only change), deploy → new release serving",
+        f"median {median:.2f} s (runs: {', '.join(f'{t:.2f}' for t in times)})",
+        "≤ 3 s",
+        median <= 3,
+    )
 
 
 def bench_config(app: str, port: int) -> Result:
     times = []
     for run in range(RUNS):
         value = f"cfg{run}{secrets.token_hex(2)}"
-        times.append(timed(lambda v=value: xae("config:set", f"GREETING={v}", "--app", app),
-                           lambda v=value: v in fetch(app, port)))
+        times.append(
+            timed(
+                lambda v=value: xae("config:set", f"GREETING={v}", "--app", app),
+                lambda v=value: v in fetch(app, port),
+            )
+        )
     median = statistics.median(times)
-    return Result("config:set → new release serving",
-                  f"median {median:.2f} s (runs: {', '.join(f'{t:.2f}' for t in times)})",
-                  "≤ 2 s", median <= 2)
+    return Result(
+        "config:set → new release serving",
+        f"median {median:.2f} s (runs: {', '.join(f'{t:.2f}' for t in times)})",
+        "≤ 2 s",
+        median <= 2,
+    )
 
 
 def serving_instances(app: str) -> int:
@@ -117,7 +132,7 @@ def bench_scale(app: str, port: int) -> Result:
         xae("ps:scale", "web=1", "--app", app)
         hosts: set[str] = set()
 
-        def all_ten() -> bool:
+        def all_ten(hosts: set[str] = hosts) -> bool:
             for _ in range(10):
                 match = re.search(r"instance (\S+)\)", fetch(app, port))
                 if match:
@@ -127,10 +142,13 @@ def bench_scale(app: str, port: int) -> Result:
         times.append(timed(lambda: xae("ps:scale", "web=10", "--app", app), all_ten))
     xae("ps:scale", "web=1", "--app", app)
     median = statistics.median(times)
-    return Result("ps:scale web=1 → web=10, until all ten serve",
-                  f"median {median:.2f} s (runs: {', '.join(f'{t:.2f}' for t in times)})",
-                  "≤ 3 s", median <= 3,
-                  "all ten are seen answering through the router")
+    return Result(
+        "ps:scale web=1 → web=10, until all ten serve",
+        f"median {median:.2f} s (runs: {', '.join(f'{t:.2f}' for t in times)})",
+        "≤ 3 s",
+        median <= 3,
+        "all ten are seen answering through the router",
+    )
 
 
 def wrk(url: str, host: str | None, seconds: int = 5) -> tuple[float, float]:
@@ -161,9 +179,13 @@ def bench_router(app: str, port: int) -> list[Result]:
     r_p99 = statistics.median(p for _, p in routed)
     ratio = r_rps / d_rps
     return [
-        Result("router throughput vs direct (static app: nginx in the container)",
-               f"{r_rps:,.0f} vs {d_rps:,.0f} req/s = {ratio:.2f}×", "≥ 0.8×", ratio >= 0.8,
-               "wrk -t2 -c32, 3 interleaved 5 s rounds each, medians"),
+        Result(
+            "router throughput vs direct (static app: nginx in the container)",
+            f"{r_rps:,.0f} vs {d_rps:,.0f} req/s = {ratio:.2f}×",
+            "≥ 0.8×",
+            ratio >= 0.8,
+            "wrk -t2 -c32, 3 interleaved 5 s rounds each, medians",
+        ),
         Result("p99 latency, router vs direct", f"{r_p99:.2f} ms vs {d_p99:.2f} ms", "—", None),
     ]
 
@@ -176,11 +198,14 @@ def machine() -> str:
             break
     cores = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
     mem_kb = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1))  # type: ignore[union-attr]
-    docker = subprocess.run(["docker", "version", "--format", "{{.Server.Version}}"],
-                            capture_output=True, text=True).stdout.strip()
+    docker = subprocess.run(
+        ["docker", "version", "--format", "{{.Server.Version}}"], capture_output=True, text=True
+    ).stdout.strip()
     nginx = subprocess.run(["nginx", "-v"], capture_output=True, text=True).stderr.strip()
-    return (f"{cpu}, {cores} cores, {mem_kb // 1024 // 1024} GiB RAM; Linux "
-            f"{platform.release()}; Docker {docker}; {nginx}; Python {platform.python_version()}")
+    return (
+        f"{cpu}, {cores} cores, {mem_kb // 1024 // 1024} GiB RAM; Linux "
+        f"{platform.release()}; Docker {docker}; {nginx}; Python {platform.python_version()}"
+    )
 
 
 def write_report(results: list[Result], where: Path) -> None:

@@ -33,7 +33,7 @@ def free_port() -> int:
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.2) -> Any:
-    """Poll `predicate` until it returns something truthy; fail the test saying `what` after `timeout`."""
+    """Poll `predicate` until it returns something truthy; after `timeout`, fail naming `what`."""
     deadline = time.monotonic() + timeout
     last: Any = None
     while time.monotonic() < deadline:
@@ -52,26 +52,44 @@ class Plane:
     router_port: int
     apps: list[str] = field(default_factory=list)
 
-    def xae(self, *args: str, check: bool = True, timeout: float = 600,
-            input: str | None = None) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run([str(BIN / "xae"), *args], env=self.env, capture_output=True,
-                              text=True, timeout=timeout, input=input)
+    def xae(
+        self, *args: str, check: bool = True, timeout: float = 600, input: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(
+            [str(BIN / "xae"), *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            input=input,
+        )
         if check and proc.returncode != 0:
-            pytest.fail(f"`xae {' '.join(args)}` exited {proc.returncode}\n"
-                        f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
+            pytest.fail(
+                f"`xae {' '.join(args)}` exited {proc.returncode}\n"
+                f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+            )
         return proc
 
     def xae_json(self, *args: str) -> Any:
         return json.loads(self.xae(*args, "--json").stdout)
 
     def admin(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([str(BIN / "xae-admin"), *args], env=self.env, capture_output=True,
-                              text=True, timeout=120, check=True)
+        return subprocess.run(
+            [str(BIN / "xae-admin"), *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        )
 
     def get(self, app: str, path: str = "/", timeout: float = 5.0) -> httpx.Response:
         """A request through the router, as `curl http://APP.localhost:PORT/` sends it."""
-        return httpx.get(f"http://127.0.0.1:{self.router_port}{path}",
-                         headers={"Host": f"{app}.localhost"}, timeout=timeout)
+        return httpx.get(
+            f"http://127.0.0.1:{self.router_port}{path}",
+            headers={"Host": f"{app}.localhost"},
+            timeout=timeout,
+        )
 
     @property
     def api(self) -> str:
@@ -89,7 +107,9 @@ class Plane:
         self.apps.append(name)
         return name
 
-    def deploy(self, app: str, source: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def deploy(
+        self, app: str, source: Path, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
         return self.xae("deploy", str(source), "--app", app, check=check)
 
     def serving(self, app: str, needle: str) -> bool:
@@ -98,5 +118,3 @@ class Plane:
         except httpx.HTTPError:
             return False
         return response.status_code == 200 and needle in response.text
-
-

@@ -13,10 +13,14 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.mark.parametrize(
-    "name", ["Upper", "a.b", "..", "x;rm -rf", "a" * 31, "-lead", "trail-", "sp ace", ""])
+    "name", ["Upper", "a.b", "..", "x;rm -rf", "a" * 31, "-lead", "trail-", "sp ace", ""]
+)
 def test_invalid_app_names_are_refused(plane: Plane, name: str) -> None:
-    response = httpx.post(f"{plane.api}/v1/apps", json={"name": name},
-                          headers={"Authorization": f"Bearer {plane.token}"})
+    response = httpx.post(
+        f"{plane.api}/v1/apps",
+        json={"name": name},
+        headers={"Authorization": f"Bearer {plane.token}"},
+    )
     assert response.status_code == 422
     assert response.json()["error"]["code"] == "invalid_name"
     assert name not in [a["name"] for a in plane.xae_json("apps")]
@@ -80,9 +84,11 @@ def test_unsafe_uploads_are_refused(
     app = plane.new_app("tar")
     body = _tar([_file("index.html", b"<html>hi</html>"), member])
     response = httpx.post(
-        f"{plane.api}/v1/apps/{app}/deploys", content=body,
+        f"{plane.api}/v1/apps/{app}/deploys",
+        content=body,
         headers={"Authorization": f"Bearer {plane.token}", "Content-Type": "application/gzip"},
-        timeout=60)
+        timeout=60,
+    )
     events = [line for line in response.text.splitlines() if line]
     assert '"event": "error"' in events[-1]
     assert "invalid_upload" in events[-1]

@@ -81,8 +81,9 @@ def test_resize_is_enforced_by_docker_and_instances_are_hardened(
 ) -> None:
     plane.xae("ps:resize", "web", "--memory", "256M", "--cpus", "0.5", "--app", flask_app)
     assert plane.get(flask_app).status_code == 200
-    web = next(f for f in plane.xae_json("ps", "--app", flask_app)["formation"]
-               if f["type"] == "web")
+    web = next(
+        f for f in plane.xae_json("ps", "--app", flask_app)["formation"] if f["type"] == "web"
+    )
     assert (web["memory"], web["cpus"]) == ("256M", 0.5)
 
     client = docker.from_env(version="auto")
@@ -114,15 +115,24 @@ def test_restart_replaces_instances(plane: Plane, flask_app: str) -> None:
 def test_logs_show_the_apps_output(plane: Plane, flask_app: str) -> None:
     plane.get(flask_app, "/a-path-to-find-in-logs")
     logs = wait_for(
-        lambda: (out := plane.xae("logs", "--app", flask_app).stdout)
-        and "a-path-to-find-in-logs" in out and out,
-        timeout=10, what="the request to show in `xae logs`")
+        lambda: (
+            (out := plane.xae("logs", "--app", flask_app).stdout)
+            and "a-path-to-find-in-logs" in out
+            and out
+        ),
+        timeout=10,
+        what="the request to show in `xae logs`",
+    )
     assert f"{flask_app}[web." in logs
 
 
 def test_logs_follow_streams_new_lines(plane: Plane, flask_app: str) -> None:
-    proc = subprocess.Popen([str(BIN / "xae"), "logs", "-f", "-n", "0", "--app", flask_app],
-                            env=plane.env, stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [str(BIN / "xae"), "logs", "-f", "-n", "0", "--app", flask_app],
+        env=plane.env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     lines: queue.Queue[str] = queue.Queue()
 
     def read() -> None:
@@ -156,8 +166,7 @@ def test_logs_follow_streams_new_lines(plane: Plane, flask_app: str) -> None:
 def test_status_reports_every_component_healthy(plane: Plane) -> None:
     status = plane.xae_json("status")
     names = {c["name"]: c["healthy"] for c in status["components"]}
-    assert names == {"api": True, "docker": True, "store": True, "router": True,
-                     "reconciler": True}
+    assert names == {"api": True, "docker": True, "store": True, "router": True, "reconciler": True}
     assert status["backend"] == "docker"
     assert status["router"]["address"].endswith(f":{plane.router_port}")
     assert plane.xae("status").returncode == 0

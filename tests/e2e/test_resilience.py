@@ -34,12 +34,18 @@ def test_sigkill_and_restart_keeps_apps_serving_and_reconciles(
         victim = client.containers.list(filters={"label": f"xae.app={app}"})[0]
         victim.remove(force=True)
         plane.admin("start")
-        wait_for(lambda: len(client.containers.list(filters={"label": f"xae.app={app}"})) == 2,
-                 30, "the reconciler to replace the removed instance")
+        wait_for(
+            lambda: len(client.containers.list(filters={"label": f"xae.app={app}"})) == 2,
+            30,
+            "the reconciler to replace the removed instance",
+        )
     finally:
         client.close()
-    wait_for(lambda: all(plane.get(app).status_code == 200 for _ in range(10)), 20,
-             "all instances to serve again")
+    wait_for(
+        lambda: all(plane.get(app).status_code == 200 for _ in range(10)),
+        20,
+        "all instances to serve again",
+    )
     instances = plane.xae_json("apps:info", app)["instances"]
     assert len(instances) == 2
     assert all(i["state"] == "running" for i in instances)

@@ -34,7 +34,9 @@ class Load:
             try:
                 response = httpx.get(
                     f"http://127.0.0.1:{self.plane.router_port}/",
-                    headers={"Host": f"{self.app}.localhost", "Connection": "close"}, timeout=10)
+                    headers={"Host": f"{self.app}.localhost", "Connection": "close"},
+                    timeout=10,
+                )
                 failure = None if response.status_code == 200 else f"HTTP {response.status_code}"
             except httpx.HTTPError as e:
                 failure = f"{type(e).__name__}: {e}"
@@ -92,7 +94,8 @@ def test_unhealthy_release_fails_and_the_old_one_keeps_serving(
 
     (source / "Procfile").write_text(
         "web: python -c \"print('listening on the wrong port', flush=True); "
-        "import time; time.sleep(600)\"\n")
+        'import time; time.sleep(600)"\n'
+    )
     result = plane.deploy(app, source, check=False)
     assert result.returncode == 1
     assert "did not pass the health check" in result.stderr + result.stdout

@@ -80,8 +80,12 @@ def start(timeout: float = 60.0) -> None:
     logs.mkdir(parents=True, exist_ok=True)
     with open(logs / "xae.log", "ab") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "xae.api.admin", "serve"], stdout=out, stderr=out,
-            stdin=subprocess.DEVNULL, start_new_session=True)
+            [sys.executable, "-m", "xae.api.admin", "serve"],
+            stdout=out,
+            stderr=out,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if _healthy(settings):

@@ -14,7 +14,9 @@ from xae.errors import XaeError
 log = logging.getLogger("xae.api")
 
 
-def error_body(code: str, message: str, details: dict[str, object] | None = None) -> dict[str, object]:
+def error_body(
+    code: str, message: str, details: dict[str, object] | None = None
+) -> dict[str, object]:
     return {"error": {"code": code, "message": message, "details": details or {}}}
 
 
@@ -22,8 +24,9 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(XaeError)
     async def xae_error(_: Request, exc: XaeError) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-        return JSONResponse(error_body(exc.code, exc.message, exc.details),
-                            status_code=exc.status, headers=headers)
+        return JSONResponse(
+            error_body(exc.code, exc.message, exc.details), status_code=exc.status, headers=headers
+        )
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -32,7 +35,8 @@ def install(app: FastAPI) -> None:
         ]
         return JSONResponse(
             error_body("invalid_input", "the request is not valid: " + "; ".join(problems)),
-            status_code=422)
+            status_code=422,
+        )
 
     @app.exception_handler(HTTPException)
     async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
@@ -44,4 +48,5 @@ def install(app: FastAPI) -> None:
         log.exception("unhandled error")
         return JSONResponse(
             error_body("internal_error", "xae hit an unexpected error; the server log has details"),
-            status_code=500)
+            status_code=500,
+        )

@@ -33,7 +33,8 @@ def check_port_free(host: str, port: int, what: str, setting: str) -> None:
             if e.errno == errno.EADDRINUSE:
                 raise PortInUse(
                     f"port {port} on {host} (for the {what}) is already in use by another "
-                    f"process: stop it, or choose another port with {setting}=<port>") from e
+                    f"process: stop it, or choose another port with {setting}=<port>"
+                ) from e
             raise
 
 
@@ -55,7 +56,9 @@ def build_platform(settings: Settings) -> Platform:
 
 
 def serve(settings: Settings) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     logging.getLogger("httpx").setLevel(logging.WARNING)
     check_port_free(settings.api_host, settings.api_port, "API", "XAE_API_PORT")
     platform = build_platform(settings)
@@ -65,7 +68,12 @@ def serve(settings: Settings) -> None:
     reconciler.start()
     app = create_app(platform, reconciler)
     try:
-        uvicorn.run(app, host=settings.api_host, port=settings.api_port, log_level="warning",
-                    timeout_graceful_shutdown=5)
+        uvicorn.run(
+            app,
+            host=settings.api_host,
+            port=settings.api_port,
+            log_level="warning",
+            timeout_graceful_shutdown=5,
+        )
     finally:
         reconciler.stop()

@@ -39,8 +39,11 @@ class DeployPipeline:
     def docker(self) -> docker.DockerClient:
         if self._docker is None:
             url = self.p.settings.docker_url
-            self._docker = (docker.DockerClient(base_url=url, version="auto", timeout=600)
-                            if url else docker.from_env(version="auto", timeout=600))
+            self._docker = (
+                docker.DockerClient(base_url=url, version="auto", timeout=600)
+                if url
+                else docker.from_env(version="auto", timeout=600)
+            )
         return self._docker
 
     def run(self, user: User, name: str, upload: BinaryIO, emit: Emit) -> None:
@@ -63,11 +66,16 @@ class DeployPipeline:
             emit({"event": "step", "message": "unpacking source"})
             src = workdir / "src"
             src.mkdir()
-            extract_upload(upload, src, max_bytes=settings.max_upload_bytes,
-                           max_entries=settings.max_upload_entries)
+            extract_upload(
+                upload,
+                src,
+                max_bytes=settings.max_upload_bytes,
+                max_entries=settings.max_upload_entries,
+            )
             emit({"event": "step", "message": "building image"})
-            built = build_image(self.docker, src, app=name, tag=f"b{build_id}",
-                                settings=settings, log=log)
+            built = build_image(
+                self.docker, src, app=name, tag=f"b{build_id}", settings=settings, log=log
+            )
         except XaeError as e:
             self._finish_build(build_id, "failed", lines, user, name, e)
             raise
@@ -83,14 +91,24 @@ class DeployPipeline:
             row.log = "\n".join(lines[-2000:])
             app = get_app(session, name)
             ensure_formation(session, app, built.processes)
-            release = new_release(session, app, build_id=build_id, config=app.config,
-                                  description=f"Deploy build {build_id} ({built.stack})",
-                                  actor=user.name)
+            release = new_release(
+                session,
+                app,
+                build_id=build_id,
+                config=app.config,
+                description=f"Deploy build {build_id} ({built.stack})",
+                actor=user.name,
+            )
             release_id, version = release.id, release.version
             record(session, user.name, "build", name, details={"build": build_id})
         emit({"event": "step", "message": f"releasing v{version}"})
-        rollout(self.p, name, release_id, user.name,
-                progress=lambda m: emit({"event": "step", "message": m}))
+        rollout(
+            self.p,
+            name,
+            release_id,
+            user.name,
+            progress=lambda m: emit({"event": "step", "message": m}),
+        )
 
     def _builds_root(self, name: str) -> Path:
         root = self.p.settings.builds_dir / name
@@ -105,7 +123,13 @@ class DeployPipeline:
             if build is not None:
                 build.status, build.finished_at = status, utcnow()
                 build.log = "\n".join(lines[-2000:])
-            record(session, user.name, "build", name, result="failed",
-                   details={"build": build_id, "error": error.message[:500]})
+            record(
+                session,
+                user.name,
+                "build",
+                name,
+                result="failed",
+                details={"build": build_id, "error": error.message[:500]},
+            )
         if isinstance(error, BuildFailed) and "log_tail" not in error.details:
             error.details["log_tail"] = lines[-LOG_TAIL:]

@@ -59,8 +59,13 @@ def update_app(p: Platform, user: User, name: str, changes: HealthSettings) -> N
             app.health_attempts = changes.attempts
         if changes.drain_seconds is not None:
             app.drain_seconds = changes.drain_seconds
-        record(session, user.name, "app.update", name, details={
-            k: v for k, v in vars(changes).items() if v is not None})
+        record(
+            session,
+            user.name,
+            "app.update",
+            name,
+            details={k: v for k, v in vars(changes).items() if v is not None},
+        )
 
 
 def destroy_app(p: Platform, user: User, name: str, confirm: str | None) -> None:
@@ -76,7 +81,9 @@ def destroy_app(p: Platform, user: User, name: str, confirm: str | None) -> None
             app_id = app.id
         p.converger.remove_app(name)
         with p.db.session() as session:
-            session.execute(select(App).where(App.id == app_id)).scalar_one().current_release_id = None
+            session.execute(
+                select(App).where(App.id == app_id)
+            ).scalar_one().current_release_id = None
             session.flush()
             session.execute(delete(Formation).where(Formation.app_id == app_id))
             session.execute(delete(Release).where(Release.app_id == app_id))

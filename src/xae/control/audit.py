@@ -10,8 +10,14 @@ from xae.store.models import Event
 
 
 def record(
-    session: Session, actor: str, action: str, target: str, *,
-    result: str = "ok", details: dict[str, Any] | None = None,
+    session: Session,
+    actor: str,
+    action: str,
+    target: str,
+    *,
+    result: str = "ok",
+    details: dict[str, Any] | None = None,
 ) -> None:
-    session.add(Event(actor=actor, action=action, target=target, result=result,
-                      details=details or {}))
+    session.add(
+        Event(actor=actor, action=action, target=target, result=result, details=details or {})
+    )

@@ -73,10 +73,7 @@ class Converger:
             self._stop_all(started, grace=0)
             raise
 
-        web = [
-            i for i in current.get("web", [])
-            if i.running and self._known_healthy(i, plan)
-        ]
+        web = [i for i in current.get("web", []) if i.running and self._known_healthy(i, plan)]
         self.routes.set(plan.app, [f"{i.address}:{i.port}" for i in web])
 
         wanted = {i.id for group in current.values() for i in group}
@@ -86,7 +83,11 @@ class Converger:
             self._stop_all(stale, grace=plan.drain_seconds)
 
     def _ensure_process(
-        self, plan: AppPlan, proc: ProcessPlan, live: list[Instance], started: list[Instance],
+        self,
+        plan: AppPlan,
+        proc: ProcessPlan,
+        live: list[Instance],
+        started: list[Instance],
         progress: Progress,
     ) -> list[Instance]:
         """Return the up-to-date instances of one process type, starting missing ones."""
@@ -114,7 +115,9 @@ class Converger:
                 errors.append(e)
         if errors:
             self._stop_all(started, grace=0)
-            raise DeployFailed(f"could not start {proc.process} instances: {errors[0]}") from errors[0]
+            raise DeployFailed(
+                f"could not start {proc.process} instances: {errors[0]}"
+            ) from errors[0]
         return started
 
     def _gate(self, plan: AppPlan, started: list[Instance], progress: Progress) -> None:
@@ -127,7 +130,6 @@ class Converger:
         if not failed:
             return
         tail = self._log_tail(failed[0])
-        self._stop_all(started, grace=0)
         raise DeployFailed(
             f"{len(failed)} new web instance(s) of v{plan.release} did not pass the health check "
             f"(GET {check.path} on $PORT, {check.attempts} attempts); the previous release "

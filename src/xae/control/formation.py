@@ -36,17 +36,22 @@ def process_types(session: Session, app: App) -> dict[str, str]:
 
 def ensure_formation(session: Session, app: App, processes: dict[str, str]) -> None:
     """Give new process types a formation row: one `web`, zero of anything else."""
-    existing = {f.process_type for f in session.scalars(
-        select(Formation).where(Formation.app_id == app.id))}
+    existing = {
+        f.process_type for f in session.scalars(select(Formation).where(Formation.app_id == app.id))
+    }
     for ptype in processes:
         if ptype not in existing:
-            session.add(Formation(app_id=app.id, process_type=ptype,
-                                  quantity=1 if ptype == "web" else 0))
+            session.add(
+                Formation(app_id=app.id, process_type=ptype, quantity=1 if ptype == "web" else 0)
+            )
 
 
 def formations(session: Session, app: App) -> list[Formation]:
-    return list(session.scalars(
-        select(Formation).where(Formation.app_id == app.id).order_by(Formation.process_type)))
+    return list(
+        session.scalars(
+            select(Formation).where(Formation.app_id == app.id).order_by(Formation.process_type)
+        )
+    )
 
 
 def change(p: Platform, user: User, name: str, changes: list[FormationChange]) -> None:
@@ -62,7 +67,8 @@ def change(p: Platform, user: User, name: str, changes: list[FormationChange]) -
             if c.process_type not in known:
                 raise InvalidInput(
                     f"{name} has no process type {c.process_type!r}; its types are "
-                    f"{', '.join(sorted(known))} (from its Procfile)")
+                    f"{', '.join(sorted(known))} (from its Procfile)"
+                )
             if c.quantity is not None and not 0 <= c.quantity <= MAX_QUANTITY:
                 raise InvalidInput(f"quantity must be between 0 and {MAX_QUANTITY}")
             row = rows[c.process_type]
@@ -72,8 +78,13 @@ def change(p: Platform, user: User, name: str, changes: list[FormationChange]) -
                 row.memory_bytes = parse_memory(c.memory)
             if c.cpus is not None:
                 row.cpus = validate_cpus(c.cpus)
-        record(session, user.name, "formation.change", name, details={
-            "changes": [vars(c) for c in changes]})
+        record(
+            session,
+            user.name,
+            "formation.change",
+            name,
+            details={"changes": [vars(c) for c in changes]},
+        )
     p.converge_app(name)
 
 

@@ -20,8 +20,12 @@ def probe_once(instance: Instance, check: HealthCheck) -> bool:
         return False
     url = f"http://{instance.address}:{instance.port}{check.path}"
     try:
-        response = httpx.get(url, timeout=check.timeout, follow_redirects=False,
-                             headers={"User-Agent": "xae-health-check"})
+        response = httpx.get(
+            url,
+            timeout=check.timeout,
+            follow_redirects=False,
+            headers={"User-Agent": "xae-health-check"},
+        )
     except httpx.HTTPError:
         return False
     if check.strict:
@@ -29,9 +33,7 @@ def probe_once(instance: Instance, check: HealthCheck) -> bool:
     return response.status_code < 500
 
 
-def wait_healthy(
-    instance: Instance, check: HealthCheck, is_alive: Callable[[], bool]
-) -> bool:
+def wait_healthy(instance: Instance, check: HealthCheck, is_alive: Callable[[], bool]) -> bool:
     """Probe until healthy, out of attempts, or the instance died."""
     for attempt in range(check.attempts):
         if probe_once(instance, check):
@@ -43,7 +45,10 @@ def wait_healthy(
 
 
 class HealthTracker:
-    """Which instances passed their health check, by container id (in memory; rebuilt by probing)."""
+    """Which instances passed their health check, by container id.
+
+    In memory only: a restarted control plane rebuilds it by probing.
+    """
 
     def __init__(self) -> None:
         self._healthy: dict[str, bool] = {}

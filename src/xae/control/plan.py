@@ -75,20 +75,38 @@ def plan_app(
         port = (build.port or DEFAULT_PORT) if ptype == "web" else None
         env = dict(release.config)
         identity: dict[str, object] = {
-            "release": release.version, "image": build.image, "command": command, "env": env,
-            "port": port, "memory": memory, "cpus": cpus, "pids": settings.pids_limit,
+            "release": release.version,
+            "image": build.image,
+            "command": command,
+            "env": env,
+            "port": port,
+            "memory": memory,
+            "cpus": cpus,
+            "pids": settings.pids_limit,
             "generation": generation,
         }
         spec = InstanceSpec(
-            app=app.name, process=ptype, release=release.version, image=build.image or "",
-            command=command, env=env, port=port, memory_bytes=memory, cpus=cpus,
-            pids_limit=settings.pids_limit, spec_hash=_hash(identity),
+            app=app.name,
+            process=ptype,
+            release=release.version,
+            image=build.image or "",
+            command=command,
+            env=env,
+            port=port,
+            memory_bytes=memory,
+            cpus=cpus,
+            pids_limit=settings.pids_limit,
+            spec_hash=_hash(identity),
         )
         processes.append(ProcessPlan(process=ptype, quantity=quantity, spec=spec))
     return AppPlan(
-        app=app.name, release=release.version, processes=tuple(processes),
+        app=app.name,
+        release=release.version,
+        processes=tuple(processes),
         health=health_for(app, settings),
-        drain_seconds=app.drain_seconds if app.drain_seconds is not None else settings.drain_seconds,
+        drain_seconds=app.drain_seconds
+        if app.drain_seconds is not None
+        else settings.drain_seconds,
     )
 
 

@@ -27,13 +27,26 @@ def _sentence(text: str) -> str:
 
 
 def new_release(
-    session: Session, app: App, *, build_id: int | None, config: dict[str, str],
-    description: str, actor: str,
+    session: Session,
+    app: App,
+    *,
+    build_id: int | None,
+    config: dict[str, str],
+    description: str,
+    actor: str,
 ) -> Release:
-    version = (session.scalar(
-        select(func.max(Release.version)).where(Release.app_id == app.id)) or 0) + 1
-    release = Release(app_id=app.id, version=version, build_id=build_id, config=dict(config),
-                      description=description, status="pending", created_by=actor)
+    version = (
+        session.scalar(select(func.max(Release.version)).where(Release.app_id == app.id)) or 0
+    ) + 1
+    release = Release(
+        app_id=app.id,
+        version=version,
+        build_id=build_id,
+        config=dict(config),
+        description=description,
+        status="pending",
+        created_by=actor,
+    )
     session.add(release)
     session.flush()
     return release
@@ -41,7 +54,8 @@ def new_release(
 
 def get_release(session: Session, app: App, version: int) -> Release:
     release = session.scalar(
-        select(Release).where(Release.app_id == app.id, Release.version == version))
+        select(Release).where(Release.app_id == app.id, Release.version == version)
+    )
     if release is None:
         raise NotFound(f"{app.name} has no release v{version}: see `xae releases --app {app.name}`")
     return release
@@ -67,14 +81,18 @@ def rollout(
             release = session.get(Release, release_id)
             if release is not None:
                 release.status = "failed"
-                record(session, actor, "release.rollout", name, result="failed",
-                       details={"version": release.version, "error": e.message[:500]})
+                record(
+                    session,
+                    actor,
+                    "release.rollout",
+                    name,
+                    result="failed",
+                    details={"version": release.version, "error": e.message[:500]},
+                )
         raise
 
 
-def set_config(
-    p: Platform, user: User, name: str, changes: dict[str, str | None]
-) -> int:
+def set_config(p: Platform, user: User, name: str, changes: dict[str, str | None]) -> int:
     """Apply config changes as a new release and roll it out; returns its version."""
     if not changes:
         raise InvalidInput("no config changes given: use `xae config:set KEY=VALUE`")
@@ -94,13 +112,24 @@ def set_config(
         set_keys = sorted(k for k, v in changes.items() if v is not None)
         unset_keys = sorted(k for k, v in changes.items() if v is None)
         parts = ([f"set {', '.join(set_keys)}"] if set_keys else []) + (
-            [f"unset {', '.join(unset_keys)}"] if unset_keys else [])
-        release = new_release(session, app, build_id=current.build_id if current else None,
-                              config=config, description=_sentence("; ".join(parts)),
-                              actor=user.name)
+            [f"unset {', '.join(unset_keys)}"] if unset_keys else []
+        )
+        release = new_release(
+            session,
+            app,
+            build_id=current.build_id if current else None,
+            config=config,
+            description=_sentence("; ".join(parts)),
+            actor=user.name,
+        )
         release_id, version = release.id, release.version
-        record(session, user.name, "config.change", name, details={
-            "set": set_keys, "unset": unset_keys, "version": version})
+        record(
+            session,
+            user.name,
+            "config.change",
+            name,
+            details={"set": set_keys, "unset": unset_keys, "version": version},
+        )
     rollout(p, name, release_id, user.name)
     return version
 
@@ -118,17 +147,27 @@ def rollback(p: Platform, user: User, name: str, version: int | None) -> tuple[i
         if version is None:
             target = session.scalar(
                 select(Release)
-                .where(Release.app_id == app.id, Release.version < current.version,
-                       Release.status == "succeeded")
-                .order_by(Release.version.desc()))
+                .where(
+                    Release.app_id == app.id,
+                    Release.version < current.version,
+                    Release.status == "succeeded",
+                )
+                .order_by(Release.version.desc())
+            )
             if target is None:
                 raise InvalidInput(f"{name} has no earlier successful release to roll back to")
         else:
             target = get_release(session, app, version)
         if target.build_id is None and current.build_id is not None:
             raise InvalidInput(f"v{target.version} has no build (it predates the first deploy)")
-        release = new_release(session, app, build_id=target.build_id, config=target.config,
-                              description=f"Rollback to v{target.version}", actor=user.name)
+        release = new_release(
+            session,
+            app,
+            build_id=target.build_id,
+            config=target.config,
+            description=f"Rollback to v{target.version}",
+            actor=user.name,
+        )
         release_id, new_version, target_version = release.id, release.version, target.version
     rollout(p, name, release_id, user.name)
     return target_version, new_version

@@ -43,8 +43,9 @@ class RouteTable:
         """Record a route without applying it: used at start-up so the first apply already
         carries every app that was serving before xae restarted."""
         with self._lock:
-            self._routes[app] = Route(app=app, hosts=[self.host_for(app)],
-                                      upstreams=sorted(upstreams))
+            self._routes[app] = Route(
+                app=app, hosts=[self.host_for(app)], upstreams=sorted(upstreams)
+            )
 
     def drop(self, app: str) -> None:
         with self._lock:

@@ -1,4 +1,4 @@
-"""Resource limits as users write them (`256M`, `0.5`) and as runtimes need them (bytes, nano-CPUs)."""
+"""Resource limits as users write them (`256M`, `0.5`) and as runtimes need them (bytes)."""
 
 from __future__ import annotations
 

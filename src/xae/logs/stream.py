@@ -32,13 +32,14 @@ def _close(stream: Iterator[str]) -> None:
 
 
 def app_logs(
-    runtime: Runtime, app: str, *, process: str | None = None, tail: int = 100,
+    runtime: Runtime,
+    app: str,
+    *,
+    process: str | None = None,
+    tail: int = 100,
     follow: bool = False,
 ) -> Iterator[str]:
-    instances = [
-        i for i in runtime.list_instances(app)
-        if process is None or i.process == process
-    ]
+    instances = [i for i in runtime.list_instances(app) if process is None or i.process == process]
     if not follow:
         lines: list[tuple[str, str]] = []
         for instance in instances:

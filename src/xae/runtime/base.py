@@ -28,7 +28,7 @@ class InstanceSpec:
     cpus: float
     pids_limit: int
     spec_hash: str
-    """Identifies everything above; an instance whose hash differs from the desired one is replaced."""
+    """Identifies everything above; an instance with another hash than the plan is replaced."""
 
 
 @dataclass(frozen=True)

@@ -44,8 +44,9 @@ def app_info(name: str, p: PlatformDep, session: SessionDep, user: UserDep) -> A
         **app_public(p, app).model_dump(),
         formation=formation_public(p, session, app),
         instances=[instance_public(p, i) for i in p.runtime.list_instances(name)],
-        health=Health(path=check.path, timeout=check.timeout, attempts=check.attempts,
-                      drain_seconds=drain),
+        health=Health(
+            path=check.path, timeout=check.timeout, attempts=check.attempts, drain_seconds=drain
+        ),
     )
 
 
@@ -53,9 +54,17 @@ def app_info(name: str, p: PlatformDep, session: SessionDep, user: UserDep) -> A
 def update_app(name: str, body: AppUpdate, p: PlatformDep, user: UserDep) -> AppInfo:
     with p.db.session() as session:
         load_app(session, user, name)
-    service.update_app(p, user, name, service.HealthSettings(
-        path=body.health_path, timeout=body.health_timeout, attempts=body.health_attempts,
-        drain_seconds=body.drain_seconds))
+    service.update_app(
+        p,
+        user,
+        name,
+        service.HealthSettings(
+            path=body.health_path,
+            timeout=body.health_timeout,
+            attempts=body.health_attempts,
+            drain_seconds=body.drain_seconds,
+        ),
+    )
     with p.db.session() as session:
         return app_info(name, p, session, user)
 

@@ -17,8 +17,9 @@ router = APIRouter(prefix="/v1/auth", tags=["auth"])
 @router.post("/tokens", status_code=status.HTTP_201_CREATED)
 def create_token(body: TokenCreate, p: PlatformDep) -> TokenPublic:
     with p.db.session() as session:
-        issued = login(session, body.username, body.password,
-                       timedelta(days=p.settings.token_ttl_days))
+        issued = login(
+            session, body.username, body.password, timedelta(days=p.settings.token_ttl_days)
+        )
         record(session, body.username, "auth.login", body.username)
     return TokenPublic(token=issued.token, expires_at=issued.expires_at)
 

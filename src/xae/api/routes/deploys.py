@@ -44,7 +44,8 @@ async def deploy(name: str, request: Request, p: PlatformDep, user: UserDep) -> 
             spool.close()
             raise UploadTooLarge(
                 f"the upload is larger than {limit} bytes: exclude build output and "
-                "dependencies with .xaeignore, or raise XAE_MAX_UPLOAD_BYTES")
+                "dependencies with .xaeignore, or raise XAE_MAX_UPLOAD_BYTES"
+            )
         spool.write(chunk)
     spool.seek(0)
 
@@ -62,14 +63,24 @@ async def deploy(name: str, request: Request, p: PlatformDep, user: UserDep) -> 
                     done["release"] = release_public(session, release).model_dump(mode="json")
             events.put(done)
         except XaeError as e:
-            events.put({"event": "error", "error": {
-                "code": e.code, "message": e.message, "details": e.details}})
+            events.put(
+                {
+                    "event": "error",
+                    "error": {"code": e.code, "message": e.message, "details": e.details},
+                }
+            )
         except Exception:
             log.exception("deploy of %s failed unexpectedly", name)
-            events.put({"event": "error", "error": {
-                "code": "internal_error",
-                "message": "the deploy hit an unexpected error; the server log has details",
-                "details": {}}})
+            events.put(
+                {
+                    "event": "error",
+                    "error": {
+                        "code": "internal_error",
+                        "message": "the deploy hit an unexpected error; the server log has details",
+                        "details": {},
+                    },
+                }
+            )
         finally:
             spool.close()
             events.put(_END)

@@ -25,11 +25,17 @@ def change_formation(
 ) -> list[FormationPublic]:
     with p.db.session() as session:
         load_app(session, user, name)
-    service.change(p, user, name, [
-        service.FormationChange(process_type=u.type, quantity=u.quantity, memory=u.memory,
-                                cpus=u.cpus)
-        for u in body.updates
-    ])
+    service.change(
+        p,
+        user,
+        name,
+        [
+            service.FormationChange(
+                process_type=u.type, quantity=u.quantity, memory=u.memory, cpus=u.cpus
+            )
+            for u in body.updates
+        ],
+    )
     with p.db.session() as session:
         return formation_public(p, session, load_app(session, user, name))
 

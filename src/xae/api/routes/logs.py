@@ -16,13 +16,18 @@ router = APIRouter(prefix="/v1/apps", tags=["logs"])
 
 @router.get("/{name}/logs", response_class=StreamingResponse)
 def logs(
-    name: str, p: PlatformDep, user: UserDep, follow: bool = False, process: str | None = None,
+    name: str,
+    p: PlatformDep,
+    user: UserDep,
+    follow: bool = False,
+    process: str | None = None,
     tail: int = 100,
 ) -> StreamingResponse:
     with p.db.session() as session:
         load_app(session, user, name)
-    lines = app_logs(p.runtime, name, process=process, tail=max(0, min(tail, 10_000)),
-                     follow=follow)
+    lines = app_logs(
+        p.runtime, name, process=process, tail=max(0, min(tail, 10_000)), follow=follow
+    )
 
     def body() -> Iterator[bytes]:
         for line in lines:

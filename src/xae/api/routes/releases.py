@@ -28,7 +28,8 @@ def _release(p: PlatformDep, name: str, version: int) -> ReleasePublic:
 def list_releases(name: str, session: SessionDep, user: UserDep) -> list[ReleasePublic]:
     app = load_app(session, user, name)
     rows = session.scalars(
-        select(Release).where(Release.app_id == app.id).order_by(Release.version.desc()))
+        select(Release).where(Release.app_id == app.id).order_by(Release.version.desc())
+    )
     return [release_public(session, r) for r in rows]
 
 

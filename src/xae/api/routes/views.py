@@ -22,7 +22,10 @@ def load_app(session: Session, user: User, name: str) -> App:
 
 def app_public(p: Platform, app: App) -> AppPublic:
     return AppPublic(
-        name=app.name, url=p.url_for(app.name), owner=app.owner.name, created_at=app.created_at,
+        name=app.name,
+        url=p.url_for(app.name),
+        owner=app.owner.name,
+        created_at=app.created_at,
         release=app.current_release.version if app.current_release else None,
     )
 
@@ -30,9 +33,13 @@ def app_public(p: Platform, app: App) -> AppPublic:
 def release_public(session: Session, release: Release) -> ReleasePublic:
     build = session.get(Build, release.build_id) if release.build_id else None
     return ReleasePublic(
-        version=release.version, description=release.description, status=release.status,
-        build_id=release.build_id, image=build.image if build else None,
-        created_at=release.created_at, created_by=release.created_by,
+        version=release.version,
+        description=release.description,
+        status=release.status,
+        build_id=release.build_id,
+        image=build.image if build else None,
+        created_at=release.created_at,
+        created_by=release.created_by,
         config_keys=sorted(release.config),
     )
 
@@ -42,7 +49,8 @@ def formation_public(p: Platform, session: Session, app: App) -> list[FormationP
     default_memory = parse_memory(p.settings.default_memory)
     return [
         FormationPublic(
-            type=f.process_type, quantity=f.quantity,
+            type=f.process_type,
+            quantity=f.quantity,
             memory=format_memory(f.memory_bytes or default_memory),
             cpus=f.cpus or p.settings.default_cpus,
             command=commands.get(f.process_type, ""),
@@ -54,11 +62,15 @@ def formation_public(p: Platform, session: Session, app: App) -> list[FormationP
 
 def instance_public(p: Platform, instance: Instance) -> InstancePublic:
     return InstancePublic(
-        name=instance.name, type=instance.process, release=instance.release,
+        name=instance.name,
+        type=instance.process,
+        release=instance.release,
         state=instance.state,
         healthy=p.health.get(instance.id) if instance.process == "web" else None,
-        address=f"{instance.address}:{instance.port}" if instance.address and instance.port
+        address=f"{instance.address}:{instance.port}"
+        if instance.address and instance.port
         else instance.address,
-        started_at=instance.started_at, memory=format_memory(instance.memory_bytes),
+        started_at=instance.started_at,
+        memory=format_memory(instance.memory_bytes),
         cpus=instance.cpus,
     )

@@ -65,7 +65,8 @@ def _instance_from_summary(row: _ContainerSummary) -> Instance:
     networks = (row.get("NetworkSettings") or {}).get("Networks") or {}
     app = labels.get("xae.app", "")
     address = (networks.get(network_name(labels.get(PLANE, ""), app)) or {}).get(
-        "IPAddress") or None
+        "IPAddress"
+    ) or None
     port = labels.get("xae.port") or ""
     return Instance(
         id=row["Id"],
@@ -146,7 +147,9 @@ class DockerRuntime:
             if self.client.networks.list(names=[name]):
                 return
             self.client.networks.create(
-                name, driver="bridge", labels={MANAGED: "1", PLANE: self.plane, "xae.app": app},
+                name,
+                driver="bridge",
+                labels={MANAGED: "1", PLANE: self.plane, "xae.app": app},
                 check_duplicate=True,
             )
         except docker.errors.APIError as e:
@@ -244,4 +247,6 @@ class DockerRuntime:
             for image in self.client.images.list(filters=image_filter):
                 self.client.images.remove(image.id, force=True)
         except docker.errors.APIError as e:
-            raise RuntimeFailure(f"removing the resources of {app!r} failed: {e.explanation}") from e
+            raise RuntimeFailure(
+                f"removing the resources of {app!r} failed: {e.explanation}"
+            ) from e
