@@ -230,6 +230,7 @@ def write_report(results: list[Result], where: Path) -> None:
     extra = where.parent / "benchmarks-notes.md"
     if extra.exists():
         lines += ["", extra.read_text().strip()]
+    where.parent.mkdir(parents=True, exist_ok=True)
     where.write_text("\n".join(lines) + "\n")
 
 

@@ -28,7 +28,7 @@ class Settings(BaseSettings):
     state_dir: Path = Field(default_factory=_default_state_dir)
     """Where xae keeps its database, uploaded sources, router config and logs."""
 
-    plane: str = "default"
+    plane: str = Field(default="default", pattern=r"^[a-z0-9][a-z0-9-]{0,19}$")
     """Names this installation; containers, networks and images carry it, so two xae control
     planes on one Docker engine (e.g. the test suite's and yours) never touch each other's."""
 

@@ -74,7 +74,7 @@ class DeployPipeline:
             )
             emit({"event": "step", "message": "building image"})
             built = build_image(
-                self.docker, src, app=name, tag=f"b{build_id}", settings=settings, log=log
+                self.docker, src, app=name, tag=self._tag(build_id), settings=settings, log=log
             )
         except XaeError as e:
             self._finish_build(build_id, "failed", lines, user, name, e)
@@ -109,6 +109,10 @@ class DeployPipeline:
             user.name,
             progress=lambda m: emit({"event": "step", "message": m}),
         )
+
+    def _tag(self, build_id: int) -> str:
+        plane = self.p.settings.plane
+        return f"b{build_id}" if plane == "default" else f"{plane}-b{build_id}"
 
     def _builds_root(self, name: str) -> Path:
         root = self.p.settings.builds_dir / name
