@@ -8,19 +8,24 @@ interleaved, because this machine is noisy: the ratio is what we track.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import platform
 import re
 import secrets
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -62,19 +67,34 @@ def fetch(app: str, port: int) -> str:
     return response.text if response.status_code == 200 else ""
 
 
-def until(predicate: Callable[[], bool], timeout: float = 120) -> None:
+def until(predicate: Callable[[], bool], timeout: float = 120, interval: float = 0.02) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
             raise SystemExit("timed out waiting for the new state to serve")
-        time.sleep(0.02)
+        time.sleep(interval)
 
 
-def timed(action: Callable[[], object], done: Callable[[], bool]) -> float:
+def timed(action: Callable[[], object], done: Callable[[], bool], interval: float = 0.02) -> float:
+    """Seconds from starting `action` until `done()` holds, polled while the action still runs
+    (a command may return later than its effect, e.g. after draining old instances)."""
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            action()
+        except BaseException as e:  # re-raised below, in the caller's thread
+            errors.append(e)
+
     start = time.monotonic()
-    action()
-    until(done)
-    return time.monotonic() - start
+    worker = threading.Thread(target=run)
+    worker.start()
+    until(lambda: bool(errors) or done(), interval=interval)
+    elapsed = time.monotonic() - start
+    worker.join()
+    if errors:
+        raise errors[0]
+    return elapsed
 
 
 def bench_redeploy(app: str, port: int) -> Result:
@@ -121,11 +141,6 @@ def bench_config(app: str, port: int) -> Result:
     )
 
 
-def serving_instances(app: str) -> int:
-    ps = json.loads(xae("ps", "--app", app, "--json"))
-    return sum(1 for i in ps["instances"] if i["type"] == "web" and i["healthy"])
-
-
 def bench_scale(app: str, port: int) -> Result:
     times = []
     for _ in range(3):
@@ -139,16 +154,69 @@ def bench_scale(app: str, port: int) -> Result:
                     hosts.add(match.group(1))
             return len(hosts) >= 10
 
-        times.append(timed(lambda: xae("ps:scale", "web=10", "--app", app), all_ten))
+        # Polled gently: ten requests a round would otherwise compete with the booting apps.
+        times.append(timed(lambda: xae("ps:scale", "web=10", "--app", app), all_ten, 0.25))
     xae("ps:scale", "web=1", "--app", app)
     median = statistics.median(times)
+    baseline = docker_baseline(app)
     return Result(
         "ps:scale web=1 → web=10, until all ten serve",
-        f"median {median:.2f} s (runs: {', '.join(f'{t:.2f}' for t in times)})",
+        f"median {median:.2f} s (runs: {', '.join(f'{t:.2f}' for t in times)}); "
+        f"baseline {baseline:.2f} s, xae = {median / baseline:.2f}× baseline",
         "≤ 3 s",
         median <= 3,
-        "all ten are seen answering through the router",
+        "all ten are seen answering through the router. Baseline, same run: ten parallel "
+        "`docker run`s of the same image and command on a fresh network, straight through the "
+        "Docker SDK, until each answers HTTP at its address",
     )
+
+
+def docker_baseline(app: str) -> float:
+    """Ten parallel container starts of the app's image, without xae, until all answer."""
+    import docker
+
+    ps = json.loads(xae("ps", "--app", app, "--json"))
+    command = next(f["command"] for f in ps["formation"] if f["type"] == "web")
+    image = json.loads(xae("releases", "--app", app, "--json"))[0]["image"]
+    client = docker.from_env(version="auto")
+    network = client.networks.create(f"xae-bench-{secrets.token_hex(3)}")
+    containers: list[Any] = []
+    lock = threading.Lock()
+
+    def start_one(_: int) -> None:
+        container = client.containers.run(
+            image,
+            ["/bin/sh", "-c", f"exec {command}"],
+            environment={"PORT": "5000"},
+            network=network.name,
+            detach=True,
+            init=True,
+            user="10001:10001",
+        )
+        with lock:
+            containers.append(container)
+        container.reload()
+        address = container.attrs["NetworkSettings"]["Networks"][network.name]["IPAddress"]
+        until(lambda: bool(fetch_url(f"http://{address}:5000/")), timeout=60, interval=0.25)
+
+    try:
+        start = time.monotonic()
+        with ThreadPoolExecutor(10) as pool:
+            list(pool.map(start_one, range(10)))
+        return time.monotonic() - start
+    finally:
+        for container in containers:
+            container.remove(force=True)
+        network.remove()
+        client.close()
+
+
+def fetch_url(url: str) -> str:
+    try:
+        response = httpx.get(url, timeout=2)
+    except httpx.HTTPError:
+        return ""
+    return response.text if response.status_code == 200 else ""
 
 
 def wrk(url: str, host: str | None, seconds: int = 5) -> tuple[float, float]:
@@ -169,14 +237,14 @@ def wrk(url: str, host: str | None, seconds: int = 5) -> tuple[float, float]:
 def bench_router(app: str, port: int) -> list[Result]:
     ps = json.loads(xae("ps", "--app", app, "--json"))
     address = next(i["address"] for i in ps["instances"] if i["type"] == "web")
-    direct, routed = [], []
-    for _ in range(3):
-        direct.append(wrk(f"http://{address}/", None))
-        routed.append(wrk(f"http://127.0.0.1:{port}/", f"{app}.localhost"))
-    d_rps = statistics.median(r for r, _ in direct)
-    r_rps = statistics.median(r for r, _ in routed)
-    d_p99 = statistics.median(p for _, p in direct)
-    r_p99 = statistics.median(p for _, p in routed)
+    direct, routed, bare = [], [], []
+    with bare_nginx(address) as bare_port:
+        for _ in range(3):
+            direct.append(wrk(f"http://{address}/", None))
+            routed.append(wrk(f"http://127.0.0.1:{port}/", f"{app}.localhost"))
+            bare.append(wrk(f"http://127.0.0.1:{bare_port}/", None))
+    d_rps, r_rps, b_rps = (statistics.median(r for r, _ in runs) for runs in (direct, routed, bare))
+    d_p99, r_p99, b_p99 = (statistics.median(p for _, p in runs) for runs in (direct, routed, bare))
     ratio = r_rps / d_rps
     return [
         Result(
@@ -184,10 +252,42 @@ def bench_router(app: str, port: int) -> list[Result]:
             f"{r_rps:,.0f} vs {d_rps:,.0f} req/s = {ratio:.2f}×",
             "≥ 0.8×",
             ratio >= 0.8,
-            "wrk -t2 -c32, 3 interleaved 5 s rounds each, medians",
+            "wrk -t2 -c32, 3 interleaved 5 s rounds each, medians. For scale, a bare nginx proxy "
+            "(upstream keepalive, no logs, nothing else) in the same rounds: "
+            f"{b_rps:,.0f} req/s = {b_rps / d_rps:.2f}× direct",
         ),
-        Result("p99 latency, router vs direct", f"{r_p99:.2f} ms vs {d_p99:.2f} ms", "—", None),
+        Result(
+            "p99 latency: router / bare nginx proxy / direct",
+            f"{r_p99:.2f} / {b_p99:.2f} / {d_p99:.2f} ms",
+            "—",
+            None,
+        ),
     ]
+
+
+@contextlib.contextmanager
+def bare_nginx(address: str) -> Iterator[int]:
+    """A minimal nginx reverse proxy to `address`: what any nginx-based router starts from."""
+    with tempfile.TemporaryDirectory() as tmp:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            bare_port = int(sock.getsockname()[1])
+        conf = Path(tmp) / "nginx.conf"
+        conf.write_text(
+            f"worker_processes auto; pid {tmp}/nginx.pid; error_log {tmp}/error.log;\n"
+            "events { worker_connections 4096; }\n"
+            f"http {{ access_log off; client_body_temp_path {tmp}/body; "
+            f"proxy_temp_path {tmp}/proxy;\n"
+            f"  upstream u {{ server {address}; keepalive 64; }}\n"
+            f"  server {{ listen 127.0.0.1:{bare_port}; location / {{ proxy_pass http://u; "
+            'proxy_http_version 1.1; proxy_set_header Connection ""; } } }\n'
+        )
+        subprocess.run(["nginx", "-c", str(conf)], check=True)
+        try:
+            until(lambda: bool(fetch_url(f"http://127.0.0.1:{bare_port}/")), timeout=10)
+            yield bare_port
+        finally:
+            subprocess.run(["nginx", "-c", str(conf), "-s", "quit"], check=False)
 
 
 def machine() -> str:

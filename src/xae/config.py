@@ -64,7 +64,7 @@ class Settings(BaseSettings):
 
     health_path: str = "/"
     health_timeout: float = 2.0
-    health_attempts: int = 60
+    health_attempts: int = 120
     health_interval: float = 0.25
     """Defaults for an app's health check; each app can override path, timeout and attempts."""
 

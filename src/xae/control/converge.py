@@ -102,6 +102,7 @@ class Converger:
         started.extend(new)
         if proc.process == "web":
             self._gate(plan, new, progress)
+            progress(f"{len(new)} new web instance(s) passed the health check")
         return good + new
 
     def _start_many(self, proc: ProcessPlan, count: int) -> list[Instance]:

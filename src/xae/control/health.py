@@ -15,17 +15,22 @@ from xae.control.plan import HealthCheck
 from xae.runtime.base import Instance
 
 
+# One client for every probe: building a client per request costs milliseconds of CPU (TLS
+# context set-up), which adds up when ten instances are probed while they boot on two cores.
+# Probes close their connection, so no pooled connection outlives a removed instance.
+_client = httpx.Client(
+    follow_redirects=False,
+    headers={"User-Agent": "xae-health-check", "Connection": "close"},
+    limits=httpx.Limits(max_connections=256, max_keepalive_connections=0),
+)
+
+
 def probe_once(instance: Instance, check: HealthCheck) -> bool:
     if not instance.address or instance.port is None:
         return False
     url = f"http://{instance.address}:{instance.port}{check.path}"
     try:
-        response = httpx.get(
-            url,
-            timeout=check.timeout,
-            follow_redirects=False,
-            headers={"User-Agent": "xae-health-check"},
-        )
+        response = _client.get(url, timeout=check.timeout)
     except httpx.HTTPError:
         return False
     if check.strict:
@@ -35,12 +40,18 @@ def probe_once(instance: Instance, check: HealthCheck) -> bool:
 
 def wait_healthy(instance: Instance, check: HealthCheck, is_alive: Callable[[], bool]) -> bool:
     """Probe until healthy, out of attempts, or the instance died."""
-    for attempt in range(check.attempts):
+    delay = min(0.05, check.interval)
+    next_alive_check = time.monotonic() + 1.0
+    for _ in range(check.attempts):
         if probe_once(instance, check):
             return True
-        if attempt % 4 == 3 and not is_alive():
-            return False
-        time.sleep(check.interval)
+        if time.monotonic() >= next_alive_check:
+            if not is_alive():
+                return False
+            next_alive_check = time.monotonic() + 1.0
+        # Most apps answer within a second: probe often at first, then back off.
+        time.sleep(delay)
+        delay = min(delay * 1.5, check.interval)
     return False
 
 

@@ -6,6 +6,7 @@ Services (`xae.control.apps`, `.releases`, `.formation`, `xae.codecenter.deploy`
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 from sqlalchemy import select
@@ -21,6 +22,9 @@ from xae.router.base import Router
 from xae.runtime.base import Runtime
 from xae.store.db import Database
 from xae.store.models import App, Build, Formation, Release
+
+
+log = logging.getLogger("xae.control")
 
 
 def _quiet(_: str) -> None:
@@ -70,8 +74,13 @@ class Platform:
         lock = self.converger.lock(name)
         if not lock.acquire(blocking=wait):
             return
+
+        def report(message: str) -> None:
+            log.info("%s: %s", name, message)
+            progress(message)
+
         try:
-            self._converge_locked(name, progress, release_id, on_success)
+            self._converge_locked(name, report, release_id, on_success)
         finally:
             lock.release()
 
