@@ -1,0 +1,1 @@
+"""xae: a self-hosted App Engine. The folder tree is the architecture; see README.md."""

@@ -1,0 +1,1 @@
+"""Services (backing services): the add-on catalog. Empty until the add-ons issue lands."""

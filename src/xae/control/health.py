@@ -14,7 +14,6 @@ import httpx
 from xae.control.plan import HealthCheck
 from xae.runtime.base import Instance
 
-
 # One client for every probe: building a client per request costs milliseconds of CPU (TLS
 # context set-up), which adds up when ten instances are probed while they boot on two cores.
 # Probes close their connection, so no pooled connection outlives a removed instance.

@@ -23,7 +23,6 @@ from xae.runtime.base import Runtime
 from xae.store.db import Database
 from xae.store.models import App, Build, Formation, Release
 
-
 log = logging.getLogger("xae.control")
 
 

@@ -1,0 +1,1 @@
+"""Platform Support: metrics, tracing, doctor. Component health is served by `xae.api` today."""
