@@ -32,3 +32,11 @@ test: setup lint
 
 bench: up
 	$(VENV)/bin/python -m bench
+
+# A real single-node Kubernetes from parts (docs/kubernetes-local.md).
+.PHONY: k8s-up k8s-down
+k8s-up:
+	./scripts/k8s-local/up.sh
+
+k8s-down:
+	./scripts/k8s-local/down.sh

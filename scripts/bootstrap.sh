@@ -35,6 +35,12 @@ if ! docker version >/dev/null 2>&1; then
 fi
 
 py="${PYTHON:-python3}"
+if ! "$py" -c 'import ensurepip, venv' >/dev/null 2>&1; then
+  # Debian's own Python ships venv support in a separate package.
+  log "installing python3-venv"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-venv >/dev/null
+fi
 if [ ! -x .venv/bin/xae ] || [ requirements.lock -nt .venv/.installed ] || [ pyproject.toml -nt .venv/.installed ]; then
   log "installing the Python environment (.venv)"
   [ -x .venv/bin/python ] || "$py" -m venv .venv
