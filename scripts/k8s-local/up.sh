@@ -9,7 +9,8 @@
 # running. Stop everything with down.sh. See docs/kubernetes-local.md.
 #
 # Environment: see common.sh (paths, addresses, ports); K8S_SKIP_SMOKE=1 skips the
-# test pod.
+# test pod; K8S_PREPARE_ONLY=1 builds and writes certificates and configs, then
+# exits without changing the network or starting anything.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=common.sh
@@ -38,6 +39,9 @@ command -v docker >/dev/null || die "docker is needed to build the pause image (
 # ------------------------------------------------------------------ binaries
 "${HERE}/build.sh" >/dev/null
 export PATH="${K8S_BIN_DIR}:${PATH}"
+# Nothing below needs the outside world, and a proxy from the environment would
+# capture the API server's calls to the kubelet (10.88.0.1) and our curls to pods.
+unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY
 
 mkdir -p "${K8S_STATE_DIR}" "${PKI}" "${CONF}" "${LOGS}" "${PIDS}" "${K8S_RUN_DIR}" \
     "${K8S_STATE_DIR}/cni/net.d" "${K8S_STATE_DIR}/cni/ipam"
@@ -60,16 +64,6 @@ for line in sys.stdin:
         print(line.strip())
 ' - "${K8S_POD_CIDR}" "${K8S_SERVICE_CIDR}")"
 [[ -z "${overlaps}" ]] || die "pod/service ranges ${K8S_POD_CIDR} ${K8S_SERVICE_CIDR} collide with: ${overlaps}"
-
-# The pods' bridge is created here rather than by the CNI plugin at the first pod,
-# because its address is also the node IP: the kubelet listens on it, and the
-# `kubernetes` service points at it (kubelet refuses a loopback node IP).
-if ! ip link show "${K8S_BRIDGE}" >/dev/null 2>&1; then
-    log "creating bridge ${K8S_BRIDGE} ${K8S_BRIDGE_IP}/${K8S_POD_CIDR#*/}"
-    ip link add name "${K8S_BRIDGE}" type bridge
-fi
-ip addr replace "${K8S_BRIDGE_IP}/${K8S_POD_CIDR#*/}" dev "${K8S_BRIDGE}"
-ip link set "${K8S_BRIDGE}" up
 
 # ------------------------------------------------------------------ PKI + kubeconfigs
 "${HERE}/certs.sh"
@@ -106,10 +100,9 @@ kubeconfig "${CONF}/scheduler.kubeconfig"          system:kube-scheduler        
 kubeconfig "${CONF}/kubelet.kubeconfig"            "system:node:${K8S_NODE_NAME}"  kubelet
 kubeconfig "${CONF}/kube-proxy.kubeconfig"         system:kube-proxy               kube-proxy
 
-# ------------------------------------------------------------------ registry
+# ------------------------------------------------------------------ component configs
 # Debian's docker-registry (distribution 2.8) with our own config: loopback only,
-# storage in the state dir, no auth. If something already serves the registry API
-# on that address (e.g. xae's own setup started one), use it.
+# storage in the state dir, no auth.
 cat >"${CONF}/registry.yml" <<EOF
 version: 0.1
 log:
@@ -122,6 +115,152 @@ storage:
 http:
   addr: ${K8S_REGISTRY}
 EOF
+
+# A containerd of our own, next to (never instead of) the one dockerd manages:
+# its own socket, root, state, runc root and CNI dirs; only the CRI plugin is
+# used. Plain-HTTP pulls from the local registry come from certs.d/hosts.toml.
+mkdir -p "${K8S_STATE_DIR}/containerd/certs.d/${K8S_REGISTRY}"
+cat >"${K8S_STATE_DIR}/containerd/certs.d/${K8S_REGISTRY}/hosts.toml" <<EOF
+server = "http://${K8S_REGISTRY}"
+
+[host."http://${K8S_REGISTRY}"]
+  capabilities = ["pull", "resolve"]
+EOF
+cat >"${CONF}/containerd.toml" <<EOF
+version = 2
+root = "${K8S_STATE_DIR}/containerd/root"
+state = "${K8S_RUN_DIR}/containerd"
+disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs",
+                    "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper"]
+
+[grpc]
+  address = "${K8S_CONTAINERD_SOCK}"
+
+[ttrpc]
+  address = "${K8S_CONTAINERD_SOCK}.ttrpc"
+
+[plugins."io.containerd.internal.v1.opt"]
+  path = "${K8S_STATE_DIR}/containerd/opt"
+
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "${PAUSE_IMAGE}"
+  stream_server_address = "127.0.0.1"
+  stream_server_port = "0"
+
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    snapshotter = "overlayfs"
+    default_runtime_name = "runc"
+
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+        SystemdCgroup = false
+        Root = "${K8S_RUN_DIR}/runc"
+
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "/usr/lib/cni"
+    conf_dir = "${K8S_STATE_DIR}/cni/net.d"
+
+  [plugins."io.containerd.grpc.v1.cri".registry]
+    config_path = "${K8S_STATE_DIR}/containerd/certs.d"
+EOF
+
+# Pods: a bridge with host-local addresses; portmap for hostPort; the firewall
+# plugin adds per-pod ACCEPT rules in FORWARD, which Docker sets to DROP.
+cat >"${K8S_STATE_DIR}/cni/net.d/10-${K8S_CNI_NETWORK}.conflist" <<EOF
+{
+  "cniVersion": "1.0.0",
+  "name": "${K8S_CNI_NETWORK}",
+  "plugins": [
+    {
+      "type": "bridge",
+      "bridge": "${K8S_BRIDGE}",
+      "isGateway": true,
+      "ipMasq": true,
+      "hairpinMode": true,
+      "ipam": {
+        "type": "host-local",
+        "ranges": [[{"subnet": "${K8S_POD_CIDR}", "gateway": "${K8S_BRIDGE_IP}"}]],
+        "routes": [{"dst": "0.0.0.0/0"}],
+        "dataDir": "${K8S_STATE_DIR}/cni/ipam"
+      }
+    },
+    {"type": "portmap", "capabilities": {"portMappings": true}},
+    {"type": "firewall", "backend": "iptables"}
+  ]
+}
+EOF
+
+mkdir -p "${K8S_STATE_DIR}/kubelet"
+cat >"${CONF}/kubelet.yaml" <<EOF
+apiVersion: kubelet.config.k8s.io/v1beta1
+kind: KubeletConfiguration
+# Serve on the bridge (the node IP), never on the host's public interface.
+address: ${K8S_BRIDGE_IP}
+readOnlyPort: 0
+healthzBindAddress: 127.0.0.1
+authentication:
+  anonymous:
+    enabled: false
+  webhook:
+    enabled: true
+  x509:
+    clientCAFile: ${PKI}/ca.crt
+authorization:
+  mode: Webhook
+tlsCertFile: ${PKI}/kubelet-server.crt
+tlsPrivateKeyFile: ${PKI}/kubelet-server.key
+# This machine has cgroup v1 and no systemd.
+cgroupDriver: cgroupfs
+failSwapOn: false
+containerRuntimeEndpoint: unix://${K8S_CONTAINERD_SOCK}
+resolvConf: /etc/resolv.conf
+clusterDomain: cluster.local
+serializeImagePulls: false
+maxPods: 110
+EOF
+
+cat >"${CONF}/kube-proxy.yaml" <<EOF
+apiVersion: kubeproxy.config.k8s.io/v1alpha1
+kind: KubeProxyConfiguration
+mode: iptables
+clientConnection:
+  kubeconfig: ${CONF}/kube-proxy.kubeconfig
+hostnameOverride: ${K8S_NODE_NAME}
+clusterCIDR: ${K8S_POD_CIDR}
+healthzBindAddress: 127.0.0.1:10256
+metricsBindAddress: 127.0.0.1:10249
+# NodePorts only on the node IP (the bridge), and no route_localnet sysctl.
+nodePortAddresses: ["primary"]
+iptables:
+  localhostNodePorts: false
+# 0 = leave the host's conntrack sysctls alone.
+conntrack:
+  maxPerCore: 0
+  min: 0
+  tcpEstablishedTimeout: 0s
+  tcpCloseWaitTimeout: 0s
+EOF
+if [[ "${K8S_PREPARE_ONLY:-0}" == 1 ]]; then
+    log "prepared binaries, certificates and configs in ${K8S_STATE_DIR}; nothing started"
+    exit 0
+fi
+
+# ------------------------------------------------------------------ bridge
+# The pods' bridge is created here rather than by the CNI plugin at the first pod,
+# because its address is also the node IP: the kubelet listens on it, and the
+# `kubernetes` service points at it (kubelet refuses a loopback node IP).
+if ! ip link show "${K8S_BRIDGE}" >/dev/null 2>&1; then
+    log "creating bridge ${K8S_BRIDGE} ${K8S_BRIDGE_IP}/${K8S_POD_CIDR#*/}"
+    ip link add name "${K8S_BRIDGE}" type bridge
+fi
+ip addr replace "${K8S_BRIDGE_IP}/${K8S_POD_CIDR#*/}" dev "${K8S_BRIDGE}"
+ip link set "${K8S_BRIDGE}" up
+
+# ------------------------------------------------------------------ registry
+# If something already serves the registry API on that address (e.g. xae's own
+# setup started one), use it.
 registry_up() { curl -sf "http://${K8S_REGISTRY}/v2/" >/dev/null; }
 if ! is_running registry && registry_up; then
     log "a registry already answers on ${K8S_REGISTRY}; using it"
@@ -218,115 +357,10 @@ start_bg kube-scheduler "${K8S_BIN_DIR}/kube-scheduler" \
     --profiling=false
 
 # ------------------------------------------------------------------ containerd
-# A containerd of our own, next to (never instead of) the one dockerd manages:
-# its own socket, root, state, runc root and CNI dirs; only the CRI plugin is
-# used. Plain-HTTP pulls from the local registry come from certs.d/hosts.toml.
-mkdir -p "${K8S_STATE_DIR}/containerd/certs.d/${K8S_REGISTRY}"
-cat >"${K8S_STATE_DIR}/containerd/certs.d/${K8S_REGISTRY}/hosts.toml" <<EOF
-server = "http://${K8S_REGISTRY}"
-
-[host."http://${K8S_REGISTRY}"]
-  capabilities = ["pull", "resolve"]
-EOF
-cat >"${CONF}/containerd.toml" <<EOF
-version = 2
-root = "${K8S_STATE_DIR}/containerd/root"
-state = "${K8S_RUN_DIR}/containerd"
-disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs",
-                    "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper"]
-
-[grpc]
-  address = "${K8S_CONTAINERD_SOCK}"
-
-[ttrpc]
-  address = "${K8S_CONTAINERD_SOCK}.ttrpc"
-
-[plugins."io.containerd.internal.v1.opt"]
-  path = "${K8S_STATE_DIR}/containerd/opt"
-
-[plugins."io.containerd.grpc.v1.cri"]
-  sandbox_image = "${PAUSE_IMAGE}"
-  stream_server_address = "127.0.0.1"
-  stream_server_port = "0"
-
-  [plugins."io.containerd.grpc.v1.cri".containerd]
-    snapshotter = "overlayfs"
-    default_runtime_name = "runc"
-
-    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
-      runtime_type = "io.containerd.runc.v2"
-
-      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
-        SystemdCgroup = false
-        Root = "${K8S_RUN_DIR}/runc"
-
-  [plugins."io.containerd.grpc.v1.cri".cni]
-    bin_dir = "/usr/lib/cni"
-    conf_dir = "${K8S_STATE_DIR}/cni/net.d"
-
-  [plugins."io.containerd.grpc.v1.cri".registry]
-    config_path = "${K8S_STATE_DIR}/containerd/certs.d"
-EOF
-
-# Pods: a bridge with host-local addresses; portmap for hostPort; the firewall
-# plugin adds per-pod ACCEPT rules in FORWARD, which Docker sets to DROP.
-cat >"${K8S_STATE_DIR}/cni/net.d/10-${K8S_CNI_NETWORK}.conflist" <<EOF
-{
-  "cniVersion": "1.0.0",
-  "name": "${K8S_CNI_NETWORK}",
-  "plugins": [
-    {
-      "type": "bridge",
-      "bridge": "${K8S_BRIDGE}",
-      "isGateway": true,
-      "ipMasq": true,
-      "hairpinMode": true,
-      "ipam": {
-        "type": "host-local",
-        "ranges": [[{"subnet": "${K8S_POD_CIDR}", "gateway": "${K8S_BRIDGE_IP}"}]],
-        "routes": [{"dst": "0.0.0.0/0"}],
-        "dataDir": "${K8S_STATE_DIR}/cni/ipam"
-      }
-    },
-    {"type": "portmap", "capabilities": {"portMappings": true}},
-    {"type": "firewall", "backend": "iptables"}
-  ]
-}
-EOF
-
 start_bg containerd /usr/bin/containerd --config "${CONF}/containerd.toml"
 wait_for 60 containerd ctr --address "${K8S_CONTAINERD_SOCK}" version
 
 # ------------------------------------------------------------------ kubelet
-mkdir -p "${K8S_STATE_DIR}/kubelet"
-cat >"${CONF}/kubelet.yaml" <<EOF
-apiVersion: kubelet.config.k8s.io/v1beta1
-kind: KubeletConfiguration
-# Serve on the bridge (the node IP), never on the host's public interface.
-address: ${K8S_BRIDGE_IP}
-readOnlyPort: 0
-healthzBindAddress: 127.0.0.1
-authentication:
-  anonymous:
-    enabled: false
-  webhook:
-    enabled: true
-  x509:
-    clientCAFile: ${PKI}/ca.crt
-authorization:
-  mode: Webhook
-tlsCertFile: ${PKI}/kubelet-server.crt
-tlsPrivateKeyFile: ${PKI}/kubelet-server.key
-# This machine has cgroup v1 and no systemd.
-cgroupDriver: cgroupfs
-failSwapOn: false
-containerRuntimeEndpoint: unix://${K8S_CONTAINERD_SOCK}
-resolvConf: /etc/resolv.conf
-clusterDomain: cluster.local
-serializeImagePulls: false
-maxPods: 110
-EOF
-
 # Save the kernel settings the kubelet is about to change (see common.sh), unless
 # a kubelet of ours already changed them.
 if ! is_running kubelet && [[ ! -f "${SYSCTL_SAVE}" ]]; then
@@ -341,27 +375,6 @@ start_bg kubelet "${K8S_BIN_DIR}/kubelet" \
     --v 1
 
 # ------------------------------------------------------------------ kube-proxy
-cat >"${CONF}/kube-proxy.yaml" <<EOF
-apiVersion: kubeproxy.config.k8s.io/v1alpha1
-kind: KubeProxyConfiguration
-mode: iptables
-clientConnection:
-  kubeconfig: ${CONF}/kube-proxy.kubeconfig
-hostnameOverride: ${K8S_NODE_NAME}
-clusterCIDR: ${K8S_POD_CIDR}
-healthzBindAddress: 127.0.0.1:10256
-metricsBindAddress: 127.0.0.1:10249
-# NodePorts only on the node IP (the bridge), and no route_localnet sysctl.
-nodePortAddresses: ["primary"]
-iptables:
-  localhostNodePorts: false
-# 0 = leave the host's conntrack sysctls alone.
-conntrack:
-  maxPerCore: 0
-  min: 0
-  tcpEstablishedTimeout: 0s
-  tcpCloseWaitTimeout: 0s
-EOF
 start_bg kube-proxy "${K8S_BIN_DIR}/kube-proxy" --config "${CONF}/kube-proxy.yaml"
 
 # ------------------------------------------------------------------ wait + smoke test
@@ -384,7 +397,7 @@ if [[ "${K8S_SKIP_SMOKE:-0}" != 1 ]]; then
         die "smoke-test pod did not become Ready"
     fi
     ip="$(kubectl_admin -n default get pod "${pod}" -o 'jsonpath={.status.podIP}')"
-    answer="$(curl -sf --max-time 10 "http://${ip}:8080/")" || die "pod ${pod} at ${ip}:8080 did not answer"
+    answer="$(curl -sf --noproxy "*" --max-time 10 "http://${ip}:8080/")" || die "pod ${pod} at ${ip}:8080 did not answer"
     log "smoke test: pod ${pod} (${HELLO_IMAGE}) at ${ip}:8080 says: ${answer}"
     kubectl_admin -n default delete pod "${pod}" --wait=true >/dev/null
 fi

@@ -41,3 +41,22 @@ def test_unknown_host_gets_a_clear_404(plane: Plane) -> None:
     response = plane.get("no-such-app-here")
     assert response.status_code == 404
     assert "xae apps:create" in response.text
+
+
+@pytest.mark.e2e
+def test_procfile_worker_runs_when_scaled(plane: Plane, app_source: Callable[[str], Path]) -> None:
+    source = app_source("flask")
+    (source / "Procfile").write_text(
+        "web: gunicorn --bind 0.0.0.0:$PORT app:app\n"
+        "worker: python -c \"import time; print('worker up', flush=True); time.sleep(3600)\"\n"
+    )
+    app = plane.new_app("work")
+    plane.deploy(app, source)
+    formation = {f["type"]: f["quantity"] for f in plane.xae_json("ps", "--app", app)["formation"]}
+    assert formation == {"web": 1, "worker": 0}
+
+    plane.xae("ps:scale", "worker=1", "--app", app)
+    instances = plane.xae_json("ps", "--app", app)["instances"]
+    assert sorted(i["type"] for i in instances) == ["web", "worker"]
+    assert "worker up" in plane.xae("logs", "--ps", "worker", "--app", app).stdout
+    assert plane.get(app).status_code == 200

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from starlette.exceptions import StarletteDeprecationWarning
-from tests.unit.fakes import World, make_db_template, make_world
+from tests.unit.fakes import World
 
 from xae.api.app import create_app
 
@@ -17,18 +16,6 @@ from xae.api.app import create_app
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", StarletteDeprecationWarning)
     from fastapi.testclient import TestClient
-
-
-@pytest.fixture(scope="session")
-def db_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_db_template(tmp_path_factory)
-
-
-@pytest.fixture
-def world(db_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
-    world = make_world(db_template, tmp_path, monkeypatch)
-    yield world
-    world.db.engine.dispose()
 
 
 @pytest.fixture

@@ -6,14 +6,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.unit.fakes import copy_db, make_db_template
+from tests.unit.fakes import copy_db
 
 from xae.store.db import Database
-
-
-@pytest.fixture(scope="session")
-def db_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_db_template(tmp_path_factory)
 
 
 @pytest.fixture

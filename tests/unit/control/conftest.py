@@ -2,26 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
-from tests.unit.fakes import World, make_db_template, make_world
+from tests.unit.fakes import World
 
 from xae.control.apps import create_app
 from xae.store.models import User
-
-
-@pytest.fixture(scope="session")
-def db_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_db_template(tmp_path_factory)
-
-
-@pytest.fixture
-def world(db_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
-    world = make_world(db_template, tmp_path, monkeypatch)
-    yield world
-    world.db.engine.dispose()
 
 
 @pytest.fixture
