@@ -42,19 +42,32 @@ class Reconciler:
             except XaeError as e:
                 errors.append(f"{name}: {e.message}")
                 log.warning("reconciling %s failed: %s", name, e.message)
-        self._remove_orphans(set(names))
+        self._remove_orphans()
         self.last_error = "; ".join(errors)[:1000] or None
         self.passes += 1
 
-    def _remove_orphans(self, known: set[str]) -> None:
+    def _app_exists(self, name: str) -> bool:
+        with self.platform.db.session() as session:
+            return session.scalar(select(App.id).where(App.name == name)) is not None
+
+    def _remove_orphans(self) -> None:
+        """Remove instances and routes of apps the store no longer has.
+
+        Existence is checked again under each app's lock, so an app created (and deployed)
+        while this pass ran is never mistaken for a deleted one.
+        """
         p = self.platform
-        orphans = {i.app for i in p.runtime.list_instances() if i.app not in known}
-        for app in orphans:
-            with p.converger.lock(app):
-                log.info("removing instances of deleted app %s", app)
-                p.converger.remove_app(app)
-        for app in set(p.routes.apps()) - known:
-            p.routes.drop(app)
+        candidates = {i.app for i in p.runtime.list_instances()} | set(p.routes.apps())
+        for app in candidates:
+            lock = p.converger.lock(app)
+            if not lock.acquire(blocking=False):
+                continue  # busy with a deploy or a destroy: not ours to judge this pass
+            try:
+                if not self._app_exists(app):
+                    log.info("removing instances and route of deleted app %s", app)
+                    p.converger.remove_app(app)
+            finally:
+                lock.release()
 
     def warm_start(self) -> None:
         """Seed the routing table from instances that already serve, before the first apply."""

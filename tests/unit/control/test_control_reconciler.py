@@ -160,3 +160,23 @@ def test_after_a_restart_the_first_apply_carries_every_app_that_was_serving(
     assert router.applied[0] and {r.app for r in router.applied[0]} == {shop, "blog"}
     assert router.served() == {
         shop: [f"{fresh.address}:{fresh.port}"], "blog": [f"{blog.address}:{blog.port}"]}
+
+
+def test_an_app_created_and_deployed_during_a_pass_is_not_taken_for_deleted(
+    world: World, shop: str, alice: User
+) -> None:
+    platform = world.platform
+    real_converge = platform.converge_app
+
+    def converge_while_a_user_deploys(name: str, *args: object, **kwargs: object) -> None:
+        real_converge(name, *args, **kwargs)  # type: ignore[arg-type]
+        if name == shop and not world.runtime.of("late"):
+            create_app(platform, alice, "late")
+            deploy(platform, "late", "late:1")
+
+    platform.converge_app = converge_while_a_user_deploys  # type: ignore[method-assign]
+
+    Reconciler(platform).run_once()
+
+    assert len(world.runtime.of("late")) == 1
+    assert "late" in world.router.served()
