@@ -1,4 +1,5 @@
-# xae: two commands on a fresh Debian 12 machine — `make up`, then `make test`.
+# xae: two commands on a fresh Debian 12 machine — `make up`, then `make test` (which runs the
+# same set-up, so it also proves `make up` works, then lint, types, import contracts and pytest).
 SHELL := /bin/bash
 VENV := .venv
 XAE := $(VENV)/bin/xae
@@ -6,7 +7,7 @@ ADMIN := $(VENV)/bin/xae-admin
 EXAMPLE := examples/hello-python
 EXAMPLE_APP := hello
 
-.PHONY: up setup down test test-unit lint bench clean-apps
+.PHONY: up setup down test test-unit lint bench
 
 setup:
 	./scripts/bootstrap.sh
@@ -27,7 +28,7 @@ lint:
 test-unit:
 	$(VENV)/bin/pytest tests/unit -q
 
-test: setup lint
+test: up lint
 	$(VENV)/bin/pytest -q
 
 bench: up
