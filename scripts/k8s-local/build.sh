@@ -47,6 +47,9 @@ missing=()
 for b in "${ALL_BINS[@]}"; do
     [[ -x "${BIN_DIR}/${b}" ]] || missing+=("$b")
 done
+for b in pause hello-http; do
+    if [[ "${HERE}/images/${b}/main.go" -nt "${BIN_DIR}/${b}" ]]; then missing+=("$b"); fi
+done
 if [[ "${K8S_FORCE_BUILD:-0}" != 1 && ${#missing[@]} -eq 0 ]]; then
     log "all binaries cached in ${BIN_DIR}; skipping build"
     echo "${BIN_DIR}"
@@ -134,7 +137,8 @@ fi
 # Tiny static programs that become FROM-scratch images in the local registry
 # (nothing can be pulled from registry.k8s.io here).
 for prog in pause hello-http; do
-    if need "${prog}"; then
+    # These two are rebuilt whenever their source changed (a few seconds each).
+    if need "${prog}" || [[ "${HERE}/images/${prog}/main.go" -nt "${BIN_DIR}/${prog}" ]]; then
         log "building ${prog}"
         mkdir -p "${work}/${prog}"
         cp "${HERE}/images/${prog}/main.go" "${work}/${prog}/"

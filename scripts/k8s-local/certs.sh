@@ -8,7 +8,7 @@
 # Existing files are kept, so a second `up` reuses the same CA and keys.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-# shellcheck source=common.sh
+# shellcheck source=common.sh source-path=SCRIPTDIR
 source "${HERE}/common.sh"
 
 mkdir -p "${PKI}"
@@ -58,6 +58,26 @@ cert controller-manager       system:kube-controller-manager   ""              "
 cert scheduler                system:kube-scheduler            ""              ""                                       clientAuth
 cert kubelet                  "system:node:${K8S_NODE_NAME}"   system:nodes    ""                                       clientAuth
 cert kube-proxy               system:kube-proxy                ""              ""                                       clientAuth
+
+# The aggregation layer (extension API servers such as metrics-server) trusts
+# requests the API server forwards with a client cert from a separate CA.
+if [[ ! -f front-proxy-ca.key ]]; then
+    openssl genrsa -out front-proxy-ca.key 2048 2>/dev/null
+    openssl req -x509 -new -key front-proxy-ca.key -days "${DAYS}" -subj "/CN=xae-local-front-proxy-ca" \
+        -out front-proxy-ca.crt
+    log "created front-proxy CA"
+fi
+if [[ ! -f front-proxy-client.crt ]]; then
+    ext="$(mktemp)"
+    printf '%s\n' "basicConstraints=critical,CA:FALSE" "keyUsage=critical,digitalSignature,keyEncipherment" \
+        "extendedKeyUsage=clientAuth" >"${ext}"
+    openssl genrsa -out front-proxy-client.key 2048 2>/dev/null
+    openssl req -new -key front-proxy-client.key -subj "/CN=front-proxy-client" -out front-proxy-client.csr
+    openssl x509 -req -in front-proxy-client.csr -CA front-proxy-ca.crt -CAkey front-proxy-ca.key \
+        -CAcreateserial -days "${DAYS}" -extfile "${ext}" -out front-proxy-client.crt 2>/dev/null
+    rm -f front-proxy-client.csr "${ext}"
+    log "created front-proxy-client.crt"
+fi
 
 # Service-account tokens are signed by the API server with sa.key and checked
 # with sa.pub (by the API server itself).

@@ -32,7 +32,8 @@ K8S_REGISTRY="${K8S_REGISTRY:-127.0.0.1:5000}"
 
 K8S_CONTAINERD_SOCK="${K8S_RUN_DIR}/containerd.sock"
 PAUSE_IMAGE="${K8S_REGISTRY}/xae/pause:3.10"
-HELLO_IMAGE="${K8S_REGISTRY}/xae/hello-http:1"
+# Bump the tag when images/hello-http changes: up.sh pushes only missing tags.
+HELLO_IMAGE="${K8S_REGISTRY}/xae/hello-http:2"
 
 PKI="${K8S_STATE_DIR}/pki"
 CONF="${K8S_STATE_DIR}/conf"
@@ -98,8 +99,8 @@ stop_service() {
 # wait_for SECONDS WHAT COMMAND...: poll COMMAND every second; on time-out show
 # the end of $LOGS/WHAT.log (WHAT is usually a service name) and fail.
 wait_for() {
-    local timeout="$1" what="$2" i; shift 2
-    for ((i = 0; i < timeout; i++)); do
+    local what="$2" deadline=$((SECONDS + $1)); shift 2
+    while ((SECONDS < deadline)); do
         if "$@" >/dev/null 2>&1; then return 0; fi
         sleep 1
     done
@@ -107,7 +108,7 @@ wait_for() {
         log "last lines of ${LOGS}/${what}.log:"
         tail -n 25 "${LOGS}/${what}.log" >&2
     fi
-    die "timed out after ${timeout}s waiting for ${what}"
+    die "timed out waiting for ${what}"
 }
 
 # Kernel settings the kubelet changes when it starts (it insists on them:
@@ -116,5 +117,15 @@ wait_for() {
 KUBELET_SYSCTLS=(vm/overcommit_memory vm/panic_on_oom kernel/panic kernel/panic_on_oops
                  kernel/keys/root_maxkeys kernel/keys/root_maxbytes)
 SYSCTL_SAVE="${K8S_STATE_DIR}/sysctl.saved"
+
+# write_file PATH < CONTENT: replace PATH only if CONTENT differs. kube-proxy exits
+# when its config file is written to (even with the same bytes), so a second
+# up.sh must leave unchanged files alone.
+write_file() {
+    local tmp
+    tmp="$(mktemp "$1.XXXXXX")"
+    cat >"${tmp}"
+    if cmp -s "${tmp}" "$1"; then rm -f "${tmp}"; else mv -f "${tmp}" "$1"; fi
+}
 
 ctr_k8s() { ctr --address "${K8S_CONTAINERD_SOCK}" --namespace k8s.io "$@"; }

@@ -11,7 +11,7 @@
 # fast; K8S_PURGE=1 also deletes the state dir.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-# shellcheck source=common.sh
+# shellcheck source=common.sh source-path=SCRIPTDIR
 source "${HERE}/common.sh"
 
 [[ $EUID -eq 0 ]] || die "run as root"
@@ -93,6 +93,15 @@ rm -rf "${K8S_STATE_DIR}/cni/ipam"
 # deepest first.
 findmnt -rn -o TARGET | grep -E "^(${K8S_STATE_DIR}|${K8S_RUN_DIR})/" | sort -r |
     while IFS= read -r m; do umount -l "${m}" 2>/dev/null || true; done
+
+# The kubelet's cgroup tree (cgroupfs driver, cgroup v1): empty once the pods are
+# gone; rmdir, deepest first, removes only empty cgroups.
+for root in /sys/fs/cgroup/*/kubepods; do
+    [[ -d "${root}" ]] || continue
+    find "${root}" -depth -type d -exec rmdir {} \; 2>/dev/null || true
+done
+# Container logs the kubelet keeps at fixed host paths (its pods are gone now).
+rm -rf /var/log/pods /var/log/containers
 
 # The kernel settings the kubelet changed.
 if [[ -f "${SYSCTL_SAVE}" ]]; then

@@ -13,7 +13,7 @@
 # exits without changing the network or starting anything.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-# shellcheck source=common.sh
+# shellcheck source=common.sh source-path=SCRIPTDIR
 source "${HERE}/common.sh"
 
 [[ $EUID -eq 0 ]] || die "run as root (it starts a kubelet and containerd)"
@@ -72,7 +72,7 @@ for line in sys.stdin:
 # works when copied somewhere else (into a container, a test's tmp dir).
 kubeconfig() {
     local file="$1" user="$2" cert="$3" b64=(base64 -w0)
-    cat >"${file}" <<EOF
+    write_file "${file}" <<EOF
 apiVersion: v1
 kind: Config
 clusters:
@@ -103,7 +103,7 @@ kubeconfig "${CONF}/kube-proxy.kubeconfig"         system:kube-proxy            
 # ------------------------------------------------------------------ component configs
 # Debian's docker-registry (distribution 2.8) with our own config: loopback only,
 # storage in the state dir, no auth.
-cat >"${CONF}/registry.yml" <<EOF
+write_file "${CONF}/registry.yml" <<EOF
 version: 0.1
 log:
   level: warn
@@ -120,13 +120,13 @@ EOF
 # its own socket, root, state, runc root and CNI dirs; only the CRI plugin is
 # used. Plain-HTTP pulls from the local registry come from certs.d/hosts.toml.
 mkdir -p "${K8S_STATE_DIR}/containerd/certs.d/${K8S_REGISTRY}"
-cat >"${K8S_STATE_DIR}/containerd/certs.d/${K8S_REGISTRY}/hosts.toml" <<EOF
+write_file "${K8S_STATE_DIR}/containerd/certs.d/${K8S_REGISTRY}/hosts.toml" <<EOF
 server = "http://${K8S_REGISTRY}"
 
 [host."http://${K8S_REGISTRY}"]
   capabilities = ["pull", "resolve"]
 EOF
-cat >"${CONF}/containerd.toml" <<EOF
+write_file "${CONF}/containerd.toml" <<EOF
 version = 2
 root = "${K8S_STATE_DIR}/containerd/root"
 state = "${K8S_RUN_DIR}/containerd"
@@ -146,6 +146,11 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
   sandbox_image = "${PAUSE_IMAGE}"
   stream_server_address = "127.0.0.1"
   stream_server_port = "0"
+  # This sandbox has no CAP_SYS_RESOURCE (not even for root), so no process may
+  # lower its oom_score_adj below 0; the CRI default of -998 for pause containers
+  # (and -997 for Guaranteed pods) fails in runc ("failed to update
+  # /proc/self/oom_score_adj: Permission denied"). Clamp to containerd's own score.
+  restrict_oom_score_adj = true
 
   [plugins."io.containerd.grpc.v1.cri".containerd]
     snapshotter = "overlayfs"
@@ -168,7 +173,7 @@ EOF
 
 # Pods: a bridge with host-local addresses; portmap for hostPort; the firewall
 # plugin adds per-pod ACCEPT rules in FORWARD, which Docker sets to DROP.
-cat >"${K8S_STATE_DIR}/cni/net.d/10-${K8S_CNI_NETWORK}.conflist" <<EOF
+write_file "${K8S_STATE_DIR}/cni/net.d/10-${K8S_CNI_NETWORK}.conflist" <<EOF
 {
   "cniVersion": "1.0.0",
   "name": "${K8S_CNI_NETWORK}",
@@ -193,7 +198,7 @@ cat >"${K8S_STATE_DIR}/cni/net.d/10-${K8S_CNI_NETWORK}.conflist" <<EOF
 EOF
 
 mkdir -p "${K8S_STATE_DIR}/kubelet"
-cat >"${CONF}/kubelet.yaml" <<EOF
+write_file "${CONF}/kubelet.yaml" <<EOF
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
 # Serve on the bridge (the node IP), never on the host's public interface.
@@ -218,10 +223,12 @@ containerRuntimeEndpoint: unix://${K8S_CONTAINERD_SOCK}
 resolvConf: /etc/resolv.conf
 clusterDomain: cluster.local
 serializeImagePulls: false
+# Default -999 cannot be set here (no CAP_SYS_RESOURCE, see the containerd config).
+oomScoreAdj: 0
 maxPods: 110
 EOF
 
-cat >"${CONF}/kube-proxy.yaml" <<EOF
+write_file "${CONF}/kube-proxy.yaml" <<EOF
 apiVersion: kubeproxy.config.k8s.io/v1alpha1
 kind: KubeProxyConfiguration
 mode: iptables
@@ -231,6 +238,8 @@ hostnameOverride: ${K8S_NODE_NAME}
 clusterCIDR: ${K8S_POD_CIDR}
 healthzBindAddress: 127.0.0.1:10256
 metricsBindAddress: 127.0.0.1:10249
+# Default -999 cannot be set here (no CAP_SYS_RESOURCE, see the containerd config).
+oomScoreAdj: 0
 # NodePorts only on the node IP (the bridge), and no route_localnet sysctl.
 nodePortAddresses: ["primary"]
 iptables:
@@ -270,10 +279,11 @@ else
 fi
 
 # ------------------------------------------------------------------ images
-# push_image IMAGE BINARY: a one-file FROM-scratch image (ENTRYPOINT the binary),
-# made with `docker import` and pushed, unless the registry already has it.
+# push_image IMAGE BINARY [USER]: a one-file FROM-scratch image (ENTRYPOINT the
+# binary, USER default 65532), made with `docker import` and pushed, unless the
+# registry already has it.
 push_image() {
-    local image="$1" bin="$2" repo tag ctx
+    local image="$1" bin="$2" user="${3:-65532:65532}" repo tag ctx
     repo="${image#*/}"; tag="${repo##*:}"; repo="${repo%:*}"
     if curl -sf -o /dev/null -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
         "http://${K8S_REGISTRY}/v2/${repo}/manifests/${tag}"; then
@@ -283,9 +293,11 @@ push_image() {
     ctx="$(mktemp -d)"
     install -m 0755 "${K8S_BIN_DIR}/${bin}" "${ctx}/${bin}"
     tar -C "${ctx}" -c "${bin}" |
-        docker import -c "ENTRYPOINT [\"/${bin}\"]" -c 'USER 65532:65532' - "${image}" >/dev/null
+        docker import -c "ENTRYPOINT [\"/${bin}\"]" -c "USER ${user}" - "${image}" >/dev/null
     rm -rf "${ctx}"
     docker push "${image}" >/dev/null
+    # The registry has it now; keep Docker's own image list clean.
+    docker rmi "${image}" >/dev/null
 }
 push_image "${PAUSE_IMAGE}" pause
 push_image "${HELLO_IMAGE}" hello-http
@@ -321,6 +333,14 @@ start_bg kube-apiserver "${K8S_BIN_DIR}/kube-apiserver" \
     --service-account-key-file "${PKI}/sa.pub" \
     --service-account-signing-key-file "${PKI}/sa.key" \
     --service-cluster-ip-range "${K8S_SERVICE_CIDR}" \
+    --requestheader-client-ca-file "${PKI}/front-proxy-ca.crt" \
+    --requestheader-allowed-names front-proxy-client \
+    --requestheader-username-headers X-Remote-User \
+    --requestheader-group-headers X-Remote-Group \
+    --requestheader-extra-headers-prefix X-Remote-Extra- \
+    --proxy-client-cert-file "${PKI}/front-proxy-client.crt" \
+    --proxy-client-key-file "${PKI}/front-proxy-client.key" \
+    --enable-aggregator-routing=true \
     --authorization-mode Node,RBAC \
     --enable-admission-plugins NodeRestriction \
     --allow-privileged=true \
@@ -366,6 +386,10 @@ wait_for 60 containerd ctr --address "${K8S_CONTAINERD_SOCK}" version
 if ! is_running kubelet && [[ ! -f "${SYSCTL_SAVE}" ]]; then
     for k in "${KUBELET_SYSCTLS[@]}"; do echo "${k} $(<"/proc/sys/${k}")"; done >"${SYSCTL_SAVE}"
 fi
+# The node object (and its Ready condition) survives in etcd across down/up, so
+# "Ready" only counts once this kubelet has posted a heartbeat.
+kubelet_since=""
+is_running kubelet || kubelet_since="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 start_bg kubelet "${K8S_BIN_DIR}/kubelet" \
     --config "${CONF}/kubelet.yaml" \
     --kubeconfig "${CONF}/kubelet.kubeconfig" \
@@ -379,8 +403,11 @@ start_bg kube-proxy "${K8S_BIN_DIR}/kube-proxy" --config "${CONF}/kube-proxy.yam
 
 # ------------------------------------------------------------------ wait + smoke test
 node_ready() {
-    [[ "$(kubectl_admin get node "${K8S_NODE_NAME}" \
-        -o 'jsonpath={.status.conditions[?(@.type=="Ready")].status}')" == True ]]
+    local status beat
+    read -r status beat < <(kubectl_admin get node "${K8S_NODE_NAME}" -o \
+        'jsonpath={.status.conditions[?(@.type=="Ready")].status} {.status.conditions[?(@.type=="Ready")].lastHeartbeatTime}')
+    # RFC 3339 UTC timestamps compare as strings.
+    [[ "${status}" == True && ! "${beat}" < "${kubelet_since}" ]]
 }
 wait_for 180 kubelet node_ready
 log "node ${K8S_NODE_NAME} is Ready"
