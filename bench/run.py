@@ -97,6 +97,13 @@ def timed(action: Callable[[], object], done: Callable[[], bool], interval: floa
     return elapsed
 
 
+def latency(name: str, times: list[float], target: float) -> Result:
+    median = statistics.median(times)
+    runs = ", ".join(f"{t:.2f}" for t in times)
+    value = f"median {median:.2f} s (runs: {runs})"
+    return Result(name, value, f"≤ {target:g} s", median <= target)
+
+
 def bench_redeploy(app: str, port: int) -> Result:
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / "app"
@@ -113,13 +120,7 @@ def bench_redeploy(app: str, port: int) -> Result:
                     lambda m=marker: m in fetch(app, port),
                 )
             )
-    median = statistics.median(times)
-    return Result(
-        "warm redeploy (code-only change), deploy → new release serving",
-        f"median {median:.2f} s (runs: {', '.join(f'{t:.2f}' for t in times)})",
-        "≤ 3 s",
-        median <= 3,
-    )
+    return latency("warm redeploy (code-only change), deploy → new release serving", times, 3)
 
 
 def bench_config(app: str, port: int) -> Result:
@@ -132,13 +133,7 @@ def bench_config(app: str, port: int) -> Result:
                 lambda v=value: v in fetch(app, port),
             )
         )
-    median = statistics.median(times)
-    return Result(
-        "config:set → new release serving",
-        f"median {median:.2f} s (runs: {', '.join(f'{t:.2f}' for t in times)})",
-        "≤ 2 s",
-        median <= 2,
-    )
+    return latency("config:set → new release serving", times, 2)
 
 
 def bench_scale(app: str, port: int) -> Result:
