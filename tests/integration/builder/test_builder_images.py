@@ -33,7 +33,7 @@ def client() -> Iterator[docker.DockerClient]:
         client = docker.from_env(version="auto")
         client.ping()
     except docker.errors.DockerException as e:
-        pytest.skip(f"the Docker engine is not reachable: {e}")
+        pytest.fail(f"the Docker engine is not reachable ({e}): `make test` starts dockerd")
     yield client
     client.close()
 
