@@ -19,11 +19,12 @@ from pathlib import Path
 import httpx
 import typer
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from xae.auth.tokens import create_user, issue_token
-from xae.cli.config import ClientConfig, save
+from xae.auth.tokens import authenticate, create_user, issue_token
+from xae.cli.config import ClientConfig, load_stored, save
 from xae.config import Settings, get_settings
-from xae.errors import XaeError
+from xae.errors import Unauthorized, XaeError
 from xae.router.nginx import NginxRouter
 from xae.store.db import Database
 from xae.store.models import User
@@ -134,9 +135,24 @@ def bootstrap(username: str = "admin") -> None:
                 f.write(password + "\n")
             user = create_user(session, username, password, is_admin=True)
             typer.echo(f"created user {username!r}; its password is in {secret_file}")
+        stored = load_stored()
+        if stored.api_url == settings.api_url and _still_valid(session, stored.token, user):
+            typer.echo(f"the CLI is already logged in as {username!r}")
+            return
         issued = issue_token(session, user, timedelta(days=settings.token_ttl_days))
     path = save(ClientConfig(api_url=settings.api_url, token=issued.token))
     typer.echo(f"logged the CLI in as {username!r} ({path})")
+
+
+def _still_valid(session: Session, token: str | None, user: User) -> bool:
+    """Whether `token` is `user`'s and good for at least another day (so re-runs add none)."""
+    if token is None:
+        return False
+    try:
+        owner = authenticate(session, token, valid_for=timedelta(days=1))
+    except Unauthorized:
+        return False
+    return owner.id == user.id
 
 
 def main() -> None:

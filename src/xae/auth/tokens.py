@@ -66,11 +66,12 @@ def login(session: Session, name: str, password: str, ttl: timedelta) -> IssuedT
     return issue_token(session, user, ttl)
 
 
-def authenticate(session: Session, token: str) -> User:
-    """The user a bearer token belongs to; `Unauthorized` if it is unknown or expired."""
+def authenticate(session: Session, token: str, valid_for: timedelta = timedelta(0)) -> User:
+    """The user a bearer token belongs to; `Unauthorized` if it is unknown, expired, or
+    expires within `valid_for`."""
     row = session.scalar(select(Token).where(Token.token_hash == _digest(token)))
     if row is None:
         raise Unauthorized("the token is not valid: run `xae login`")
-    if row.expires_at <= utcnow():
+    if row.expires_at <= utcnow() + valid_for:
         raise Unauthorized("the token has expired: run `xae login` again")
     return row.user

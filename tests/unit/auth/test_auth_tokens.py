@@ -109,6 +109,15 @@ def test_an_expired_token_is_unauthorized_and_says_to_log_in_again(db: Database)
         authenticate(session, issued.token)
 
 
+def test_a_token_about_to_expire_fails_a_check_that_needs_it_for_longer(db: Database) -> None:
+    with db.session() as session:
+        issued = issue_token(session, _alice(session), timedelta(hours=1))
+    with db.session() as session:
+        assert authenticate(session, issued.token).name == "alice"
+        with pytest.raises(Unauthorized):
+            authenticate(session, issued.token, valid_for=DAY)
+
+
 @pytest.mark.parametrize("token", ["", "xae_not-a-real-token", "Bearer xae_abc"])
 def test_an_unknown_token_is_unauthorized(db: Database, token: str) -> None:
     with pytest.raises(Unauthorized, match="not valid"), db.session() as session:
