@@ -61,12 +61,20 @@ class Load:
         return self.ok + len(self.failures)
 
 
+def deployed_flask(
+    plane: Plane, app_source: Callable[[str], Path], prefix: str
+) -> tuple[str, Path]:
+    """A new app with the Flask fixture deployed as v1, and its (editable) source."""
+    source = app_source("flask")
+    app = plane.new_app(prefix)
+    plane.deploy(app, source)
+    return app, source
+
+
 def test_rolling_deploy_under_load_drops_no_request(
     plane: Plane, app_source: Callable[[str], Path]
 ) -> None:
-    source = app_source("flask")
-    app = plane.new_app("roll")
-    plane.deploy(app, source)
+    app, source = deployed_flask(plane, app_source, "roll")
     plane.xae("ps:scale", "web=2", "--app", app)
 
     app_py = source / "app.py"
@@ -87,9 +95,7 @@ def test_rolling_deploy_under_load_drops_no_request(
 def test_unhealthy_release_fails_and_the_old_one_keeps_serving(
     plane: Plane, app_source: Callable[[str], Path]
 ) -> None:
-    source = app_source("flask")
-    app = plane.new_app("sick")
-    plane.deploy(app, source)
+    app, source = deployed_flask(plane, app_source, "sick")
     plane.xae("apps:update", "--app", app, "--health-attempts", "8")
 
     (source / "Procfile").write_text(
@@ -112,9 +118,7 @@ def test_unhealthy_release_fails_and_the_old_one_keeps_serving(
 def test_failing_build_keeps_the_current_release(
     plane: Plane, app_source: Callable[[str], Path]
 ) -> None:
-    source = app_source("flask")
-    app = plane.new_app("bbld")
-    plane.deploy(app, source)
+    app, source = deployed_flask(plane, app_source, "bbld")
     (source / "requirements.txt").write_text("xae-no-such-package-anywhere==9.9.9\n")
     result = plane.deploy(app, source, check=False)
     assert result.returncode == 1
