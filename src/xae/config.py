@@ -72,6 +72,22 @@ class Settings(BaseSettings):
     """How long a stopped instance gets after SIGTERM before SIGKILL."""
 
     reconcile_interval: float = 2.0
+
+    kubeconfig: Path | None = None
+    """With `backend=kubernetes`: the cluster's kubeconfig (unset: `KUBECONFIG`, then
+    `~/.kube/config`). `make k8s-up` writes one to /var/lib/xae/k8s/kubeconfig."""
+
+    registry: str | None = None
+    """A registry the cluster pulls app images from (`host:port`); builds are pushed there.
+    Needed with `backend=kubernetes`; `make k8s-up` runs one on 127.0.0.1:5000."""
+
+    router_cidrs: list[str] = ["10.88.0.1/32"]
+    """Where the router's traffic comes from as pods see it: each app's NetworkPolicy admits
+    only these. On the local cluster the host reaches pods from the bridge address."""
+
+    rollout_timeout: float = 180.0
+    """How long a Kubernetes rollout may take (scheduling, image pull, probes) before the
+    previous release is put back."""
     token_ttl_days: int = 30
 
     @property

@@ -18,7 +18,7 @@ from xae.control.platform import Platform
 from xae.control.reconciler import Reconciler
 from xae.errors import PortInUse, XaeError
 from xae.router.nginx import NginxRouter
-from xae.runtime.base import Runtime
+from xae.runtime.base import Orchestrator, Runtime
 from xae.store.db import Database
 
 log = logging.getLogger("xae.server")
@@ -38,12 +38,29 @@ def check_port_free(host: str, port: int, what: str, setting: str) -> None:
             raise
 
 
-def make_runtime(settings: Settings) -> Runtime:
+def make_runtime(settings: Settings) -> Runtime | Orchestrator:
+    # Each backend's client library is imported only when that backend is chosen.
     if settings.backend == "docker":
         from xae.runtime.docker import DockerRuntime
 
         return DockerRuntime(settings.docker_url, plane=settings.plane)
-    raise XaeError(f"unknown backend {settings.backend!r}: set XAE_BACKEND=docker")
+    if settings.backend == "kubernetes":
+        if not settings.registry:
+            raise XaeError(
+                "the kubernetes backend needs a registry the cluster pulls images from: set "
+                "XAE_REGISTRY=<host:port> (`make k8s-up` runs one on 127.0.0.1:5000)"
+            )
+        from xae.runtime.kubernetes import KubernetesRuntime
+
+        return KubernetesRuntime(
+            settings.kubeconfig,
+            plane=settings.plane,
+            router_cidrs=settings.router_cidrs,
+            rollout_timeout=settings.rollout_timeout,
+        )
+    raise XaeError(
+        f"unknown backend {settings.backend!r}: set XAE_BACKEND=docker or XAE_BACKEND=kubernetes"
+    )
 
 
 def build_platform(settings: Settings) -> Platform:
@@ -60,6 +77,7 @@ def serve(settings: Settings) -> None:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpx2").setLevel(logging.WARNING)
     check_port_free(settings.api_host, settings.api_port, "API", "XAE_API_PORT")
     platform = build_platform(settings)
     reconciler = Reconciler(platform)

@@ -17,6 +17,7 @@ from typing import Any, BinaryIO
 import docker
 
 from xae.builder.build import build_image
+from xae.builder.registry import push_image
 from xae.builder.upload import extract_upload
 from xae.control.apps import get_app
 from xae.control.audit import record
@@ -76,6 +77,10 @@ class DeployPipeline:
             built = build_image(
                 self.docker, src, app=name, tag=self._tag(build_id), settings=settings, log=log
             )
+            image = built.ref
+            if settings.registry:
+                emit({"event": "step", "message": f"pushing the image to {settings.registry}"})
+                image = push_image(self.docker, built.ref, settings.registry, log)
         except XaeError as e:
             self._finish_build(build_id, "failed", lines, user, name, e)
             raise
@@ -86,7 +91,7 @@ class DeployPipeline:
             row = session.get(Build, build_id)
             assert row is not None
             row.status, row.finished_at = "succeeded", utcnow()
-            row.stack, row.image, row.port = built.stack, built.ref, built.port
+            row.stack, row.image, row.port = built.stack, image, built.port
             row.processes = dict(built.processes)
             row.log = "\n".join(lines[-2000:])
             app = get_app(session, name)

@@ -6,21 +6,22 @@ instances (the router confirms the swap), and only then drain what is out of dat
 instance never becomes healthy, the new instances are removed and nothing old was touched.
 The same code runs for a deploy, a scale, a restart and the periodic reconcile, under one lock
 per app.
+
+This is the strategy for instance-level backends (docker); `xae.control.cluster` is the one for
+backends that roll out by themselves (kubernetes). Both offer the `Strategy` protocol below.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Protocol
 
 from xae.control.health import HealthTracker, probe_once, wait_healthy
-from xae.control.plan import AppPlan, ProcessPlan
 from xae.control.routes import RouteTable
 from xae.errors import DeployFailed, RuntimeFailure
-from xae.runtime.base import Instance, Runtime
+from xae.runtime.base import AppPlan, Instance, ProcessPlan, Progress, Runtime
 
-Progress = Callable[[str], None]
 DEAD_STATES = {"exited", "dead", "created"}
 LOG_TAIL = 30
 
@@ -29,25 +30,74 @@ def _quiet(_: str) -> None:
     return None
 
 
+class Strategy(Protocol):
+    """How the platform makes apps match their plans on one kind of backend."""
+
+    def lock(self, app: str) -> threading.Lock:
+        """The app's lock: deploys, scales, destroys and reconcile passes hold it."""
+
+    def converge(self, plan: AppPlan, progress: Progress) -> None:
+        """Converge one app; the caller holds `lock(plan.app)` and computed `plan` under it."""
+
+    def remove_app(self, app: str) -> None:
+        """Remove everything of `app`; the caller holds `lock(app)`."""
+
+    def known_apps(self) -> set[str]:
+        """Apps the backend or the router still has something of (to find orphans)."""
+
+    def warm_start(self, plans: dict[str, AppPlan | None]) -> None:
+        """Before the router's first apply: rebuild the routing table from what serves."""
+
+    def start(self) -> None:
+        """Start background work (watches); the router is running by now."""
+
+    def stop(self) -> None: ...
+
+
+class AppLocks:
+    def __init__(self) -> None:
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def __call__(self, app: str) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(app, threading.Lock())
+
+
 class Converger:
     def __init__(self, runtime: Runtime, routes: RouteTable, health: HealthTracker) -> None:
         self.runtime = runtime
         self.routes = routes
         self.health = health
-        self._locks: dict[str, threading.Lock] = {}
-        self._locks_guard = threading.Lock()
+        self.lock = AppLocks()
         self._pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="xae-converge")
 
-    def lock(self, app: str) -> threading.Lock:
-        with self._locks_guard:
-            return self._locks.setdefault(app, threading.Lock())
-
     def converge(self, plan: AppPlan, progress: Progress = _quiet) -> None:
-        """Converge one app; the caller holds `lock(plan.app)` and computed `plan` under it."""
+        self.runtime.ensure_network(plan.app)
         self._converge(plan, progress)
 
+    def known_apps(self) -> set[str]:
+        return {i.app for i in self.runtime.list_instances()} | set(self.routes.apps())
+
+    def warm_start(self, plans: dict[str, AppPlan | None]) -> None:
+        by_app: dict[str, list[str]] = {name: [] for name in plans}
+        for instance in self.runtime.list_instances():
+            plan = plans.get(instance.app)
+            if plan is None or instance.process != "web" or not instance.running:
+                continue
+            if instance.spec_hash in plan.spec_hashes() and probe_once(instance, plan.health):
+                self.health.mark(instance.id, True)
+                by_app[instance.app].append(f"{instance.address}:{instance.port}")
+        for name, upstreams in by_app.items():
+            self.routes.seed(name, upstreams)
+
+    def start(self) -> None:
+        return None
+
+    def stop(self) -> None:
+        return None
+
     def remove_app(self, app: str) -> None:
-        """Remove everything of `app`; the caller holds `lock(app)`."""
         self.routes.drop(app)
         for instance in self.runtime.list_instances(app):
             self.health.forget(instance.id)

@@ -11,8 +11,7 @@ from collections.abc import Callable
 
 import httpx
 
-from xae.control.plan import HealthCheck
-from xae.runtime.base import Instance
+from xae.runtime.base import HealthCheck, Instance
 
 # One client for every probe: building a client per request costs milliseconds of CPU (TLS
 # context set-up), which adds up when ten instances are probed while they boot on two cores.

@@ -8,43 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
 
 from xae.config import Settings
 from xae.domain.resources import parse_memory
-from xae.runtime.base import InstanceSpec
+from xae.runtime.base import AppPlan, HealthCheck, InstanceSpec, ProcessPlan
 from xae.store.models import App, Build, Formation, Release
 
 DEFAULT_PORT = 5000
-
-
-@dataclass(frozen=True)
-class HealthCheck:
-    path: str
-    timeout: float
-    attempts: int
-    interval: float
-    strict: bool
-    """With a user-set path only 2xx/3xx count; the default `/` accepts any non-5xx answer."""
-
-
-@dataclass(frozen=True)
-class ProcessPlan:
-    process: str
-    quantity: int
-    spec: InstanceSpec
-
-
-@dataclass(frozen=True)
-class AppPlan:
-    app: str
-    release: int
-    processes: tuple[ProcessPlan, ...]
-    health: HealthCheck
-    drain_seconds: float
-
-    def spec_hashes(self) -> set[str]:
-        return {p.spec.spec_hash for p in self.processes}
 
 
 def health_for(app: App, settings: Settings) -> HealthCheck:
@@ -101,6 +71,7 @@ def plan_app(
         processes.append(ProcessPlan(process=ptype, quantity=quantity, spec=spec))
     return AppPlan(
         app=app.name,
+        owner=app.owner.name,
         release=release.version,
         processes=tuple(processes),
         health=health_for(app, settings),

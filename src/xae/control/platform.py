@@ -1,4 +1,8 @@
-"""The running control plane's parts, wired once: store, runtime, router, converger.
+"""The running control plane's parts, wired once: store, backend, router, strategy.
+
+The backend decides the strategy: an instance-level `Runtime` (docker) gets xae's own
+health-gated `Converger`; an `Orchestrator` (kubernetes) gets the `ClusterConverger`, which
+hands it whole plans and routes to whatever the cluster reports ready.
 
 Services (`xae.control.apps`, `.releases`, `.formation`, `xae.codecenter.deploy`) receive a
 `Platform` and never build their own clients, so tests and the API server share one wiring.
@@ -13,13 +17,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from xae.config import Settings
-from xae.control.converge import Converger, Progress
+from xae.control.cluster import ClusterConverger
+from xae.control.converge import Converger, Strategy
 from xae.control.health import HealthTracker
-from xae.control.plan import AppPlan, plan_app
+from xae.control.plan import plan_app
 from xae.control.routes import RouteTable
 from xae.errors import NotFound
 from xae.router.base import Router
-from xae.runtime.base import Runtime
+from xae.runtime.base import AppPlan, Orchestrator, Progress, Runtime
 from xae.store.db import Database
 from xae.store.models import App, Build, Formation, Release
 
@@ -31,14 +36,20 @@ def _quiet(_: str) -> None:
 
 
 class Platform:
-    def __init__(self, settings: Settings, db: Database, runtime: Runtime, router: Router) -> None:
+    def __init__(
+        self, settings: Settings, db: Database, runtime: Runtime | Orchestrator, router: Router
+    ) -> None:
         self.settings = settings
         self.db = db
         self.runtime = runtime
         self.router = router
         self.routes = RouteTable(router, settings.base_domain)
         self.health = HealthTracker()
-        self.converger = Converger(runtime, self.routes, self.health)
+        self.converger: Strategy
+        if isinstance(runtime, Orchestrator):
+            self.converger = ClusterConverger(runtime, self.routes, settings.rollout_timeout)
+        else:
+            self.converger = Converger(runtime, self.routes, self.health)
 
     def url_for(self, app: str) -> str:
         port = "" if self.settings.router_port == 80 else f":{self.settings.router_port}"
@@ -99,7 +110,6 @@ class Platform:
         if plan is None:
             self.routes.set(name, [])
         else:
-            self.runtime.ensure_network(name)
             self.converger.converge(plan, progress)
         if on_success is not None:
             with self.db.session() as session:

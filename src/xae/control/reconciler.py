@@ -13,7 +13,6 @@ import threading
 
 from sqlalchemy import select
 
-from xae.control.health import probe_once
 from xae.control.platform import Platform
 from xae.errors import XaeError
 from xae.store.models import App
@@ -57,7 +56,7 @@ class Reconciler:
         while this pass ran is never mistaken for a deleted one.
         """
         p = self.platform
-        candidates = {i.app for i in p.runtime.list_instances()} | set(p.routes.apps())
+        candidates = p.converger.known_apps()
         for app in candidates:
             lock = p.converger.lock(app)
             if not lock.acquire(blocking=False):
@@ -73,20 +72,11 @@ class Reconciler:
         """Seed the routing table from instances that already serve, before the first apply."""
         p = self.platform
         with p.db.session() as session:
-            apps = list(session.scalars(select(App)))
-            plans = {app.name: p.plan(session, app) for app in apps}
-        by_app: dict[str, list[str]] = {name: [] for name in plans}
-        for instance in p.runtime.list_instances():
-            plan = plans.get(instance.app)
-            if plan is None or instance.process != "web" or not instance.running:
-                continue
-            if instance.spec_hash in plan.spec_hashes() and probe_once(instance, plan.health):
-                p.health.mark(instance.id, True)
-                by_app[instance.app].append(f"{instance.address}:{instance.port}")
-        for name, upstreams in by_app.items():
-            p.routes.seed(name, upstreams)
+            plans = {app.name: p.plan(session, app) for app in session.scalars(select(App))}
+        p.converger.warm_start(plans)
 
     def start(self) -> None:
+        self.platform.converger.start()
         self._thread = threading.Thread(target=self._loop, name="xae-reconciler", daemon=True)
         self._thread.start()
 
@@ -94,6 +84,7 @@ class Reconciler:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=30)
+        self.platform.converger.stop()
 
     @property
     def alive(self) -> bool:

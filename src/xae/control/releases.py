@@ -11,10 +11,10 @@ from sqlalchemy.orm import Session
 
 from xae.control.apps import get_app
 from xae.control.audit import record
-from xae.control.converge import Progress
 from xae.control.platform import Platform
 from xae.domain.names import validate_config_key
 from xae.errors import DeployFailed, InvalidInput, NotFound
+from xae.runtime.base import Progress
 from xae.store.models import App, Release, User
 
 

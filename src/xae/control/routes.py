@@ -39,6 +39,27 @@ class RouteTable:
                     self._routes[app] = previous
                 raise
 
+    def set_many(self, changes: dict[str, list[str]], *, known_only: bool = False) -> None:
+        """Apply several apps' upstreams in one router swap (a watch delivers them in bursts).
+
+        With `known_only`, apps the table does not have yet are added only when they have
+        upstreams, so a late event never resurrects the route of a destroyed app."""
+        with self._lock:
+            previous = dict(self._routes)
+            for app, upstreams in changes.items():
+                if known_only and app not in self._routes and not upstreams:
+                    continue
+                self._routes[app] = Route(
+                    app=app, hosts=[self.host_for(app)], upstreams=sorted(upstreams)
+                )
+            if self._routes == previous:
+                return
+            try:
+                self._router.apply(list(self._routes.values()))
+            except Exception:
+                self._routes = previous
+                raise
+
     def seed(self, app: str, upstreams: list[str]) -> None:
         """Record a route without applying it: used at start-up so the first apply already
         carries every app that was serving before xae restarted."""

@@ -11,7 +11,7 @@ import queue
 import threading
 from collections.abc import Iterator
 
-from xae.runtime.base import Instance, Runtime
+from xae.runtime.base import Backend, Instance
 
 _DONE = object()
 
@@ -32,7 +32,7 @@ def _close(stream: Iterator[str]) -> None:
 
 
 def app_logs(
-    runtime: Runtime,
+    runtime: Backend,
     app: str,
     *,
     process: str | None = None,

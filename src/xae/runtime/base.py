@@ -1,16 +1,23 @@
-"""The interface every app runtime backend implements (docker now, kubernetes next).
+"""The contract between the control layer and the app runtime backends.
 
-The control layer speaks only this Protocol. A backend turns an `InstanceSpec` into a running,
-isolated, limited instance and reports what actually runs as `Instance`s; it keeps no desired
-state of its own, so a restarted control plane can always rebuild its view from `list_instances`.
+There are two kinds of backend, because the two targets differ in who drives a rollout:
+
+- a `Runtime` (docker) starts and stops single instances; xae's own converger does the
+  health-gated rollout and feeds the router;
+- an `Orchestrator` (kubernetes) receives a whole `AppPlan` and lets the cluster roll it out
+  (Deployments, probes, `maxUnavailable: 0`); the router follows the cluster's ready endpoints.
+
+Both report what actually runs as `Instance`s and keep no desired state of their own, so a
+restarted control plane can always rebuild its view from the backend. The plan types live here,
+not in `xae.control`, because they are what a backend is asked to run.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 
 @dataclass(frozen=True)
@@ -32,6 +39,41 @@ class InstanceSpec:
 
 
 @dataclass(frozen=True)
+class HealthCheck:
+    path: str
+    timeout: float
+    attempts: int
+    interval: float
+    strict: bool
+    """With a user-set path only 2xx/3xx count; the default `/` accepts any non-5xx answer."""
+
+
+@dataclass(frozen=True)
+class ProcessPlan:
+    process: str
+    quantity: int
+    spec: InstanceSpec
+
+
+@dataclass(frozen=True)
+class AppPlan:
+    app: str
+    owner: str
+    release: int
+    processes: tuple[ProcessPlan, ...]
+    health: HealthCheck
+    drain_seconds: float
+
+    def spec_hashes(self) -> set[str]:
+        return {p.spec.spec_hash for p in self.processes}
+
+
+Progress = Callable[[str], None]
+RoutesChanged = Callable[[dict[str, list[str]]], None]
+"""Called with app → ready `address:port`s for every app whose endpoints changed."""
+
+
+@dataclass(frozen=True)
 class Instance:
     """One running (or dead) instance as the backend sees it."""
 
@@ -50,32 +92,27 @@ class Instance:
     started_at: datetime | None = None
     exit_code: int | None = None
     labels: dict[str, str] = field(default_factory=dict)
+    ready: bool | None = None
+    """Set by backends that know readiness themselves (kubernetes); else xae's health checks."""
 
     @property
     def running(self) -> bool:
         return self.state == "running"
 
 
-class Runtime(Protocol):
+class Backend(Protocol):
+    """What every backend does: report, stream logs, remove."""
+
     name: str
 
     def ping(self) -> None:
         """Raise `RuntimeUnavailable` (saying what to do) when the backend cannot be reached."""
 
-    def ensure_network(self, app: str) -> None:
-        """Create the app's private network if it does not exist."""
-
     def remove_app(self, app: str) -> None:
-        """Remove every instance, the network and the images of `app`."""
+        """Remove everything of `app`: instances, networks, config, images."""
 
     def list_instances(self, app: str | None = None) -> list[Instance]:
         """Every instance xae created (of `app`, if given), whatever its state."""
-
-    def start(self, spec: InstanceSpec) -> Instance:
-        """Start one instance and return it once it runs (not necessarily healthy yet)."""
-
-    def stop(self, instance: Instance, grace: float) -> None:
-        """SIGTERM, then SIGKILL after `grace` seconds, then remove the instance."""
 
     def logs(self, instance: Instance, *, tail: int = 100, follow: bool = False) -> Iterator[str]:
         """The output, line by line, each starting with an RFC 3339 timestamp and a space.
@@ -83,3 +120,41 @@ class Runtime(Protocol):
         The iterator may have a `close()` that ends a `follow` from another thread.
         """
         ...
+
+
+class Runtime(Backend, Protocol):
+    """An instance-level backend: xae's converger starts, gates and drains each instance."""
+
+    def ensure_network(self, app: str) -> None:
+        """Create the app's private network if it does not exist."""
+
+    def start(self, spec: InstanceSpec) -> Instance:
+        """Start one instance and return it once it runs (not necessarily healthy yet)."""
+
+    def stop(self, instance: Instance, grace: float) -> None:
+        """SIGTERM, then SIGKILL after `grace` seconds, then remove the instance."""
+
+
+@runtime_checkable
+class Orchestrator(Backend, Protocol):
+    """A declarative backend: it receives whole plans and rolls them out itself."""
+
+    def apply(self, plan: AppPlan, progress: Progress) -> None:
+        """Make the cluster run `plan` and return once every process type is rolled out and
+        ready. On failure, put back what ran before and raise `DeployFailed`."""
+
+    def in_sync(self, plan: AppPlan) -> bool:
+        """Whether the cluster already runs `plan` (from a watch cache: cheap, no request)."""
+
+    def apps(self) -> set[str]:
+        """Names of the apps that have anything in the cluster (from the watch cache)."""
+
+    def ready_addresses(self, app: str, plan: AppPlan) -> list[str]:
+        """`address:port` of the web instances of `plan` that are ready now."""
+
+    def watch(self, on_routes: RoutesChanged) -> None:
+        """Start the background watches; `on_routes` gets every change of ready endpoints,
+        and once the full current set after each (re)list."""
+
+    def close(self) -> None:
+        """Stop the watches."""

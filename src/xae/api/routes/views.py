@@ -60,13 +60,19 @@ def formation_public(p: Platform, session: Session, app: App) -> list[FormationP
     ]
 
 
+def _healthy(p: Platform, instance: Instance) -> bool | None:
+    if instance.process != "web":
+        return None
+    return instance.ready if instance.ready is not None else p.health.get(instance.id)
+
+
 def instance_public(p: Platform, instance: Instance) -> InstancePublic:
     return InstancePublic(
         name=instance.name,
         type=instance.process,
         release=instance.release,
         state=instance.state,
-        healthy=p.health.get(instance.id) if instance.process == "web" else None,
+        healthy=_healthy(p, instance),
         address=f"{instance.address}:{instance.port}"
         if instance.address and instance.port
         else instance.address,

@@ -1,0 +1,91 @@
+"""Converging apps on a backend that rolls out by itself (kubernetes).
+
+The cluster owns the rollout: xae hands the orchestrator the whole plan, the Deployment
+controller starts new pods, waits for their readiness probes and only then removes old ones
+(`maxUnavailable: 0`), and the ReplicaSet replaces pods that die. The router follows the
+cluster's ready endpoints through a watch, not through this module, so a pod that stops being
+ready leaves the routes within a moment whoever removed it.
+
+What stays here: the per-app lock, the cheap "already in sync?" check for the periodic reconcile
+(answered from the orchestrator's watch cache, so a thousand apps cost no API calls), and, after
+a rollout, waiting until the router serves exactly the new release's ready pods, so a deploy
+returns when users see it, as on docker.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from xae.control.converge import AppLocks
+from xae.control.routes import RouteTable
+from xae.errors import DeployFailed
+from xae.runtime.base import AppPlan, Orchestrator, Progress
+
+log = logging.getLogger("xae.control.cluster")
+ROUTE_WAIT = 30.0
+
+
+class ClusterConverger:
+    def __init__(self, orchestrator: Orchestrator, routes: RouteTable, timeout: float) -> None:
+        self.orchestrator = orchestrator
+        self.routes = routes
+        self.timeout = timeout
+        self.lock = AppLocks()
+        self._routes_changed = threading.Condition()
+
+    def converge(self, plan: AppPlan, progress: Progress) -> None:
+        if self.orchestrator.in_sync(plan):
+            return
+        self.orchestrator.apply(plan, progress)
+        self._wait_for_routes(plan, progress)
+
+    def remove_app(self, app: str) -> None:
+        self.routes.drop(app)
+        self.orchestrator.remove_app(app)
+
+    def known_apps(self) -> set[str]:
+        return self.orchestrator.apps() | set(self.routes.apps())
+
+    def warm_start(self, plans: dict[str, AppPlan | None]) -> None:
+        # The first list of the endpoint watch (in `start`) brings the routes.
+        return None
+
+    def start(self) -> None:
+        self.orchestrator.watch(self._on_routes)
+
+    def stop(self) -> None:
+        self.orchestrator.close()
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _on_routes(self, changes: dict[str, list[str]]) -> None:
+        try:
+            self.routes.set_many(changes, known_only=True)
+        except Exception:
+            # The router keeps its previous table; the next change or re-list applies again.
+            log.exception("applying endpoint changes to the router failed")
+        with self._routes_changed:
+            self._routes_changed.notify_all()
+
+    def _routes_match(self, plan: AppPlan) -> bool:
+        wanted = sorted(self.orchestrator.ready_addresses(plan.app, plan))
+        return self.routes.upstreams(plan.app) == wanted
+
+    def _wait_for_routes(self, plan: AppPlan, progress: Progress) -> None:
+        """Return once the router sends the app's traffic to exactly the plan's ready pods."""
+        if not any(p.process == "web" and p.quantity > 0 for p in plan.processes):
+            return
+        deadline = time.monotonic() + ROUTE_WAIT
+        with self._routes_changed:
+            while not self._routes_match(plan):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise DeployFailed(
+                        f"v{plan.release} of {plan.app} is ready in the cluster but the router "
+                        f"did not pick up its endpoints within {ROUTE_WAIT:.0f} s: see "
+                        "`xae status` and the control plane's log"
+                    )
+                self._routes_changed.wait(timeout=min(left, 1.0))
+        progress("the router serves the new instances")

@@ -1,0 +1,379 @@
+"""Runs apps on a Kubernetes cluster: the same plans as on docker, rolled out by the cluster.
+
+`apply` server-side-applies the objects of `manifests` (field manager `xae`), then waits on the
+watch cache until every Deployment runs exactly the plan's ready pods. If that fails (the image
+cannot be pulled, the process crashes, the health check never passes, the deadline passes),
+the Deployments are put back as they were before, so the previous release keeps serving with
+pods that never stopped (`maxUnavailable: 0`), and `DeployFailed` carries the pod's last lines.
+
+This is the only module (with its package) that imports the Kubernetes client.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from lightkube import ApiError, Client, codecs
+from lightkube.config.kubeconfig import KubeConfig
+from lightkube.resources.apps_v1 import Deployment
+from lightkube.resources.core_v1 import Namespace, Pod, Secret, Service
+from lightkube.resources.networking_v1 import NetworkPolicy
+
+from xae.domain.resources import parse_memory
+from xae.errors import DeployFailed, RuntimeFailure, RuntimeUnavailable
+from xae.runtime.base import AppPlan, Instance, Progress, RoutesChanged
+from xae.runtime.kubernetes import manifests as m
+from xae.runtime.kubernetes.cache import ClusterCache, ready_addresses
+from xae.runtime.kubernetes.rollout import evaluate
+
+log = logging.getLogger("xae.runtime.kubernetes")
+FIELD_MANAGER = "xae"
+LOG_TAIL = 30
+SYNC_TIMEOUT = 30.0
+
+
+class KubernetesRuntime:
+    name = "kubernetes"
+
+    def __init__(
+        self,
+        kubeconfig: Path | None,
+        *,
+        plane: str,
+        router_cidrs: list[str],
+        rollout_timeout: float,
+    ) -> None:
+        self.plane = plane
+        self.router_cidrs = router_cidrs
+        self.rollout_timeout = rollout_timeout
+        self._where = str(kubeconfig) if kubeconfig else "KUBECONFIG or ~/.kube/config"
+        try:
+            config = KubeConfig.from_file(kubeconfig) if kubeconfig else KubeConfig.from_env()
+        except Exception as e:
+            raise RuntimeUnavailable(
+                f"cannot read the kubeconfig ({self._where}): {e}. Point XAE_KUBECONFIG at a "
+                "kubeconfig (`make k8s-up` writes /var/lib/xae/k8s/kubeconfig)"
+            ) from e
+        # trust_env=False: a proxy from the environment must not capture cluster traffic.
+        self.client = Client(config=config, field_manager=FIELD_MANAGER, trust_env=False)
+        self.cache = ClusterCache(self.client, plane)
+        self._started = threading.Lock()
+
+    # -- Backend -----------------------------------------------------------------------------
+
+    def ping(self) -> None:
+        try:
+            self.client.get(Namespace, "default")
+        except Exception as e:
+            raise RuntimeUnavailable(
+                f"cannot reach the Kubernetes API ({self._where}): {e}. Start the cluster "
+                "(`make k8s-up` for the local one) or fix XAE_KUBECONFIG"
+            ) from e
+
+    def list_instances(self, app: str | None = None) -> list[Instance]:
+        self._ensure_cache()
+        return [_instance(p) for p in self.cache.app_pods(app)]
+
+    def logs(self, instance: Instance, *, tail: int = 100, follow: bool = False) -> Iterator[str]:
+        try:
+            lines = self.client.log(
+                instance.name,
+                namespace=instance.labels.get("namespace"),
+                follow=follow,
+                tail_lines=tail,
+                timestamps=True,
+                newlines=False,
+            )
+        except ApiError as e:
+            raise RuntimeFailure(f"cannot read the logs of {instance.name}: {e}") from e
+        return _LogStream(lines)
+
+    def remove_app(self, app: str) -> None:
+        self._ensure_cache()
+        labels: dict[str, Any] = dict(m.app_labels(self.plane, app))
+        namespaces = {p.metadata.namespace for p in self.cache.app_pods(app) if p.metadata}
+        kinds: list[Any] = [Deployment, Service, NetworkPolicy, Secret]
+        for kind in kinds:
+            for obj in self.client.list(kind, namespace="*", labels=labels):
+                namespaces.add(obj.metadata.namespace)
+                self._delete(kind, obj.metadata.name, obj.metadata.namespace)
+        # The ReplicaSets and pods go with their Deployment (background deletion).
+        log.info("removed %s from namespaces %s", app, sorted(n for n in namespaces if n))
+
+    # -- Orchestrator -----------------------------------------------------------------------
+
+    def apply(self, plan: AppPlan, progress: Progress) -> None:
+        self._ensure_cache()
+        before = {_process_of(d): d for d in self.cache.app_deployments(plan.app)}
+        deadline = min(int(self.rollout_timeout), 3600)
+        objects = m.app_objects(
+            self.plane, plan, router_cidrs=self.router_cidrs, progress_deadline=deadline
+        )
+        ns = m.namespace_name(self.plane, plan.owner)
+        progress(f"applying v{plan.release} to namespace {ns}")
+        try:
+            for obj in objects:
+                self.client.apply(codecs.from_dict(obj), force=True)
+            self._delete_removed_processes(plan, before)
+        except ApiError as e:
+            self._restore(plan, before)
+            raise DeployFailed(f"the cluster refused the objects of v{plan.release}: {e}") from e
+        try:
+            self._wait_rolled_out(plan, progress)
+        except DeployFailed:
+            self._restore(plan, before)
+            raise
+        self._prune_secrets(plan)
+
+    def in_sync(self, plan: AppPlan) -> bool:
+        self._ensure_cache()
+        deployed = {_process_of(d): d for d in self.cache.app_deployments(plan.app)}
+        if set(deployed) != {p.process for p in plan.processes}:
+            return False
+        for proc in plan.processes:
+            d = deployed[proc.process]
+            annotations = (d.metadata.annotations or {}) if d.metadata else {}
+            replicas = d.spec.replicas if d.spec else None
+            if annotations.get(m.SPEC) != proc.spec.spec_hash or replicas != proc.quantity:
+                return False
+        return True
+
+    def apps(self) -> set[str]:
+        self._ensure_cache()
+        return self.cache.apps()
+
+    def ready_addresses(self, app: str, plan: AppPlan) -> list[str]:
+        web = next((p for p in plan.processes if p.process == "web"), None)
+        if web is None or web.spec.port is None:
+            return []
+        pods = [
+            p for p in self.cache.app_pods(app)
+            if _labels(p).get(m.SPEC) == web.spec.spec_hash and _ready(p) and _pod_ip(p)
+        ]
+        return sorted(f"{_pod_ip(p)}:{web.spec.port}" for p in pods)
+
+    def watch(self, on_routes: RoutesChanged) -> None:
+        self._ensure_cache(on_routes)
+
+    def close(self) -> None:
+        self.cache.stop()
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _ensure_cache(self, on_routes: RoutesChanged | None = None) -> None:
+        with self._started:
+            self.cache.start(on_routes)
+        if not self.cache.wait_synced(SYNC_TIMEOUT):
+            raise RuntimeUnavailable(
+                f"could not list the cluster's objects within {SYNC_TIMEOUT:.0f} s "
+                f"({self._where}): see the control plane's log"
+            )
+
+    def _wait_rolled_out(self, plan: AppPlan, progress: Progress) -> None:
+        wanted = {p.process: (p.quantity, p.spec.spec_hash) for p in plan.processes}
+        deadline = time.monotonic() + self.rollout_timeout
+        said = ""
+        with self.cache.changed:
+            while True:
+                deployments = {
+                    _process_of(d): d
+                    for d in self.cache.deployments.values()
+                    if _labels(d).get(m.APP) == plan.app
+                }
+                pods = [p for p in self.cache.pods.values() if _labels(p).get(m.APP) == plan.app]
+                status = evaluate(deployments, wanted, pods)
+                if status.done:
+                    progress(f"v{plan.release} rolled out")
+                    return
+                failure = status.failure
+                if failure is not None:
+                    break
+                if status.waiting_for != said:
+                    said = status.waiting_for
+                    progress(f"waiting for {said}")
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    failure = None
+                    break
+                self.cache.changed.wait(timeout=min(left, 1.0))
+        if failure is None:
+            raise DeployFailed(
+                f"v{plan.release} of {plan.app} was not rolled out within "
+                f"{self.rollout_timeout:.0f} s (still waiting for {said}); the previous release "
+                "keeps serving. See `xae ps` and `xae logs`, or raise XAE_ROLLOUT_TIMEOUT"
+            )
+        details: dict[str, Any] = {"process": failure.process}
+        if failure.pod:
+            details["instance"] = failure.pod
+            details["log_tail"] = self._log_tail(plan, failure.pod)
+        raise DeployFailed(
+            f"{failure.process} instances of v{plan.release} cannot run: {failure.reason}; the "
+            "previous release keeps serving. Check that the app listens on $PORT; its last log "
+            "lines are below",
+            details=details,
+        )
+
+    def _log_tail(self, plan: AppPlan, pod: str) -> list[str]:
+        # Of a container waiting to be restarted, this is the output of the run that crashed.
+        ns = m.namespace_name(self.plane, plan.owner)
+        try:
+            return list(self.client.log(pod, namespace=ns, tail_lines=LOG_TAIL, newlines=False))
+        except Exception:
+            return []
+
+    def _restore(self, plan: AppPlan, before: dict[str, Deployment]) -> None:
+        """Put the Deployments back as they were; remove the ones that did not exist."""
+        ns = m.namespace_name(self.plane, plan.owner)
+        for proc in plan.processes:
+            previous = before.get(proc.process)
+            name = m.deployment_name(plan.app, proc.process)
+            try:
+                if previous is None:
+                    self._delete(Deployment, name, ns)
+                else:
+                    self.client.apply(_reapplicable(previous), force=True)
+            except ApiError as e:
+                log.error("could not restore %s/%s: %s", ns, name, e)
+
+    def _delete_removed_processes(self, plan: AppPlan, before: dict[str, Deployment]) -> None:
+        keep = {p.process for p in plan.processes}
+        for process, d in before.items():
+            if process not in keep and d.metadata is not None:
+                self._delete(Deployment, d.metadata.name, d.metadata.namespace)
+
+    def _prune_secrets(self, plan: AppPlan) -> None:
+        """Config Secrets no Deployment of the app refers to any more (old releases')."""
+        ns = m.namespace_name(self.plane, plan.owner)
+        used = {m.secret_name(plan.app, p.spec.env) for p in plan.processes}
+        labels: dict[str, Any] = dict(m.app_labels(self.plane, plan.app))
+        for secret in self.client.list(Secret, namespace=ns, labels=labels):
+            if secret.metadata is not None and secret.metadata.name not in used:
+                self._delete(Secret, secret.metadata.name, ns)
+
+    def _delete(self, kind: Any, name: str | None, namespace: str | None) -> None:
+        if not name:
+            return
+        try:
+            self.client.delete(kind, name, namespace=namespace)
+        except ApiError as e:
+            if e.status.code != 404:
+                what = f"{kind.__name__} {namespace}/{name}"
+                raise RuntimeFailure(f"cannot delete {what}: {e}") from e
+
+
+class _LogStream:
+    """A pod's log lines. `close()` from another thread ends a follow at the next line: the
+    client offers no way to cut the stream it is reading."""
+
+    def __init__(self, lines: Iterator[str]) -> None:
+        self._lines = lines
+        self._closed = threading.Event()
+
+    def __iter__(self) -> _LogStream:
+        return self
+
+    def __next__(self) -> str:
+        if self._closed.is_set():
+            raise StopIteration
+        return next(self._lines)
+
+    def close(self) -> None:
+        self._closed.set()
+
+
+def _labels(obj: Any) -> dict[str, str]:
+    return dict(obj.metadata.labels or {}) if obj.metadata else {}
+
+
+def _process_of(d: Deployment) -> str:
+    return _labels(d).get(m.PROCESS, "")
+
+
+def _pod_ip(pod: Pod) -> str | None:
+    return pod.status.podIP if pod.status else None
+
+
+def _ready(pod: Pod) -> bool:
+    conditions = pod.status.conditions if pod.status else None
+    return any(c.type == "Ready" and c.status == "True" for c in conditions or [])
+
+
+def _reapplicable(d: Deployment) -> Any:
+    """The object as xae applied it: without status and server-set metadata."""
+    raw = d.to_dict()
+    meta = raw.get("metadata", {})
+    raw["metadata"] = {
+        k: meta[k] for k in ("name", "namespace", "labels", "annotations") if k in meta
+    }
+    raw.pop("status", None)
+    return codecs.from_dict(raw)
+
+
+def _state(pod: Pod) -> str:
+    if pod.metadata is not None and pod.metadata.deletionTimestamp is not None:
+        return "terminating"
+    status = pod.status
+    if status is None:
+        return "pending"
+    for c in status.containerStatuses or []:
+        if c.state and c.state.waiting is not None:
+            return "crashing" if c.state.waiting.reason == "CrashLoopBackOff" else "starting"
+        if c.state and c.state.terminated is not None:
+            return "exited"
+    phase = (status.phase or "Pending").lower()
+    return {"succeeded": "exited", "failed": "exited"}.get(phase, phase)
+
+
+def _instance(pod: Pod) -> Instance:
+    labels = _labels(pod)
+    container = pod.spec.containers[0] if pod.spec and pod.spec.containers else None
+    limits = (container.resources.limits or {}) if container and container.resources else {}
+    port = container.ports[0].containerPort if container and container.ports else None
+    status = pod.status
+    started: datetime | None = status.startTime if status else None
+    exit_code = None
+    for c in (status.containerStatuses or []) if status else []:
+        if c.state and c.state.terminated is not None:
+            exit_code = c.state.terminated.exitCode
+    assert pod.metadata is not None
+    return Instance(
+        id=pod.metadata.uid or "",
+        name=pod.metadata.name or "",
+        app=labels.get(m.APP, ""),
+        process=labels.get(m.PROCESS, ""),
+        release=int(labels.get(m.RELEASE, "0") or 0),
+        spec_hash=labels.get(m.SPEC, ""),
+        state=_state(pod),
+        address=_pod_ip(pod),
+        port=port,
+        memory_bytes=_memory(limits.get("memory")),
+        cpus=_cpus(limits.get("cpu")),
+        started_at=started,
+        exit_code=exit_code,
+        labels={"namespace": pod.metadata.namespace or ""},
+        ready=_ready(pod),
+    )
+
+
+def _memory(value: str | None) -> int:
+    if not value:
+        return 0
+    try:
+        return int(value)
+    except ValueError:
+        return parse_memory(value.rstrip("i").upper())
+
+
+def _cpus(value: str | None) -> float:
+    if not value:
+        return 0.0
+    return int(value[:-1]) / 1000 if value.endswith("m") else float(value)
+
+
+__all__ = ["KubernetesRuntime", "ready_addresses"]

@@ -1,0 +1,239 @@
+"""An app's plan as Kubernetes objects. Pure: plain dicts in, plain dicts out, no client.
+
+One function per kind, so the layers that come later (add-ons as StatefulSets, cron as
+CronJobs, the release phase as a Job, quotas as ResourceQuota/LimitRange) each add a function
+here and a line to `app_objects`. Objects are plain manifests, as a user would write them in
+YAML; the backend server-side-applies them with field manager `xae`.
+
+Mapping of what the docker backend enforces:
+- the owner's namespace enforces Pod Security `restricted` (the hardened container settings
+  are then required by the cluster, not only requested by xae);
+- a Deployment per process type: limits from `ps:resize`, `maxUnavailable: 0`, readiness,
+  startup and liveness probes from the app's health check, uid 10001, no capabilities;
+- config vars in an immutable Secret named by their hash (a config change is a new Secret and
+  a new pod template, so it rolls out like any release and rolls back with it);
+- a NetworkPolicy admitting traffic only from the router;
+- a headless Service for the web process, whose EndpointSlices feed the router.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from typing import Any
+
+from xae.runtime.base import AppPlan, HealthCheck, ProcessPlan
+
+Manifest = dict[str, Any]
+
+GROUP = "xae.dev"
+PLANE = f"{GROUP}/plane"
+APP = f"{GROUP}/app"
+PROCESS = f"{GROUP}/process"
+RELEASE = f"{GROUP}/release"
+SPEC = f"{GROUP}/spec"
+OWNER = f"{GROUP}/owner"
+APP_UID = 10001
+PRE_STOP_SECONDS = 3
+"""Pods keep serving this long after removal starts, while the router drops their address."""
+
+
+def namespace_name(plane: str, owner: str) -> str:
+    """`xae-<owner>` (`xae-<plane>-<owner>` off the default plane), a valid DNS label.
+
+    Owner names that are not DNS labels already get a hash suffix, so two users never share
+    a namespace by accident."""
+    slug = re.sub(r"[^a-z0-9-]+", "-", owner.lower()).strip("-")[:30] or "user"
+    if slug != owner:
+        slug = f"{slug}-{hashlib.sha256(owner.encode()).hexdigest()[:6]}"
+    return f"xae-{slug}" if plane == "default" else f"xae-{plane}-{slug}"
+
+
+def deployment_name(app: str, process: str) -> str:
+    return f"{app}-{process}"
+
+
+def secret_name(app: str, env: dict[str, str]) -> str:
+    digest = hashlib.sha256(json.dumps(env, sort_keys=True).encode()).hexdigest()[:10]
+    return f"{app}-env-{digest}"
+
+
+def app_labels(plane: str, app: str) -> dict[str, str]:
+    return {PLANE: plane, APP: app, "app.kubernetes.io/managed-by": "xae"}
+
+
+def namespace(plane: str, owner: str) -> Manifest:
+    return {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {
+            "name": namespace_name(plane, owner),
+            "labels": {
+                PLANE: plane,
+                OWNER: namespace_name("default", owner)[4:],
+                "pod-security.kubernetes.io/enforce": "restricted",
+                "pod-security.kubernetes.io/enforce-version": "latest",
+            },
+        },
+    }
+
+
+def config_secret(plane: str, ns: str, app: str, env: dict[str, str]) -> Manifest:
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": secret_name(app, env), "namespace": ns,
+                     "labels": app_labels(plane, app)},
+        "type": "Opaque",
+        "immutable": True,
+        "stringData": dict(env),
+    }
+
+
+def network_policy(plane: str, ns: str, app: str, router_cidrs: list[str]) -> Manifest:
+    """Every pod of the app admits traffic only from the router, on no other path."""
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": app, "namespace": ns, "labels": app_labels(plane, app)},
+        "spec": {
+            "podSelector": {"matchLabels": {PLANE: plane, APP: app}},
+            "policyTypes": ["Ingress"],
+            "ingress": [{"from": [{"ipBlock": {"cidr": cidr}} for cidr in router_cidrs]}],
+        },
+    }
+
+
+def web_service(plane: str, ns: str, app: str, port: int) -> Manifest:
+    """Headless: it exists for its EndpointSlices (which the router watches), so it needs no
+    cluster IP and no kube-proxy rules."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": app, "namespace": ns, "labels": app_labels(plane, app)},
+        "spec": {
+            "clusterIP": "None",
+            "selector": {PLANE: plane, APP: app, PROCESS: "web"},
+            "ports": [{"name": "http", "port": port, "targetPort": port, "protocol": "TCP"}],
+            "publishNotReadyAddresses": False,
+        },
+    }
+
+
+def _probe(check: HealthCheck, port: int, *, period: int, failures: int) -> Manifest:
+    # The default check (`/`, any non-5xx answer) has no Kubernetes equivalent (httpGet wants
+    # 2xx/3xx): "the app accepts connections on $PORT" is the closest.
+    action: Manifest = (
+        {"httpGet": {"path": check.path, "port": port}}
+        if check.strict
+        else {"tcpSocket": {"port": port}}
+    )
+    return {
+        **action,
+        "periodSeconds": period,
+        "timeoutSeconds": max(1, math.ceil(check.timeout)),
+        "failureThreshold": failures,
+    }
+
+
+def _quantity_cpu(cpus: float) -> str:
+    return f"{max(1, round(cpus * 1000))}m"
+
+
+def deployment(
+    plane: str, ns: str, plan: AppPlan, proc: ProcessPlan, *, progress_deadline: int
+) -> Manifest:
+    spec = proc.spec
+    labels = {**app_labels(plane, plan.app), PROCESS: proc.process}
+    env: list[Manifest] = []
+    container: Manifest = {
+        "name": proc.process,
+        "image": spec.image,
+        "imagePullPolicy": "IfNotPresent",
+        "envFrom": [{"secretRef": {"name": secret_name(plan.app, spec.env)}}],
+        "env": env,
+        "resources": {
+            # Requests are what the scheduler reserves: a tenth of the CPU limit (apps are
+            # mostly idle, as on docker, where nothing is reserved) and all of the memory.
+            "requests": {"cpu": _quantity_cpu(spec.cpus / 10), "memory": str(spec.memory_bytes)},
+            "limits": {"cpu": _quantity_cpu(spec.cpus), "memory": str(spec.memory_bytes)},
+        },
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "capabilities": {"drop": ["ALL"]},
+            "runAsNonRoot": True,
+            "runAsUser": APP_UID,
+            "runAsGroup": APP_UID,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "lifecycle": {"preStop": {"sleep": {"seconds": PRE_STOP_SECONDS}}},
+    }
+    if spec.command:
+        container["command"] = ["/bin/sh", "-c", f"exec {spec.command}"]
+    if spec.port is not None:
+        env.append({"name": "PORT", "value": str(spec.port)})
+        container["ports"] = [{"name": "http", "containerPort": spec.port, "protocol": "TCP"}]
+        check = plan.health
+        start_budget = max(1, math.ceil(check.attempts * check.interval))
+        container["startupProbe"] = _probe(check, spec.port, period=1, failures=start_budget)
+        container["readinessProbe"] = _probe(check, spec.port, period=1, failures=2)
+        container["livenessProbe"] = _probe(check, spec.port, period=10, failures=3)
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {
+            "name": deployment_name(plan.app, proc.process),
+            "namespace": ns,
+            "labels": labels,
+            "annotations": {SPEC: spec.spec_hash, RELEASE: str(plan.release)},
+        },
+        "spec": {
+            "replicas": proc.quantity,
+            "selector": {"matchLabels": labels},
+            "revisionHistoryLimit": 3,
+            "progressDeadlineSeconds": progress_deadline,
+            "strategy": {
+                "type": "RollingUpdate",
+                "rollingUpdate": {"maxUnavailable": 0, "maxSurge": "25%"},
+            },
+            "template": {
+                "metadata": {
+                    "labels": {**labels, RELEASE: str(plan.release), SPEC: spec.spec_hash},
+                },
+                "spec": {
+                    "containers": [container],
+                    "automountServiceAccountToken": False,
+                    "enableServiceLinks": False,
+                    "terminationGracePeriodSeconds": math.ceil(plan.drain_seconds)
+                    + PRE_STOP_SECONDS,
+                    "securityContext": {
+                        "runAsNonRoot": True,
+                        "runAsUser": APP_UID,
+                        "runAsGroup": APP_UID,
+                        "seccompProfile": {"type": "RuntimeDefault"},
+                    },
+                },
+            },
+        },
+    }
+
+
+def app_objects(
+    plane: str, plan: AppPlan, *, router_cidrs: list[str], progress_deadline: int
+) -> list[Manifest]:
+    """Everything `plan` needs, in the order to apply it (what others refer to comes first)."""
+    ns = namespace_name(plane, plan.owner)
+    objects = [namespace(plane, plan.owner)]
+    envs = {json.dumps(p.spec.env, sort_keys=True): p.spec.env for p in plan.processes}
+    objects += [config_secret(plane, ns, plan.app, env) for env in envs.values()]
+    objects.append(network_policy(plane, ns, plan.app, router_cidrs))
+    web = next((p for p in plan.processes if p.process == "web" and p.spec.port), None)
+    if web is not None and web.spec.port is not None:
+        objects.append(web_service(plane, ns, plan.app, web.spec.port))
+    objects += [
+        deployment(plane, ns, plan, p, progress_deadline=progress_deadline)
+        for p in plan.processes
+    ]
+    return objects

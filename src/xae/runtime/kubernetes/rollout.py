@@ -1,0 +1,122 @@
+"""Reading a rollout's state from Deployments and Pods: done, still going, or failed (and why).
+
+Pure functions over the cached objects, so the rules are tested without a cluster. The rules
+are those of `kubectl rollout status`, plus the failures a PaaS user needs named instead of a
+timeout: an image that cannot be pulled, a config the container cannot start with, a process
+that crashes, a health check that never passes (the startup probe restarts the container).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lightkube.resources.apps_v1 import Deployment
+from lightkube.resources.core_v1 import Pod
+
+from xae.runtime.kubernetes.manifests import PROCESS, SPEC
+
+FATAL_WAITING = {
+    "ErrImagePull": "the image cannot be pulled",
+    "ImagePullBackOff": "the image cannot be pulled",
+    "InvalidImageName": "the image name is invalid",
+    "CreateContainerConfigError": "the container's configuration is invalid",
+    "CreateContainerError": "the container cannot be created",
+    "RunContainerError": "the container cannot be started",
+    "CrashLoopBackOff": "the process keeps exiting",
+}
+MAX_RESTARTS = 1
+"""A new pod restarted more than this during a rollout has failed it (crash, or the startup
+probe gave up: the health check never passed)."""
+
+
+@dataclass(frozen=True)
+class Failure:
+    process: str
+    pod: str | None
+    reason: str
+
+
+@dataclass(frozen=True)
+class Status:
+    done: bool
+    waiting_for: str = ""
+    failure: Failure | None = None
+
+
+def deployment_done(d: Deployment, replicas: int, spec_hash: str) -> str | None:
+    """None once `d` runs exactly `replicas` ready pods of `spec_hash`; else what it waits for."""
+    annotations = d.metadata.annotations or {} if d.metadata else {}
+    if annotations.get(SPEC) != spec_hash:
+        return "the new spec to be applied"
+    status = d.status
+    generation = d.metadata.generation if d.metadata else None
+    if status is None or (generation or 0) > (status.observedGeneration or 0):
+        return "the controller to see the new spec"
+    updated = status.updatedReplicas or 0
+    total = status.replicas or 0
+    available = status.availableReplicas or 0
+    if updated < replicas:
+        return f"{updated} of {replicas} new instance(s) to be created"
+    if total > updated:
+        return f"{total - updated} old instance(s) to stop"
+    if available < updated:
+        return f"{available} of {updated} new instance(s) to be ready"
+    return None
+
+
+def pod_failure(pod: Pod) -> str | None:
+    """Why a pod of the new release cannot become ready, if that is already certain."""
+    status = pod.status
+    if status is None:
+        return None
+    for c in status.containerStatuses or []:
+        waiting = c.state.waiting if c.state else None
+        if waiting is not None and waiting.reason in FATAL_WAITING:
+            message = f": {waiting.message}" if waiting.message else ""
+            return f"{FATAL_WAITING[waiting.reason]} ({waiting.reason}{message})"
+        if c.restartCount > MAX_RESTARTS:
+            last = c.lastState.terminated if c.lastState else None
+            exit_info = f", last exit code {last.exitCode}" if last else ""
+            return (
+                f"the container restarted {c.restartCount} times{exit_info}: it crashed, or "
+                "it never passed its health check"
+            )
+    if status.phase == "Failed":
+        return f"the pod failed ({status.reason or 'no reason given'})"
+    return None
+
+
+def evaluate(
+    deployments: dict[str, Deployment],
+    wanted: dict[str, tuple[int, str]],
+    pods: list[Pod],
+) -> Status:
+    """`wanted` is process → (replicas, spec hash); `deployments` is process → Deployment."""
+    for process, (replicas, spec_hash) in sorted(wanted.items()):
+        new_pods = [
+            p
+            for p in pods
+            if (p.metadata and (p.metadata.labels or {}).get(PROCESS) == process)
+            and (p.metadata.labels or {}).get(SPEC) == spec_hash
+            and p.metadata.deletionTimestamp is None
+        ]
+        for pod in new_pods:
+            reason = pod_failure(pod)
+            if reason is not None:
+                name = pod.metadata.name if pod.metadata else None
+                return Status(done=False, failure=Failure(process, name, reason))
+        d = deployments.get(process)
+        if d is None:
+            return Status(done=False, waiting_for=f"the {process} deployment to appear")
+        conditions = d.status.conditions if d.status else None
+        for cond in conditions or []:
+            if cond.type == "Progressing" and cond.reason == "ProgressDeadlineExceeded":
+                pod_name = new_pods[0].metadata.name if new_pods and new_pods[0].metadata else None
+                return Status(
+                    done=False,
+                    failure=Failure(process, pod_name, f"no progress: {cond.message}"),
+                )
+        pending = deployment_done(d, replicas, spec_hash)
+        if pending is not None:
+            return Status(done=False, waiting_for=f"{process}: {pending}")
+    return Status(done=True)
