@@ -23,7 +23,7 @@ from sqlalchemy import select
 from xae.auth.tokens import create_user, issue_token
 from xae.config import Settings
 from xae.control.formation import ensure_formation
-from xae.control.plan import HealthCheck
+from xae.runtime.base import HealthCheck
 from xae.control.platform import Platform
 from xae.control.releases import new_release, rollout
 from xae.errors import RuntimeFailure
@@ -190,7 +190,6 @@ def install_fake_health(monkeypatch: pytest.MonkeyPatch, runtime: FakeRuntime) -
     monkeypatch.setattr("xae.control.health.wait_healthy", wait)
     monkeypatch.setattr("xae.control.converge.probe_once", probe)
     monkeypatch.setattr("xae.control.converge.wait_healthy", wait)
-    monkeypatch.setattr("xae.control.reconciler.probe_once", probe)
 
 
 # -- database ---------------------------------------------------------------------------

@@ -8,8 +8,9 @@ import pytest
 from tests.unit.fakes import make_settings
 
 from xae.config import Settings
-from xae.control.plan import DEFAULT_PORT, AppPlan, plan_app
-from xae.store.models import App, Build, Formation, Release
+from xae.control.plan import DEFAULT_PORT, plan_app
+from xae.runtime.base import AppPlan
+from xae.store.models import App, Build, Formation, Release, User
 
 
 @pytest.fixture
@@ -26,7 +27,7 @@ def plan(
     formations: list[Formation] | None = None, image: str = "xae/shop:1",
     port: int | None = None, app: App | None = None,
 ) -> AppPlan:
-    app = app or App(name="shop", config={})
+    app = app or App(name="shop", owner=User(name="ann"), config={})
     release = Release(version=version, config=config or {})
     build = Build(image=image, processes={"web": "python app.py", "worker": "python w.py"},
                   port=port)
@@ -129,7 +130,7 @@ def test_the_default_health_check_accepts_any_non_5xx_answer_on_slash(settings: 
 
 
 def test_a_user_set_health_path_is_strict_and_app_overrides_apply(settings: Settings) -> None:
-    app = App(name="shop", config={}, health_path="/healthz", health_timeout=5.0,
+    app = App(name="shop", owner=User(name="ann"), config={}, health_path="/healthz", health_timeout=5.0,
               health_attempts=7, drain_seconds=0.0)
     p = plan(settings, app=app)
     assert (p.health.path, p.health.timeout, p.health.attempts) == ("/healthz", 5.0, 7)
