@@ -1,4 +1,10 @@
-"""End-to-end fixtures: the tests' own control plane (see `harness.py`) and app sources."""
+"""End-to-end fixtures: the tests' own control plane (see `harness.py`) and app sources.
+
+Every test that uses `plane` runs once per backend: on docker, and on the local Kubernetes
+cluster (`make k8s-up`). A test limited to some backends says so with
+`@pytest.mark.backends("docker")`. When the cluster is not up, the kubernetes runs are skipped
+with the reason `make test` recorded when it tried to bring the cluster up.
+"""
 
 from __future__ import annotations
 
@@ -10,27 +16,60 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from tests.e2e.harness import BIN, FIXTURES, Plane, free_port
+from tests.e2e.harness import (
+    BACKENDS,
+    BIN,
+    FIXTURES,
+    K8S_KUBECONFIG,
+    K8S_REGISTRY,
+    Plane,
+    cluster_unavailable,
+    free_port,
+)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "plane" not in metafunc.fixturenames:
+        return
+    marker = metafunc.definition.get_closest_marker("backends")
+    backends = list(marker.args) if marker else list(BACKENDS)
+    metafunc.parametrize("plane", backends, indirect=True, scope="session")
 
 
 @pytest.fixture(scope="session")
-def plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Plane]:
-    state = tmp_path_factory.mktemp("xae-e2e")
+def plane(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Plane]:
+    backend: str = request.param
+    if backend == "kubernetes" and (reason := cluster_unavailable()):
+        pytest.skip(f"kubernetes backend not tested: {reason}")
+    state = tmp_path_factory.mktemp(f"xae-e2e-{backend}")
     api_port, router_port = free_port(), free_port()
+    name = f"e2e{secrets.token_hex(2)}"
     env = {
         **os.environ,
         "XAE_STATE_DIR": str(state / "state"),
         "XAE_API_PORT": str(api_port),
         "XAE_ROUTER_PORT": str(router_port),
-        "XAE_PLANE": f"e2e{secrets.token_hex(2)}",
+        "XAE_PLANE": name,
+        "XAE_BACKEND": backend,
         "XAE_DRAIN_SECONDS": "3",
         "XDG_CONFIG_HOME": str(state / "config"),
         "NO_COLOR": "1",
         "COLUMNS": "200",
     }
+    if backend == "kubernetes":
+        env |= {"XAE_KUBECONFIG": str(K8S_KUBECONFIG), "XAE_REGISTRY": K8S_REGISTRY}
     env.pop("XAE_TOKEN", None)
     env.pop("XAE_API_URL", None)
-    p = Plane(env=env, state_dir=state / "state", api_port=api_port, router_port=router_port)
+    p = Plane(
+        env=env,
+        state_dir=state / "state",
+        api_port=api_port,
+        router_port=router_port,
+        backend=backend,
+        name=name,
+    )
     p.admin("start")
     p.admin("bootstrap")
     try:

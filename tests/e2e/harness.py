@@ -8,6 +8,7 @@ test creates is destroyed afterwards, and the plane is stopped at the end of the
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import socket
 import subprocess
@@ -24,6 +25,31 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 FIXTURES = ROOT / "tests" / "fixtures" / "apps"
+
+BACKENDS = ("docker", "kubernetes")
+K8S_STATE = Path(os.environ.get("K8S_STATE_DIR", "/var/lib/xae/k8s"))
+K8S_KUBECONFIG = K8S_STATE / "kubeconfig"
+K8S_UNAVAILABLE = K8S_STATE / "unavailable"
+"""Written by `make test` with the reason when `make k8s-up` failed."""
+K8S_REGISTRY = os.environ.get("K8S_REGISTRY", "127.0.0.1:5000")
+KUBECTL = Path(os.environ.get("K8S_CACHE_DIR", "/var/cache/xae/k8s/v1.33.13")) / "bin" / "kubectl"
+
+
+def cluster_unavailable() -> str | None:
+    """Why the local cluster cannot be used, or None when its API server is ready."""
+    if K8S_UNAVAILABLE.exists():
+        return K8S_UNAVAILABLE.read_text().strip() or "`make k8s-up` failed"
+    if not K8S_KUBECONFIG.exists() or not KUBECTL.exists():
+        return f"no local cluster ({K8S_KUBECONFIG} missing): run `make k8s-up`"
+    proc = subprocess.run(
+        [str(KUBECTL), "--kubeconfig", str(K8S_KUBECONFIG), "get", "--raw", "/readyz"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    if proc.returncode != 0:
+        return f"the local cluster's API server is not ready: {proc.stderr.strip()[:300]}"
+    return None
 
 
 def free_port() -> int:
@@ -50,6 +76,8 @@ class Plane:
     state_dir: Path
     api_port: int
     router_port: int
+    backend: str = "docker"
+    name: str = "e2e"
     apps: list[str] = field(default_factory=list)
 
     def xae(
@@ -111,6 +139,44 @@ class Plane:
         self, app: str, source: Path, check: bool = True
     ) -> subprocess.CompletedProcess[str]:
         return self.xae("deploy", str(source), "--app", app, check=check)
+
+    # -- reaching into the backend, as an operator would ----------------------------------
+
+    @property
+    def namespace(self) -> str:
+        """The Kubernetes namespace of the tests' user (`admin`)."""
+        return f"xae-{self.name}-admin"
+
+    def kubectl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(
+            [str(KUBECTL), "--kubeconfig", str(K8S_KUBECONFIG), *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        if check and proc.returncode != 0:
+            pytest.fail(f"`kubectl {' '.join(args)}` exited {proc.returncode}: {proc.stderr}")
+        return proc
+
+    def instances(self, app: str, process: str = "web") -> list[dict[str, Any]]:
+        """The app's running instances of `process`, as `xae ps` shows them."""
+        ps = self.xae_json("ps", "--app", app)
+        return [i for i in ps["instances"] if i["type"] == process and i["state"] == "running"]
+
+    def delete_instance(self, name: str) -> None:
+        """Remove one instance behind xae's back: a pod deleted, a container removed."""
+        if self.backend == "kubernetes":
+            self.kubectl("-n", self.namespace, "delete", "pod", name, "--wait=false")
+        else:
+            subprocess.run(["docker", "rm", "-f", name], check=True, capture_output=True)
+
+    def exec(self, instance: str, *argv: str) -> subprocess.CompletedProcess[str]:
+        """Run `argv` inside an instance (`kubectl exec` / `docker exec`)."""
+        if self.backend == "kubernetes":
+            return self.kubectl("-n", self.namespace, "exec", instance, "--", *argv, check=False)
+        return subprocess.run(
+            ["docker", "exec", instance, *argv], capture_output=True, text=True, timeout=60
+        )
 
     def serving(self, app: str, needle: str) -> bool:
         try:

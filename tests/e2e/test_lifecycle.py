@@ -49,6 +49,7 @@ def test_scale_to_three_serves_from_three_instances(plane: Plane, flask_app: str
     assert len(hostnames(plane, flask_app, 20)) == 1
 
 
+@pytest.mark.backends("docker")
 def test_unknown_process_type_is_refused(plane: Plane, flask_app: str) -> None:
     result = plane.xae("ps:scale", "wrker=2", "--app", flask_app, check=False)
     assert result.returncode == 1
@@ -76,6 +77,7 @@ def test_config_set_reaches_the_app_and_rollback_undoes_it(plane: Plane, flask_a
     assert "greeting=\n" in plane.get(flask_app).text
 
 
+@pytest.mark.backends("docker")
 def test_resize_is_enforced_by_docker_and_instances_are_hardened(
     plane: Plane, flask_app: str
 ) -> None:
@@ -166,12 +168,15 @@ def test_logs_follow_streams_new_lines(plane: Plane, flask_app: str) -> None:
 def test_status_reports_every_component_healthy(plane: Plane) -> None:
     status = plane.xae_json("status")
     names = {c["name"]: c["healthy"] for c in status["components"]}
-    assert names == {"api": True, "docker": True, "store": True, "router": True, "reconciler": True}
-    assert status["backend"] == "docker"
+    assert names == {
+        "api": True, plane.backend: True, "store": True, "router": True, "reconciler": True
+    }
+    assert status["backend"] == plane.backend
     assert status["router"]["address"].endswith(f":{plane.router_port}")
     assert plane.xae("status").returncode == 0
 
 
+@pytest.mark.backends("docker")
 def test_destroy_removes_containers_network_and_route(
     plane: Plane, app_source: Callable[[str], Path]
 ) -> None:

@@ -11,7 +11,7 @@ import docker
 import pytest
 from tests.e2e.harness import Plane, wait_for
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.backends("docker")]
 
 
 def test_sigkill_and_restart_keeps_apps_serving_and_reconciles(

@@ -37,6 +37,7 @@ def test_each_stack_deploys_and_serves_through_the_router(
 
 
 @pytest.mark.e2e
+@pytest.mark.backends("docker")
 def test_unknown_host_gets_a_clear_404(plane: Plane) -> None:
     response = plane.get("no-such-app-here")
     assert response.status_code == 404

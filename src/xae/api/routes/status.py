@@ -15,15 +15,13 @@ router = APIRouter(prefix="/v1", tags=["status"])
 @router.get("/status")
 def get_status(request: Request, p: PlatformDep, _: UserDep) -> Status:
     components = [Component(name="api", healthy=True, detail=f"serving at {p.settings.api_url}")]
+    backend = p.runtime.name
     try:
         p.runtime.ping()
-        components.append(Component(name="docker", healthy=True, detail="the engine answers"))
+        components.append(Component(name=backend, healthy=True, detail="the backend answers"))
     except XaeError as e:
-        components.append(
-            Component(
-                name="docker", healthy=False, detail=e.message, hint="start dockerd: `make up`"
-            )
-        )
+        hint = "start the cluster: `make k8s-up`" if backend == "kubernetes" else "`make up`"
+        components.append(Component(name=backend, healthy=False, detail=e.message, hint=hint))
     try:
         with p.db.session() as session:
             session.execute(text("SELECT 1"))

@@ -52,6 +52,7 @@ class KubernetesRuntime:
         self.plane = plane
         self.router_cidrs = router_cidrs
         self.rollout_timeout = rollout_timeout
+        self._deadline = max(10, min(int(rollout_timeout), 3600))
         self._where = str(kubeconfig) if kubeconfig else "KUBECONFIG or ~/.kube/config"
         try:
             config = KubeConfig.from_file(kubeconfig) if kubeconfig else KubeConfig.from_env()
@@ -111,9 +112,8 @@ class KubernetesRuntime:
     def apply(self, plan: AppPlan, progress: Progress) -> None:
         self._ensure_cache()
         before = {_process_of(d): d for d in self.cache.app_deployments(plan.app)}
-        deadline = min(int(self.rollout_timeout), 3600)
         objects = m.app_objects(
-            self.plane, plan, router_cidrs=self.router_cidrs, progress_deadline=deadline
+            self.plane, plan, router_cidrs=self.router_cidrs, progress_deadline=self._deadline
         )
         ns = m.namespace_name(self.plane, plan.owner)
         progress(f"applying v{plan.release} to namespace {ns}")
@@ -136,11 +136,12 @@ class KubernetesRuntime:
         deployed = {_process_of(d): d for d in self.cache.app_deployments(plan.app)}
         if set(deployed) != {p.process for p in plan.processes}:
             return False
+        ns = m.namespace_name(self.plane, plan.owner)
         for proc in plan.processes:
             d = deployed[proc.process]
+            wanted = m.deployment(self.plane, ns, plan, proc, progress_deadline=self._deadline)
             annotations = (d.metadata.annotations or {}) if d.metadata else {}
-            replicas = d.spec.replicas if d.spec else None
-            if annotations.get(m.SPEC) != proc.spec.spec_hash or replicas != proc.quantity:
+            if annotations.get(m.MANIFEST) != wanted["metadata"]["annotations"][m.MANIFEST]:
                 return False
         return True
 
@@ -212,10 +213,12 @@ class KubernetesRuntime:
         if failure.pod:
             details["instance"] = failure.pod
             details["log_tail"] = self._log_tail(plan, failure.pod)
+        check = plan.health
         raise DeployFailed(
-            f"{failure.process} instances of v{plan.release} cannot run: {failure.reason}; the "
-            "previous release keeps serving. Check that the app listens on $PORT; its last log "
-            "lines are below",
+            f"new {failure.process} instances of v{plan.release} cannot serve: {failure.reason} "
+            f"(health check: GET {check.path} on $PORT, {check.attempts} attempts). The previous "
+            "release keeps serving. Check that the app listens on $PORT; its last log lines "
+            "are below",
             details=details,
         )
 

@@ -35,6 +35,9 @@ PROCESS = f"{GROUP}/process"
 RELEASE = f"{GROUP}/release"
 SPEC = f"{GROUP}/spec"
 OWNER = f"{GROUP}/owner"
+MANIFEST = f"{GROUP}/manifest"
+"""Annotation: a hash of the Deployment as xae applied it, so the reconciler re-applies after
+any change (probes, drain time), not only after a new release."""
 APP_UID = 10001
 PRE_STOP_SECONDS = 3
 """Pods keep serving this long after removal starts, while the router drops their address."""
@@ -180,7 +183,7 @@ def deployment(
         container["startupProbe"] = _probe(check, spec.port, period=1, failures=start_budget)
         container["readinessProbe"] = _probe(check, spec.port, period=1, failures=2)
         container["livenessProbe"] = _probe(check, spec.port, period=10, failures=3)
-    return {
+    manifest: Manifest = {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
         "metadata": {
@@ -218,6 +221,9 @@ def deployment(
             },
         },
     }
+    digest = hashlib.sha256(json.dumps(manifest, sort_keys=True).encode()).hexdigest()[:16]
+    manifest["metadata"]["annotations"][MANIFEST] = digest
+    return manifest
 
 
 def app_objects(

@@ -24,9 +24,10 @@ FATAL_WAITING = {
     "RunContainerError": "the container cannot be started",
     "CrashLoopBackOff": "the process keeps exiting",
 }
-MAX_RESTARTS = 1
-"""A new pod restarted more than this during a rollout has failed it (crash, or the startup
-probe gave up: the health check never passed)."""
+MAX_RESTARTS = 0
+"""A new pod restarted more than this during a rollout has failed it (it crashed, or the
+startup probe gave up because the health check never passed), as on docker, where an instance
+that dies during its health gate fails the deploy."""
 
 
 @dataclass(frozen=True)
@@ -78,8 +79,8 @@ def pod_failure(pod: Pod) -> str | None:
             last = c.lastState.terminated if c.lastState else None
             exit_info = f", last exit code {last.exitCode}" if last else ""
             return (
-                f"the container restarted {c.restartCount} times{exit_info}: it crashed, or "
-                "it never passed its health check"
+                f"it exited or did not pass the health check in time (restarted "
+                f"{c.restartCount} time(s){exit_info})"
             )
     if status.phase == "Failed":
         return f"the pod failed ({status.reason or 'no reason given'})"
