@@ -7,13 +7,24 @@ ADMIN := $(VENV)/bin/xae-admin
 EXAMPLE := examples/hello-python
 EXAMPLE_APP := hello
 
-.PHONY: up setup down test test-unit lint bench
+.PHONY: up setup down test test-unit lint bench k8s-for-tests
+K8S_STATE := /var/lib/xae/k8s
 
 setup:
 	./scripts/bootstrap.sh
 
-up: setup
-	$(ADMIN) start
+# `make up BACKEND=kubernetes` runs apps on the local cluster (`make k8s-up`) instead of Docker.
+BACKEND ?= docker
+ifeq ($(BACKEND),kubernetes)
+UP_ENV := XAE_BACKEND=kubernetes XAE_KUBECONFIG=$(K8S_STATE)/kubeconfig XAE_REGISTRY=127.0.0.1:5000
+UP_DEPS := setup k8s-up
+else
+UP_ENV := XAE_BACKEND=docker
+UP_DEPS := setup
+endif
+
+up: $(UP_DEPS)
+	$(UP_ENV) $(ADMIN) start
 	$(ADMIN) bootstrap
 	./scripts/deploy-example.sh $(EXAMPLE_APP) $(EXAMPLE)
 
@@ -28,7 +39,17 @@ lint:
 test-unit:
 	$(VENV)/bin/pytest tests/unit -q
 
-test: up lint
+# The e2e suite runs once on docker and once on the local Kubernetes cluster. When the cluster
+# cannot come up here, its half is skipped with the reason recorded below (the e2e harness
+# reads it and says it in every skip).
+k8s-for-tests:
+	@mkdir -p $(K8S_STATE) && rm -f $(K8S_STATE)/unavailable
+	@echo "bringing up the local Kubernetes cluster for the e2e tests (log: $(K8S_STATE)/up.log)"
+	@./scripts/k8s-local/up.sh >$(K8S_STATE)/up.log 2>&1 || { \
+	  echo "\`make k8s-up\` failed on this machine: $$(grep ERROR $(K8S_STATE)/up.log | tail -1) (log: $(K8S_STATE)/up.log)" >$(K8S_STATE)/unavailable; \
+	  cat $(K8S_STATE)/unavailable; }
+
+test: up lint k8s-for-tests
 	$(VENV)/bin/pytest -q
 
 bench: up

@@ -78,7 +78,8 @@ def plane(
         for app in p.apps:
             p.xae("apps:destroy", app, "--confirm", app, check=False)
         subprocess.run([str(BIN / "xae-admin"), "stop"], env=env, capture_output=True, timeout=60)
-        shutil.rmtree(state, ignore_errors=True)
+        if not os.environ.get("XAE_E2E_KEEP"):  # set it to read the plane's logs afterwards
+            shutil.rmtree(state, ignore_errors=True)
 
 
 @pytest.fixture
@@ -87,6 +88,10 @@ def app_source(tmp_path: Path) -> Callable[[str], Path]:
 
     def copy(kind: str) -> Path:
         target = tmp_path / kind
+        n = 1
+        while target.exists():  # a test may need two apps of one kind
+            n += 1
+            target = tmp_path / f"{kind}-{n}"
         shutil.copytree(FIXTURES / kind, target, symlinks=True)
         return target
 

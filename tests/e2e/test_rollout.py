@@ -37,7 +37,11 @@ class Load:
                     headers={"Host": f"{self.app}.localhost", "Connection": "close"},
                     timeout=10,
                 )
-                failure = None if response.status_code == 200 else f"HTTP {response.status_code}"
+                failure = (
+                    None
+                    if response.status_code == 200
+                    else f"HTTP {response.status_code}: {response.text[:80]!r}"
+                )
             except httpx.HTTPError as e:
                 failure = f"{type(e).__name__}: {e}"
             with self._lock:

@@ -23,13 +23,12 @@ from sqlalchemy import select
 from xae.auth.tokens import create_user, issue_token
 from xae.config import Settings
 from xae.control.formation import ensure_formation
-from xae.runtime.base import HealthCheck
 from xae.control.platform import Platform
 from xae.control.releases import new_release, rollout
 from xae.errors import RuntimeFailure
 from xae.router.base import Route, RouterStatus
 from xae.router.validate import validate_routes
-from xae.runtime.base import Instance, InstanceSpec
+from xae.runtime.base import HealthCheck, Instance, InstanceSpec
 from xae.store.db import Database
 from xae.store.models import App, Build, User
 

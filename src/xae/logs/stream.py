@@ -11,6 +11,7 @@ import queue
 import threading
 from collections.abc import Iterator
 
+from xae.errors import XaeError
 from xae.runtime.base import Backend, Instance
 
 _DONE = object()
@@ -23,6 +24,10 @@ def _label(instance: Instance) -> str:
 def _format(instance: Instance, raw: str) -> tuple[str, str]:
     stamp, _, text = raw.partition(" ")
     return stamp, f"{stamp[:23]}Z {instance.app}[{_label(instance)}]: {text}"
+
+
+def _unreadable(instance: Instance, error: XaeError) -> str:
+    return f"xae: the output of {instance.app}[{_label(instance)}] cannot be read: {error.message}"
 
 
 def _close(stream: Iterator[str]) -> None:
@@ -43,19 +48,30 @@ def app_logs(
     if not follow:
         lines: list[tuple[str, str]] = []
         for instance in instances:
-            stream = runtime.logs(instance, tail=tail)
-            lines.extend(_format(instance, raw) for raw in stream)
+            # One instance whose output cannot be read (it is being removed, its node is gone)
+            # must not cost the user the others'.
+            try:
+                lines.extend(_format(instance, raw) for raw in runtime.logs(instance, tail=tail))
+            except XaeError as e:
+                lines.append(("~", _unreadable(instance, e)))
         lines.sort()
         yield from (line for _, line in lines[-tail:])
         return
 
     out: queue.Queue[object] = queue.Queue(maxsize=10_000)
-    streams = [(i, runtime.logs(i, tail=tail, follow=True)) for i in instances]
+    streams: list[tuple[Instance, Iterator[str]]] = []
+    for instance in instances:
+        try:
+            streams.append((instance, runtime.logs(instance, tail=tail, follow=True)))
+        except XaeError as e:
+            yield _unreadable(instance, e)
 
     def pump(instance: Instance, stream: Iterator[str]) -> None:
         try:
             for raw in stream:
                 out.put(_format(instance, raw)[1])
+        except XaeError as e:
+            out.put(_unreadable(instance, e))
         finally:
             out.put(_DONE)
 

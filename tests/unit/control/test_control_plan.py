@@ -130,8 +130,8 @@ def test_the_default_health_check_accepts_any_non_5xx_answer_on_slash(settings: 
 
 
 def test_a_user_set_health_path_is_strict_and_app_overrides_apply(settings: Settings) -> None:
-    app = App(name="shop", owner=User(name="ann"), config={}, health_path="/healthz", health_timeout=5.0,
-              health_attempts=7, drain_seconds=0.0)
+    app = App(name="shop", owner=User(name="ann"), config={}, health_path="/healthz",
+              health_timeout=5.0, health_attempts=7, drain_seconds=0.0)
     p = plan(settings, app=app)
     assert (p.health.path, p.health.timeout, p.health.attempts) == ("/healthz", 5.0, 7)
     assert p.health.strict

@@ -19,6 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import httpx2 as httpx
 from lightkube import ApiError, Client, codecs
 from lightkube.config.kubeconfig import KubeConfig
 from lightkube.resources.apps_v1 import Deployment
@@ -91,7 +92,7 @@ class KubernetesRuntime:
                 timestamps=True,
                 newlines=False,
             )
-        except ApiError as e:
+        except (ApiError, httpx.HTTPError) as e:
             raise RuntimeFailure(f"cannot read the logs of {instance.name}: {e}") from e
         return _LogStream(lines)
 
@@ -284,7 +285,10 @@ class _LogStream:
     def __next__(self) -> str:
         if self._closed.is_set():
             raise StopIteration
-        return next(self._lines)
+        try:
+            return next(self._lines)
+        except (ApiError, httpx.HTTPError) as e:
+            raise RuntimeFailure(f"reading a pod's log failed: {e}") from e
 
     def close(self) -> None:
         self._closed.set()

@@ -1,0 +1,129 @@
+"""The plan → Kubernetes objects mapping, checked without a cluster."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from xae.runtime.base import AppPlan, HealthCheck, InstanceSpec, ProcessPlan
+from xae.runtime.kubernetes import manifests as m
+
+
+def spec(process: str = "web", *, port: int | None = 5000, env: dict[str, str] | None = None,
+         command: str = "gunicorn app:app") -> InstanceSpec:
+    return InstanceSpec(
+        app="shop", process=process, release=3, image="127.0.0.1:5000/xae/app-shop:b7",
+        command=command, env=env if env is not None else {"GREETING": "hi"}, port=port,
+        memory_bytes=256 * 1024**2, cpus=0.5, pids_limit=256, spec_hash=f"hash-{process}",
+    )
+
+
+def plan(*processes: ProcessPlan, strict: bool = False, owner: str = "ann") -> AppPlan:
+    return AppPlan(
+        app="shop", owner=owner, release=3,
+        processes=processes or (ProcessPlan("web", 2, spec()),),
+        health=HealthCheck(path="/healthz" if strict else "/", timeout=2.0, attempts=120,
+                           interval=0.25, strict=strict),
+        drain_seconds=10.0,
+    )
+
+
+def objects(p: AppPlan) -> dict[str, list[dict[str, Any]]]:
+    by_kind: dict[str, list[dict[str, Any]]] = {}
+    for obj in m.app_objects("default", p, router_cidrs=["10.88.0.1/32"], progress_deadline=180):
+        by_kind.setdefault(obj["kind"], []).append(obj)
+    return by_kind
+
+
+def container(p: AppPlan, process: str = "web") -> dict[str, Any]:
+    [d] = [d for d in objects(p)["Deployment"] if d["metadata"]["name"] == f"shop-{process}"]
+    result: dict[str, Any] = d["spec"]["template"]["spec"]["containers"][0]
+    return result
+
+
+def test_namespaces_are_per_owner_and_valid_dns_labels() -> None:
+    assert m.namespace_name("default", "ann") == "xae-ann"
+    assert m.namespace_name("e2e1", "ann") == "xae-e2e1-ann"
+    odd = m.namespace_name("default", "Ann.Smith@example")
+    assert odd.startswith("xae-ann-smith-example-") and len(odd) <= 63
+    assert odd != m.namespace_name("default", "ann-smith-example")
+
+
+def test_the_namespace_enforces_pod_security_restricted() -> None:
+    [ns] = objects(plan())["Namespace"]
+    assert ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+
+
+def test_objects_are_applied_in_dependency_order() -> None:
+    kinds = [o["kind"] for o in m.app_objects("default", plan(), router_cidrs=[],
+                                                progress_deadline=60)]
+    assert kinds == ["Namespace", "Secret", "NetworkPolicy", "Service", "Deployment"]
+
+
+def test_config_lives_in_an_immutable_secret_named_by_its_content() -> None:
+    [secret] = objects(plan())["Secret"]
+    assert secret["immutable"] is True and secret["stringData"] == {"GREETING": "hi"}
+    assert container(plan())["envFrom"] == [{"secretRef": {"name": secret["metadata"]["name"]}}]
+    changed = plan(ProcessPlan("web", 1, spec(env={"GREETING": "hola"})))
+    assert objects(changed)["Secret"][0]["metadata"]["name"] != secret["metadata"]["name"]
+    assert "hi" not in str(container(plan()))
+
+
+def test_the_network_policy_admits_only_the_router() -> None:
+    [policy] = objects(plan())["NetworkPolicy"]
+    assert policy["spec"]["podSelector"]["matchLabels"][m.APP] == "shop"
+    assert policy["spec"]["policyTypes"] == ["Ingress"]
+    assert policy["spec"]["ingress"] == [{"from": [{"ipBlock": {"cidr": "10.88.0.1/32"}}]}]
+
+
+def test_web_gets_a_headless_service_and_workers_none() -> None:
+    [service] = objects(plan())["Service"]
+    assert service["spec"]["clusterIP"] == "None"
+    assert service["spec"]["selector"][m.PROCESS] == "web"
+    workers_only = plan(ProcessPlan("worker", 1, spec("worker", port=None)))
+    assert "Service" not in objects(workers_only)
+
+
+def test_deployments_roll_without_unavailability_and_carry_limits() -> None:
+    [d] = objects(plan())["Deployment"]
+    assert d["spec"]["replicas"] == 2
+    assert d["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+    c = container(plan())
+    assert c["resources"]["limits"] == {"cpu": "500m", "memory": str(256 * 1024**2)}
+    assert c["resources"]["requests"] == {"cpu": "50m", "memory": str(256 * 1024**2)}
+    assert c["command"] == ["/bin/sh", "-c", "exec gunicorn app:app"]
+    assert {"name": "PORT", "value": "5000"} in c["env"]
+
+
+def test_containers_meet_the_restricted_profile() -> None:
+    c = container(plan())
+    security = c["securityContext"]
+    assert security["allowPrivilegeEscalation"] is False
+    assert security["capabilities"] == {"drop": ["ALL"]}
+    assert security["runAsNonRoot"] is True and security["runAsUser"] == 10001
+    assert security["seccompProfile"] == {"type": "RuntimeDefault"}
+    [d] = objects(plan())["Deployment"]
+    assert d["spec"]["template"]["spec"]["automountServiceAccountToken"] is False
+
+
+def test_the_default_health_check_probes_the_port_and_a_path_probes_http() -> None:
+    loose = container(plan())
+    assert loose["readinessProbe"]["tcpSocket"] == {"port": 5000}
+    assert loose["startupProbe"]["failureThreshold"] == 30  # 120 attempts × 0.25 s
+    strict = container(plan(strict=True))
+    assert strict["readinessProbe"]["httpGet"] == {"path": "/healthz", "port": 5000}
+    assert strict["livenessProbe"]["httpGet"]["path"] == "/healthz"
+
+
+def test_an_image_cmd_is_kept_when_there_is_no_command() -> None:
+    c = container(plan(ProcessPlan("web", 1, spec(command=""))))
+    assert "command" not in c
+
+
+def test_the_manifest_hash_changes_with_probes_but_not_without_changes() -> None:
+    def digest(p: AppPlan) -> str:
+        [d] = objects(p)["Deployment"]
+        value: str = d["metadata"]["annotations"][m.MANIFEST]
+        return value
+
+    assert digest(plan()) == digest(plan())
+    assert digest(plan()) != digest(plan(strict=True))

@@ -1,0 +1,102 @@
+"""When a rollout is done, still going, or failed: the rules, on hand-made cluster objects."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lightkube import codecs
+from lightkube.resources.apps_v1 import Deployment
+from lightkube.resources.core_v1 import Pod
+
+from xae.runtime.kubernetes import manifests as m
+from xae.runtime.kubernetes.rollout import evaluate
+
+
+def deployment(*, spec_hash: str = "new", generation: int = 2, observed: int = 2,
+               replicas: int = 2, updated: int = 2, available: int = 2,
+               conditions: list[dict[str, Any]] | None = None) -> Deployment:
+    obj: Any = codecs.from_dict({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "shop-web", "namespace": "xae-ann", "generation": generation,
+                     "labels": {m.APP: "shop", m.PROCESS: "web"},
+                     "annotations": {m.SPEC: spec_hash}},
+        "spec": {"selector": {"matchLabels": {m.APP: "shop"}},
+                 "template": {"spec": {"containers": [{"name": "web", "image": "x"}]}}},
+        "status": {"observedGeneration": observed, "replicas": replicas,
+                   "updatedReplicas": updated, "availableReplicas": available,
+                   "conditions": conditions or []},
+    })
+    assert isinstance(obj, Deployment)
+    return obj
+
+
+def pod(*, spec_hash: str = "new", waiting: str | None = None, restarts: int = 0) -> Pod:
+    state: dict[str, Any] = {"waiting": {"reason": waiting}} if waiting else {"running": {}}
+    obj: Any = codecs.from_dict({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": f"shop-web-{spec_hash}", "namespace": "xae-ann",
+                     "labels": {m.APP: "shop", m.PROCESS: "web", m.SPEC: spec_hash}},
+        "spec": {"containers": [{"name": "web", "image": "x"}]},
+        "status": {"phase": "Running", "containerStatuses": [{
+            "name": "web", "image": "x", "imageID": "", "ready": False, "restartCount": restarts,
+            "state": state, "lastState": {"terminated": {"exitCode": 1}} if restarts else {},
+        }]},
+    })
+    assert isinstance(obj, Pod)
+    return obj
+
+
+WANTED = {"web": (2, "new")}
+
+
+def test_done_when_every_new_pod_is_available_and_no_old_pod_is_left() -> None:
+    assert evaluate({"web": deployment()}, WANTED, [pod()]).done
+
+
+def test_waits_for_the_controller_to_see_the_new_spec() -> None:
+    status = evaluate({"web": deployment(generation=3, observed=2)}, WANTED, [])
+    assert not status.done and "controller" in status.waiting_for
+
+
+def test_waits_while_old_pods_still_run() -> None:
+    status = evaluate({"web": deployment(replicas=3, updated=2)}, WANTED, [])
+    assert not status.done and "1 old instance(s) to stop" in status.waiting_for
+
+
+def test_waits_while_new_pods_are_not_ready() -> None:
+    status = evaluate({"web": deployment(available=1)}, WANTED, [pod()])
+    assert not status.done and status.failure is None and "to be ready" in status.waiting_for
+
+
+def test_an_unpullable_image_fails_at_once_naming_the_pod() -> None:
+    status = evaluate({"web": deployment(available=0)}, WANTED, [pod(waiting="ImagePullBackOff")])
+    assert status.failure is not None
+    assert "cannot be pulled" in status.failure.reason
+    assert status.failure.pod == "shop-web-new"
+
+
+def test_a_restarted_new_pod_fails_the_rollout() -> None:
+    status = evaluate({"web": deployment(available=0)}, WANTED, [pod(restarts=1)])
+    assert status.failure is not None
+    assert "did not pass the health check" in status.failure.reason
+    assert "exit code 1" in status.failure.reason
+
+
+def test_old_pods_in_trouble_do_not_fail_a_new_rollout() -> None:
+    status = evaluate({"web": deployment(available=1)}, WANTED,
+                      [pod(spec_hash="old", waiting="CrashLoopBackOff")])
+    assert status.failure is None
+
+
+def test_a_passed_progress_deadline_fails() -> None:
+    stuck = deployment(available=0, conditions=[{
+        "type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded",
+        "message": "ReplicaSet has timed out progressing.",
+    }])
+    status = evaluate({"web": stuck}, WANTED, [pod()])
+    assert status.failure is not None and "timed out" in status.failure.reason
+
+
+def test_a_spec_not_applied_yet_is_waited_for() -> None:
+    status = evaluate({"web": deployment(spec_hash="old")}, WANTED, [])
+    assert not status.done and "new spec" in status.waiting_for
