@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from lightkube import codecs
@@ -30,11 +31,13 @@ def deployment(*, spec_hash: str = "new", generation: int = 2, observed: int = 2
     return obj
 
 
-def pod(*, spec_hash: str = "new", waiting: str | None = None, restarts: int = 0) -> Pod:
+def pod(*, spec_hash: str = "new", waiting: str | None = None, restarts: int = 0,
+        created: str = "2026-01-01T00:00:00Z") -> Pod:
     state: dict[str, Any] = {"waiting": {"reason": waiting}} if waiting else {"running": {}}
     obj: Any = codecs.from_dict({
         "apiVersion": "v1", "kind": "Pod",
         "metadata": {"name": f"shop-web-{spec_hash}", "namespace": "xae-ann",
+                     "creationTimestamp": created,
                      "labels": {m.APP: "shop", m.PROCESS: "web", m.SPEC: spec_hash}},
         "spec": {"containers": [{"name": "web", "image": "x"}]},
         "status": {"phase": "Running", "containerStatuses": [{
@@ -100,3 +103,14 @@ def test_a_passed_progress_deadline_fails() -> None:
 def test_a_spec_not_applied_yet_is_waited_for() -> None:
     status = evaluate({"web": deployment(spec_hash="old")}, WANTED, [])
     assert not status.done and "new spec" in status.waiting_for
+
+
+def test_a_config_error_fails_only_when_it_lasts() -> None:
+    # "failed to sync secret cache" clears within seconds; a missing Secret does not.
+    young = pod(waiting="CreateContainerConfigError", created="2026-01-01T00:00:00Z")
+    moment = datetime(2026, 1, 1, 0, 0, 5, tzinfo=UTC)
+    status = evaluate({"web": deployment(available=0)}, WANTED, [young], now=moment)
+    assert status.failure is None
+    later = moment + timedelta(minutes=1)
+    status = evaluate({"web": deployment(available=0)}, WANTED, [young], now=later)
+    assert status.failure is not None and "configuration is invalid" in status.failure.reason

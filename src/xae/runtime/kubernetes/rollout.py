@@ -9,6 +9,7 @@ that crashes, a health check that never passes (the startup probe restarts the c
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from lightkube.resources.apps_v1 import Deployment
 from lightkube.resources.core_v1 import Pod
@@ -16,14 +17,19 @@ from lightkube.resources.core_v1 import Pod
 from xae.runtime.kubernetes.manifests import PROCESS, SPEC
 
 FATAL_WAITING = {
-    "ErrImagePull": "the image cannot be pulled",
-    "ImagePullBackOff": "the image cannot be pulled",
     "InvalidImageName": "the image name is invalid",
+    "ImagePullBackOff": "the image cannot be pulled",
+    "CrashLoopBackOff": "the process keeps exiting",
+}
+TRANSIENT_WAITING = {
+    "ErrImagePull": "the image cannot be pulled",
     "CreateContainerConfigError": "the container's configuration is invalid",
     "CreateContainerError": "the container cannot be created",
     "RunContainerError": "the container cannot be started",
-    "CrashLoopBackOff": "the process keeps exiting",
 }
+"""The kubelet retries these, and they often clear (a new Secret not yet in the kubelet's
+cache: "failed to sync secret cache"); they fail a rollout only when they last."""
+TRANSIENT_GRACE = timedelta(seconds=30)
 MAX_RESTARTS = 0
 """A new pod restarted more than this during a rollout has failed it (it crashed, or the
 startup probe gave up because the health check never passed), as on docker, where an instance
@@ -65,16 +71,21 @@ def deployment_done(d: Deployment, replicas: int, spec_hash: str) -> str | None:
     return None
 
 
-def pod_failure(pod: Pod) -> str | None:
+def pod_failure(pod: Pod, now: datetime | None = None) -> str | None:
     """Why a pod of the new release cannot become ready, if that is already certain."""
     status = pod.status
     if status is None:
         return None
+    created = pod.metadata.creationTimestamp if pod.metadata else None
+    lasting = created is None or (now or datetime.now(UTC)) - created > TRANSIENT_GRACE
     for c in status.containerStatuses or []:
         waiting = c.state.waiting if c.state else None
-        if waiting is not None and waiting.reason in FATAL_WAITING:
-            message = f": {waiting.message}" if waiting.message else ""
-            return f"{FATAL_WAITING[waiting.reason]} ({waiting.reason}{message})"
+        reason = waiting.reason if waiting is not None else None
+        if waiting is not None and reason is not None:
+            what = FATAL_WAITING.get(reason) or (lasting and TRANSIENT_WAITING.get(reason))
+            if what:
+                message = f": {waiting.message}" if waiting.message else ""
+                return f"{what} ({reason}{message})"
         if c.restartCount > MAX_RESTARTS:
             last = c.lastState.terminated if c.lastState else None
             exit_info = f", last exit code {last.exitCode}" if last else ""
@@ -91,6 +102,7 @@ def evaluate(
     deployments: dict[str, Deployment],
     wanted: dict[str, tuple[int, str]],
     pods: list[Pod],
+    now: datetime | None = None,
 ) -> Status:
     """`wanted` is process → (replicas, spec hash); `deployments` is process → Deployment."""
     for process, (replicas, spec_hash) in sorted(wanted.items()):
@@ -102,7 +114,7 @@ def evaluate(
             and p.metadata.deletionTimestamp is None
         ]
         for pod in new_pods:
-            reason = pod_failure(pod)
+            reason = pod_failure(pod, now)
             if reason is not None:
                 name = pod.metadata.name if pod.metadata else None
                 return Status(done=False, failure=Failure(process, name, reason))
