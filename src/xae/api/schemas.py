@@ -6,6 +6,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from xae.domain.images import DEFAULT_IMAGE_PORT
+
 
 class TokenCreate(BaseModel):
     username: str
@@ -102,6 +104,14 @@ class ReleasePublic(BaseModel):
     created_at: datetime
     created_by: str
     config_keys: list[str]
+
+
+class ImageDeploy(BaseModel):
+    """A deploy of a ready-made image; checked by `xae.domain.images`, which says what to fix."""
+
+    image: str = Field(description="[registry[:port]/]name[:tag][@sha256:digest]")
+    port: int = Field(DEFAULT_IMAGE_PORT, description="the port the web process listens on")
+    command: str = Field("", description="the web command; empty runs the image's own CMD")
 
 
 class RollbackRequest(BaseModel):

@@ -4,6 +4,9 @@ The tarball is spooled to a temporary file (not held in memory: sources can be l
 streamed to the API with its length, so the server can refuse an oversized upload at once.
 The answer is NDJSON, one event per line (`step`, `log`, `done`, `error`), printed as it
 arrives so a user watches their build rather than a frozen terminal.
+
+`xae deploy --image REF` releases a ready-made image instead: no upload and no build, the same
+event stream. The reference, port and command are checked by the API (one gate, server-side).
 """
 
 from __future__ import annotations
@@ -35,13 +38,52 @@ def _chunks(fileobj: IO[bytes]) -> Iterator[bytes]:
 def deploy(
     ctx: typer.Context,
     directory: Annotated[
-        Path,
-        typer.Argument(help="The source directory to deploy.", show_default=True),
-    ] = Path("."),
+        Path | None,
+        typer.Argument(
+            help="The source directory to deploy (default: the current directory).",
+            show_default=False,
+        ),
+    ] = None,
+    image: Annotated[
+        str | None,
+        typer.Option(
+            "--image",
+            help="Release this ready-made image (e.g. nginx:1.27) instead of building a directory.",
+        ),
+    ] = None,
+    port: Annotated[
+        int | None,
+        typer.Option(
+            "--port", help="With --image: the port its web process listens on (default 5000)."
+        ),
+    ] = None,
+    command: Annotated[
+        str | None,
+        typer.Option(
+            "--command", help="With --image: the web command (default: the image's own CMD)."
+        ),
+    ] = None,
     app: AppOption = None,
 ) -> None:
-    """Upload a directory, build it, and release it."""
+    """Upload a directory, build it, and release it; or release an image with --image."""
     target = require_app(app)
+    if image is None:
+        if port is not None or command is not None:
+            raise usage_error(
+                "--port and --command go with --image; a source deploy takes them from the "
+                "build (Procfile, EXPOSE)"
+            )
+        _deploy_source(ctx, target, directory or Path("."))
+        return
+    if directory is not None:
+        raise usage_error(
+            f"give either a directory or --image, not both: run `xae deploy {directory} "
+            f"--app {target}` to build it, or drop {directory} to release {image}"
+        )
+    _deploy_image(ctx, target, image, port, command)
+
+
+def _deploy_source(ctx: typer.Context, target: str, directory: Path) -> None:
     root = directory.resolve()
     if not root.is_dir():
         raise usage_error(f"{directory} is not a directory")
@@ -64,6 +106,27 @@ def deploy(
             "POST", f"/v1/apps/{target}/deploys", content=_chunks(spool), headers=headers
         ) as response:
             follow_events(response.iter_lines())
+
+
+def _deploy_image(
+    ctx: typer.Context, target: str, image: str, port: int | None, command: str | None
+) -> None:
+    body: dict[str, Any] = {"image": image}
+    if port is not None:
+        body["port"] = port
+    if command is not None:
+        body["command"] = command
+    payload = json.dumps(body).encode()
+    output.plain(f"deploying image {image}", style="bold")
+    headers = {
+        "Content-Type": "application/json",
+        "Content-Length": str(len(payload)),
+        "Accept": "application/x-ndjson",
+    }
+    with api(ctx).stream(
+        "POST", f"/v1/apps/{target}/deploys/image", content=[payload], headers=headers
+    ) as response:
+        follow_events(response.iter_lines())
 
 
 def follow_events(lines: Iterator[str]) -> None:

@@ -4,6 +4,10 @@ Each step reports progress as events (`step`, `log`, `done`, `error`) that the A
 the CLI as they happen. A failure at any step leaves the current release serving: a failed
 build creates no release; a release whose rollout fails is recorded as failed and never
 becomes current.
+
+An image deploy (`run_image`) skips the build: the user's image reference is recorded as a
+succeeded build of stack `image` and released the same way a built one is. It never touches
+Docker here: the runtime pulls or finds the image when it starts the instances.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -24,11 +29,25 @@ from xae.control.audit import record
 from xae.control.formation import ensure_formation
 from xae.control.platform import Platform
 from xae.control.releases import new_release, rollout
+from xae.domain.images import validate_command, validate_image_ref, validate_port
 from xae.errors import BuildFailed, XaeError
 from xae.store.models import Build, User, utcnow
 
 Emit = Callable[[dict[str, Any]], None]
 LOG_TAIL = 30
+IMAGE_STACK = "image"
+"""The `stack` of a build that is a user's ready-made image rather than something xae built."""
+
+
+@dataclass(frozen=True)
+class FinishedBuild:
+    """What a succeeded build leaves behind: the image to run and how to run it."""
+
+    stack: str
+    image: str
+    port: int | None
+    processes: dict[str, str]
+    log: str
 
 
 class DeployPipeline:
@@ -87,25 +106,92 @@ class DeployPipeline:
         finally:
             shutil.rmtree(workdir)
 
+        self._release(
+            user,
+            name,
+            FinishedBuild(
+                stack=built.stack,
+                image=image,
+                port=built.port,
+                processes=dict(built.processes),
+                log="\n".join(lines[-2000:]),
+            ),
+            f"Deploy build {build_id} ({built.stack})",
+            emit,
+            build_id=build_id,
+        )
+
+    def run_image(
+        self, user: User, name: str, image: str, port: int, command: str, emit: Emit
+    ) -> None:
+        """Deploy the ready-made `image` to app `name`: its `web` process runs `command` (empty:
+        the image's own CMD) and listens on `port`."""
+        image, port = validate_image_ref(image), validate_port(port)
+        command = validate_command(command)
+        runs = f"`{command}`" if command else "the image's CMD"
+        emit(
+            {
+                "event": "step",
+                "message": f"using image {image} as is (no build): web runs {runs} on port {port}",
+            }
+        )
+        self._release(
+            user,
+            name,
+            FinishedBuild(
+                stack=IMAGE_STACK,
+                image=image,
+                port=port,
+                processes={"web": command},
+                log=f"deployed from image {image}",
+            ),
+            f"Deploy image {image}"[:256],
+            emit,
+        )
+
+    def _release(
+        self,
+        user: User,
+        name: str,
+        finished: FinishedBuild,
+        description: str,
+        emit: Emit,
+        *,
+        build_id: int | None = None,
+    ) -> None:
+        """Record `finished` as a succeeded build (row `build_id`, or a new row), make it the
+        app's next release and roll that out."""
         with self.p.db.session() as session:
-            row = session.get(Build, build_id)
-            assert row is not None
-            row.status, row.finished_at = "succeeded", utcnow()
-            row.stack, row.image, row.port = built.stack, image, built.port
-            row.processes = dict(built.processes)
-            row.log = "\n".join(lines[-2000:])
             app = get_app(session, name)
-            ensure_formation(session, app, built.processes)
+            if build_id is None:
+                row = Build(app_id=app.id)
+                session.add(row)
+            else:
+                found = session.get(Build, build_id)
+                assert found is not None
+                row = found
+            row.status, row.finished_at = "succeeded", utcnow()
+            row.stack, row.image, row.port = finished.stack, finished.image, finished.port
+            row.processes = dict(finished.processes)
+            row.log = finished.log
+            session.flush()
+            ensure_formation(session, app, finished.processes)
             release = new_release(
                 session,
                 app,
-                build_id=build_id,
+                build_id=row.id,
                 config=app.config,
-                description=f"Deploy build {build_id} ({built.stack})",
+                description=description,
                 actor=user.name,
             )
             release_id, version = release.id, release.version
-            record(session, user.name, "build", name, details={"build": build_id})
+            record(
+                session,
+                user.name,
+                "build",
+                name,
+                details={"build": row.id, "stack": finished.stack, "image": finished.image},
+            )
         emit({"event": "step", "message": f"releasing v{version}"})
         rollout(
             self.p,

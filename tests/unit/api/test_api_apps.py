@@ -136,8 +136,9 @@ def test_destroy_with_the_app_name_as_confirmation_is_204_and_removes_it(
 def test_status_reports_each_component(client: TestClient) -> None:
     body = client.get("/v1/status").json()
     components = {c["name"]: c for c in body["components"]}
-    assert set(components) == {"api", "docker", "store", "router", "reconciler"}
-    assert components["docker"]["healthy"] is True
+    # The backend's component is named after it (the fake runtime here).
+    assert set(components) == {"api", "fake", "store", "router", "reconciler"}
+    assert components["fake"]["healthy"] is True
     assert components["store"]["healthy"] is True
     assert components["reconciler"]["healthy"] is False  # none started in this test
     assert body["backend"] == "fake"

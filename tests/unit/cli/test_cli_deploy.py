@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from tests.unit.cli.cli_fakes import FakeApi
 from typer.testing import Result
 
@@ -116,3 +117,84 @@ def test_deploy_of_an_empty_directory_is_refused(
     assert result.exit_code == 2
     assert "nothing to deploy" in result.stderr
     assert fake_api.requests == []
+
+
+def test_deploy_image_posts_the_reference_and_prints_events(
+    logged_in: Path, fake_api: FakeApi, run: Callable[..., Result]
+) -> None:
+    fake_api.on(
+        "POST",
+        "/v1/apps/shop/deploys/image",
+        _ndjson(
+            {"event": "step", "message": "using image nginx:1.27 as is (no build)"},
+            {"event": "step", "message": "releasing v2"},
+            {"event": "done", "release": {"version": 2}, "url": "http://shop.localhost:8080"},
+        ),
+    )
+    result = run("deploy", "--image", "nginx:1.27", "--port", "8080", "--command", "nginx -g x",
+                 "--app", "shop")
+
+    assert result.exit_code == 0, result.output
+    assert fake_api.last.headers["Content-Type"] == "application/json"
+    assert fake_api.last_json() == {"image": "nginx:1.27", "port": 8080, "command": "nginx -g x"}
+    lines = result.stdout.splitlines()
+    assert lines[0] == "deploying image nginx:1.27"
+    assert "-----> using image nginx:1.27 as is (no build)" in lines
+    assert lines[-1] == "deployed v2, serving at http://shop.localhost:8080"
+
+
+def test_deploy_image_leaves_port_and_command_to_the_server_defaults(
+    logged_in: Path, fake_api: FakeApi, run: Callable[..., Result]
+) -> None:
+    fake_api.on("POST", "/v1/apps/shop/deploys/image",
+                _ndjson({"event": "done", "release": {"version": 1}, "url": "http://x"}))
+    result = run("deploy", "--image", "nginx", "-a", "shop")
+    assert result.exit_code == 0, result.output
+    assert fake_api.last_json() == {"image": "nginx"}
+
+
+def test_deploy_image_shows_the_apis_refusal(
+    logged_in: Path, fake_api: FakeApi, run: Callable[..., Result]
+) -> None:
+    fake_api.json(
+        "POST",
+        "/v1/apps/shop/deploys/image",
+        {"error": {"code": "invalid_input", "message": "the image reference 'Nginx' is not valid",
+                   "details": {}}},
+        422,
+    )
+    result = run("deploy", "--image", "Nginx", "--app", "shop")
+    assert result.exit_code == 1
+    assert "error: the image reference 'Nginx' is not valid (invalid_input)" in result.stderr
+
+
+def test_deploy_image_with_a_directory_too_is_a_usage_error(
+    tmp_path: Path, logged_in: Path, fake_api: FakeApi, run: Callable[..., Result]
+) -> None:
+    result = run("deploy", str(_source(tmp_path)), "--image", "nginx:1.27", "--app", "shop")
+    assert result.exit_code == 2
+    assert "either a directory or --image, not both" in result.stderr
+    assert fake_api.requests == []
+
+
+@pytest.mark.parametrize("option", [["--port", "8080"], ["--command", "run"]])
+def test_port_and_command_without_image_are_a_usage_error(
+    tmp_path: Path, logged_in: Path, fake_api: FakeApi, run: Callable[..., Result],
+    option: list[str],
+) -> None:
+    result = run("deploy", str(_source(tmp_path)), *option, "--app", "shop")
+    assert result.exit_code == 2
+    assert "go with --image" in result.stderr
+    assert fake_api.requests == []
+
+
+def test_deploy_without_a_directory_uploads_the_current_one(
+    tmp_path: Path, logged_in: Path, fake_api: FakeApi, run: Callable[..., Result],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fake_api.on("POST", "/v1/apps/shop/deploys",
+                _ndjson({"event": "done", "release": {"version": 1}, "url": "http://x"}))
+    monkeypatch.chdir(_source(tmp_path))
+    result = run("deploy", "--app", "shop")
+    assert result.exit_code == 0, result.output
+    assert fake_api.last.url.path == "/v1/apps/shop/deploys"

@@ -1,8 +1,10 @@
-"""Deploys: upload a source tarball; the build log and rollout progress stream back as NDJSON.
+"""Deploys: upload a source tarball, or name a ready-made image; progress streams back as NDJSON.
 
 The upload is spooled to disk (bounded by `max_upload_bytes`) before anything is built, so a
-cut connection never leaves a half-built release. The pipeline runs in its own thread: the
-events it emits are streamed as they happen, one JSON object per line.
+cut connection never leaves a half-built release. An image deploy's reference, port and command
+are checked before the stream starts, so a typo is an HTTP error rather than an `error` event.
+Either way the pipeline runs in its own thread: the events it emits are streamed as they
+happen, one JSON object per line.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import logging
 import queue
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -20,8 +22,11 @@ from fastapi.responses import StreamingResponse
 
 from xae.api.deps import PlatformDep, UserDep
 from xae.api.routes.views import load_app, release_public
-from xae.codecenter.deploy import DeployPipeline
+from xae.api.schemas import ImageDeploy
+from xae.codecenter.deploy import DeployPipeline, Emit
 from xae.control.apps import get_app
+from xae.control.platform import Platform
+from xae.domain.images import validate_command, validate_image_ref, validate_port
 from xae.errors import UploadTooLarge, XaeError
 
 router = APIRouter(prefix="/v1/apps", tags=["deploys"])
@@ -49,12 +54,37 @@ async def deploy(name: str, request: Request, p: PlatformDep, user: UserDep) -> 
         spool.write(chunk)
     spool.seek(0)
 
-    events: queue.Queue[object] = queue.Queue()
     pipeline = DeployPipeline(p)
+    return _stream(p, name, lambda emit: pipeline.run(user, name, spool, emit), spool.close)
+
+
+@router.post("/{name}/deploys/image", response_class=StreamingResponse)
+def deploy_image(
+    name: str, body: ImageDeploy, p: PlatformDep, user: UserDep
+) -> StreamingResponse:
+    with p.db.session() as session:
+        load_app(session, user, name)
+    image, port = validate_image_ref(body.image), validate_port(body.port)
+    command = validate_command(body.command)
+    pipeline = DeployPipeline(p)
+    return _stream(
+        p, name, lambda emit: pipeline.run_image(user, name, image, port, command, emit)
+    )
+
+
+def _nothing() -> None:
+    return None
+
+
+def _stream(
+    p: Platform, name: str, run: Callable[[Emit], None], cleanup: Callable[[], None] = _nothing
+) -> StreamingResponse:
+    """Run one deploy in its own thread and stream its events, then `done` or `error`."""
+    events: queue.Queue[object] = queue.Queue()
 
     def work() -> None:
         try:
-            pipeline.run(user, name, spool, events.put)
+            run(events.put)
             with p.db.session() as session:
                 app = get_app(session, name)
                 release = app.current_release
@@ -82,7 +112,7 @@ async def deploy(name: str, request: Request, p: PlatformDep, user: UserDep) -> 
                 }
             )
         finally:
-            spool.close()
+            cleanup()
             events.put(_END)
 
     threading.Thread(target=work, name=f"deploy-{name}", daemon=True).start()

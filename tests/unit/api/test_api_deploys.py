@@ -1,0 +1,203 @@
+"""Deploying a ready-made image over HTTP: `POST /v1/apps/{name}/deploys/image`."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from sqlalchemy import select
+from tests.unit.fakes import World, deploy
+
+from xae.store.models import Build, Event
+
+if TYPE_CHECKING:
+    from starlette.testclient import TestClient
+
+IMAGE = "registry.example.com:5000/team/shop:v2"
+
+
+def events_of(text: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def builds(world: World) -> list[Build]:
+    with world.db.session() as session:
+        rows = list(session.scalars(select(Build).order_by(Build.id)))
+        session.expunge_all()
+    return rows
+
+
+def test_an_image_deploy_streams_progress_and_releases_the_image_as_given(
+    world: World, client: TestClient, shop: str
+) -> None:
+    response = client.post(f"/v1/apps/{shop}/deploys/image", json={"image": IMAGE})
+
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("application/x-ndjson")
+    events = events_of(response.text)
+    assert {e["event"] for e in events[:-1]} == {"step"}
+    assert any("releasing v1" in e["message"] for e in events[:-1])
+    done = events[-1]
+    assert done["event"] == "done"
+    assert done["url"] == "http://shop.localhost:8080/"
+    assert done["release"]["version"] == 1
+    assert done["release"]["status"] == "succeeded"
+    assert done["release"]["image"] == IMAGE
+    assert done["release"]["description"] == f"Deploy image {IMAGE}"
+
+    [build] = builds(world)
+    assert (build.status, build.stack, build.image, build.port) == (
+        "succeeded", "image", IMAGE, 5000)
+    assert build.processes == {"web": ""}
+    assert build.log == f"deployed from image {IMAGE}"
+    assert build.finished_at is not None
+    [web] = world.runtime.of(shop, "web")
+    spec = world.runtime.spec_of(web)
+    assert (spec.image, spec.port, spec.command) == (IMAGE, 5000, "")  # "" = the image's CMD
+    assert world.router.served()[shop] == [f"{web.address}:5000"]
+
+
+def test_the_port_and_command_given_are_what_the_web_process_runs(
+    world: World, client: TestClient, shop: str
+) -> None:
+    response = client.post(
+        f"/v1/apps/{shop}/deploys/image",
+        json={"image": "nginx:1.27", "port": 8080, "command": "  serve-static  "},
+    )
+
+    assert events_of(response.text)[-1]["event"] == "done"
+    [web] = world.runtime.of(shop, "web")
+    spec = world.runtime.spec_of(web)
+    assert (spec.port, spec.command) == (8080, "serve-static")
+    info = client.get(f"/v1/apps/{shop}").json()
+    assert info["formation"] == [
+        {"type": "web", "quantity": 1, "memory": "512M", "cpus": 1.0, "command": "serve-static"}
+    ]
+
+
+def test_an_image_deploy_follows_a_built_release_and_is_audited(
+    world: World, client: TestClient, shop: str
+) -> None:
+    deploy(world.platform, shop, "img:1")
+    client.patch(f"/v1/apps/{shop}/config", json={"GREETING": "hi"})
+
+    response = client.post(f"/v1/apps/{shop}/deploys/image", json={"image": "nginx:1.27"})
+
+    assert events_of(response.text)[-1]["release"]["version"] == 3
+    releases = client.get(f"/v1/apps/{shop}/releases").json()
+    assert [(r["version"], r["image"], r["status"]) for r in releases] == [
+        (3, "nginx:1.27", "succeeded"), (2, "img:1", "succeeded"), (1, "img:1", "succeeded")]
+    assert releases[0]["config_keys"] == ["GREETING"]  # config carries over, as for builds
+    [web] = world.runtime.of(shop, "web")
+    assert world.runtime.spec_of(web).env == {"GREETING": "hi"}
+    with world.db.session() as session:
+        event = session.scalars(
+            select(Event).where(Event.action == "build").order_by(Event.id.desc())
+        ).first()
+        assert event is not None
+        assert (event.actor, event.target, event.result) == ("alice", shop, "ok")
+        assert event.details["stack"] == "image"
+        assert event.details["image"] == "nginx:1.27"
+
+
+def test_rolling_back_from_an_image_deploy_returns_to_the_built_release(
+    world: World, client: TestClient, shop: str
+) -> None:
+    deploy(world.platform, shop, "img:1")
+    client.post(f"/v1/apps/{shop}/deploys/image", json={"image": "nginx:1.27"})
+
+    response = client.post(f"/v1/apps/{shop}/rollback", json={})
+
+    assert response.json()["image"] == "img:1"
+    [web] = world.runtime.of(shop, "web")
+    assert world.runtime.spec_of(web).image == "img:1"
+
+
+def test_an_image_that_does_not_start_is_an_error_event_and_the_old_release_keeps_serving(
+    world: World, client: TestClient, shop: str
+) -> None:
+    deploy(world.platform, shop, "img:1")
+    [old] = world.runtime.of(shop, "web")
+    world.runtime.failing_images.add("nginx:nope")
+
+    response = client.post(f"/v1/apps/{shop}/deploys/image", json={"image": "nginx:nope"})
+
+    last = events_of(response.text)[-1]
+    assert last["event"] == "error"
+    assert last["error"]["code"] == "deploy_failed"
+    assert "nginx:nope" in last["error"]["message"]
+    statuses = [r["status"] for r in client.get(f"/v1/apps/{shop}/releases").json()]
+    assert statuses == ["failed", "succeeded"]
+    assert client.get(f"/v1/apps/{shop}").json()["release"] == 1
+    assert world.runtime.of(shop, "web") == [old]
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        ({"image": ""}, "an image reference is required"),
+        ({"image": "nginx latest"}, "spaces or control characters"),
+        ({"image": "Nginx:1"}, "lowercase name"),
+        ({"image": "--privileged"}, "[registry[:port]/]name[:tag][@sha256:digest]"),
+        ({"image": "a" * 256}, "use at most 255"),
+        ({"image": "nginx", "port": 0}, "between 1 and 65535"),
+        ({"image": "nginx", "port": 65536}, "between 1 and 65535"),
+        ({"image": "nginx", "command": "a\nb"}, "one line"),
+        ({"image": "nginx", "port": "http"}, "port:"),
+        ({"port": 8080}, "image: Field required"),
+    ],
+)
+def test_a_bad_image_deploy_is_422_before_anything_is_recorded(
+    world: World, client: TestClient, shop: str, body: dict[str, Any], says: str
+) -> None:
+    response = client.post(f"/v1/apps/{shop}/deploys/image", json=body)
+
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["code"] == "invalid_input"
+    assert says in error["message"]
+    assert builds(world) == []
+    assert client.get(f"/v1/apps/{shop}/releases").json() == []
+
+
+def test_someone_elses_app_is_404_as_if_it_did_not_exist(
+    world: World, client: TestClient, shop: str
+) -> None:
+    bob = {"Authorization": f"Bearer {world.token('bob')}"}
+
+    response = client.post(
+        f"/v1/apps/{shop}/deploys/image", json={"image": "nginx:1.27"}, headers=bob
+    )
+
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+    assert builds(world) == []
+
+
+def test_an_unknown_app_is_404_even_with_a_bad_reference(client: TestClient) -> None:
+    response = client.post("/v1/apps/nope/deploys/image", json={"image": "Bad Ref"})
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+
+
+def test_an_admin_may_deploy_an_image_to_any_app(
+    world: World, client: TestClient, shop: str
+) -> None:
+    root = {"Authorization": f"Bearer {world.token('root')}"}
+    response = client.post(
+        f"/v1/apps/{shop}/deploys/image", json={"image": "nginx:1.27"}, headers=root
+    )
+    assert events_of(response.text)[-1]["release"]["created_by"] == "root"
+
+
+def test_an_image_deploy_without_a_token_is_401(anonymous: TestClient) -> None:
+    response = anonymous.post("/v1/apps/shop/deploys/image", json={"image": "nginx:1.27"})
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "unauthorized"
+
+
+def test_the_openapi_document_lists_the_image_deploy(anonymous: TestClient) -> None:
+    paths = anonymous.get("/openapi.json").json()["paths"]
+    operation = paths["/v1/apps/{name}/deploys/image"]["post"]
+    assert operation["tags"] == ["deploys"]
