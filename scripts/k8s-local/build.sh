@@ -10,10 +10,14 @@
 # module `replace`s every one of them with its published v0.33.x twin.
 # etcd: a second throwaway module whose main() calls etcdmain.Main, the same thing
 # the upstream etcd binary does.
+# kube-router: a third throwaway module that builds kube-router's own cmd package
+# (only its NetworkPolicy controller is run, see up.sh), with some dependencies
+# raised above what kube-router's go.mod asks for (KUBE_ROUTER_BUMPS below).
 #
 # Environment (all optional):
 #   K8S_VERSION      Kubernetes release              (default v1.33.13)
 #   ETCD_VERSION     etcd server release             (default v3.5.21, the client k8s 1.33 pins)
+#   KUBE_ROUTER_VERSION  kube-router release         (default v2.1.0, the only v2 the proxy serves here)
 #   K8S_CACHE_DIR    where binaries are cached       (default /var/cache/xae/k8s/$K8S_VERSION)
 #   K8S_BUILD_JOBS   go build -p                     (default 1: other work shares this machine)
 #   K8S_FORCE_BUILD  1 = rebuild even if cached
@@ -21,6 +25,7 @@ set -euo pipefail
 
 K8S_VERSION="${K8S_VERSION:-v1.33.13}"
 ETCD_VERSION="${ETCD_VERSION:-v3.5.21}"
+KUBE_ROUTER_VERSION="${KUBE_ROUTER_VERSION:-v2.1.0}"
 K8S_CACHE_DIR="${K8S_CACHE_DIR:-/var/cache/xae/k8s/${K8S_VERSION}}"
 K8S_BUILD_JOBS="${K8S_BUILD_JOBS:-1}"
 BIN_DIR="${K8S_CACHE_DIR}/bin"
@@ -30,7 +35,7 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 STAGING_VERSION="v0.${K8S_VERSION#v1.}"
 
 K8S_CMDS=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl)
-ALL_BINS=("${K8S_CMDS[@]}" etcd pause hello-http)
+ALL_BINS=("${K8S_CMDS[@]}" etcd kube-router pause hello-http)
 
 log() { printf '[k8s-build] %s\n' "$*" >&2; }
 
@@ -131,6 +136,64 @@ EOF
     "${GO_NICE[@]}" go mod tidy >/dev/null
     "${GO_NICE[@]}" go build -trimpath -ldflags "-s -w" -o "${work}/out/etcd" .
     install -m 0755 "${work}/out/etcd" "${BIN_DIR}/etcd"
+fi
+
+# --------------------------------------------------------------- kube-router
+# kube-router v2.1.0 (early 2024) pins dependencies with known advisories (x/net
+# HTTP/2 CONTINUATION flood CVE-2023-45288, protobuf-go protojson loop
+# CVE-2024-24786, grpc-go, docker/docker CVE-2024-41110 which scanners flag on the
+# module, ...). The throwaway module raises them to the newest versions the module proxy
+# served on 2026-11-27 with which kube-router still compiles. Exact versions,
+# not @latest: newer releases of some modules already need go >= 1.27.
+#   golang.org/x/net          v0.21.0  -> v0.62.0
+#   golang.org/x/crypto       (indirect) -> v0.59.0
+#   golang.org/x/sys          v0.17.0  -> v0.50.0   (x/term, x/text, x/oauth2, x/time too)
+#   google.golang.org/grpc    v1.62.0  -> v1.85.0   (+ genproto/googleapis/rpc)
+#   google.golang.org/protobuf v1.32.0 -> v1.36.12
+#   go.opentelemetry.io/otel  v1.24.0  -> v1.47.0   (+ otelhttp v0.72.0, otlptracehttp)
+#   github.com/docker/docker  v25.0.3  -> v28.5.2   (only its client is linked)
+#   github.com/prometheus/client_golang v1.19.0 -> v1.25.0
+#   github.com/sirupsen/logrus v1.9.3  -> v1.10.2
+#   github.com/osrg/gobgp/v3  v3.23.0  -> v3.37.0   (BGP; not run here, --run-router=false)
+#   k8s.io/{api,apimachinery,client-go,cri-api} v0.29.2 -> v0.29.15 (latest 0.29 patch;
+#       a newer minor changes client-go behaviour kube-router 2.1 was not tested with)
+# Left alone on purpose: github.com/coreos/go-iptables v0.7.0 and
+# github.com/vishvananda/netlink (v1.2.1 via gobgp): they ARE the firewall code
+# path, and their newer minors change behaviour (netlink 1.3 returns
+# ErrDumpInterrupted with partial results) for no known security fix.
+KUBE_ROUTER_BUMPS=(
+    golang.org/x/net@v0.62.0 golang.org/x/crypto@v0.59.0 golang.org/x/sys@v0.50.0
+    golang.org/x/term@v0.48.0 golang.org/x/text@v0.44.0 golang.org/x/oauth2@v0.38.0
+    golang.org/x/time@v0.16.0
+    google.golang.org/grpc@v1.85.0 google.golang.org/protobuf@v1.36.12
+    google.golang.org/genproto/googleapis/rpc@v0.0.0-20261110000943-09e21b237f2c
+    go.opentelemetry.io/otel@v1.47.0
+    go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp@v0.72.0
+    go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp@v1.47.0
+    github.com/docker/docker@v28.5.2+incompatible
+    # docker/docker has no go.mod (+incompatible): pin the modules its client
+    # imports, or `go build` would look them up at @latest.
+    github.com/containerd/errdefs@v1.0.0 github.com/containerd/errdefs/pkg@v0.3.0
+    github.com/moby/docker-image-spec@v1.3.1
+    github.com/prometheus/client_golang@v1.25.0 github.com/sirupsen/logrus@v1.10.2
+    github.com/osrg/gobgp/v3@v3.37.0
+    k8s.io/api@v0.29.15 k8s.io/apimachinery@v0.29.15 k8s.io/client-go@v0.29.15 k8s.io/cri-api@v0.29.15
+)
+if need kube-router; then
+    log "building kube-router ${KUBE_ROUTER_VERSION} (with ${#KUBE_ROUTER_BUMPS[@]} dependency bumps)"
+    mkdir -p "${work}/kube-router"
+    cd "${work}/kube-router"
+    go mod init xae.local/kuberouterbuild >/dev/null 2>&1
+    kr=github.com/cloudnativelabs/kube-router/v2
+    # `go get PACKAGE` (not `go mod tidy`) adds only what building that package
+    # needs, so no module is resolved at @latest behind our back.
+    "${GO_NICE[@]}" go get "${kr}/cmd/kube-router@${KUBE_ROUTER_VERSION}" 2>"${work}/get.log" ||
+        { cat "${work}/get.log" >&2; exit 1; }
+    "${GO_NICE[@]}" go get "${KUBE_ROUTER_BUMPS[@]}" 2>"${work}/get.log" || { cat "${work}/get.log" >&2; exit 1; }
+    "${GO_NICE[@]}" go build -trimpath \
+        -ldflags "-s -w -X ${kr}/pkg/version.Version=${KUBE_ROUTER_VERSION} -X ${kr}/pkg/version.BuildDate=$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
+        -o "${work}/out/kube-router" "${kr}/cmd/kube-router"
+    install -m 0755 "${work}/out/kube-router" "${BIN_DIR}/kube-router"
 fi
 
 # ------------------------------------------ pause and the test HTTP server

@@ -58,6 +58,9 @@ cert controller-manager       system:kube-controller-manager   ""              "
 cert scheduler                system:kube-scheduler            ""              ""                                       clientAuth
 cert kubelet                  "system:node:${K8S_NODE_NAME}"   system:nodes    ""                                       clientAuth
 cert kube-proxy               system:kube-proxy                ""              ""                                       clientAuth
+# kube-router's NetworkPolicy controller; no built-in role exists for it, up.sh
+# binds this user to the ClusterRole xae:kube-router.
+cert kube-router              system:kube-router               ""              ""                                       clientAuth
 
 # The aggregation layer (extension API servers such as metrics-server) trusts
 # requests the API server forwards with a client cert from a separate CA.

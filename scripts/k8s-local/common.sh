@@ -5,7 +5,9 @@
 # Every path, port and address the local cluster uses is defined here, so that
 # up.sh and down.sh agree on what "ours" is: down.sh only ever touches processes
 # whose pid files are in $K8S_STATE_DIR, the containerd socket below, iptables
-# chains named KUBE-* / CNI-* and the bridge $K8S_BRIDGE.
+# chains named KUBE-* / CNI-* (kube-router's are KUBE-ROUTER-*, KUBE-POD-FW-*,
+# KUBE-NWPLCY-*), kube-router's ipsets KUBE-SRC-* / KUBE-DST-* and the bridge
+# $K8S_BRIDGE.
 
 K8S_VERSION="${K8S_VERSION:-v1.33.13}"
 K8S_CACHE_DIR="${K8S_CACHE_DIR:-/var/cache/xae/k8s/${K8S_VERSION}}"
@@ -42,7 +44,8 @@ PIDS="${K8S_STATE_DIR}/pids"
 ADMIN_KUBECONFIG="${K8S_STATE_DIR}/kubeconfig"
 
 # Start order; down.sh stops them in reverse.
-K8S_SERVICES=(registry etcd kube-apiserver api-relay kube-controller-manager kube-scheduler containerd kubelet kube-proxy)
+K8S_SERVICES=(registry etcd kube-apiserver api-relay kube-controller-manager kube-scheduler containerd kubelet kube-proxy
+              kube-router)
 
 log() { printf '[k8s-local %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }

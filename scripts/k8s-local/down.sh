@@ -3,10 +3,11 @@
 #   1. stop the controllers, then delete the pods through the API while the kubelet
 #      still runs, so each pod's network (veth, IP, iptables rules) is torn down by
 #      its CNI plugins (Deployments etc. stay, and get new pods at the next up.sh);
-#   2. stop kube-proxy and the kubelet, kill what is left in OUR containerd
+#   2. stop kube-router, kube-proxy and the kubelet, kill what is left in OUR containerd
 #      (namespace k8s.io on ${K8S_CONTAINERD_SOCK}), stop it and the control plane;
 #   3. remove what the cluster added to the host: iptables chains KUBE-* and CNI-*
-#      (and the jumps to them), the bridge, leftover mounts under our dirs.
+#      (and the jumps to them), kube-router's ipsets, the bridge, leftover mounts
+#      under our dirs.
 # State (etcd data, certs, registry, image cache) is kept, so the next up.sh is
 # fast; K8S_PURGE=1 also deletes the state dir.
 set -euo pipefail
@@ -16,6 +17,11 @@ source "${HERE}/common.sh"
 
 [[ $EUID -eq 0 ]] || die "run as root"
 [[ -d "${PIDS}" ]] || { log "nothing to stop (no ${PIDS})"; exit 0; }
+
+# ----------------------------------------------------------- 0. fake nodes
+# KWOK's fake nodes (kwok.sh) go first, with their pods (no kubelet would ever
+# confirm those pods' deletion in the drain below), then kwok itself.
+"${HERE}/kwok.sh" down || log "kwok.sh down failed; continuing"
 
 # ----------------------------------------------------------- 1. drain pods
 # Controllers stop first, so nothing recreates the pods deleted here; Deployments
@@ -29,6 +35,8 @@ if is_running kube-apiserver && is_running kubelet && [[ -x "${K8S_BIN_DIR}/kube
 fi
 
 # ----------------------------------------------------------- 2. processes
+# kube-router first: it would otherwise re-add rules while we remove them.
+stop_service kube-router
 stop_service kube-proxy
 stop_service kubelet
 
@@ -78,6 +86,18 @@ for ipt in iptables ip6tables; do
         for c in "${chains[@]}"; do "${ipt}" -t "${table}" -X "${c}" 2>/dev/null || true; done
     done
 done
+
+# kube-router's ipsets (pod and ipBlock sets of each policy), now that no rule
+# refers to them. Not `kube-router --cleanup-config`: it also runs the cleanup of
+# its IPVS proxy and BGP router, which were never started here and would touch
+# IPVS and routes that are not ours. Only sets with kube-router's netpol
+# prefixes are destroyed (inet6: is its prefix for IPv6 sets).
+if command -v ipset >/dev/null; then
+    mapfile -t sets < <(ipset list -n 2>/dev/null | grep -E '^(inet6:)?KUBE-(SRC|DST)-' || true)
+    for set in "${sets[@]}"; do
+        ipset destroy "${set}" 2>/dev/null || log "could not destroy ipset ${set}"
+    done
+fi
 
 # Pod network namespaces and veths the drain did not clean (only ever after a crash).
 for link in $(ip -o link show master "${K8S_BRIDGE}" 2>/dev/null | awk -F': ' '{print $2}' | cut -d@ -f1); do

@@ -3,6 +3,7 @@
 #
 #   registry (127.0.0.1:5000) -> etcd -> kube-apiserver (+ a relay on the pod bridge)
 #   -> controller-manager, scheduler -> our own containerd -> kubelet -> kube-proxy
+#   -> kube-router (NetworkPolicy only)
 #
 # then wait until the node is Ready and a pod from the local registry serves HTTP,
 # and print `export KUBECONFIG=...`. Running it again only starts what is not
@@ -23,7 +24,9 @@ t0=$(date +%s)
 # Debian packages this needs. RUNLEVEL=1 keeps the packages' maintainer scripts
 # from starting their own daemons (a system docker-registry on :5000, ...): we
 # start each one ourselves with our own config.
-debs=(containerd runc containernetworking-plugins docker-registry openssl conntrack iptables socat iproute2 curl)
+# ipset: kube-router's NetworkPolicy rules match pod sets with `-m set`.
+debs=(containerd runc containernetworking-plugins docker-registry openssl conntrack iptables ipset socat
+      iproute2 curl)
 missing=()
 for d in "${debs[@]}"; do
     dpkg-query -W -f='${Status}' "$d" 2>/dev/null | grep -q 'install ok installed' || missing+=("$d")
@@ -99,6 +102,7 @@ kubeconfig "${CONF}/controller-manager.kubeconfig" system:kube-controller-manage
 kubeconfig "${CONF}/scheduler.kubeconfig"          system:kube-scheduler           scheduler
 kubeconfig "${CONF}/kubelet.kubeconfig"            "system:node:${K8S_NODE_NAME}"  kubelet
 kubeconfig "${CONF}/kube-proxy.kubeconfig"         system:kube-proxy               kube-proxy
+kubeconfig "${CONF}/kube-router.kubeconfig"        system:kube-router              kube-router
 
 # ------------------------------------------------------------------ component configs
 # Debian's docker-registry (distribution 2.8) with our own config: loopback only,
@@ -379,6 +383,8 @@ start_bg kube-scheduler "${K8S_BIN_DIR}/kube-scheduler" \
 # ------------------------------------------------------------------ containerd
 start_bg containerd /usr/bin/containerd --config "${CONF}/containerd.toml"
 wait_for 60 containerd ctr --address "${K8S_CONTAINERD_SOCK}" version
+cri_loaded() { ctr --address "${K8S_CONTAINERD_SOCK}" plugins ls | grep -Eq 'io\.containerd\.grpc\.v1 +cri +.* ok'; }
+wait_for 60 containerd cri_loaded
 
 # ------------------------------------------------------------------ kubelet
 # Save the kernel settings the kubelet is about to change (see common.sh), unless
@@ -390,13 +396,14 @@ fi
 # "Ready" only counts once this kubelet has posted a heartbeat.
 kubelet_since=""
 is_running kubelet || kubelet_since="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
-start_bg kubelet "${K8S_BIN_DIR}/kubelet" \
-    --config "${CONF}/kubelet.yaml" \
-    --kubeconfig "${CONF}/kubelet.kubeconfig" \
-    --root-dir "${K8S_STATE_DIR}/kubelet" \
-    --hostname-override "${K8S_NODE_NAME}" \
-    --node-ip "${K8S_BRIDGE_IP}" \
-    --v 1
+kubelet_cmd=("${K8S_BIN_DIR}/kubelet"
+    --config "${CONF}/kubelet.yaml"
+    --kubeconfig "${CONF}/kubelet.kubeconfig"
+    --root-dir "${K8S_STATE_DIR}/kubelet"
+    --hostname-override "${K8S_NODE_NAME}"
+    --node-ip "${K8S_BRIDGE_IP}"
+    --v 1)
+start_bg kubelet "${kubelet_cmd[@]}"
 
 # ------------------------------------------------------------------ kube-proxy
 start_bg kube-proxy "${K8S_BIN_DIR}/kube-proxy" --config "${CONF}/kube-proxy.yaml"
@@ -404,6 +411,9 @@ start_bg kube-proxy "${K8S_BIN_DIR}/kube-proxy" --config "${CONF}/kube-proxy.yam
 # ------------------------------------------------------------------ wait + smoke test
 node_ready() {
     local status beat
+    # A kubelet started while containerd's CRI is still loading its state exits
+    # ("server is not initialized yet"); start it again until it stays up.
+    is_running kubelet || start_bg kubelet "${kubelet_cmd[@]}"
     read -r status beat < <(kubectl_admin get node "${K8S_NODE_NAME}" -o \
         'jsonpath={.status.conditions[?(@.type=="Ready")].status} {.status.conditions[?(@.type=="Ready")].lastHeartbeatTime}')
     # RFC 3339 UTC timestamps compare as strings.
@@ -411,6 +421,59 @@ node_ready() {
 }
 wait_for 180 kubelet node_ready
 log "node ${K8S_NODE_NAME} is Ready"
+
+# ------------------------------------------------------------------ kube-router
+# NetworkPolicy enforcement: kube-router's firewall controller only (no BGP
+# routing, no IPVS service proxy: the bridge CNI and kube-proxy do those). It
+# reads pods, namespaces and policies and writes filter-table chains
+# KUBE-ROUTER-{INPUT,FORWARD,OUTPUT}, KUBE-POD-FW-*, KUBE-NWPLCY-* and ipsets
+# KUBE-SRC-*/KUBE-DST-*; down.sh removes them. Started after the node is Ready
+# because it reads its own Node object at start and exits if there is none.
+# Its RBAC is what the upstream kube-router manifest grants, minus what only its
+# router and service proxy use (node/service writes, leases, events).
+kubectl_admin apply -f - >/dev/null <<EOF
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata:
+  name: xae:kube-router
+rules:
+- apiGroups: [""]
+  resources: [namespaces, pods, services, nodes, endpoints]
+  verbs: [get, list, watch]
+- apiGroups: [networking.k8s.io]
+  resources: [networkpolicies]
+  verbs: [get, list, watch]
+- apiGroups: [discovery.k8s.io]
+  resources: [endpointslices]
+  verbs: [get, list, watch]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata:
+  name: xae:kube-router
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: ClusterRole
+  name: xae:kube-router
+subjects:
+- apiGroup: rbac.authorization.k8s.io
+  kind: User
+  name: system:kube-router
+EOF
+# --health-port 0: its health server would listen on every interface (there is
+# no bind-address option); metrics are off by default. --enable-cni=false: the
+# bridge plugin owns the CNI config.
+start_bg kube-router "${K8S_BIN_DIR}/kube-router" \
+    --kubeconfig "${CONF}/kube-router.kubeconfig" \
+    --hostname-override "${K8S_NODE_NAME}" \
+    --run-firewall=true --run-router=false --run-service-proxy=false --run-loadbalancer=false \
+    --enable-cni=false --enable-ipv4=true --enable-ipv6=false \
+    --service-cluster-ip-range "${K8S_SERVICE_CIDR}" \
+    --health-port 0 --metrics-port 0
+# It hooks its top-level chains into INPUT/FORWARD/OUTPUT when it starts syncing.
+kube_router_ready() { is_running kube-router && grep -q -- '-j KUBE-ROUTER-FORWARD' <<<"$(iptables -S FORWARD)"; }
+wait_for 60 kube-router kube_router_ready
+log "kube-router is enforcing NetworkPolicy"
 
 if [[ "${K8S_SKIP_SMOKE:-0}" != 1 ]]; then
     # The default service account appears once the controller-manager has run.
