@@ -1,0 +1,127 @@
+"""The cluster strategy: hand plans to the orchestrator, follow its endpoints, wait for the
+router. The orchestrator here is a small fake; the real one is tested against a real cluster
+in tests/e2e (every e2e test runs on the kubernetes backend too)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import pytest
+from tests.unit.fakes import FakeRouter
+
+from xae.control.cluster import ClusterConverger
+from xae.control.routes import RouteTable
+from xae.errors import DeployFailed
+from xae.runtime.base import (
+    AppPlan,
+    HealthCheck,
+    Instance,
+    InstanceSpec,
+    ProcessPlan,
+    Progress,
+    RoutesChanged,
+)
+
+
+def make_plan(app: str = "shop", quantity: int = 2, spec_hash: str = "v1") -> AppPlan:
+    spec = InstanceSpec(app=app, process="web", release=1, image="i", command="", env={},
+                        port=5000, memory_bytes=1, cpus=1.0, pids_limit=1, spec_hash=spec_hash)
+    return AppPlan(app=app, owner="ann", release=1,
+                   processes=(ProcessPlan("web", quantity, spec),),
+                   health=HealthCheck("/", 1.0, 3, 0.1, False), drain_seconds=0)
+
+
+class FakeOrchestrator:
+    name = "fake-cluster"
+
+    def __init__(self) -> None:
+        self.applied: list[AppPlan] = []
+        self.synced: set[str] = set()
+        self.ready: dict[str, list[str]] = {}
+        self.on_routes: RoutesChanged | None = None
+        self.publish_on_apply = True
+
+    def ping(self) -> None: ...
+    def remove_app(self, app: str) -> None:
+        self.ready.pop(app, None)
+
+    def list_instances(self, app: str | None = None) -> list[Instance]:
+        return []
+
+    def logs(self, instance: Instance, *, tail: int = 100, follow: bool = False) -> Iterator[str]:
+        return iter(())
+
+    def apply(self, plan: AppPlan, progress: Progress) -> None:
+        self.applied.append(plan)
+        self.synced.add(plan.spec_hashes().pop())
+        addresses = [f"10.0.0.{i + 1}:5000" for i in range(plan.processes[0].quantity)]
+        self.ready[plan.app] = addresses
+        if self.publish_on_apply:
+            # The endpoint watch reports the new pods a moment later, from another thread.
+            assert self.on_routes is not None
+            on_routes = self.on_routes
+            threading.Timer(0.05, lambda: on_routes({plan.app: addresses})).start()
+
+    def in_sync(self, plan: AppPlan) -> bool:
+        return plan.spec_hashes().pop() in self.synced
+
+    def apps(self) -> set[str]:
+        return set(self.ready)
+
+    def ready_addresses(self, app: str, plan: AppPlan) -> list[str]:
+        return sorted(self.ready.get(app, []))
+
+    def watch(self, on_routes: RoutesChanged) -> None:
+        self.on_routes = on_routes
+
+    def close(self) -> None: ...
+
+
+@pytest.fixture
+def setup() -> tuple[ClusterConverger, FakeOrchestrator, FakeRouter]:
+    router = FakeRouter()
+    orchestrator = FakeOrchestrator()
+    converger = ClusterConverger(orchestrator, RouteTable(router, "localhost"), timeout=5)
+    converger.start()
+    return converger, orchestrator, router
+
+
+def test_converge_returns_once_the_router_serves_the_ready_pods(
+    setup: tuple[ClusterConverger, FakeOrchestrator, FakeRouter],
+) -> None:
+    converger, orchestrator, router = setup
+    converger.converge(make_plan(), lambda _: None)
+    assert router.served() == {"shop": ["10.0.0.1:5000", "10.0.0.2:5000"]}
+
+
+def test_a_plan_already_in_sync_costs_nothing(
+    setup: tuple[ClusterConverger, FakeOrchestrator, FakeRouter],
+) -> None:
+    converger, orchestrator, _ = setup
+    converger.converge(make_plan(), lambda _: None)
+    converger.converge(make_plan(), lambda _: None)
+    assert len(orchestrator.applied) == 1
+
+
+def test_endpoints_that_never_reach_the_router_fail_the_deploy(
+    setup: tuple[ClusterConverger, FakeOrchestrator, FakeRouter],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    converger, orchestrator, _ = setup
+    orchestrator.publish_on_apply = False
+    monkeypatch.setattr("xae.control.cluster.ROUTE_WAIT", 0.3)
+    with pytest.raises(DeployFailed, match="router did not pick up"):
+        converger.converge(make_plan(), lambda _: None)
+
+
+def test_late_endpoint_events_do_not_bring_back_a_removed_app(
+    setup: tuple[ClusterConverger, FakeOrchestrator, FakeRouter],
+) -> None:
+    converger, orchestrator, router = setup
+    converger.converge(make_plan(), lambda _: None)
+    converger.remove_app("shop")
+    assert orchestrator.on_routes is not None
+    orchestrator.on_routes({"shop": []})  # the slice's deletion arrives after the destroy
+    assert "shop" not in router.served()
+    assert converger.known_apps() == set()
