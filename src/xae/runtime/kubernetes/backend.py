@@ -307,6 +307,10 @@ def _pod_ip(pod: Pod) -> str | None:
 
 
 def _ready(pod: Pod) -> bool:
+    """Ready and not being removed (a terminating pod keeps its Ready condition for a while,
+    but leaves the routes at once)."""
+    if pod.metadata is not None and pod.metadata.deletionTimestamp is not None:
+        return False
     conditions = pod.status.conditions if pod.status else None
     return any(c.type == "Ready" and c.status == "True" for c in conditions or [])
 
