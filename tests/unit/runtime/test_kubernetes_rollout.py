@@ -10,7 +10,7 @@ from lightkube.resources.apps_v1 import Deployment
 from lightkube.resources.core_v1 import Pod
 
 from xae.runtime.kubernetes import manifests as m
-from xae.runtime.kubernetes.rollout import evaluate
+from xae.runtime.kubernetes.rollout import Wanted, evaluate
 
 
 def deployment(*, spec_hash: str = "new", generation: int = 2, observed: int = 2,
@@ -49,7 +49,7 @@ def pod(*, spec_hash: str = "new", waiting: str | None = None, restarts: int = 0
     return obj
 
 
-WANTED = {"web": (2, "new")}
+WANTED = {"web": Wanted(2, "new", generation=2)}
 
 
 def test_done_when_every_new_pod_is_available_and_no_old_pod_is_left() -> None:
@@ -64,6 +64,19 @@ def test_waits_for_the_controller_to_see_the_new_spec() -> None:
 def test_waits_while_old_pods_still_run() -> None:
     status = evaluate({"web": deployment(replicas=3, updated=2)}, WANTED, [])
     assert not status.done and "1 old instance(s) to stop" in status.waiting_for
+
+
+def test_a_scale_down_is_done_only_once_the_extra_pods_are_gone() -> None:
+    status = evaluate({"web": deployment(replicas=3, updated=3, available=3)}, WANTED, [])
+    assert not status.done and "1 old instance(s) to stop" in status.waiting_for
+
+
+def test_the_object_from_before_the_apply_says_nothing() -> None:
+    # The watch cache may still hold the Deployment as it was before the apply: generation 1,
+    # fully rolled out at 2 replicas. The apply answered with generation 2.
+    stale = deployment(generation=1, observed=1)
+    status = evaluate({"web": stale}, WANTED, [])
+    assert not status.done and "new spec" in status.waiting_for
 
 
 def test_waits_while_new_pods_are_not_ready() -> None:

@@ -31,7 +31,7 @@ from xae.errors import DeployFailed, RuntimeFailure, RuntimeUnavailable
 from xae.runtime.base import AppPlan, Instance, Progress, RoutesChanged
 from xae.runtime.kubernetes import manifests as m
 from xae.runtime.kubernetes.cache import ClusterCache, ready_addresses
-from xae.runtime.kubernetes.rollout import evaluate
+from xae.runtime.kubernetes.rollout import Wanted, evaluate
 
 log = logging.getLogger("xae.runtime.kubernetes")
 FIELD_MANAGER = "xae"
@@ -118,15 +118,19 @@ class KubernetesRuntime:
         )
         ns = m.namespace_name(self.plane, plan.owner)
         progress(f"applying v{plan.release} to namespace {ns}")
+        generations: dict[str, int] = {}
         try:
             for obj in objects:
-                self.client.apply(codecs.from_dict(obj), force=True)
+                applied = self.client.apply(codecs.from_dict(obj), force=True)
+                if obj["kind"] == "Deployment" and applied.metadata is not None:
+                    process = _labels(applied).get(m.PROCESS, "")
+                    generations[process] = applied.metadata.generation or 0
             self._delete_removed_processes(plan, before)
         except ApiError as e:
             self._restore(plan, before)
             raise DeployFailed(f"the cluster refused the objects of v{plan.release}: {e}") from e
         try:
-            self._wait_rolled_out(plan, progress)
+            self._wait_rolled_out(plan, generations, progress)
         except DeployFailed:
             self._restore(plan, before)
             raise
@@ -177,8 +181,13 @@ class KubernetesRuntime:
                 f"({self._where}): see the control plane's log"
             )
 
-    def _wait_rolled_out(self, plan: AppPlan, progress: Progress) -> None:
-        wanted = {p.process: (p.quantity, p.spec.spec_hash) for p in plan.processes}
+    def _wait_rolled_out(
+        self, plan: AppPlan, generations: dict[str, int], progress: Progress
+    ) -> None:
+        wanted = {
+            p.process: Wanted(p.quantity, p.spec.spec_hash, generations.get(p.process, 0))
+            for p in plan.processes
+        }
         deadline = time.monotonic() + self.rollout_timeout
         said = ""
         with self.cache.changed:

@@ -50,24 +50,34 @@ class Status:
     failure: Failure | None = None
 
 
-def deployment_done(d: Deployment, replicas: int, spec_hash: str) -> str | None:
-    """None once `d` runs exactly `replicas` ready pods of `spec_hash`; else what it waits for."""
-    annotations = d.metadata.annotations or {} if d.metadata else {}
-    if annotations.get(SPEC) != spec_hash:
+@dataclass(frozen=True)
+class Wanted:
+    replicas: int
+    spec_hash: str
+    generation: int = 0
+    """The generation the apply answered with: an older object (the cache may still hold the
+    one from before the apply) says nothing about this rollout."""
+
+
+def deployment_done(d: Deployment, wanted: Wanted) -> str | None:
+    """None once `d` runs exactly the wanted ready pods; else what it waits for."""
+    annotations = (d.metadata.annotations or {}) if d.metadata else {}
+    generation = (d.metadata.generation if d.metadata else None) or 0
+    if annotations.get(SPEC) != wanted.spec_hash or generation < wanted.generation:
         return "the new spec to be applied"
     status = d.status
-    generation = d.metadata.generation if d.metadata else None
-    if status is None or (generation or 0) > (status.observedGeneration or 0):
+    if status is None or generation > (status.observedGeneration or 0):
         return "the controller to see the new spec"
+    replicas = wanted.replicas
     updated = status.updatedReplicas or 0
     total = status.replicas or 0
     available = status.availableReplicas or 0
     if updated < replicas:
         return f"{updated} of {replicas} new instance(s) to be created"
-    if total > updated:
-        return f"{total - updated} old instance(s) to stop"
-    if available < updated:
-        return f"{available} of {updated} new instance(s) to be ready"
+    if total > replicas:
+        return f"{total - replicas} old instance(s) to stop"
+    if available < replicas:
+        return f"{available} of {replicas} new instance(s) to be ready"
     return None
 
 
@@ -100,12 +110,13 @@ def pod_failure(pod: Pod, now: datetime | None = None) -> str | None:
 
 def evaluate(
     deployments: dict[str, Deployment],
-    wanted: dict[str, tuple[int, str]],
+    wanted: dict[str, Wanted],
     pods: list[Pod],
     now: datetime | None = None,
 ) -> Status:
-    """`wanted` is process → (replicas, spec hash); `deployments` is process → Deployment."""
-    for process, (replicas, spec_hash) in sorted(wanted.items()):
+    """`wanted` and `deployments` are by process type."""
+    for process, want in sorted(wanted.items()):
+        spec_hash = want.spec_hash
         new_pods = [
             p
             for p in pods
@@ -129,7 +140,7 @@ def evaluate(
                     done=False,
                     failure=Failure(process, pod_name, f"no progress: {cond.message}"),
                 )
-        pending = deployment_done(d, replicas, spec_hash)
+        pending = deployment_done(d, want)
         if pending is not None:
             return Status(done=False, waiting_for=f"{process}: {pending}")
     return Status(done=True)
