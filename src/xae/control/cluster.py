@@ -28,10 +28,9 @@ ROUTE_WAIT = 30.0
 
 
 class ClusterConverger:
-    def __init__(self, orchestrator: Orchestrator, routes: RouteTable, timeout: float) -> None:
+    def __init__(self, orchestrator: Orchestrator, routes: RouteTable) -> None:
         self.orchestrator = orchestrator
         self.routes = routes
-        self.timeout = timeout
         self.lock = AppLocks()
         self._routes_changed = threading.Condition()
 

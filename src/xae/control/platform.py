@@ -47,7 +47,7 @@ class Platform:
         self.health = HealthTracker()
         self.converger: Strategy
         if isinstance(runtime, Orchestrator):
-            self.converger = ClusterConverger(runtime, self.routes, settings.rollout_timeout)
+            self.converger = ClusterConverger(runtime, self.routes)
         else:
             self.converger = Converger(runtime, self.routes, self.health)
 

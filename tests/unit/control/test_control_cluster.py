@@ -82,7 +82,7 @@ class FakeOrchestrator:
 def setup() -> tuple[ClusterConverger, FakeOrchestrator, FakeRouter]:
     router = FakeRouter()
     orchestrator = FakeOrchestrator()
-    converger = ClusterConverger(orchestrator, RouteTable(router, "localhost"), timeout=5)
+    converger = ClusterConverger(orchestrator, RouteTable(router, "localhost"))
     converger.start()
     return converger, orchestrator, router
 

@@ -30,7 +30,7 @@ from xae.domain.resources import parse_memory
 from xae.errors import DeployFailed, RuntimeFailure, RuntimeUnavailable
 from xae.runtime.base import AppPlan, Instance, Progress, RoutesChanged
 from xae.runtime.kubernetes import manifests as m
-from xae.runtime.kubernetes.cache import ClusterCache, ready_addresses
+from xae.runtime.kubernetes.cache import ClusterCache
 from xae.runtime.kubernetes.rollout import Wanted, evaluate
 
 log = logging.getLogger("xae.runtime.kubernetes")
@@ -99,14 +99,14 @@ class KubernetesRuntime:
     def remove_app(self, app: str) -> None:
         self._ensure_cache()
         labels: dict[str, Any] = dict(m.app_labels(self.plane, app))
-        namespaces = {p.metadata.namespace for p in self.cache.app_pods(app) if p.metadata}
+        namespaces: set[str] = set()
         kinds: list[Any] = [Deployment, Service, NetworkPolicy, Secret]
         for kind in kinds:
             for obj in self.client.list(kind, namespace="*", labels=labels):
-                namespaces.add(obj.metadata.namespace)
+                namespaces.add(obj.metadata.namespace or "")
                 self._delete(kind, obj.metadata.name, obj.metadata.namespace)
         # The ReplicaSets and pods go with their Deployment (background deletion).
-        log.info("removed %s from namespaces %s", app, sorted(n for n in namespaces if n))
+        log.info("removed %s from namespaces %s", app, sorted(namespaces))
 
     # -- Orchestrator -----------------------------------------------------------------------
 
@@ -192,13 +192,9 @@ class KubernetesRuntime:
         said = ""
         with self.cache.changed:
             while True:
-                deployments = {
-                    _process_of(d): d
-                    for d in self.cache.deployments.values()
-                    if _labels(d).get(m.APP) == plan.app
-                }
-                pods = [p for p in self.cache.pods.values() if _labels(p).get(m.APP) == plan.app]
-                status = evaluate(deployments, wanted, pods)
+                # The condition's lock is reentrant: the cache's readers take it again.
+                deployments = {_process_of(d): d for d in self.cache.app_deployments(plan.app)}
+                status = evaluate(deployments, wanted, self.cache.app_pods(plan.app))
                 if status.done:
                     progress(f"v{plan.release} rolled out")
                     return
@@ -394,6 +390,3 @@ def _cpus(value: str | None) -> float:
     if not value:
         return 0.0
     return int(value[:-1]) / 1000 if value.endswith("m") else float(value)
-
-
-__all__ = ["KubernetesRuntime", "ready_addresses"]
