@@ -15,6 +15,19 @@ if TYPE_CHECKING:
     from starlette.testclient import TestClient
 
 IMAGE = "registry.example.com:5000/team/shop:v2"
+PUBLIC = "198.51.100.7"
+
+
+@pytest.fixture(autouse=True)
+def registry_dns(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`registry.example.com` resolves to an address outside the platform (no DNS here)."""
+
+    def resolve(host: str) -> list[str]:
+        if host == "registry.example.com":
+            return [PUBLIC]
+        raise OSError(f"{host} does not resolve")
+
+    monkeypatch.setattr("xae.codecenter.image_policy.resolve_host", resolve)
 
 
 def events_of(text: str) -> list[dict[str, Any]]:
