@@ -34,7 +34,7 @@ def built_images(session: Session, app_id: int) -> list[str]:
             select(Build.image).where(
                 Build.app_id == app_id,
                 Build.status == "succeeded",
-                Build.stack != IMAGE_STACK,
+                Build.stack.is_distinct_from(IMAGE_STACK),
                 Build.image.is_not(None),
             )
         )

@@ -214,11 +214,13 @@ _PULL_FAILURES: tuple[tuple[tuple[str, ...], str], ...] = (
     ),
     (
         ("unauthorized", "authentication required", "denied", "forbidden",
-         "no basic auth credentials", "requested access to the resource"),
+         "no basic auth credentials", "requested access to the resource", "http 401",
+         "http 403"),
         "its registry refused access: the repository does not exist or needs credentials",
     ),
     (
-        ("not found", "manifest unknown", "name unknown", "no such image", "does not exist"),
+        ("not found", "manifest unknown", "name unknown", "no such image", "does not exist",
+         "http 404"),
         "it was not found: check the repository and the tag",
     ),
 )
