@@ -43,7 +43,11 @@ K8S_STATE = Path(os.environ.get("K8S_STATE_DIR", "/var/lib/xae/k8s"))
 KUBECONFIG = K8S_STATE / "kubeconfig"
 KUBECTL = Path(os.environ.get("K8S_CACHE_DIR", "/var/cache/xae/k8s/v1.33.13")) / "bin" / "kubectl"
 NODE = "xae-node"
-IMAGE = "127.0.0.1:5000/xae/hello-http:2"
+REGISTRY = "127.0.0.1:5000"
+SOURCE_IMAGE = f"{REGISTRY}/xae/hello-http:2"
+IMAGE = f"{REGISTRY}/bench/hello-http:2"
+"""An app may not deploy images in xae's own namespace that it did not build, so the benchmark
+republishes `make k8s-up`'s test image outside it; the plane allows its loopback registry."""
 IMAGE_PORT = 8080
 REPLICAS = 3
 PLANE = "kwokbench"
@@ -90,7 +94,8 @@ class Plane:
             "XAE_PLANE": PLANE,
             "XAE_BACKEND": "kubernetes",
             "XAE_KUBECONFIG": str(KUBECONFIG),
-            "XAE_REGISTRY": "127.0.0.1:5000",
+            "XAE_REGISTRY": REGISTRY,
+            "XAE_ALLOWED_REGISTRIES": REGISTRY,
             "XDG_CONFIG_HOME": str(self.dir / "config"),
         }
         self.url = f"http://127.0.0.1:{self.env['XAE_API_PORT']}"
@@ -109,6 +114,13 @@ class Plane:
         subprocess.run([str(BIN / "xae-admin"), "stop"], env=self.env, capture_output=True,
                        timeout=120)
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def publish_image() -> None:
+    """Copy the test image to `IMAGE` in the local registry (through Docker, then untag it)."""
+    for argv in (["pull", SOURCE_IMAGE], ["tag", SOURCE_IMAGE, IMAGE], ["push", IMAGE],
+                 ["rmi", SOURCE_IMAGE, IMAGE]):
+        subprocess.run(["docker", *argv], check=True, capture_output=True, timeout=300)
 
 
 def _free_port() -> int:
@@ -153,6 +165,7 @@ def running_pods() -> int:
 
 def run(apps: int, nodes: int, workers: int) -> str:
     plane = Plane()
+    publish_image()
     subprocess.run([str(KWOK), "up", str(nodes)], check=True, timeout=1800)
     kubectl("cordon", NODE)
     calls = Calls()

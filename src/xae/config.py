@@ -6,12 +6,17 @@ file); the rest of the code receives a `Settings` and never reads the environmen
 
 from __future__ import annotations
 
+import json
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated, Any
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from xae.domain.registries import normalise_allow_list
+from xae.errors import InvalidInput
 
 
 def _default_state_dir() -> Path:
@@ -89,6 +94,26 @@ class Settings(BaseSettings):
     """How long a Kubernetes rollout may take (scheduling, image pull, probes) before the
     previous release is put back."""
     token_ttl_days: int = 30
+
+    allowed_registries: Annotated[list[str], NoDecode] = []
+    """Registries image deploys may pull from although they are inside the platform (on
+    loopback, link-local, this machine's addresses or its container networks), as `host` or
+    `host:port`, comma-separated or a JSON list. Everything else inside is refused, so that an
+    image reference cannot send requests to the platform's own services. `registry` needs no
+    entry for the apps' own builds pushed there."""
+
+    @field_validator("allowed_registries", mode="before")
+    @classmethod
+    def _split_allowed_registries(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            value = json.loads(text) if text.startswith("[") else text.split(",")
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ValueError("give registries as `host[:port]`, comma-separated or a JSON list")
+        try:
+            return list(normalise_allow_list(value))
+        except InvalidInput as e:
+            raise ValueError(e.message) from e
 
     @property
     def db_url(self) -> str:

@@ -98,3 +98,17 @@ class RouterFailure(XaeError):
 class PortInUse(XaeError):
     code = "port_in_use"
     status = 409
+
+
+class ImageNotAllowed(Forbidden):
+    """An image deploy named an image the app may not run: another app's build, one of xae's
+    own images, or a local image by its ID."""
+
+    code = "image_not_allowed"
+
+
+class RegistryNotAllowed(Forbidden):
+    """An image deploy named a registry inside the platform (loopback, link-local, this
+    machine, its internal networks) that no operator allow-listed."""
+
+    code = "registry_not_allowed"

@@ -7,7 +7,9 @@ becomes current.
 
 An image deploy (`run_image`) skips the build: the user's image reference is recorded as a
 succeeded build of stack `image` and released the same way a built one is. It never touches
-Docker here: the runtime pulls or finds the image when it starts the instances.
+Docker here: the runtime pulls or finds the image when it starts the instances. The reference
+passes `xae.codecenter.image_policy` first: an app runs only its own builds or images from a
+registry outside the platform.
 """
 
 from __future__ import annotations
@@ -24,19 +26,18 @@ import docker
 from xae.builder.build import build_image
 from xae.builder.registry import push_image
 from xae.builder.upload import extract_upload
+from xae.codecenter.image_policy import vet_image
 from xae.control.apps import get_app
 from xae.control.audit import record
 from xae.control.formation import ensure_formation
 from xae.control.platform import Platform
 from xae.control.releases import new_release, rollout
-from xae.domain.images import validate_command, validate_image_ref, validate_port
+from xae.domain.images import IMAGE_STACK, validate_command, validate_image_ref, validate_port
 from xae.errors import BuildFailed, XaeError
 from xae.store.models import Build, User, utcnow
 
 Emit = Callable[[dict[str, Any]], None]
 LOG_TAIL = 30
-IMAGE_STACK = "image"
-"""The `stack` of a build that is a user's ready-made image rather than something xae built."""
 
 
 @dataclass(frozen=True)
@@ -125,9 +126,13 @@ class DeployPipeline:
         self, user: User, name: str, image: str, port: int, command: str, emit: Emit
     ) -> None:
         """Deploy the ready-made `image` to app `name`: its `web` process runs `command` (empty:
-        the image's own CMD) and listens on `port`."""
+        the image's own CMD) and listens on `port`. `image` must be one of the app's own builds
+        or come from a registry outside the platform (`ImageNotAllowed`, `RegistryNotAllowed`)."""
         image, port = validate_image_ref(image), validate_port(port)
         command = validate_command(command)
+        with self.p.db.session() as session:
+            app = get_app(session, name)
+            image = vet_image(session, self.p.settings, name, app.id, image)
         runs = f"`{command}`" if command else "the image's CMD"
         emit(
             {

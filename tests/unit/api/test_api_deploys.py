@@ -7,14 +7,29 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from sqlalchemy import select
-from tests.unit.fakes import World, deploy
+from tests.unit.fakes import World, add_build, deploy
 
+from xae.codecenter import image_policy
+from xae.control.apps import create_app
 from xae.store.models import Build, Event
 
 if TYPE_CHECKING:
     from starlette.testclient import TestClient
 
 IMAGE = "registry.example.com:5000/team/shop:v2"
+PUBLIC = "198.51.100.7"
+
+
+@pytest.fixture(autouse=True)
+def registry_dns(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`registry.example.com` resolves to an address outside the platform (there may be no
+    DNS here); other names resolve as usual (`localhost`; `.example` names do not)."""
+    real = image_policy.resolve_host
+
+    def resolve(host: str) -> list[str]:
+        return [PUBLIC] if host == "registry.example.com" else real(host)
+
+    monkeypatch.setattr("xae.codecenter.image_policy.resolve_host", resolve)
 
 
 def events_of(text: str) -> list[dict[str, Any]]:
@@ -201,3 +216,48 @@ def test_the_openapi_document_lists_the_image_deploy(anonymous: TestClient) -> N
     paths = anonymous.get("/openapi.json").json()["paths"]
     operation = paths["/v1/apps/{name}/deploys/image"]["post"]
     assert operation["tags"] == ["deploys"]
+
+
+@pytest.mark.parametrize(
+    ("image", "code", "says"),
+    [
+        ("xae/app-bank:b1", "image_not_allowed", "not a build of app shop"),
+        ("docker.io/xae/app-bank:b1", "image_not_allowed", "not a build of app shop"),
+        ("xae/base:latest", "image_not_allowed", "xae's own image namespace"),
+        ("3db4639b4b4f", "image_not_allowed", "ID of an image"),
+        ("127.0.0.1:8080/x:v1", "registry_not_allowed", "a loopback address"),
+        ("localhost:8080/x:v1", "registry_not_allowed", "localhost resolves to a loopback"),
+        ("169.254.169.254/latest:v1", "registry_not_allowed", "a link-local address"),
+        ("nowhere.example:5000/x:v1", "registry_not_allowed", "does not resolve"),
+    ],
+)
+def test_an_image_the_app_may_not_run_is_403_before_the_stream_and_nothing_is_recorded(
+    world: World, client: TestClient, shop: str, image: str, code: str, says: str
+) -> None:
+    create_app(world.platform, world.user("bob"), "bank")
+    add_build(world.platform, "bank", "xae/app-bank:b1")
+
+    response = client.post(f"/v1/apps/{shop}/deploys/image", json={"image": image})
+
+    assert response.status_code == 403
+    assert response.headers["content-type"] == "application/json"
+    error = response.json()["error"]
+    assert error["code"] == code
+    assert says in error["message"]
+    assert [b.image for b in builds(world)] == ["xae/app-bank:b1"]
+    assert client.get(f"/v1/apps/{shop}/releases").json() == []
+    assert world.runtime.of(shop) == []
+
+
+def test_an_app_redeploys_its_own_build_by_reference(
+    world: World, client: TestClient, shop: str
+) -> None:
+    deploy(world.platform, shop, "xae/app-shop:b1")
+
+    response = client.post(
+        f"/v1/apps/{shop}/deploys/image", json={"image": "docker.io/xae/app-shop:b1"}
+    )
+
+    assert events_of(response.text)[-1]["release"]["image"] == "xae/app-shop:b1"
+    [web] = world.runtime.of(shop, "web")
+    assert world.runtime.spec_of(web).image == "xae/app-shop:b1"

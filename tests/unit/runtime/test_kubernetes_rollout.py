@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from lightkube import codecs
 from lightkube.resources.apps_v1 import Deployment
 from lightkube.resources.core_v1 import Pod
@@ -127,3 +128,29 @@ def test_a_config_error_fails_only_when_it_lasts() -> None:
     later = moment + timedelta(minutes=1)
     status = evaluate({"web": deployment(available=0)}, WANTED, [young], now=later)
     assert status.failure is not None and "configuration is invalid" in status.failure.reason
+
+
+@pytest.mark.parametrize(
+    ("reason", "message", "says"),
+    [
+        ("ErrImagePull", 'failed to pull and unpack image "127.0.0.1:9/x:v1": failed to resolve '
+         'reference: unexpected status from GET request: 404 Not Found: SECRET-BODY', "not found"),
+        ("ImagePullBackOff", 'Back-off pulling image "x": ErrImagePull: dial tcp 10.0.0.9:5000: '
+         "connect: connection refused", "cannot be reached"),
+        ("ImagePullBackOff", "SECRET-BODY", "answered with an error (not shown)"),
+    ],
+)
+def test_a_failed_pull_names_its_kind_and_never_the_registrys_answer(
+    reason: str, message: str, says: str
+) -> None:
+    failing = pod(waiting=reason, created="2020-01-01T00:00:00Z")
+    waiting = failing.status.containerStatuses[0].state.waiting  # type: ignore[union-attr,index]
+    waiting.message = message  # type: ignore[union-attr]
+
+    failure = evaluate({"web": deployment(available=0)}, WANTED, [failing]).failure
+
+    assert failure is not None
+    assert failure.reason.startswith("the image x cannot be pulled: ")
+    assert says in failure.reason
+    assert f"({reason})" in failure.reason
+    assert "SECRET-BODY" not in failure.reason

@@ -2,7 +2,8 @@
 
 The upload is spooled to disk (bounded by `max_upload_bytes`) before anything is built, so a
 cut connection never leaves a half-built release. An image deploy's reference, port and command
-are checked before the stream starts, so a typo is an HTTP error rather than an `error` event.
+are checked before the stream starts, so a typo, another app's image or a registry inside the
+platform is an HTTP error with a stable code rather than an `error` event.
 Either way the pipeline runs in its own thread: the events it emits are streamed as they
 happen, one JSON object per line.
 """
@@ -24,6 +25,7 @@ from xae.api.deps import PlatformDep, UserDep
 from xae.api.routes.views import load_app, release_public
 from xae.api.schemas import ImageDeploy
 from xae.codecenter.deploy import DeployPipeline, Emit
+from xae.codecenter.image_policy import vet_image
 from xae.control.apps import get_app
 from xae.control.platform import Platform
 from xae.domain.images import validate_command, validate_image_ref, validate_port
@@ -63,9 +65,10 @@ def deploy_image(
     name: str, body: ImageDeploy, p: PlatformDep, user: UserDep
 ) -> StreamingResponse:
     with p.db.session() as session:
-        load_app(session, user, name)
-    image, port = validate_image_ref(body.image), validate_port(body.port)
-    command = validate_command(body.command)
+        app = load_app(session, user, name)
+        image, port = validate_image_ref(body.image), validate_port(body.port)
+        command = validate_command(body.command)
+        image = vet_image(session, p.settings, name, app.id, image)
     pipeline = DeployPipeline(p)
     return _stream(
         p, name, lambda emit: pipeline.run_image(user, name, image, port, command, emit)

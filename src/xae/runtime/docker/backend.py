@@ -4,6 +4,11 @@ Every container xae creates carries `xae.*` labels; xae lists, replaces and remo
 containers with `xae.managed=1`, so it never touches anything it did not create. Each app gets
 its own bridge network; the router (host nginx) reaches instances at their bridge addresses, so
 no port is ever published and apps cannot reach each other (Docker isolates bridge networks).
+
+An image missing from the engine is pulled here, explicitly, before the container is created,
+so that a failed pull is told apart from a failed start and reported by kind only: the
+engine's pull errors quote the registry's response body, which whoever runs the registry
+writes, and it never reaches a user or a log line.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import docker
 import docker.errors
 from docker.models.containers import Container
 
+from xae.domain.images import describe_pull_failure
 from xae.errors import RuntimeFailure, RuntimeUnavailable
 from xae.runtime.base import Instance, InstanceSpec
 
@@ -168,8 +174,31 @@ class DockerRuntime:
             raise RuntimeUnavailable(f"listing containers failed: {str(e)[:200]}") from e
         return [_instance_from_summary(row) for row in rows]
 
+    def ensure_image(self, image: str) -> None:
+        """Pull `image` unless the engine has it; a failure says what kind, never the body."""
+        try:
+            self.client.api.inspect_image(image)
+            return
+        except docker.errors.ImageNotFound:
+            pass
+        except docker.errors.APIError as e:
+            raise RuntimeFailure(f"looking up the image {image} failed ({e.status_code})") from e
+        # The engine's error is read, not chained (`from None`): a traceback in a log would
+        # carry the registry's body along.
+        try:
+            for line in self.client.api.pull(image, stream=True, decode=True):
+                if isinstance(line, dict) and "error" in line:
+                    detail = str(line.get("error") or "")
+                    raise RuntimeFailure(describe_pull_failure(image, detail))
+        except docker.errors.APIError as e:
+            detail = str(e.explanation or "")
+            raise RuntimeFailure(describe_pull_failure(image, detail)) from None
+        except (docker.errors.DockerException, OSError) as e:  # e.g. the engine's read timeout
+            raise RuntimeFailure(describe_pull_failure(image, type(e).__name__)) from None
+
     def start(self, spec: InstanceSpec) -> Instance:
         self.ensure_network(spec.app)
+        self.ensure_image(spec.image)
         env = dict(spec.env)
         if spec.port is not None:
             env["PORT"] = str(spec.port)
@@ -195,10 +224,12 @@ class DockerRuntime:
             network=network_name(self.plane, spec.app),
             restart_policy={"Name": "unless-stopped"},
             log_config={"Type": "json-file", "Config": {"max-size": "10m", "max-file": "3"}},
-            detach=True,
         )
         try:
-            container = cast(Container, self.client.containers.run(**kwargs))
+            # create + start, not `run`: `run` pulls a missing image itself and its error would
+            # quote the registry; `ensure_image` pulled it already.
+            container = cast(Container, self.client.containers.create(**kwargs))
+            container.start()
             container.reload()
         except docker.errors.ImageNotFound as e:
             raise RuntimeFailure(f"image {spec.image} is gone: deploy the app again") from e

@@ -4,6 +4,8 @@ Pure functions over the cached objects, so the rules are tested without a cluste
 are those of `kubectl rollout status`, plus the failures a PaaS user needs named instead of a
 timeout: an image that cannot be pulled, a config the container cannot start with, a process
 that crashes, a health check that never passes (the startup probe restarts the container).
+A failed pull is named by kind only (`describe_pull_failure`): the kubelet's message quotes
+the registry's answer, which is not ours to repeat.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from lightkube.resources.apps_v1 import Deployment
 from lightkube.resources.core_v1 import Pod
 
+from xae.domain.images import describe_pull_failure
 from xae.runtime.kubernetes.manifests import PROCESS, SPEC
 
 FATAL_WAITING = {
@@ -29,6 +32,7 @@ TRANSIENT_WAITING = {
 }
 """The kubelet retries these, and they often clear (a new Secret not yet in the kubelet's
 cache: "failed to sync secret cache"); they fail a rollout only when they last."""
+PULL_FAILURES = frozenset({"ErrImagePull", "ImagePullBackOff"})
 TRANSIENT_GRACE = timedelta(seconds=30)
 MAX_RESTARTS = 0
 """A new pod restarted more than this during a rollout has failed it (it crashed, or the
@@ -93,6 +97,8 @@ def pod_failure(pod: Pod, now: datetime | None = None) -> str | None:
         reason = waiting.reason if waiting is not None else None
         if waiting is not None and reason is not None:
             what = FATAL_WAITING.get(reason) or (lasting and TRANSIENT_WAITING.get(reason))
+            if what and reason in PULL_FAILURES:
+                return f"{describe_pull_failure(c.image, waiting.message or '')} ({reason})"
             if what:
                 message = f": {waiting.message}" if waiting.message else ""
                 return f"{what} ({reason}{message})"
