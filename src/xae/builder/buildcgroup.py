@@ -93,3 +93,11 @@ class BuildCgroup:
                         log.warning("leaving the build cgroup %s behind: %s", directory, e)
                         break
                     time.sleep(0.05)
+
+
+def remove_plane_parent(plane: str, root: Path = CGROUP_ROOT) -> None:
+    """Remove a plane's (empty) build parent from every controller (uninstalling a plane)."""
+    for controller in sorted(root.iterdir()):
+        directory = controller / parent_name(plane)
+        if directory.is_dir():
+            directory.rmdir()

@@ -25,6 +25,7 @@ from anything but validated addresses and names derived from the plane.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import ipaddress
 import subprocess
@@ -219,5 +220,6 @@ def remove_build_network(client: docker.DockerClient, plane: str,
     net = BuildNetwork.for_plane(plane)
     found = _find_network(client, net.name)
     if found is not None:
-        client.api.remove_network(found["Id"])
+        with contextlib.suppress(docker.errors.NotFound):  # removed meanwhile: the goal
+            client.api.remove_network(found["Id"])
     remove_firewall(net, run)

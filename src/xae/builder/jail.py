@@ -27,8 +27,8 @@ from types import TracebackType
 import docker
 import docker.errors
 
-from xae.builder.buildcgroup import CGROUP_ROOT, BuildCgroup
-from xae.builder.buildnet import RESOLV_CONF, Run, prepare_build_network
+from xae.builder.buildcgroup import CGROUP_ROOT, BuildCgroup, remove_plane_parent
+from xae.builder.buildnet import RESOLV_CONF, Run, prepare_build_network, remove_build_network
 from xae.config import Settings
 from xae.domain.resources import parse_memory, validate_cpus
 from xae.errors import BuildFailed, InvalidInput
@@ -184,3 +184,11 @@ class Deadline:
                 return
             self.expired = True
         self._on_expiry()
+
+
+def remove_plane_jail(client: docker.DockerClient, plane: str, *,
+                      cgroup_root: Path = CGROUP_ROOT, run: Run = subprocess.run) -> None:
+    """Remove what builds of `plane` set up: the build network, its firewall, the cgroup
+    parent (uninstalling a plane; the tests' planes)."""
+    remove_build_network(client, plane, run)
+    remove_plane_parent(plane, cgroup_root)
