@@ -9,8 +9,9 @@ cd "$here"
 log() { printf '\033[1;34m==>\033[0m %s\n' "$*"; }
 
 need_pkgs=()
+# iptables: xae keeps builds off the host and other containers with its own chains.
 for pair in docker.io:/usr/sbin/dockerd nginx:/usr/sbin/nginx git:/usr/bin/git \
-            debootstrap:/usr/sbin/debootstrap wrk:/usr/bin/wrk; do
+            debootstrap:/usr/sbin/debootstrap wrk:/usr/bin/wrk iptables:/usr/sbin/iptables-restore; do
   pkg="${pair%%:*}"; bin="${pair#*:}"
   [ -x "$bin" ] || need_pkgs+=("$pkg")
 done

@@ -25,6 +25,10 @@ def _default_state_dir() -> Path:
     return Path.home() / ".local" / "share" / "xae"
 
 
+def _default_build_cpus() -> float:
+    return float(max(1, (os.cpu_count() or 1) - 1))
+
+
 class Settings(BaseSettings):
     """xae's settings; each field is `XAE_<NAME>` in the environment."""
 
@@ -114,6 +118,34 @@ class Settings(BaseSettings):
             return list(normalise_allow_list(value))
         except InvalidInput as e:
             raise ValueError(e.message) from e
+
+    build_memory: str = "2G"
+    """Memory each build step may use (`512M`, `2G`); builds get no swap on top."""
+
+    build_cpus: float = Field(default_factory=_default_build_cpus)
+    """CPUs a build may keep busy (a CFS quota); default the machine's CPUs minus one, at
+    least 1, so a build never starves the router and the running apps."""
+
+    build_pids: int = Field(default=512, ge=0)
+    """Processes and threads one build may run at once (`pids.max` of a cgroup xae creates for
+    it). Needs cgroup v1 with dockerd's cgroupfs driver; 0 turns the limit off where that is
+    unavailable (builds then have no PIDs limit: say so in your threat model)."""
+
+    build_timeout: float = Field(default=900.0, gt=0)
+    """Seconds a whole build may take; then it is stopped and fails, and nothing is tagged."""
+
+    build_blocked_cidrs: list[str] = [
+        "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "169.254.0.0/16",
+        "0.0.0.0/8", "127.0.0.0/8", "224.0.0.0/3",
+    ]
+    """Where build steps may not connect: private, shared, link-local (cloud metadata) and
+    multicast ranges, i.e. other containers, app networks, the cluster's pods and the LAN.
+    The host itself (router, API, anything listening on it) is always refused; the DNS
+    servers (`build_dns_servers`) stay reachable on port 53. Add your LAN if it is public."""
+
+    build_dns_servers: list[str] | None = None
+    """The resolvers builds may query (port 53) even inside a blocked range; unset: the IPv4
+    `nameserver`s of the host's /etc/resolv.conf, which Docker's embedded DNS forwards to."""
 
     @property
     def db_url(self) -> str:

@@ -15,6 +15,7 @@ import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import docker
 import pytest
 from tests.e2e.harness import (
     BACKENDS,
@@ -26,6 +27,8 @@ from tests.e2e.harness import (
     cluster_unavailable,
     free_port,
 )
+
+from xae.builder.jail import remove_plane_jail
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -78,6 +81,11 @@ def plane(
         for app in p.apps:
             p.xae("apps:destroy", app, "--confirm", app, check=False)
         subprocess.run([str(BIN / "xae-admin"), "stop"], env=env, capture_output=True, timeout=60)
+        client = docker.from_env(version="auto")
+        try:
+            remove_plane_jail(client, name)  # the plane's build network and firewall
+        finally:
+            client.close()
         if not os.environ.get("XAE_E2E_KEEP"):  # set it to read the plane's logs afterwards
             shutil.rmtree(state, ignore_errors=True)
 

@@ -3,8 +3,11 @@
 It decides the build mode (`detect`), settles the process types before spending time on a build
 (a bad Procfile fails in milliseconds, not after a pip install), renders the stack's Dockerfile
 into the context, runs the classic Docker builder and streams every log line to the caller as it
-arrives. A failed build raises BuildFailed carrying the tail of the log, and tags nothing: the
-daemon only tags an image once every step succeeded.
+arrives. A failed build raises BuildFailed carrying the tail of the log, and tags nothing: xae
+tags the image itself, only once every step succeeded within the build's deadline.
+
+Every build runs confined (`jail`): memory, CPU and PIDs limits, a network that reaches the
+internet but not this host or other containers, and a deadline after which it is stopped.
 
 What it must never do: run anything from the upload on this machine (all of it runs inside the
 build container), or put user text into a shell string here.
@@ -12,6 +15,8 @@ build container), or put user text into a shell string here.
 
 from __future__ import annotations
 
+import json
+import logging
 import re
 from collections import deque
 from collections.abc import Callable
@@ -22,8 +27,10 @@ from typing import Any
 import docker
 import docker.errors
 
+from xae.builder.buildapi import BuildRequest, context_tar
 from xae.builder.detect import BuildMode, detect
 from xae.builder.images import stack_image
+from xae.builder.jail import BuildJail, Deadline
 from xae.builder.stacks import Stack, node, python, static
 from xae.config import Settings
 from xae.domain.names import validate_app_name
@@ -31,6 +38,7 @@ from xae.domain.procfile import parse_procfile
 from xae.errors import BuildFailed, InvalidName, InvalidProcfile
 
 Log = Callable[[str], None]
+_log = logging.getLogger("xae.builder")
 
 GENERATED_DOCKERFILE = ".xae.Dockerfile"
 """Where a stack build's Dockerfile is written in the context; kept out of the image."""
@@ -40,9 +48,6 @@ ALWAYS_IGNORED = (".git", GENERATED_DOCKERFILE)
 
 LOG_TAIL = 20
 """How many of the last build log lines a BuildFailed message carries."""
-
-BUILD_TIMEOUT = 3600.0
-"""Seconds the build request may stay silent (a long `pip install` prints nothing for a while)."""
 
 STACKS: dict[str, Stack] = {"python": python, "node": node, "static": static}
 """The stack modules by build mode."""
@@ -175,33 +180,68 @@ class _LogLines:
 
 
 def _run_build(client: docker.DockerClient, src: Path, dockerfile: str, ref: str,
-               labels: dict[str, str], log: Log) -> str:
-    """Run the build, streaming its log; the built image's id."""
+               labels: dict[str, str], log: Log, *, settings: Settings,
+               jail: BuildJail | None = None) -> str:
+    """Run the build confined by `jail` (limits, network, deadline), streaming its log; tag
+    the image `ref` only if every step succeeded in time; the built image's id."""
     lines = _LogLines(log)
     app = labels["xae.app"]
+    jail = jail if jail is not None else BuildJail(client, settings)
+    timeout = jail.limits.timeout
     image_id: str | None = None
+    stopped: list[str] = []
     try:
-        stream = client.api.build(
-            path=str(src), dockerfile=dockerfile, tag=ref, rm=True, forcerm=True, decode=True,
-            labels=labels, timeout=BUILD_TIMEOUT,
-        )
-        failed = False
-        for chunk in stream:
-            if failed:
-                continue  # read the stream to its end so the connection is released
-            if "error" in chunk:
-                lines.flush()
-                lines.feed(str(chunk["error"]).strip() + "\n")
-                failed = True
-            elif "stream" in chunk:
-                lines.feed(str(chunk["stream"]))
-            elif "status" in chunk:
-                lines.feed(f"{chunk['status']} {chunk.get('progress', '')}".rstrip() + "\n")
-            elif isinstance(chunk.get("aux"), dict) and "ID" in chunk["aux"]:
-                image_id = str(chunk["aux"]["ID"])
+        with jail.confine() as confined, context_tar(src, dockerfile) as context:
+            request = BuildRequest.send(
+                client.api, context,
+                {"dockerfile": dockerfile, "rm": True, "forcerm": True,
+                 "labels": json.dumps(labels), **confined.params},
+                timeout=timeout + 60,  # the deadline below ends it; this only bounds a read
+            )
+
+            def stop() -> None:
+                request.abort()
+                stopped.extend(confined.kill_steps())
+
+            failed = False
+            with Deadline(timeout, stop) as deadline:
+                try:
+                    for chunk in request.messages():
+                        if failed:
+                            continue  # read the stream to its end so the connection is released
+                        if "error" in chunk:
+                            lines.flush()
+                            lines.feed(str(chunk["error"]).strip() + "\n")
+                            failed = True
+                        elif "stream" in chunk:
+                            lines.feed(str(chunk["stream"]))
+                        elif "status" in chunk:
+                            lines.feed(
+                                f"{chunk['status']} {chunk.get('progress', '')}".rstrip() + "\n"
+                            )
+                        elif isinstance(chunk.get("aux"), dict) and "ID" in chunk["aux"]:
+                            image_id = str(chunk["aux"]["ID"])
+                except OSError:
+                    if not deadline.expired:
+                        raise
+                finally:
+                    request.close()
+                in_time = deadline.finish()
+            if not in_time:
+                confined.wait_steps_gone(stopped)
+                _log.warning("the build of %s timed out after %g s and was stopped", app, timeout)
+                raise lines.failure(
+                    f"the build of {app} timed out after {timeout:g} s and was stopped; make it "
+                    "faster (the platform's limit is XAE_BUILD_TIMEOUT)"
+                )
         if failed:
             raise lines.failure(f"the build of {app} failed")
+        if image_id is None:
+            raise lines.failure(f"the Docker engine reported no image for the build of {app}")
+        repository, _, tag = ref.rpartition(":")
+        client.api.tag(image_id, repository, tag)
         lines.flush()
+        lines.feed(f"Successfully tagged {ref}\n")
     except docker.errors.APIError as e:
         lines.flush()
         lines.feed(f"{e.explanation or e}\n")
@@ -211,18 +251,18 @@ def _run_build(client: docker.DockerClient, src: Path, dockerfile: str, ref: str
         lines.flush()
         lines.feed(f"{e}\n")
         raise lines.failure(f"lost the Docker engine during the build of {app}") from e
-    if image_id is None:
-        image_id = str(client.api.inspect_image(ref)["Id"])
     return image_id
 
 
 def build_image(client: docker.DockerClient, src: Path, *, app: str, tag: str,
-                settings: Settings, log: Log) -> BuiltImage:
+                settings: Settings, log: Log, jail: BuildJail | None = None) -> BuiltImage:
     """Build the source tree at `src` into the image `xae/app-<app>:<tag>`.
 
     Writes `.xae.Dockerfile` (and extends `.dockerignore`) in `src` for stack builds, so `src`
     must be a directory xae owns, such as an extracted upload. Every build log line goes to
-    `log` as it arrives. Raises BuildFailed (with the log's tail), InvalidProcfile, InvalidName.
+    `log` as it arrives. The build runs confined by `jail` (default: a BuildJail from
+    `settings`). Raises BuildFailed (with the log's tail; also when the build overruns
+    `settings.build_timeout`), InvalidProcfile, InvalidName.
     """
     ref = image_ref(app, tag)
     mode = detect(src)
@@ -236,7 +276,7 @@ def build_image(client: docker.DockerClient, src: Path, *, app: str, tag: str,
         _prepare_stack_context(src, mode, base_image)
         dockerfile = GENERATED_DOCKERFILE
     labels = {"xae.app": app, "xae.plane": settings.plane}
-    image_id = _run_build(client, src, dockerfile, ref, labels, log)
+    image_id = _run_build(client, src, dockerfile, ref, labels, log, settings=settings, jail=jail)
     port = exposed_port(client.api.inspect_image(image_id))
     log(f"-----> built {ref} ({image_id[7:19] if image_id.startswith('sha256:') else image_id})")
     return BuiltImage(image_id=image_id, ref=ref, stack=mode, processes=processes, port=port)

@@ -18,6 +18,7 @@ import pytest
 
 from xae.builder.build import BuiltImage, build_image
 from xae.builder.images import STACKS, stack_image
+from xae.builder.jail import remove_plane_jail
 from xae.config import Settings
 from xae.errors import BuildFailed
 
@@ -39,15 +40,16 @@ def client() -> Iterator[docker.DockerClient]:
 
 
 @pytest.fixture(scope="module")
-def settings(client: docker.DockerClient) -> Settings:
-    settings = Settings()
+def settings(client: docker.DockerClient) -> Iterator[Settings]:
+    settings = Settings(plane=f"itimg-{RUN_ID}")  # its own build network, removed after
     for stack in STACKS:
         ref = stack_image(stack, settings)
         try:
             client.images.get(ref)
         except docker.errors.ImageNotFound:
             pytest.fail(f"{ref} is missing: run `python -m xae.builder.images ensure` first")
-    return settings
+    yield settings
+    remove_plane_jail(client, settings.plane)
 
 
 class Builds:

@@ -3,8 +3,14 @@ failures carrying the log's tail. The real engine is exercised in tests/integrat
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import tarfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import docker.errors
@@ -19,29 +25,99 @@ from xae.builder.build import (
     read_procfile,
 )
 from xae.builder.build import build_image as real_build_image
+from xae.builder.buildnet import BRIDGE_OPTION, BuildNetwork
+from xae.builder.jail import BuildJail
 from xae.config import Settings
 from xae.errors import BuildFailed, InvalidName, InvalidProcfile
 
 
+class FakeResponse:
+    """What `requests` returns for a streamed `POST /build`: the engine's JSON messages."""
+
+    def __init__(self, chunks: list[dict[str, Any]], block: threading.Event | None = None) -> None:
+        self.status_code = 200
+        self.chunks = chunks
+        self.block = block
+        self.raw = SimpleNamespace(connection=None)  # no socket: abort() falls back to close()
+        self.closed = threading.Event()
+
+    def iter_content(self, chunk_size: int | None = None) -> Iterator[bytes]:
+        for chunk in self.chunks:
+            yield json.dumps(chunk).encode() + b"\r\n"
+        if self.block is not None:  # a step that never ends: only closing the request stops it
+            self.closed.wait(10)
+            raise OSError("Response ended prematurely")
+
+    def json(self) -> dict[str, Any]:
+        return {"message": "refused"}
+
+    def close(self) -> None:
+        self.closed.set()
+
+
 class FakeAPI:
+    base_url = "http+docker://localhost"
+    api_version = "1.41"
+
     def __init__(self, chunks: list[dict[str, Any]], exposed: dict[str, Any] | None = None,
-                 missing: tuple[str, ...] = (), build_error: Exception | None = None) -> None:
+                 missing: tuple[str, ...] = (), build_error: Exception | None = None,
+                 cgroup_root: Path | None = None, hang: bool = False) -> None:
         self.chunks = chunks
         self.exposed = exposed
         self.missing = missing
         self.build_error = build_error
+        self.cgroup_root = cgroup_root
+        self.hang = hang
         self.build_calls: list[dict[str, Any]] = []
         self.context_at_build: dict[str, str] = {}
+        self.tags: list[tuple[str, str, str]] = []
+        self.networks_created: list[str] = []
+        self.killed: list[str] = []
+        self.running: dict[str, Path] = {}
+        self.pids_max_at_build = ""
 
-    def build(self, **kwargs: Any) -> Iterator[dict[str, Any]]:
-        self.build_calls.append(kwargs)
+    def post(self, url: str, *, params: dict[str, Any], data: Any, stream: bool,
+             timeout: float, headers: dict[str, str]) -> FakeResponse:
+        assert url == "http+docker://localhost/v1.41/build" and stream
+        self.build_calls.append(params)
+        if self.cgroup_root is not None and "cgroupparent" in params:
+            limit = self.cgroup_root / "pids" / params["cgroupparent"].lstrip("/") / "pids.max"
+            self.pids_max_at_build = limit.read_text().strip()
+            limit.unlink()  # cgroupfs drops control files with their directory; a tmp dir doesn't
         if self.build_error is not None:
             raise self.build_error
-        src = Path(kwargs["path"])
-        self.context_at_build = {
-            p.name: p.read_text() for p in src.iterdir() if p.is_file()
-        }
-        return iter(self.chunks)
+        with tarfile.open(fileobj=data) as tar:
+            self.context_at_build = {
+                m.name: tar.extractfile(m).read().decode()  # type: ignore[union-attr]
+                for m in tar.getmembers() if m.isfile() and "/" not in m.name
+            }
+        if self.hang and self.cgroup_root is not None:
+            cid = "f" * 64  # the step's container, as runc creates its cgroup
+            step = self.cgroup_root / "pids" / params["cgroupparent"].lstrip("/") / cid
+            step.mkdir()
+            self.running[cid] = step
+        return FakeResponse(self.chunks, threading.Event() if self.hang else None)
+
+    def kill(self, cid: str) -> None:
+        self.killed.append(cid)
+        self.running.pop(cid).rmdir()
+
+    def inspect_container(self, cid: str) -> dict[str, Any]:
+        if cid not in self.running:
+            raise docker.errors.NotFound(f"no such container: {cid}")
+        return {"Id": cid}
+
+    def tag(self, image: str, repository: str, tag: str) -> bool:
+        self.tags.append((image, repository, tag))
+        return True
+
+    def networks(self, names: list[str]) -> list[dict[str, Any]]:
+        return [{"Name": n, "Id": n, "Options": {BRIDGE_OPTION: BuildNetwork.for_plane(
+            "default").bridge}} for n in self.networks_created if n in names]
+
+    def create_network(self, name: str, **kwargs: Any) -> dict[str, str]:
+        self.networks_created.append(name)
+        return {"Id": name}
 
     def inspect_image(self, ref: str) -> dict[str, Any]:
         if ref in self.missing:
@@ -54,11 +130,36 @@ class FakeClient:
         self.api = api
 
 
+class FakeIptables:
+    """Stands in for `subprocess.run` of iptables: records each command, every rule present."""
+
+    def __init__(self) -> None:
+        self.commands: list[list[str]] = []
+
+    def __call__(self, command: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        self.commands.append(command)
+        return subprocess.CompletedProcess(command, 0, "", "")
+
+
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     bundle = tmp_path / "ca.crt"
     bundle.write_text("test bundle")
     return Settings(state_dir=tmp_path / "state", ca_bundle=bundle)
+
+
+def fake_cgroups(root: Path) -> Path:
+    """A stand-in for /sys/fs/cgroup (cgroup v1): the controllers' mount points."""
+    cgroups = root / "cgroup"
+    for controller in ("pids", "memory", "cpu"):
+        (cgroups / controller).mkdir(parents=True, exist_ok=True)
+    return cgroups
+
+
+def fake_jail(client: FakeClient, settings: Settings, cgroups: Path,
+              iptables: FakeIptables | None = None) -> BuildJail:
+    return BuildJail(client, settings, cgroup_root=cgroups,  # type: ignore[arg-type]
+                     run=iptables or FakeIptables(), resolv_conf=Path("/nonexistent"))
 
 
 def _app(root: Path, files: dict[str, str]) -> Path:
@@ -82,7 +183,10 @@ OK_CHUNKS: list[dict[str, Any]] = [
 def build_image(client: FakeClient, src: Path, settings: Settings,
                 log: list[str] | None = None, app: str = "web1") -> Any:
     sink = log if log is not None else []
-    return real_build_image(client, src, app=app, tag="v1", settings=settings, log=sink.append)
+    client.api.cgroup_root = fake_cgroups(src.parent)
+    jail = fake_jail(client, settings, client.api.cgroup_root)
+    return real_build_image(client, src, app=app, tag="v1", settings=settings, log=sink.append,
+                            jail=jail)
 
 
 # --- process types --------------------------------------------------------------------------
@@ -165,15 +269,18 @@ def test_stack_build_writes_its_dockerfile_and_streams_whole_lines(
     assert built.port is None
     call = api.build_calls[0]
     assert call["dockerfile"] == GENERATED_DOCKERFILE
-    assert call["tag"] == "xae/app-web1:v1"
-    assert call["labels"] == {"xae.app": "web1", "xae.plane": settings.plane}
-    assert call["rm"] and call["forcerm"] and call["decode"]
+    assert "t" not in call, "xae tags the image itself once the build succeeded in time"
+    assert api.tags == [("sha256:" + "cd" * 32, "xae/app-web1", "v1")]
+    assert json.loads(call["labels"]) == {"xae.app": "web1", "xae.plane": settings.plane}
+    assert call["rm"] and call["forcerm"]
     assert api.context_at_build[GENERATED_DOCKERFILE].startswith("# Generated by xae")
     ignored = api.context_at_build[".dockerignore"].splitlines()
     assert ignored[0] == "secrets.txt"
     assert {".git", GENERATED_DOCKERFILE, ".venv"} <= set(ignored)
     assert "Step 2/4 : RUN pip install" in log
     assert "Collecting flask" in log
+    assert log[-2:] == ["Successfully tagged xae/app-web1:v1", "-----> built xae/app-web1:v1 "
+                        "(cdcdcdcdcdcd)"]
 
 
 def test_dockerfile_build_uses_the_apps_dockerfile_and_its_exposed_port(
@@ -195,8 +302,9 @@ def test_an_error_chunk_fails_with_the_tail_of_the_log(tmp_path: Path, settings:
     chunks.append({"errorDetail": {"code": 1}, "error": "The command returned a non-zero code: 1"})
     chunks.append({"stream": "never seen\n"})
     log: list[str] = []
+    api = FakeAPI(chunks)
     with pytest.raises(BuildFailed) as raised:
-        build_image(FakeClient(FakeAPI(chunks)), src, settings, log)
+        build_image(FakeClient(api), src, settings, log)
     message = raised.value.message
     assert "No matching distribution found for nope" in message
     assert "non-zero code: 1" in message
@@ -204,6 +312,7 @@ def test_an_error_chunk_fails_with_the_tail_of_the_log(tmp_path: Path, settings:
     assert len(raised.value.details["log_tail"]) == LOG_TAIL
     assert "never seen" not in log
     assert log[-1] == "The command returned a non-zero code: 1"
+    assert api.tags == []
 
 
 def test_an_engine_error_is_a_build_failure(tmp_path: Path, settings: Settings) -> None:
@@ -237,3 +346,52 @@ def test_an_invalid_app_name_fails_before_anything(tmp_path: Path, settings: Set
     with pytest.raises(InvalidName):
         build_image(FakeClient(api), src, settings, app="../etc")
     assert api.build_calls == []
+
+
+# --- the jail around each build -------------------------------------------------------------
+
+def test_a_build_runs_confined_with_the_configured_limits(tmp_path: Path) -> None:
+    settings = Settings(state_dir=tmp_path / "state", build_memory="768M", build_cpus=1.5,
+                        build_pids=64)
+    src = _app(tmp_path, {"Dockerfile": "FROM xae/base\n"})
+    api = FakeAPI(OK_CHUNKS)
+    build_image(FakeClient(api), src, settings)
+
+    call = api.build_calls[0]
+    assert (call["memory"], call["memswap"]) == (768 * 1024**2, 768 * 1024**2)
+    assert (call["cpuperiod"], call["cpuquota"]) == (100_000, 150_000)
+    assert call["networkmode"] == "xae-default.builds"
+    assert call["cgroupparent"].startswith("/xae-build-default/")
+    assert api.pids_max_at_build == "64"
+    assert api.networks_created == ["xae-default.builds"]
+    build_dir = tmp_path / "cgroup" / "pids" / call["cgroupparent"].lstrip("/")
+    assert not build_dir.exists(), "the build's cgroup is removed once the build is over"
+
+
+def test_a_build_that_overruns_its_deadline_is_stopped_and_tags_nothing(tmp_path: Path) -> None:
+    settings = Settings(state_dir=tmp_path / "state", build_timeout=0.3)
+    src = _app(tmp_path, {"Dockerfile": "FROM xae/base\nRUN sleep 1000\n"})
+    chunks: list[dict[str, Any]] = [{"stream": "Step 2/2 : RUN sleep 1000\n"}]
+    api = FakeAPI(chunks, hang=True)
+    log: list[str] = []
+    with pytest.raises(BuildFailed, match=r"timed out after 0\.3 s and was stopped") as raised:
+        build_image(FakeClient(api), src, settings, log)
+    assert api.killed == ["f" * 64], "the running step's container, found through the cgroup"
+    assert api.running == {}
+    assert api.tags == []
+    assert "Step 2/2 : RUN sleep 1000" in raised.value.message
+    build_dir = tmp_path / "cgroup" / "pids" / api.build_calls[0]["cgroupparent"].lstrip("/")
+    assert not build_dir.exists()
+
+
+def test_build_pids_zero_builds_without_a_pids_cgroup(tmp_path: Path) -> None:
+    settings = Settings(state_dir=tmp_path / "state", build_pids=0)
+    src = _app(tmp_path, {"Dockerfile": "FROM xae/base\n"})
+    api = FakeAPI(OK_CHUNKS)
+    build_image(FakeClient(api), src, settings)
+    assert "cgroupparent" not in api.build_calls[0]
+    assert api.build_calls[0]["networkmode"] == "xae-default.builds"
+
+
+def test_the_default_build_cpus_leave_one_cpu_to_the_platform() -> None:
+    assert Settings().build_cpus == max(1, (os.cpu_count() or 1) - 1)
