@@ -98,3 +98,16 @@ class RouterFailure(XaeError):
 class PortInUse(XaeError):
     code = "port_in_use"
     status = 409
+
+
+class TooManyRequests(XaeError):
+    """Refused for now (e.g. too many failed logins); `retry_after` says for how many seconds."""
+
+    code = "too_many_requests"
+    status = 429
+
+    def __init__(
+        self, message: str, *, retry_after: int, details: dict[str, Any] | None = None
+    ) -> None:
+        super().__init__(message, details={**(details or {}), "retry_after": retry_after})
+        self.retry_after = retry_after
