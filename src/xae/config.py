@@ -147,6 +147,18 @@ class Settings(BaseSettings):
     """The resolvers builds may query (port 53) even inside a blocked range; unset: the IPv4
     `nameserver`s of the host's /etc/resolv.conf, which Docker's embedded DNS forwards to."""
 
+    router_temp_dir: Path = Path("/var/cache/xae/router")
+    """As root, the router's nginx workers run as `nobody` and cannot enter the private (0700)
+    state dir; they buffer large request and response bodies in a subdirectory of this one
+    (one per state dir, created and owned by root, its temp dirs owned by `nobody`). Unused
+    when xae runs as another user: the temp dirs then stay in the router dir."""
+
+    login_failures_per_account: int = Field(default=10, ge=1)
+    login_failures_per_address: int = Field(default=50, ge=1)
+    login_window_seconds: float = Field(default=900.0, gt=0)
+    """Failed logins allowed per user name and per client address within the window; more
+    are refused with 429 and `Retry-After` until the oldest failure leaves the window."""
+
     @property
     def db_url(self) -> str:
         return f"sqlite:///{self.state_dir / 'xae.db'}"

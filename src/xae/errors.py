@@ -112,3 +112,15 @@ class RegistryNotAllowed(Forbidden):
     machine, its internal networks) that no operator allow-listed."""
 
     code = "registry_not_allowed"
+
+class TooManyRequests(XaeError):
+    """Refused for now (e.g. too many failed logins); `retry_after` says for how many seconds."""
+
+    code = "too_many_requests"
+    status = 429
+
+    def __init__(
+        self, message: str, *, retry_after: int, details: dict[str, Any] | None = None
+    ) -> None:
+        super().__init__(message, details={**(details or {}), "retry_after": retry_after})
+        self.retry_after = retry_after

@@ -2,7 +2,11 @@
 
 `start` runs the server in the background and waits until it answers; `stop` stops it and the
 router (app containers keep running and are picked up again by the next `start`); `bootstrap`
-creates the admin user once and logs the local CLI in.
+creates the admin user once and logs the local CLI in; `create-user` and `reset-password` manage
+accounts. A generated password is printed once and stored only as a hash: nothing on disk
+holds it, so losing it means `reset-password`, never reading a file.
+
+Every command runs with umask 077 and first makes the state dir private (`xae.api.statedir`).
 """
 
 from __future__ import annotations
@@ -21,7 +25,8 @@ import typer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from xae.auth.tokens import authenticate, create_user, issue_token
+from xae.api.statedir import restrict_umask, secure_state_dir
+from xae.auth.tokens import authenticate, create_user, issue_token, revoke_tokens, set_password
 from xae.cli.config import ClientConfig, load_stored, save
 from xae.config import Settings, get_settings
 from xae.errors import Unauthorized, XaeError
@@ -48,6 +53,24 @@ def _running_pid(settings: Settings) -> int | None:
     return pid if b"xae" in cmdline and b"serve" in cmdline else None
 
 
+def _private_state_dir(settings: Settings) -> None:
+    for notice in secure_state_dir(settings):
+        typer.secho(f"note: {notice}", fg="yellow", err=True)
+
+
+def _new_password() -> str:
+    return secrets.token_urlsafe(18)
+
+
+def _show_password(username: str, password: str) -> None:
+    """The one time a password is shown: on stdout, with what to do if it is lost."""
+    typer.echo(f"password for {username!r}: {password}")
+    typer.echo(
+        "it is shown only this once and stored only as a hash: keep it now "
+        f"(`xae-admin reset-password {username}` makes a new one)"
+    )
+
+
 def _healthy(settings: Settings) -> bool:
     try:
         return httpx.get(f"{settings.api_url}/healthz", timeout=1).status_code == 200
@@ -61,7 +84,7 @@ def serve() -> None:
     from xae.api.server import serve as run
 
     settings = get_settings()
-    _pid_file(settings).parent.mkdir(parents=True, exist_ok=True)
+    _private_state_dir(settings)
     _pid_file(settings).write_text(str(os.getpid()))
     try:
         run(settings)
@@ -74,11 +97,12 @@ def serve() -> None:
 def start(timeout: float = 60.0) -> None:
     """Start the control plane in the background (no-op if it already runs)."""
     settings = get_settings()
+    _private_state_dir(settings)
     if _running_pid(settings) and _healthy(settings):
         typer.echo(f"xae is running at {settings.api_url}")
         return
     logs = settings.state_dir / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
+    logs.mkdir(mode=0o700, exist_ok=True)
     with open(logs / "xae.log", "ab") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "xae.api.admin", "serve"],
@@ -119,22 +143,26 @@ def stop(keep_router: bool = False) -> None:
     typer.echo("xae stopped")
 
 
-@cli.command()
-def bootstrap(username: str = "admin") -> None:
-    """Create the admin user once and log this machine's CLI in as that user."""
-    settings = get_settings()
+def _database(settings: Settings) -> Database:
+    _private_state_dir(settings)
     db = Database(settings.db_url)
     db.migrate()
-    secret_file = settings.state_dir / "admin-password"
+    return db
+
+
+@cli.command()
+def bootstrap(username: str = "admin") -> None:
+    """Create the admin user once (its password is printed, once) and log this machine's CLI
+    in as that user."""
+    settings = get_settings()
+    db = _database(settings)
     with db.session() as session:
         user = session.scalar(select(User).where(User.name == username))
         if user is None:
-            password = secrets.token_urlsafe(18)
-            fd = os.open(secret_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w") as f:
-                f.write(password + "\n")
+            password = _new_password()
             user = create_user(session, username, password, is_admin=True)
-            typer.echo(f"created user {username!r}; its password is in {secret_file}")
+            typer.echo(f"created the admin user {username!r}")
+            _show_password(username, password)
         stored = load_stored()
         if stored.api_url == settings.api_url and _still_valid(session, stored.token, user):
             typer.echo(f"the CLI is already logged in as {username!r}")
@@ -142,6 +170,42 @@ def bootstrap(username: str = "admin") -> None:
         issued = issue_token(session, user, timedelta(days=settings.token_ttl_days))
     path = save(ClientConfig(api_url=settings.api_url, token=issued.token))
     typer.echo(f"logged the CLI in as {username!r} ({path})")
+
+
+@cli.command("create-user")
+def create_user_command(
+    username: str, admin: bool = typer.Option(False, "--admin", help="make the user an admin")
+) -> None:
+    """Create a user with a generated password, printed once."""
+    db = _database(get_settings())
+    password = _new_password()
+    try:
+        with db.session() as session:
+            create_user(session, username, password, is_admin=admin)
+    except XaeError as e:
+        typer.secho(f"error: {e.message}", fg="red", err=True)
+        raise typer.Exit(1) from e
+    typer.echo(f"created the {'admin ' if admin else ''}user {username!r}")
+    _show_password(username, password)
+
+
+@cli.command("reset-password")
+def reset_password(username: str = typer.Argument("admin")) -> None:
+    """Give a user a new generated password (printed once) and revoke all of its tokens."""
+    db = _database(get_settings())
+    password = _new_password()
+    try:
+        with db.session() as session:
+            user = set_password(session, username, password)
+            revoked = revoke_tokens(session, user)
+    except XaeError as e:
+        typer.secho(f"error: {e.message}", fg="red", err=True)
+        raise typer.Exit(1) from e
+    typer.echo(
+        f"the old password of {username!r} no longer works and its {revoked} token(s) are "
+        "revoked: log in again with `xae login` (or `xae-admin bootstrap` on this machine)"
+    )
+    _show_password(username, password)
 
 
 def _still_valid(session: Session, token: str | None, user: User) -> bool:
@@ -156,6 +220,7 @@ def _still_valid(session: Session, token: str | None, user: User) -> bool:
 
 
 def main() -> None:
+    restrict_umask()
     cli()
 
 

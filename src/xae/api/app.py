@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from xae.api import errors
 from xae.api.routes import apps, auth, deploys, formation, logs, releases, status
+from xae.auth.throttle import LoginThrottle, ThrottleLimits
 from xae.control.platform import Platform
 from xae.control.reconciler import Reconciler
 
@@ -19,6 +20,14 @@ def create_app(platform: Platform, reconciler: Reconciler | None = None) -> Fast
     )
     app.state.platform = platform
     app.state.reconciler = reconciler
+    settings = platform.settings
+    app.state.login_throttle = LoginThrottle(
+        ThrottleLimits(
+            per_account=settings.login_failures_per_account,
+            per_address=settings.login_failures_per_address,
+            window=settings.login_window_seconds,
+        )
+    )
     errors.install(app)
     for module in (auth, status, apps, deploys, releases, formation, logs):
         app.include_router(module.router)

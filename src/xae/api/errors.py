@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from xae.errors import XaeError
+from xae.errors import TooManyRequests, XaeError
 
 log = logging.getLogger("xae.api")
 
@@ -24,6 +24,8 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(XaeError)
     async def xae_error(_: Request, exc: XaeError) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        if isinstance(exc, TooManyRequests):
+            headers = {"Retry-After": str(exc.retry_after)}
         return JSONResponse(
             error_body(exc.code, exc.message, exc.details), status_code=exc.status, headers=headers
         )

@@ -13,6 +13,7 @@ import socket
 import uvicorn
 
 from xae.api.app import create_app
+from xae.api.statedir import restrict_umask, secure_state_dir
 from xae.config import Settings
 from xae.control.platform import Platform
 from xae.control.reconciler import Reconciler
@@ -64,7 +65,8 @@ def make_runtime(settings: Settings) -> Runtime | Orchestrator:
 
 
 def build_platform(settings: Settings) -> Platform:
-    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    for notice in secure_state_dir(settings):
+        log.warning("%s", notice)
     db = Database(settings.db_url)
     db.migrate()
     runtime = make_runtime(settings)
@@ -78,6 +80,7 @@ def serve(settings: Settings) -> None:
     )
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("httpx2").setLevel(logging.WARNING)
+    restrict_umask()
     check_port_free(settings.api_host, settings.api_port, "API", "XAE_API_PORT")
     platform = build_platform(settings)
     reconciler = Reconciler(platform)

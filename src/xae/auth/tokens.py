@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from xae.auth.passwords import hash_password, verify_password
+from xae.auth.passwords import hash_password, unknown_user_hash, verify_password
 from xae.errors import AlreadyExists, InvalidInput, Unauthorized
 from xae.store.models import Token, User, utcnow
 
@@ -52,6 +52,14 @@ def set_password(session: Session, name: str, password: str) -> User:
     return user
 
 
+def revoke_tokens(session: Session, user: User) -> int:
+    """Delete every token of `user` (after a password reset); return how many there were."""
+    tokens = list(session.scalars(select(Token).where(Token.user_id == user.id)))
+    for token in tokens:
+        session.delete(token)
+    return len(tokens)
+
+
 def issue_token(session: Session, user: User, ttl: timedelta) -> IssuedToken:
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     expires_at = utcnow() + ttl
@@ -59,10 +67,18 @@ def issue_token(session: Session, user: User, ttl: timedelta) -> IssuedToken:
     return IssuedToken(token=token, expires_at=expires_at)
 
 
+LOGIN_FAILED = "wrong user name or password"
+"""The one answer to every failed login: it never says which of the two was wrong."""
+
+
 def login(session: Session, name: str, password: str, ttl: timedelta) -> IssuedToken:
+    """A token for `name`; `Unauthorized` with `LOGIN_FAILED` otherwise, after the same work
+    (one full password check) whether or not the user exists."""
     user = session.scalar(select(User).where(User.name == name))
-    if user is None or not verify_password(password, user.password_hash):
-        raise Unauthorized("wrong user name or password")
+    stored = user.password_hash if user is not None else unknown_user_hash()
+    matches = verify_password(password, stored)
+    if user is None or not matches:
+        raise Unauthorized(LOGIN_FAILED)
     return issue_token(session, user, ttl)
 
 

@@ -8,17 +8,18 @@ from dataclasses import dataclass
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from xae.auth.policy import app_not_found
 from xae.control.audit import record
 from xae.control.platform import Platform
 from xae.domain.names import validate_app_name
-from xae.errors import AlreadyExists, InvalidInput, NotFound
+from xae.errors import AlreadyExists, InvalidInput
 from xae.store.models import App, Build, Formation, Release, User
 
 
 def get_app(session: Session, name: str) -> App:
     app = session.scalar(select(App).where(App.name == name))
     if app is None:
-        raise NotFound(f"app {name!r} does not exist: see `xae apps`, or `xae apps:create {name}`")
+        raise app_not_found(name)
     return app
 
 

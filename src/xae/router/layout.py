@@ -1,8 +1,13 @@
-"""Where the router keeps its files: everything lives in one directory, `settings.router_dir`.
+"""Where the router keeps its files: one private directory, `settings.router_dir`.
 
 The nginx master xae starts never touches `/etc/nginx`, `/run` or `/var/log/nginx`: its config,
-pid file, logs and temp files are all here, so several xae state dirs (tests, a second
-installation) can each run their own router side by side.
+pid file, logs and control socket are all here, so several xae state dirs (tests, a second
+installation) can each run their own router side by side. The directory is 0700 and its files
+0600: only the master (root, or xae's user) opens them; workers inherit the open log files.
+
+The one exception is what workers write themselves: when xae runs as root the workers run as
+`nobody`, which cannot enter the private state dir, so their temp dirs (`worker_temp`) live
+outside it (see `xae.router.tempdirs`).
 """
 
 from __future__ import annotations
@@ -10,10 +15,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+TEMP_KINDS = ("body", "proxy", "fastcgi", "uwsgi", "scgi")
+"""nginx's temp paths (`client_body_temp_path`, `proxy_temp_path`, ...), one dir each."""
+
+SOCKET_PATH_MAX = 107
+"""The longest path a unix socket may have on Linux (`sun_path` is 108 bytes with the NUL)."""
+
 
 @dataclass(frozen=True)
 class RouterPaths:
     root: Path
+    worker_temp: Path | None = None
+    """Where workers buffer large bodies; None means `root/tmp` (workers run as xae's user)."""
 
     @property
     def conf(self) -> Path:
@@ -40,7 +53,16 @@ class RouterPaths:
 
     @property
     def temp(self) -> Path:
-        return self.root / "tmp"
+        return self.worker_temp if self.worker_temp is not None else self.root / "tmp"
+
+    @property
+    def internal_socket(self) -> Path:
+        """The listener for xae's own probes (`/__xae/generation`, `/__xae/nginx_status`).
+
+        A unix socket in this 0700 directory: only root and xae's user can connect, so no app
+        container or other host user reaches it, whatever addresses the public listener binds.
+        """
+        return self.root / "internal.sock"
 
     @property
     def routes(self) -> Path:

@@ -10,6 +10,10 @@ The master is a daemon in its own session: it outlives a crashed or SIGKILLed xa
 serving while the control plane is down, and the next xae adopts it (pid file + /proc check).
 This module never signals a process it has not identified as *its* master, never uses a shell,
 and never touches the system nginx (`/etc/nginx`, `/run/nginx.pid`).
+
+The router's files are private: the dir is 0700, what xae writes is 0600, and nginx runs with
+umask 077 so its pid file, logs and control socket are too. As root, workers run as `nobody`
+with their temp dirs outside the private tree (`xae.router.tempdirs`).
 """
 
 from __future__ import annotations
@@ -17,11 +21,9 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
-import grp
 import json
 import logging
 import os
-import pwd
 import signal
 import socket
 import stat
@@ -33,10 +35,10 @@ from typing import Any
 
 from xae.config import Settings
 from xae.errors import InvalidInput, PortInUse, RouterFailure
-from xae.router import process
+from xae.router import process, tempdirs
 from xae.router.base import Route, RouterStatus
 from xae.router.layout import RouterPaths
-from xae.router.probe import probe_address, served_generation
+from xae.router.probe import accepts_connections, served_generation
 from xae.router.render import RenderOptions, read_generation, render_config
 from xae.router.validate import validate_listen_host, validate_routes
 
@@ -44,6 +46,21 @@ logger = logging.getLogger(__name__)
 
 MESSAGE_MAX = 600
 """nginx's messages are cut to this many characters before they reach an error."""
+
+PRIVATE_UMASK = 0o077
+"""nginx (and `nginx -t`) run with this umask: the files they create are the master's alone."""
+
+PRIVATE_FILES = ("nginx.conf", "nginx.pid", "error.log", "access.log", "start.log",
+                 "routes.json", ".lock")  # fmt: skip
+"""The router dir's files; an older xae left them 0644, so they are tightened on each start."""
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write `path` as a 0600 file of this user's, never through a link planted at `path`."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        os.fchmod(fd, 0o600)
+        handle.write(text)
 
 
 def trim_nginx_output(output: str) -> str:
@@ -71,13 +88,18 @@ class NginxRouter:
         stop_timeout: float = 40.0,
     ) -> None:
         self.settings = settings
-        self.paths = RouterPaths(settings.router_dir)
+        self.worker = tempdirs.worker_identity()
+        temp = (
+            tempdirs.temp_root_for(settings.router_temp_dir, settings.router_dir)
+            if self.worker is not None
+            else None
+        )
+        self.paths = RouterPaths(settings.router_dir, worker_temp=temp)
         self.listen_host = settings.router_host
         self.port = settings.router_port
         self.start_timeout = start_timeout
         self.reload_timeout = reload_timeout
         self.stop_timeout = stop_timeout
-        self._user: tuple[str | None] | None = None
 
     @property
     def address(self) -> str:
@@ -115,6 +137,7 @@ class NginxRouter:
         with self._locked():
             master = self._master()
             if master is None:
+                self._remove_worker_temp()
                 return
             family = [master, *process.children(master)]
             process.signal_if_master(master, self.paths.conf, signal.SIGQUIT)
@@ -125,6 +148,7 @@ class NginxRouter:
                     self._kill(family)
             if not process.wait_until(lambda: not any(map(process.is_alive, family)), 5.0):
                 self._kill(family)
+            self._remove_worker_temp()
 
     def status(self) -> RouterStatus:
         master = self._master()
@@ -137,13 +161,14 @@ class NginxRouter:
                 detail="the router is not running; the control plane starts it "
                 f"(its files are in {self.paths.root}).{hint}",
             )
-        generation = served_generation(self.listen_host, self.port)
-        if generation is None:
+        generation = served_generation(self.paths.internal_socket)
+        if generation is None or not accepts_connections(self.listen_host, self.port):
+            where = self.address if generation is not None else str(self.paths.internal_socket)
             return RouterStatus(
                 running=False,
                 address=self.address,
                 pid=master,
-                detail=f"nginx (pid {master}) runs but does not answer on {self.address}; "
+                detail=f"nginx (pid {master}) runs but does not answer on {where}; "
                 f"see {self.paths.error_log}",
             )
         return RouterStatus(
@@ -181,8 +206,7 @@ class NginxRouter:
                 listen_port=self.port,
                 base_domain=self.settings.base_domain,
                 generation=generation,
-                user=self._worker_user(),
-                probe_from=self._probe_sources(),
+                user=self.worker.directive if self.worker is not None else None,
             ),
         )
 
@@ -201,12 +225,16 @@ class NginxRouter:
             routes = []
             candidate = self._check(self.render(routes, generation))
         os.replace(candidate, self.paths.conf)
+        # No master of ours runs (checked under the lock), so a socket left here is stale: a
+        # SIGKILLed master cannot unlink it, and nginx cannot bind over it.
+        self.paths.internal_socket.unlink(missing_ok=True)
         command = [
             self.settings.nginx_bin,
             "-p", f"{self.paths.root}/",
             "-e", str(self.paths.error_log),
             "-c", str(self.paths.conf),
         ]  # fmt: skip
+        write_private(self.paths.start_log, "")
         with self.paths.start_log.open("wb") as log:
             # nginx daemonizes: this process exits once the master runs in its own session.
             proc = self._spawn(command, log)
@@ -224,7 +252,8 @@ class NginxRouter:
         if not process.wait_until(
             lambda: (
                 self._master() is not None
-                and served_generation(self.listen_host, self.port) == generation
+                and served_generation(self.paths.internal_socket) == generation
+                and accepts_connections(self.listen_host, self.port)
             ),
             self.start_timeout,
         ):
@@ -244,6 +273,7 @@ class NginxRouter:
                 stderr=log,
                 start_new_session=True,
                 close_fds=True,
+                umask=PRIVATE_UMASK,
             )
         except FileNotFoundError as e:
             raise RouterFailure(
@@ -280,7 +310,7 @@ class NginxRouter:
     def _reload(self, master: int, routes: list[Route]) -> None:
         live = self._live_text() or ""
         current = read_generation(live) or 0
-        served = served_generation(self.listen_host, self.port)
+        served = served_generation(self.paths.internal_socket)
         if self.render(routes, current) == live and served == current:
             self._save_routes(routes)
             return
@@ -294,7 +324,7 @@ class NginxRouter:
             raise RouterFailure("the router's nginx exited during a reload; it will be restarted")
         deadline = time.monotonic() + self.reload_timeout
         while not (
-            served_generation(self.listen_host, self.port) == generation
+            served_generation(self.paths.internal_socket) == generation
             and not old_workers & process.active_workers(master)
         ):
             rejected = self._new_errors(log_offset)
@@ -312,7 +342,7 @@ class NginxRouter:
         """Write `text` next to the live config and prove it with `nginx -t`; return its path."""
         self._prepare_dirs()
         candidate = self.paths.root / f".nginx.conf.{os.getpid()}.next"
-        candidate.write_text(text)
+        write_private(candidate, text)
         command = [self.settings.nginx_bin, "-t", "-q", "-p", f"{self.paths.root}/"]
         try:
             result = subprocess.run(
@@ -321,6 +351,7 @@ class NginxRouter:
                 capture_output=True,
                 timeout=30,
                 check=False,
+                umask=PRIVATE_UMASK,
             )
         except FileNotFoundError as e:
             candidate.unlink(missing_ok=True)
@@ -342,7 +373,7 @@ class NginxRouter:
         if not text:
             return
         backup = self.paths.root / f".nginx.conf.{os.getpid()}.restore"
-        backup.write_text(text)
+        write_private(backup, text)
         os.replace(backup, self.paths.conf)
 
     # -- helpers -------------------------------------------------------------------------------
@@ -351,7 +382,8 @@ class NginxRouter:
     def _locked(self) -> Iterator[None]:
         """One router operation at a time, across threads and xae processes (flock)."""
         self._prepare_dirs()
-        with self.paths.lock.open("a") as handle:
+        fd = os.open(self.paths.lock, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "a") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
                 yield
@@ -359,9 +391,25 @@ class NginxRouter:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
     def _prepare_dirs(self) -> None:
-        self.paths.root.mkdir(parents=True, exist_ok=True)
-        self.paths.root.chmod(0o755)
-        self.paths.temp.mkdir(mode=0o755, exist_ok=True)
+        """The private router dir (0700, files 0600) and the workers' temp dirs."""
+        self.paths.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.paths.root.chmod(0o700)
+        for name in PRIVATE_FILES:
+            path = self.paths.root / name
+            with contextlib.suppress(FileNotFoundError):
+                if stat.S_ISREG(os.lstat(path).st_mode):
+                    path.chmod(0o600)
+        if self.worker is not None and self.paths.worker_temp is not None:
+            tempdirs.prepare(self.paths.worker_temp, self.worker)
+        else:
+            self.paths.temp.mkdir(mode=0o700, exist_ok=True)
+            self.paths.temp.chmod(0o700)
+
+    def _remove_worker_temp(self) -> None:
+        """Once no master runs, the temp dirs outside the state dir go (the next start makes
+        them again), so stopped or removed installations leave nothing behind."""
+        if self.paths.worker_temp is not None:
+            tempdirs.remove(self.paths.worker_temp)
 
     def _master(self) -> int | None:
         return process.live_master(self.paths.pid, self.paths.conf)
@@ -375,46 +423,8 @@ class NginxRouter:
     def _save_routes(self, routes: Sequence[Route]) -> None:
         data = [{"app": r.app, "hosts": r.hosts, "upstreams": r.upstreams} for r in routes]
         tmp = self.paths.root / f".routes.{os.getpid()}.json"
-        tmp.write_text(json.dumps(data, indent=1) + "\n")
+        write_private(tmp, json.dumps(data, indent=1) + "\n")
         os.replace(tmp, self.paths.routes)
-
-    def _worker_user(self) -> str | None:
-        if self._user is None:
-            self._user = (self._pick_worker_user(),)
-        return self._user[0]
-
-    def _pick_worker_user(self) -> str | None:
-        """As root, workers drop to `nobody`, if it can reach the temp dirs in router_dir.
-
-        Request bodies over 128k and large responses are buffered in `router_dir/tmp`; a worker
-        that cannot reach it fails those requests. So when a parent directory is closed to
-        others (e.g. pytest's 0700 tmp dirs) workers keep root, loudly, rather than break.
-        """
-        if os.geteuid() != 0:
-            return None
-        try:
-            pwd.getpwnam("nobody")
-        except KeyError:
-            return None
-        for directory in (self.paths.root, *self.paths.root.parents):
-            with contextlib.suppress(FileNotFoundError):
-                if not directory.stat().st_mode & stat.S_IXOTH:
-                    logger.warning(
-                        "router workers run as root: %s is not traversable by 'nobody' "
-                        "(chmod o+x it, or put XAE_STATE_DIR elsewhere)",
-                        directory,
-                    )
-                    return "root root"
-        for group in ("nogroup", "nobody"):
-            with contextlib.suppress(KeyError):
-                grp.getgrnam(group)
-                return f"nobody {group}"
-        return "nobody"
-
-    def _probe_sources(self) -> tuple[str, ...]:
-        sources = ("127.0.0.0/8", "::1")
-        own = probe_address(self.listen_host)
-        return sources if own in ("127.0.0.1", "::1") else (*sources, own)
 
     def _error_log_size(self) -> int:
         try:

@@ -1,16 +1,20 @@
-"""Asking the running router which config generation it serves, over HTTP on loopback.
+"""Asking the running router which config generation it serves, over its internal unix socket.
 
 This is how `apply` knows a reload is *in effect* rather than merely requested: nginx answers
-`GET /__xae/generation` on its default server with the number rendered into the config it is
-actually running. The probe uses its own short-lived connection and a Host no app can own.
+`GET /__xae/generation` with the number rendered into the config it is actually running. The
+location exists only on the internal socket in the private router dir (`RouterPaths.
+internal_socket`), never on the public listener, so no app container and no other user of
+the host can read it. `accepts_connections` checks the public listener separately.
 """
 
 from __future__ import annotations
 
 import http.client
 import ipaddress
+import socket
+from pathlib import Path
 
-from xae.router.render import GENERATION_PATH, INTERNAL_HOST
+from xae.router.render import GENERATION_PATH
 
 
 def probe_address(listen_host: str) -> str:
@@ -21,11 +25,29 @@ def probe_address(listen_host: str) -> str:
     return ip.compressed
 
 
-def served_generation(listen_host: str, port: int, timeout: float = 1.0) -> int | None:
+class _UnixHTTPConnection(http.client.HTTPConnection):
+    """An HTTP/1.1 connection over a unix socket (the stdlib speaks TCP only)."""
+
+    def __init__(self, path: Path, timeout: float) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self._path = path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.settimeout(self.timeout)
+            sock.connect(str(self._path))
+        except OSError:
+            sock.close()
+            raise
+        self.sock = sock
+
+
+def served_generation(internal_socket: Path, timeout: float = 1.0) -> int | None:
     """The generation the router answers with, or None if it does not answer (yet)."""
-    conn = http.client.HTTPConnection(probe_address(listen_host), port, timeout=timeout)
+    conn = _UnixHTTPConnection(internal_socket, timeout)
     try:
-        conn.request("GET", GENERATION_PATH, headers={"Host": INTERNAL_HOST})
+        conn.request("GET", GENERATION_PATH)
         response = conn.getresponse()
         body = response.read(64).decode(errors="replace").strip()
         if response.status != 200 or not body.isdigit():
@@ -35,3 +57,12 @@ def served_generation(listen_host: str, port: int, timeout: float = 1.0) -> int 
         return None
     finally:
         conn.close()
+
+
+def accepts_connections(listen_host: str, port: int, timeout: float = 1.0) -> bool:
+    """Whether the public listener accepts a TCP connection from this machine."""
+    try:
+        with socket.create_connection((probe_address(listen_host), port), timeout=timeout):
+            return True
+    except OSError:
+        return False

@@ -12,24 +12,24 @@ upstream keepalive, no per-request disk I/O beyond the buffered access log, no r
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from xae.router import pages
 from xae.router.base import Route
-from xae.router.layout import RouterPaths
+from xae.router.layout import SOCKET_PATH_MAX, RouterPaths
 from xae.router.validate import validate_host, validate_listen_host, validate_routes
 
 GENERATION_PATH = "/__xae/generation"
 STATUS_PATH = "/__xae/nginx_status"
-INTERNAL_HOST = "_xae_"
-"""The Host xae uses for its own probes: an underscore can never be in a routed host name, so
-such a request always lands on the default server."""
+"""xae's own probes. They are served only on the internal unix socket, never on the public
+listener: `allow`/`deny` cannot guard them there, because a `return` answers in nginx's rewrite
+phase, before the access phase ever runs."""
 
 _USER = re.compile(r"^[a-z_][a-z0-9_-]{0,31}(?: [a-z_][a-z0-9_-]{0,31})?$")
 _GENERATION_LINE = re.compile(r"^# xae-router generation=(\d+)$", re.MULTILINE)
+_SOCKET_PATH = re.compile(r"^/[A-Za-z0-9._/+-]+$")
 
 LOG_FORMAT = (
     '{"time":"$time_iso8601","host":"$host","app":"$xae_app","status":$status,'
@@ -51,8 +51,6 @@ class RenderOptions:
     user: str | None = None
     """The worker user (`user` directive); only meaningful when nginx starts as root, where
     leaving it out means nginx's default, `nobody`."""
-    probe_from: tuple[str, ...] = ("127.0.0.0/8", "::1")
-    """Client addresses allowed to read the internal `/__xae/` locations."""
 
 
 def read_generation(config_text: str) -> int | None:
@@ -110,27 +108,35 @@ def _page_locations(name: str, page: pages.Page) -> list[str]:
     return lines
 
 
-def _default_server(options: RenderOptions, listen: str) -> list[str]:
-    allow = [f"    allow {source};" for source in options.probe_from]
+def _internal_server(options: RenderOptions) -> list[str]:
     return [
-        "# Unknown hosts, and xae's own probes.",
+        "# xae's own probes, on a socket only the control plane can open.",
         "server {",
-        f"    listen {listen} default_server backlog=4096;",
+        f"    listen unix:{options.paths.internal_socket};",
         "    server_name _;",
         '    set $xae_app "-";',
+        "    access_log off;",
         f"    location = {GENERATION_PATH} {{",
-        "        access_log off;",
-        *["    " + line for line in allow],
-        "        deny all;",
         "        default_type text/plain;",
         f'        return 200 "{options.generation}\\n";',
         "    }",
         f"    location = {STATUS_PATH} {{",
-        "        access_log off;",
-        *["    " + line for line in allow],
-        "        deny all;",
         "        stub_status;",
         "    }",
+        "    location / {",
+        "        return 404;",
+        "    }",
+        "}",
+    ]
+
+
+def _default_server(options: RenderOptions, listen: str) -> list[str]:
+    return [
+        "# Unknown hosts (and every /__xae/ path: the probes are not on this listener).",
+        "server {",
+        f"    listen {listen} default_server backlog=4096;",
+        "    server_name _;",
+        '    set $xae_app "-";',
         "    location / {",
         "        error_page 404 /__xae/not_found.$xae_page_ext;",
         "        return 404;",
@@ -186,8 +192,12 @@ def render_config(routes: Sequence[Route], options: RenderOptions) -> str:
         raise ValueError(f"listen port {options.listen_port} is out of range")
     if options.user is not None and not _USER.match(options.user):
         raise ValueError(f"worker user {options.user!r} is not a valid 'user [group]'")
-    for source in options.probe_from:
-        ipaddress.ip_network(source)
+    socket_path = str(options.paths.internal_socket)
+    if not _SOCKET_PATH.match(socket_path) or len(socket_path.encode()) > SOCKET_PATH_MAX:
+        raise ValueError(
+            f"the router's control socket path {socket_path!r} must be an absolute path of at "
+            f"most {SOCKET_PATH_MAX} bytes of letters, digits and ._/+-"
+        )
     listen = f"{validate_listen_host(options.listen_host)}:{options.listen_port}"
     paths = options.paths
     temp = paths.temp
@@ -250,7 +260,7 @@ def render_config(routes: Sequence[Route], options: RenderOptions) -> str:
     for route in table:
         if route.upstreams:
             http += ["", *_upstream(route)]
-    http += ["", *_default_server(options, listen)]
+    http += ["", *_default_server(options, listen), "", *_internal_server(options)]
     for route in table:
         http += ["", *_app_server(route, listen)]
 

@@ -52,9 +52,9 @@ def backend() -> Iterator[Callable[[str, str], Backend]]:
 
 @pytest.fixture
 def state_dir() -> Iterator[Path]:
-    """A state dir the `nobody` nginx workers can traverse (pytest's tmp_path is 0700)."""
+    """A private (0700) state dir, as xae makes its own: workers still run as `nobody`."""
     path = Path(tempfile.mkdtemp(prefix="xae-router-test-"))
-    path.chmod(0o755)
+    path.chmod(0o700)
     yield path
     shutil.rmtree(path, ignore_errors=True)
 

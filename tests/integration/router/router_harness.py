@@ -9,8 +9,10 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import shutil
 import signal
 import socket
+import subprocess
 import threading
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -91,15 +93,20 @@ class Backend:
 
 
 def kill_leftover_master(router: NginxRouter) -> None:
-    """Teardown safety net: SIGKILL our master (identified via /proc) and its workers."""
+    """Teardown safety net: SIGKILL our master (identified via /proc) and its workers, and
+    remove the workers' temp dirs outside the state dir."""
     pid = router_process.live_master(router.paths.pid, router.paths.conf)
     if pid is None:
+        if router.paths.worker_temp is not None:
+            shutil.rmtree(router.paths.worker_temp, ignore_errors=True)
         return
     family = [pid, *router_process.children(pid)]
     for member in family:
         if router_process.title(member).startswith("nginx:"):
             os.kill(member, signal.SIGKILL)
     router_process.wait_until(lambda: not any(map(router_process.is_alive, family)), 10)
+    if router.paths.worker_temp is not None:
+        shutil.rmtree(router.paths.worker_temp, ignore_errors=True)
 
 
 @dataclass
@@ -132,6 +139,37 @@ def request(
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
         conn.request(method, path, body=body, headers={"Host": host, **(headers or {})})
+        response = conn.getresponse()
+        return Reply(
+            response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+        )
+    finally:
+        conn.close()
+
+
+def non_loopback_ipv4() -> str:
+    """An IPv4 address of this machine outside 127.0.0.0/8 (e.g. a Docker bridge's gateway),
+    so a client bound to it is what an app container looks like to the router."""
+    out = subprocess.run(
+        ["ip", "-4", "-o", "addr", "show", "scope", "global"],
+        capture_output=True, text=True, check=True, timeout=10,
+    ).stdout  # fmt: skip
+    for line in out.splitlines():
+        fields = line.split()
+        if "inet" in fields:
+            address = fields[fields.index("inet") + 1].split("/")[0]
+            if not address.startswith("127."):
+                return address
+    raise AssertionError(f"this machine has no non-loopback IPv4 address: {out!r}")
+
+
+def request_from(
+    source: str, port: int, host: str, path: str = "/", timeout: float = 10.0
+) -> Reply:
+    """A GET sent from `source` to `source:port`, as a client on that network sends it."""
+    conn = http.client.HTTPConnection(source, port, timeout=timeout, source_address=(source, 0))
+    try:
+        conn.request("GET", path, headers={"Host": host})
         response = conn.getresponse()
         return Reply(
             response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import statistics
+import time
 from datetime import timedelta
 
 import pytest
@@ -18,6 +20,7 @@ from xae.auth.tokens import (
     create_user,
     issue_token,
     login,
+    revoke_tokens,
     set_password,
 )
 from xae.errors import AlreadyExists, InvalidInput, NotFound, Unauthorized
@@ -153,5 +156,36 @@ def test_owners_and_admins_may_act_on_an_app_and_others_see_it_as_missing(db: Da
         session.flush()
         authorize_app(users["alice"], app)
         authorize_app(users["root"], app)
-        with pytest.raises(NotFound, match="'shop' does not exist"):
+        with pytest.raises(NotFound, match="'shop' does not exist, or is not yours"):
             authorize_app(users["bob"], app)
+
+
+def _median_login_seconds(db: Database, name: str, calls: int = 5) -> float:
+    times = []
+    for _ in range(calls):
+        start = time.perf_counter()
+        with pytest.raises(Unauthorized), db.session() as session:
+            login(session, name, "wrong-password", DAY)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def test_an_unknown_user_costs_a_full_password_check_like_a_known_one(db: Database) -> None:
+    _median_login_seconds(db, "nobody", calls=1)  # the dummy hash is made once, up front
+    known = _median_login_seconds(db, "alice")
+    unknown = _median_login_seconds(db, "nobody")
+    assert 0.5 < unknown / known < 2.0, (known, unknown)
+
+
+def test_revoking_a_users_tokens_makes_them_all_unauthorized(db: Database) -> None:
+    with db.session() as session:
+        issued = [issue_token(session, _alice(session), DAY) for _ in range(2)]
+        bob = session.scalars(select(User).where(User.name == "bob")).one()
+        bobs = issue_token(session, bob, DAY)
+    with db.session() as session:
+        assert revoke_tokens(session, _alice(session)) == 2
+    for token in issued:
+        with pytest.raises(Unauthorized), db.session() as session:
+            authenticate(session, token.token)
+    with db.session() as session:
+        assert authenticate(session, bobs.token).name == "bob"

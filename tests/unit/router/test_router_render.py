@@ -14,6 +14,7 @@ from xae.router.layout import RouterPaths
 from xae.router.render import (
     GENERATION_PATH,
     LOG_FORMAT,
+    STATUS_PATH,
     RenderOptions,
     read_generation,
     render_config,
@@ -139,13 +140,27 @@ def test_unknown_hosts_get_a_default_server_with_a_helpful_404() -> None:
     assert "default_type text/html;" in default and "default_type text/plain;" in default
 
 
-def test_generation_is_served_only_to_loopback_on_the_default_server() -> None:
+def test_probes_are_served_only_on_the_internal_socket_never_on_the_public_listener() -> None:
     config = render(WEB, generation=42)
     assert read_generation(config) == 42
-    location = block(config, f"location = {GENERATION_PATH}")
-    assert 'return 200 "42\\n";' in location
-    assert "allow 127.0.0.0/8;" in location
-    assert "deny all;" in location
+    internal = block(config, f"server {{\n        listen unix:{PATHS.internal_socket};")
+    assert 'return 200 "42\\n";' in block(internal, f"location = {GENERATION_PATH}")
+    assert "stub_status;" in block(internal, f"location = {STATUS_PATH}")
+    public = config.replace(internal, "")
+    assert GENERATION_PATH not in public and STATUS_PATH not in public
+    assert "stub_status" not in public and "unix:" not in public
+
+
+@pytest.mark.parametrize("root", ["/srv/x y/router", "/srv/x;y/router", "/" + "r" * 100])
+def test_a_socket_path_nginx_cannot_take_is_refused(root: str) -> None:
+    with pytest.raises(ValueError, match="control socket path"):
+        render(WEB, paths=RouterPaths(Path(root)))
+
+
+def test_worker_temp_paths_follow_the_layout() -> None:
+    config = render(WEB, paths=RouterPaths(PATHS.root, worker_temp=Path("/var/cache/t/k")))
+    assert "client_body_temp_path /var/cache/t/k/body;" in config
+    assert f"client_body_temp_path {PATHS.root}/tmp/body;" in render(WEB)
 
 
 def test_app_without_upstreams_answers_503_saying_how_to_scale() -> None:
