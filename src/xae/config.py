@@ -82,6 +82,18 @@ class Settings(BaseSettings):
 
     reconcile_interval: float = 2.0
 
+    reconcile_workers: int = 4
+    """Apps reconciled at once. Each app's pass is its own task, so one app never waits for
+    another's; an app has at most one pass queued or running."""
+
+    reconcile_max_workers: int = 32
+    """The most reconcile threads, counting passes past their deadline (a hanging health check
+    holds its thread until the check gives up)."""
+
+    reconcile_app_deadline: float = 5.0
+    """Seconds an app's pass may run before it stops holding one of `reconcile_workers` (another
+    worker starts for the other apps) and `xae status` lists it as slow."""
+
     kubeconfig: Path | None = None
     """With `backend=kubernetes`: the cluster's kubeconfig (unset: `KUBECONFIG`, then
     `~/.kube/config`). `make k8s-up` writes one to /var/lib/xae/k8s/kubeconfig."""

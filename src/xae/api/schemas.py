@@ -48,7 +48,11 @@ class AppCreate(BaseModel):
 
 
 class AppUpdate(BaseModel):
-    health_path: str | None = None
+    health_path: str | None = Field(
+        None,
+        description="starts with '/'; RFC 3986 path and query characters (printable ASCII, no "
+        "spaces), at most 256 (checked by `xae.domain.health`)",
+    )
     health_timeout: float | None = None
     health_attempts: int | None = None
     drain_seconds: float | None = None
@@ -104,6 +108,7 @@ class ReleasePublic(BaseModel):
     created_at: datetime
     created_by: str
     config_keys: list[str]
+    failure_reason: str | None = None
 
 
 class ImageDeploy(BaseModel):

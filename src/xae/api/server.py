@@ -17,6 +17,7 @@ from xae.api.statedir import restrict_umask, secure_state_dir
 from xae.config import Settings
 from xae.control.platform import Platform
 from xae.control.reconciler import Reconciler
+from xae.control.recovery import fail_interrupted
 from xae.errors import PortInUse, XaeError
 from xae.router.nginx import NginxRouter
 from xae.runtime.base import Orchestrator, Runtime
@@ -83,6 +84,9 @@ def serve(settings: Settings) -> None:
     restrict_umask()
     check_port_free(settings.api_host, settings.api_port, "API", "XAE_API_PORT")
     platform = build_platform(settings)
+    # Before anything serves: what the previous process left half done is failed, and the
+    # reconciler's first pass removes its instances.
+    fail_interrupted(platform.db)
     reconciler = Reconciler(platform)
     reconciler.warm_start()
     platform.router.start()

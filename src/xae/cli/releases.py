@@ -31,6 +31,13 @@ def parse_version(text: str) -> int:
     return int(match.group(1))
 
 
+def _description(release: dict[str, Any]) -> Text:
+    text = Text(output.text(release.get("description")))
+    if release.get("failure_reason"):
+        text.append(f" ({output.text(release.get('failure_reason'))})", style="red")
+    return text
+
+
 def list_releases(ctx: typer.Context, app: AppOption = None, as_json: JsonOption = False) -> None:
     """List the app's releases, newest first; `*` marks the one being served."""
     target = require_app(app)
@@ -51,7 +58,7 @@ def list_releases(ctx: typer.Context, app: AppOption = None, as_json: JsonOption
             Text("*", style="bold green") if is_current else Text(""),
             Text(output.version(release.get("version")), style="bold" if is_current else ""),
             Text(status, style=_STATUS_STYLE.get(status, "")),
-            Text(output.text(release.get("description"))),
+            _description(release),
             Text(output.text(release.get("created_by"))),
             Text(output.when(release.get("created_at"))),
         )
@@ -80,6 +87,7 @@ def render_release(release: dict[str, Any]) -> None:
         [
             ("version", output.version(release.get("version"))),
             ("status", release.get("status")),
+            *([("why", release.get("failure_reason"))] if release.get("failure_reason") else []),
             ("description", release.get("description")),
             ("build", release.get("build_id")),
             ("image", release.get("image")),

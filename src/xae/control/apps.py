@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import shutil
 from dataclasses import dataclass
 
@@ -11,6 +12,7 @@ from sqlalchemy.orm import Session
 from xae.auth.policy import app_not_found
 from xae.control.audit import record
 from xae.control.platform import Platform
+from xae.domain.health import validate_health_path, validate_health_timing
 from xae.domain.names import validate_app_name
 from xae.errors import AlreadyExists, InvalidInput
 from xae.store.models import App, Build, Formation, Release, User
@@ -42,16 +44,24 @@ class HealthSettings:
 
 
 def update_app(p: Platform, user: User, name: str, changes: HealthSettings) -> None:
-    if changes.path is not None and (not changes.path.startswith("/") or " " in changes.path):
-        raise InvalidInput("the health check path must start with '/' and contain no spaces")
-    if changes.timeout is not None and not 0.1 <= changes.timeout <= 60:
-        raise InvalidInput("the health check timeout must be between 0.1 and 60 seconds")
-    if changes.attempts is not None and not 1 <= changes.attempts <= 1000:
-        raise InvalidInput("health check attempts must be between 1 and 1000")
-    if changes.drain_seconds is not None and not 0 <= changes.drain_seconds <= 3600:
+    if changes.path is not None:
+        validate_health_path(changes.path)
+    if changes.drain_seconds is not None and not (
+        math.isfinite(changes.drain_seconds) and 0 <= changes.drain_seconds <= 3600
+    ):
         raise InvalidInput("drain seconds must be between 0 and 3600")
     with p.db.session() as session:
         app = get_app(session, name)
+        if changes.timeout is not None or changes.attempts is not None:
+            # The bound is on the check as it will run: the new value with the other one kept.
+            validate_health_timing(
+                changes.timeout
+                if changes.timeout is not None
+                else app.health_timeout or p.settings.health_timeout,
+                changes.attempts
+                if changes.attempts is not None
+                else app.health_attempts or p.settings.health_attempts,
+            )
         if changes.path is not None:
             app.health_path = changes.path
         if changes.timeout is not None:

@@ -44,6 +44,12 @@ class ClusterConverger:
         self.routes.drop(app)
         self.orchestrator.remove_app(app)
 
+    def clear(self, app: str) -> None:
+        self.routes.set(app, [])
+        if app in self.orchestrator.apps():
+            log.info("removing the objects of %s, which has no release", app)
+            self.orchestrator.remove_app(app)
+
     def known_apps(self) -> set[str]:
         return self.orchestrator.apps() | set(self.routes.apps())
 

@@ -13,9 +13,11 @@ backends that roll out by themselves (kubernetes). Both offer the `Strategy` pro
 
 from __future__ import annotations
 
+import logging
 import threading
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from xae.control.health import HealthTracker, probe_once, wait_healthy
 from xae.control.routes import RouteTable
@@ -24,6 +26,12 @@ from xae.runtime.base import AppPlan, Instance, ProcessPlan, Progress, Runtime
 
 DEAD_STATES = {"exited", "dead", "created"}
 LOG_TAIL = 30
+MAX_PARALLEL = 16
+"""Instances of one app started, probed or stopped at once."""
+
+log = logging.getLogger("xae.control.converge")
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 def _quiet(_: str) -> None:
@@ -41,6 +49,10 @@ class Strategy(Protocol):
 
     def remove_app(self, app: str) -> None:
         """Remove everything of `app`; the caller holds `lock(app)`."""
+
+    def clear(self, app: str) -> None:
+        """Route `app` nowhere and remove its instances: it has no release to run (e.g. its
+        first deploy was interrupted). The caller holds `lock(app)`."""
 
     def known_apps(self) -> set[str]:
         """Apps the backend or the router still has something of (to find orphans)."""
@@ -64,13 +76,25 @@ class AppLocks:
             return self._locks.setdefault(app, threading.Lock())
 
 
+def _each(app: str, fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
+    """`fn` on every item at once, in threads of this call only: one app's hanging health
+    checks or slow stops never hold threads another app's rollout or healing waits for.
+    Every call ends before this returns; the first exception is raised after that."""
+    if not items:
+        return []
+    with ThreadPoolExecutor(
+        max_workers=min(MAX_PARALLEL, len(items)), thread_name_prefix=f"xae-{app}"
+    ) as pool:
+        futures = [pool.submit(fn, item) for item in items]
+    return [future.result() for future in futures]
+
+
 class Converger:
     def __init__(self, runtime: Runtime, routes: RouteTable, health: HealthTracker) -> None:
         self.runtime = runtime
         self.routes = routes
         self.health = health
         self.lock = AppLocks()
-        self._pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="xae-converge")
 
     def converge(self, plan: AppPlan, progress: Progress = _quiet) -> None:
         self.runtime.ensure_network(plan.app)
@@ -103,6 +127,13 @@ class Converger:
             self.health.forget(instance.id)
         self.runtime.remove_app(app)
 
+    def clear(self, app: str) -> None:
+        self.routes.set(app, [])
+        instances = self.runtime.list_instances(app)
+        if instances:
+            log.info("removing %d instance(s) of %s, which has no release", len(instances), app)
+            self._stop_all(instances, grace=0)
+
     # -- internals -------------------------------------------------------------------------
 
     def _converge(self, plan: AppPlan, progress: Progress) -> None:
@@ -118,13 +149,15 @@ class Converger:
         try:
             for proc in plan.processes:
                 current[proc.process] = self._ensure_process(plan, proc, live, started, progress)
-        except DeployFailed:
-            # Nothing of this pass may outlive its failure: old instances are untouched.
-            self._stop_all(started, grace=0)
+            web = [
+                i for i in current.get("web", []) if i.running and self._known_healthy(i, plan)
+            ]
+            self.routes.set(plan.app, [f"{i.address}:{i.port}" for i in web])
+        except BaseException:
+            # Nothing this pass started may outlive its failure, whatever failed (a refused
+            # start, a failed gate, a probe or router error): the old instances are untouched.
+            self._remove_started(plan.app, started)
             raise
-
-        web = [i for i in current.get("web", []) if i.running and self._known_healthy(i, plan)]
-        self.routes.set(plan.app, [f"{i.address}:{i.port}" for i in web])
 
         wanted = {i.id for group in current.values() for i in group}
         stale = [i for i in live if i.id not in wanted]
@@ -156,14 +189,15 @@ class Converger:
         return good + new
 
     def _start_many(self, proc: ProcessPlan, count: int) -> list[Instance]:
-        futures = [self._pool.submit(self.runtime.start, proc.spec) for _ in range(count)]
-        started: list[Instance] = []
-        errors: list[BaseException] = []
-        for future in futures:
+        def start(_: int) -> Instance | RuntimeFailure:
             try:
-                started.append(future.result())
+                return self.runtime.start(proc.spec)
             except RuntimeFailure as e:
-                errors.append(e)
+                return e
+
+        results = _each(proc.spec.app, start, range(count))
+        started = [r for r in results if isinstance(r, Instance)]
+        errors = [r for r in results if isinstance(r, RuntimeFailure)]
         if errors:
             self._stop_all(started, grace=0)
             raise DeployFailed(
@@ -174,7 +208,7 @@ class Converger:
     def _gate(self, plan: AppPlan, started: list[Instance], progress: Progress) -> None:
         check = plan.health
         progress(f"waiting for {len(started)} web instance(s) to pass GET {check.path}")
-        results = list(self._pool.map(lambda i: (i, self._wait(i, plan)), started))
+        results = _each(plan.app, lambda i: (i, self._wait(i, plan)), started)
         failed = [i for i, ok in results if not ok]
         for instance, ok in results:
             self.health.mark(instance.id, ok)
@@ -211,10 +245,17 @@ class Converger:
         except RuntimeFailure:
             return []
 
+    def _remove_started(self, app: str, started: list[Instance]) -> None:
+        try:
+            self._stop_all(started, grace=0)
+        except Exception:
+            # The original failure is what the caller reports; the next pass retries these.
+            log.exception("removing the instances a failed pass of %s started failed", app)
+
     def _stop_all(self, instances: list[Instance], grace: float) -> None:
         def stop(instance: Instance) -> None:
             self.runtime.stop(instance, grace)
             self.health.forget(instance.id)
 
-        for future in [self._pool.submit(stop, i) for i in instances]:
-            future.result()
+        if instances:
+            _each(instances[0].app, stop, instances)

@@ -29,7 +29,9 @@ def probe_once(instance: Instance, check: HealthCheck) -> bool:
     url = f"http://{instance.address}:{instance.port}{check.path}"
     try:
         response = _client.get(url, timeout=check.timeout)
-    except httpx.HTTPError:
+    except (httpx.HTTPError, httpx.InvalidURL):
+        # InvalidURL: a path stored before `xae.domain.health` refused it fails the check
+        # instead of the whole reconcile pass.
         return False
     if check.strict:
         return 200 <= response.status_code < 400

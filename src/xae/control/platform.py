@@ -73,17 +73,18 @@ class Platform:
         release_id: int | None = None,
         on_success: Callable[[Session, App], None] | None = None,
         wait: bool = True,
-    ) -> None:
+    ) -> bool:
         """Converge `name` to its current release (or to `release_id`, for a rollout).
 
         The plan is read under the app's lock so concurrent deploys, scales and the background
         reconcile each see the state the previous one left. `on_success` runs in the same
         locked section, in its own transaction, once the world matches the plan. With
-        `wait=False` an app that is busy (a deploy in progress) is skipped.
+        `wait=False` an app that is busy (a deploy in progress) is skipped: then this returns
+        False.
         """
         lock = self.converger.lock(name)
         if not lock.acquire(blocking=wait):
-            return
+            return False
 
         def report(message: str) -> None:
             log.info("%s: %s", name, message)
@@ -93,6 +94,7 @@ class Platform:
             self._converge_locked(name, report, release_id, on_success)
         finally:
             lock.release()
+        return True
 
     def _converge_locked(
         self,
@@ -108,7 +110,7 @@ class Platform:
             release = session.get(Release, release_id) if release_id else None
             plan = self.plan(session, app, release)
         if plan is None:
-            self.routes.set(name, [])
+            self.converger.clear(name)
         else:
             self.converger.converge(plan, progress)
         if on_success is not None:

@@ -3,70 +3,171 @@
 This is what keeps xae correct after a crash: a killed control plane restarts, lists the
 containers it labelled, probes them, rebuilds the routing table and carries on. It also heals:
 dead instances are replaced, out-of-date ones drained, and containers of apps that no longer
-exist are removed. Failures of one app are logged and never stop the loop for the others.
+exist are removed.
+
+Apps are isolated from each other: each app's pass is its own task (`AppScheduler`), so one
+app's failure or slowness never delays another's healing. Any exception of a pass is caught for
+that app, logged, and kept as the app's failure until a pass of it succeeds again; `xae status`
+shows the failing apps. A failure message is an `XaeError`'s message (written to be shown) or
+only the exception's type: never its text, which may carry config values.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from functools import partial
 
 from sqlalchemy import select
 
 from xae.control.platform import Platform
-from xae.errors import XaeError
+from xae.control.scheduler import AppScheduler
+from xae.errors import NotFound, XaeError
 from xae.store.models import App
 
 log = logging.getLogger("xae.reconciler")
+ERROR_MAX = 300
+
+
+@dataclass(frozen=True)
+class AppFailure:
+    """Why the last pass of an app failed, since when its passes fail, and how many did."""
+
+    error: str
+    since: datetime
+    passes: int
+
+
+def describe(error: Exception) -> str:
+    """What `xae status` may show of `error`: no secrets, so no text of unknown exceptions."""
+    if isinstance(error, XaeError):
+        # Control characters (e.g. from a value stored before its gate existed) never reach a
+        # log line or the status as they are.
+        text = error.message[:ERROR_MAX]
+        return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return (
+        f"internal error ({type(error).__name__}); the control plane's log has the details"
+    )
 
 
 class Reconciler:
     def __init__(self, platform: Platform) -> None:
         self.platform = platform
+        settings = platform.settings
+        self.scheduler = AppScheduler(
+            workers=settings.reconcile_workers,
+            max_workers=max(settings.reconcile_workers, settings.reconcile_max_workers),
+            deadline=settings.reconcile_app_deadline,
+        )
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self.last_error: str | None = None
+        self._failures: dict[str, AppFailure] = {}
+        self._failures_lock = threading.Lock()
+        self.loop_error: str | None = None
+        """Why the last tick itself failed (e.g. the store could not be read), if it did."""
         self.passes = 0
 
-    def run_once(self) -> None:
+    # -- one app ---------------------------------------------------------------------------
+
+    def reconcile_app(self, name: str) -> None:
+        """One pass of `name`; never raises. What the pass started is removed on failure by
+        the converger; here the failure is logged and kept for `xae status`."""
+        try:
+            ran = self.platform.converge_app(name, wait=False)
+        except NotFound:
+            self._forget(name)  # destroyed while this pass waited: nothing to heal
+            return
+        except Exception as e:
+            self._failed(name, e)
+            return
+        if ran:
+            self._recovered(name)
+
+    def _failed(self, name: str, error: Exception) -> None:
+        message = describe(error)
+        if isinstance(error, XaeError):
+            log.warning("reconciling %s failed: %s", name, message)
+        else:
+            log.error("reconciling %s failed", name, exc_info=error)
+        with self._failures_lock:
+            previous = self._failures.get(name)
+            if previous is None:
+                self._failures[name] = AppFailure(message, datetime.now(UTC), 1)
+            else:
+                self._failures[name] = replace(previous, error=message, passes=previous.passes + 1)
+
+    def _recovered(self, name: str) -> None:
+        with self._failures_lock:
+            if self._failures.pop(name, None) is not None:
+                log.info("reconciling %s works again", name)
+
+    def _forget(self, name: str) -> None:
+        with self._failures_lock:
+            self._failures.pop(name, None)
+
+    def failures(self) -> dict[str, AppFailure]:
+        """The apps whose last pass failed, by name."""
+        with self._failures_lock:
+            return dict(self._failures)
+
+    @property
+    def last_error(self) -> str | None:
+        """Every failing app and its error in one line (for logs and older callers)."""
+        parts = [f"{name}: {f.error}" for name, f in sorted(self.failures().items())]
+        if self.loop_error:
+            parts.insert(0, self.loop_error)
+        return "; ".join(parts)[:1000] or None
+
+    # -- every app -------------------------------------------------------------------------
+
+    def tick(self) -> None:
+        """Queue a pass of every app, and the removal of what deleted apps left, skipping
+        apps whose previous pass still runs."""
         p = self.platform
         with p.db.session() as session:
-            names = list(session.scalars(select(App.name)))
-        errors: list[str] = []
-        for name in names:
-            if self._stop.is_set():
-                return
-            try:
-                p.converge_app(name, wait=False)
-            except XaeError as e:
-                errors.append(f"{name}: {e.message}")
-                log.warning("reconciling %s failed: %s", name, e.message)
-        self._remove_orphans()
-        self.last_error = "; ".join(errors)[:1000] or None
+            names = set(session.scalars(select(App.name)))
+        for name in sorted(names):
+            self.scheduler.submit(name, partial(self.reconcile_app, name))
+        for app in sorted(p.converger.known_apps() - names):
+            self.scheduler.submit(app, partial(self._remove_orphan, app))
+        with self._failures_lock:
+            for gone in set(self._failures) - names:
+                del self._failures[gone]
+        self.scheduler.poke()
         self.passes += 1
+
+    def run_once(self, timeout: float = 600.0) -> None:
+        """One whole pass: queue every app and wait until every queued pass has ended."""
+        self.tick()
+        if not self.scheduler.wait_idle(timeout):
+            log.warning("a reconcile pass still runs after %.0f s", timeout)
 
     def _app_exists(self, name: str) -> bool:
         with self.platform.db.session() as session:
             return session.scalar(select(App.id).where(App.name == name)) is not None
 
-    def _remove_orphans(self) -> None:
-        """Remove instances and routes of apps the store no longer has.
+    def _remove_orphan(self, app: str) -> None:
+        """Remove the instances and route of `app`, which the store no longer has.
 
-        Existence is checked again under each app's lock, so an app created (and deployed)
+        Existence is checked again under the app's lock, so an app created (and deployed)
         while this pass ran is never mistaken for a deleted one.
         """
         p = self.platform
-        candidates = p.converger.known_apps()
-        for app in candidates:
-            lock = p.converger.lock(app)
-            if not lock.acquire(blocking=False):
-                continue  # busy with a deploy or a destroy: not ours to judge this pass
-            try:
-                if not self._app_exists(app):
-                    log.info("removing instances and route of deleted app %s", app)
-                    p.converger.remove_app(app)
-            finally:
-                lock.release()
+        lock = p.converger.lock(app)
+        if not lock.acquire(blocking=False):
+            return  # busy with a deploy or a destroy: not ours to judge this pass
+        try:
+            if not self._app_exists(app):
+                log.info("removing instances and route of deleted app %s", app)
+                p.converger.remove_app(app)
+        except Exception:
+            log.exception("removing what deleted app %s left failed; the next pass retries", app)
+        finally:
+            lock.release()
+
+    # -- the loop --------------------------------------------------------------------------
 
     def warm_start(self) -> None:
         """Seed the routing table from instances that already serve, before the first apply."""
@@ -84,6 +185,7 @@ class Reconciler:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=30)
+        self.scheduler.stop(timeout=10)
         self.platform.converger.stop()
 
     @property
@@ -93,8 +195,9 @@ class Reconciler:
     def _loop(self) -> None:
         while not self._stop.is_set():
             try:
-                self.run_once()
+                self.tick()
+                self.loop_error = None
             except Exception as e:  # keep the loop alive; the error is reported by `status`
-                self.last_error = f"{type(e).__name__}: {e}"[:1000]
-                log.exception("reconcile pass failed")
+                self.loop_error = f"a reconcile pass could not start: {describe(e)}"
+                log.exception("a reconcile tick failed")
             self._stop.wait(self.platform.settings.reconcile_interval)

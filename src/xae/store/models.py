@@ -87,6 +87,8 @@ class Release(Base):
     status: Mapped[str] = mapped_column(String(16), default="pending")
     created_by: Mapped[str] = mapped_column(String(64), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    failure_reason: Mapped[str | None] = mapped_column(String(500), default=None)
+    """Why a `failed` release failed, when xae knows (e.g. its rollout was interrupted)."""
 
     build: Mapped[Build | None] = relationship()
 

@@ -142,3 +142,24 @@ def test_status_reports_each_component(client: TestClient) -> None:
     assert components["store"]["healthy"] is True
     assert components["reconciler"]["healthy"] is False  # none started in this test
     assert body["backend"] == "fake"
+
+
+@pytest.mark.parametrize("path", ["/a\tb", "/up\r\nX-Injected: 1", "/a b", "//host/x"])
+def test_an_unsafe_health_path_is_422_and_changes_nothing(
+    client: TestClient, shop: str, path: str
+) -> None:
+    response = client.patch(f"/v1/apps/{shop}", json={"health_path": path})
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "invalid_input"
+    assert "health check path" in response.json()["error"]["message"]
+    assert client.get(f"/v1/apps/{shop}").json()["health"]["path"] == "/"
+
+
+def test_a_health_check_that_could_take_hours_is_422_naming_the_bound(
+    client: TestClient, shop: str
+) -> None:
+    response = client.patch(
+        f"/v1/apps/{shop}", json={"health_timeout": 60, "health_attempts": 1000}
+    )
+    assert response.status_code == 422
+    assert "at most 600 s" in response.json()["error"]["message"]

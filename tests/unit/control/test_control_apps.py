@@ -135,9 +135,14 @@ def test_health_settings_are_stored_per_app(world: World, shop: str, alice: User
     ("changes", "message"),
     [
         (HealthSettings(path="healthz"), "must start with '/'"),
-        (HealthSettings(path="/a b"), "no spaces"),
+        (HealthSettings(path="/a b"), "a space at position 2"),
+        (HealthSettings(path="/a\tb"), "control character"),
+        (HealthSettings(path="/up\r\nX-Evil: 1"), "control character"),
         (HealthSettings(timeout=0), "timeout must be between"),
+        (HealthSettings(timeout=float("nan")), "timeout must be between"),
         (HealthSettings(attempts=0), "attempts must be between"),
+        (HealthSettings(timeout=60, attempts=1000), "at most 600 s"),
+        (HealthSettings(drain_seconds=float("inf")), "drain seconds must be between"),
         (HealthSettings(drain_seconds=-1), "drain seconds must be between"),
     ],
 )
@@ -146,3 +151,13 @@ def test_bad_health_settings_are_rejected(
 ) -> None:
     with pytest.raises(InvalidInput, match=message):
         update_app(world.platform, alice, shop, changes)
+
+
+def test_the_time_bound_counts_the_stored_value_of_the_other_setting(
+    world: World, shop: str, alice: User
+) -> None:
+    update_app(world.platform, alice, shop, HealthSettings(timeout=60, attempts=10))
+    with pytest.raises(InvalidInput, match="1000 attempts × 60 s could take 60000 s"):
+        update_app(world.platform, alice, shop, HealthSettings(attempts=1000))
+    with world.db.session() as session:
+        assert get_app(session, shop).health_attempts == 10

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import replace
 
+import pytest
 from tests.unit.fakes import FakeRouter, World, deploy
 
 from xae.control.apps import create_app
 from xae.control.formation import FormationChange, change
 from xae.control.platform import Platform
-from xae.control.reconciler import Reconciler
-from xae.runtime.base import InstanceSpec
+from xae.control.reconciler import Reconciler, describe
+from xae.control.scheduler import AppScheduler
+from xae.errors import DeployFailed
+from xae.runtime.base import HealthCheck, Instance, InstanceSpec
 from xae.store.models import User
 
 
@@ -180,3 +186,139 @@ def test_an_app_created_and_deployed_during_a_pass_is_not_taken_for_deleted(
 
     assert len(world.runtime.of("late")) == 1
     assert "late" in world.router.served()
+
+
+# -- isolation: one app's failure or slowness never delays another's healing ---------------
+
+
+def _wait_until(condition: Callable[[], object], what: str, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.01)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+def _gate_by_app(
+    monkeypatch: pytest.MonkeyPatch, world: World, behaviours: dict[str, Callable[[], bool]]
+) -> None:
+    """Health checks of the apps in `behaviours` run that function; others are faked as usual."""
+
+    def wait(instance: Instance, check: HealthCheck, is_alive: Callable[[], bool]) -> bool:
+        if instance.app in behaviours:
+            return behaviours[instance.app]()
+        return world.runtime.healthy(instance)
+
+    monkeypatch.setattr("xae.control.converge.wait_healthy", wait)
+
+
+def test_a_pass_that_raises_anything_is_caught_for_its_app_and_leaks_no_instance(
+    world: World, shop: str, alice: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    create_app(world.platform, alice, "bad")
+    deploy(world.platform, shop, "img:1")
+    deploy(world.platform, "bad", "bad:1")
+    for instance in world.runtime.list_instances():
+        world.runtime.kill(instance.id)
+
+    def crash() -> bool:
+        raise ValueError("Invalid non-printable ASCII character in URL")
+
+    _gate_by_app(monkeypatch, world, {"bad": crash})
+    reconciler = Reconciler(world.platform)
+    world.events.clear()
+
+    reconciler.run_once(timeout=5)
+
+    assert [i.running for i in world.runtime.of(shop)] == [True]
+    assert world.runtime.of("bad") == []  # the instance this pass started was removed
+    starts = [e for e in world.events.items if e[0] == "start" and str(e[1]).startswith("bad-")]
+    stops = [e for e in world.events.items if e[0] == "stop" and str(e[1]).startswith("bad-")]
+    assert len(starts) == 1
+    assert starts[0][1] in {e[1] for e in stops}
+    failure = reconciler.failures()["bad"]
+    assert failure.error.startswith("internal error (ValueError)")
+    assert "non-printable" not in failure.error  # unknown exceptions' text is never shown
+    assert set(reconciler.failures()) == {"bad"}
+
+
+def test_a_failing_app_is_reported_until_a_pass_of_it_succeeds(
+    world: World, shop: str
+) -> None:
+    deploy(world.platform, shop, "img:1")
+    [web] = world.runtime.of(shop)
+    world.runtime.kill(web.id)
+    world.runtime.failing_images.add("img:1")
+    reconciler = Reconciler(world.platform)
+
+    reconciler.run_once(timeout=5)
+    reconciler.run_once(timeout=5)
+
+    failure = reconciler.failures()[shop]
+    assert failure.passes == 2
+    assert failure.error.startswith("could not start web instances")
+    world.runtime.failing_images.clear()
+    reconciler.run_once(timeout=5)
+    assert reconciler.failures() == {}
+    assert reconciler.last_error is None
+    assert [i.running for i in world.runtime.of(shop)] == [True]
+
+
+def test_a_hanging_health_check_of_one_app_does_not_delay_healing_another(
+    world: World, shop: str, alice: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    create_app(world.platform, alice, "slow")
+    deploy(world.platform, shop, "img:1")
+    deploy(world.platform, "slow", "slow:1")
+    release = threading.Event()
+    _gate_by_app(monkeypatch, world, {"slow": lambda: release.wait(10)})
+    [slow_web] = world.runtime.of("slow")
+    world.runtime.kill(slow_web.id)
+    reconciler = Reconciler(world.platform)
+    # One worker only: the healthy app gets a thread because the slow pass is past its deadline.
+    reconciler.scheduler = AppScheduler(workers=1, max_workers=4, deadline=0.05)
+    try:
+        reconciler.tick()
+        _wait_until(lambda: "slow" in reconciler.scheduler.running(), "the slow app's pass")
+        [shop_web] = world.runtime.of(shop)
+        world.runtime.kill(shop_web.id)
+        killed_at = time.monotonic()
+
+        _wait_until(
+            lambda: reconciler.tick() or any(i.running for i in world.runtime.of(shop)),
+            "the healthy app's instance to be replaced",
+        )
+
+        assert time.monotonic() - killed_at < 2.0
+        [fresh] = world.runtime.of(shop)
+        assert world.router.served()[shop] == [f"{fresh.address}:{fresh.port}"]
+        assert "slow" in reconciler.scheduler.overdue()
+        assert reconciler.scheduler.queued().count("slow") == 0  # never queued twice
+    finally:
+        release.set()
+        reconciler.scheduler.wait_idle(5)
+        reconciler.scheduler.stop()
+
+
+def test_an_app_destroyed_while_its_pass_waited_is_not_a_failure(
+    world: World, shop: str, alice: User
+) -> None:
+    reconciler = Reconciler(world.platform)
+    reconciler.reconcile_app("gone-meanwhile")
+    assert reconciler.failures() == {}
+
+
+def test_failure_messages_carry_no_control_characters() -> None:
+    message = describe(DeployFailed("did not pass GET /a\tb\r\nX: y"))
+    assert "\t" not in message and "\r" not in message and "\n" not in message
+    assert "/a\\tb\\r\\nX: y" in message
+
+
+def test_a_probe_of_a_stored_malformed_path_fails_instead_of_raising() -> None:
+    from xae.control.health import probe_once
+
+    instance = Instance(id="x", name="x", app="a", process="web", release=1, spec_hash="h",
+                        state="running", address="127.0.0.1", port=9, memory_bytes=1, cpus=1.0)
+    check = HealthCheck(path="/a\tb\r\n", timeout=0.5, attempts=1, interval=0.0, strict=True)
+    assert probe_once(instance, check) is False

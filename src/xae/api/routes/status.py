@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from xae.api.deps import PlatformDep, UserDep
 from xae.api.schemas import Component, RouterInfo, Status
+from xae.control.platform import Platform
+from xae.control.reconciler import Reconciler
 from xae.errors import XaeError
+from xae.store.models import App, User
 
 router = APIRouter(prefix="/v1", tags=["status"])
 
 
 @router.get("/status")
-def get_status(request: Request, p: PlatformDep, _: UserDep) -> Status:
+def get_status(request: Request, p: PlatformDep, user: UserDep) -> Status:
     components = [Component(name="api", healthy=True, detail=f"serving at {p.settings.api_url}")]
     backend = p.runtime.name
     try:
@@ -44,32 +47,56 @@ def get_status(request: Request, p: PlatformDep, _: UserDep) -> Status:
             hint="" if router_status.running else "restart xae: `make down && make up`",
         )
     )
-    reconciler = request.app.state.reconciler
-    if reconciler is None:
-        components.append(
-            Component(
-                name="reconciler",
-                healthy=False,
-                detail="not started",
-                hint="restart xae: `make down && make up`",
-            )
-        )
-    else:
-        healthy = reconciler.alive
-        detail = f"{reconciler.passes} passes"
-        if reconciler.last_error:
-            detail += f"; last problem: {reconciler.last_error}"
-        components.append(
-            Component(
-                name="reconciler",
-                healthy=healthy,
-                detail=detail,
-                hint="" if healthy else "restart xae: `make down && make up`",
-            )
-        )
+    components.append(_reconciler(request.app.state.reconciler, p, user))
     return Status(
         api_url=p.settings.api_url,
         backend=p.runtime.name,
         router=RouterInfo(address=router_status.address, base_domain=p.settings.base_domain),
         components=components,
     )
+
+
+def _reconciler(reconciler: Reconciler | None, p: Platform, user: User) -> Component:
+    """Whether self-healing works for the user's apps: unhealthy while any of them fails.
+
+    A user sees the names and errors of their own failing apps (an admin: of all apps) and
+    only how many other apps fail, never their names or errors."""
+    restart = "restart xae: `make down && make up`"
+    if reconciler is None:
+        return Component(name="reconciler", healthy=False, detail="not started", hint=restart)
+    if not reconciler.alive:
+        return Component(name="reconciler", healthy=False, detail="stopped", hint=restart)
+    failures = reconciler.failures()
+    overdue = reconciler.scheduler.overdue()
+    if user.is_admin:
+        mine = set(failures) | set(overdue)
+    else:
+        with p.db.session() as session:
+            mine = set(session.scalars(select(App.name).where(App.owner_id == user.id)))
+    problems = [
+        f"{name} fails since {f.since:%Y-%m-%d %H:%M:%S} UTC ({f.passes} passes): {f.error}"
+        for name, f in sorted(failures.items())
+        if name in mine
+    ]
+    others = len(set(failures) - mine)
+    if others:
+        problems.append(f"{others} app(s) of other users fail")
+    slow = [f"{name} ({secs:.0f} s)" for name, secs in sorted(overdue.items()) if name in mine]
+    detail = f"{reconciler.passes} passes"
+    if reconciler.loop_error:
+        detail += f"; {reconciler.loop_error}"
+    if problems:
+        detail += "; not healing: " + "; ".join(problems)
+    if slow:
+        detail += "; slow passes still running: " + ", ".join(slow)
+    failing = set(failures) & mine
+    healthy = not failing and not reconciler.loop_error
+    hint = ""
+    if failing:
+        hint = (
+            "these apps are not healed until their pass succeeds: fix what the error says "
+            "(`xae apps:info APP`, `xae logs --app APP`); other apps keep healing"
+        )
+    elif reconciler.loop_error:
+        hint = "check the store and the control plane's log"
+    return Component(name="reconciler", healthy=healthy, detail=detail, hint=hint)

@@ -41,6 +41,7 @@ def release_public(session: Session, release: Release) -> ReleasePublic:
         created_at=release.created_at,
         created_by=release.created_by,
         config_keys=sorted(release.config),
+        failure_reason=release.failure_reason,
     )
 
 
