@@ -17,7 +17,9 @@ supervisor below, the same on both backends, needing only a POSIX `/bin/sh` (use
   while it `wait`s (a shell runs traps only after a *foreground* command ends);
 - on SIGTERM, SIGINT or SIGQUIT the supervisor sends SIGTERM to its whole process group, which
   holds the subshell and everything the line started: the app receives it directly, whatever
-  the line looks like;
+  the line looks like. The supervisor leads that group in a container (tini starts its child
+  in a new group; a container's PID 1 leads its session); where it does not, it signals only
+  the subshell rather than a group that is not its own;
 - the subshell traps SIGTERM with `exit`, which a shell runs only once the running command has
   ended: it waits for the app to shut down gracefully, and a line stopped half-way (`a; b`
   stopped during `a`) does not go on to start `b`;
@@ -40,7 +42,8 @@ ARGV0 = "sh"
 
 SUPERVISOR = """\
 xae_stopping=
-trap 'xae_stopping=1; trap "" TERM INT QUIT; kill -TERM 0 2>/dev/null' TERM INT QUIT
+trap 'xae_stopping=1; trap "" TERM INT QUIT; xae_stop' TERM INT QUIT
+xae_stop() { kill -TERM -$$ 2>/dev/null || kill -TERM "$xae_pid" 2>/dev/null; }
 (trap exit TERM; xae_line=$1; shift; eval "$xae_line") &
 xae_pid=$!
 wait "$xae_pid"; xae_status=$?
