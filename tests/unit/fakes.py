@@ -23,6 +23,7 @@ from sqlalchemy import select
 from xae.auth.tokens import create_user, issue_token
 from xae.config import Settings
 from xae.control.formation import ensure_formation
+from xae.control.health import Probe
 from xae.control.platform import Platform
 from xae.control.releases import new_release, rollout
 from xae.errors import RuntimeFailure
@@ -182,8 +183,10 @@ def install_fake_health(monkeypatch: pytest.MonkeyPatch, runtime: FakeRuntime) -
     def probe(instance: Instance, check: HealthCheck) -> bool:
         return runtime.healthy(instance)
 
-    def wait(instance: Instance, check: HealthCheck, is_alive: Callable[[], bool]) -> bool:
-        return runtime.healthy(instance)
+    def wait(instance: Instance, check: HealthCheck, is_alive: Callable[[], bool]) -> Probe:
+        if runtime.healthy(instance):
+            return Probe(ok=True, status=200)
+        return Probe(ok=False, error="connection refused: nothing listens on $PORT yet")
 
     monkeypatch.setattr("xae.control.health.probe_once", probe)
     monkeypatch.setattr("xae.control.health.wait_healthy", wait)

@@ -24,8 +24,11 @@ from xae.cli import output, tarball
 from xae.cli.client import api
 from xae.cli.errors import CLIError, usage_error
 from xae.cli.options import AppOption, require_app
+from xae.domain.terminal import strip_escapes
 
 CHUNK = 256 * 1024
+_REMEMBERED = 2000
+"""Log lines kept to recognise them when an error quotes them again."""
 _SPOOL_IN_MEMORY = 8 * 1024 * 1024
 
 
@@ -105,7 +108,7 @@ def _deploy_source(ctx: typer.Context, target: str, directory: Path) -> None:
         with api(ctx).stream(
             "POST", f"/v1/apps/{target}/deploys", content=_chunks(spool), headers=headers
         ) as response:
-            follow_events(response.iter_lines())
+            follow_events(response.iter_lines(), target)
 
 
 def _deploy_image(
@@ -126,12 +129,13 @@ def _deploy_image(
     with api(ctx).stream(
         "POST", f"/v1/apps/{target}/deploys/image", content=[payload], headers=headers
     ) as response:
-        follow_events(response.iter_lines())
+        follow_events(response.iter_lines(), target)
 
 
-def follow_events(lines: Iterator[str]) -> None:
+def follow_events(lines: Iterator[str], app: str) -> None:
     """Print deploy events as they arrive; raise `CLIError` on an `error` event."""
     console = output.out()
+    shown: list[str] = []
     with console.status("building…", spinner="dots") as spinner:
         for raw in lines:
             if not raw.strip():
@@ -144,31 +148,67 @@ def follow_events(lines: Iterator[str]) -> None:
                 )
                 spinner.update(str(event.get("message", "building…")))
             elif kind == "log":
-                console.print(Text(f"       {event.get('line', '')}".rstrip("\n")), soft_wrap=True)
+                line = strip_escapes(str(event.get("line", "")).rstrip("\n"))
+                shown.append(line)
+                del shown[:-_REMEMBERED]
+                console.print(Text(f"       {line}"), soft_wrap=True)
             elif kind == "done":
-                release = event.get("release") or {}
-                console.print(
-                    Text(
-                        f"deployed {output.version(release.get('version'))}, "
-                        f"serving at {event.get('url')}",
-                        style="bold green",
-                    ),
-                    soft_wrap=True,
-                )
+                text, style = done_message(event, app)
+                console.print(Text(text, style=style), soft_wrap=True)
                 return
             elif kind == "error":
-                error = event.get("error") or {}
-                details = error.get("details")
-                raise CLIError(
-                    str(error.get("message") or "deploy failed"),
-                    code=str(error.get("code") or "deploy_failed"),
-                    details=details if isinstance(details, dict) else {},
-                )
+                raise _error(event, shown)
             # Unknown events are from a newer server; skipping them keeps old CLIs working.
     raise CLIError(
         "the deploy stream ended without a result; check `xae releases` and `xae logs`",
         code="stream_ended",
     )
+
+
+def done_message(event: dict[str, Any], app: str) -> tuple[str, str]:
+    """What a finished deploy says, and its style: "serving at URL" only when a web process
+    runs; otherwise what runs and the command that changes it."""
+    release = event.get("release") or {}
+    deployed = f"deployed {output.version(release.get('version'))}"
+    url = event.get("url")
+    processes = event.get("processes")
+    if not isinstance(processes, dict):  # a server from before `processes`: it cannot tell
+        return f"{deployed}, serving at {url}", "bold green"
+    web = processes.get("web")
+    if isinstance(web, int) and web > 0:
+        return f"{deployed}, serving at {url}", "bold green"
+    if "web" in processes:
+        return (
+            f"{deployed}; its web process is scaled to 0, so nothing answers at {url}: "
+            f"run `xae ps:scale web=1 --app {app}` to serve it",
+            "bold yellow",
+        )
+    running = ", ".join(f"{ptype}={n}" for ptype, n in sorted(processes.items())) or "none"
+    idle = sorted(ptype for ptype, n in processes.items() if not n)
+    text = (
+        f"{deployed}; it has no web process, so nothing is served at {url} (add a `web:` "
+        f"line to its Procfile to serve HTTP). Processes: {running}"
+    )
+    if idle:
+        text += f"; start one with `xae ps:scale {idle[0]}=1 --app {app}`"
+    return text, "bold yellow"
+
+
+def _error(event: dict[str, Any], shown: list[str]) -> CLIError:
+    """The `error` event as a `CLIError`, without repeating log lines already on screen."""
+    error = event.get("error") or {}
+    details = error.get("details")
+    details = dict(details) if isinstance(details, dict) else {}
+    message = str(error.get("message") or "deploy failed")
+    seen = set(shown)
+    tail = output.log_tail(details)
+    if tail and all(strip_escapes(line) in seen for line in tail):
+        details.pop("log_tail", None)
+    first, *rest = message.split("\n")
+    if rest and all(strip_escapes(line) in seen for line in rest if line.strip()):
+        # The message quotes the build log the user just watched: say where it is instead.
+        message = first.rstrip(":").rstrip() + " (shown above)"
+    return CLIError(message, code=str(error.get("code") or "deploy_failed"), details=details)
 
 
 def _decode(raw: str) -> dict[str, Any]:

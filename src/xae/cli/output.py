@@ -3,7 +3,9 @@
 Consoles are made per call, not at import, so they follow whatever `sys.stdout` is at the time
 (the test runner swaps it) and pick up the terminal's current width. Text that came from an app
 or the server (log lines, config values) is printed with markup off, so `[red]` in a user's log
-is shown as written and cannot restyle or hide output.
+is shown as written and cannot restyle or hide output; terminal escapes in it (pip's colours, a
+hostile app's cursor moves) are removed before printing, keeping the text
+(`xae.domain.terminal`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from rich.table import Table
 from rich.text import Text
 
 from xae.cli.errors import CLIError
+from xae.domain.terminal import strip_escapes
 
 
 def out() -> Console:
@@ -40,8 +43,8 @@ def plain(text: str, *, style: str | None = None) -> None:
 
 
 def raw_line(line: str) -> None:
-    """A line exactly as the server sent it (app logs), flushed at once."""
-    sys.stdout.write(line if line.endswith("\n") else line + "\n")
+    """A line as the server sent it (app logs) minus terminal escapes, flushed at once."""
+    sys.stdout.write(strip_escapes(line.rstrip("\n")) + "\n")
     sys.stdout.flush()
 
 
@@ -53,12 +56,12 @@ def render_error(error: CLIError) -> None:
     """`error: <message> (<code>)` in red, then any `details.log_tail` lines dimmed."""
     console = err()
     line = Text("error: ", style="bold red")
-    line.append(error.message, style="red")
+    line.append(strip_escapes(error.message), style="red")
     if error.code and error.code != "usage":
         line.append(f" ({error.code})", style="red")
     console.print(line, soft_wrap=True)
     for tail_line in log_tail(error.details):
-        console.print(Text(f"  {tail_line}", style="dim"), soft_wrap=True)
+        console.print(Text(f"  {strip_escapes(tail_line)}", style="dim"), soft_wrap=True)
 
 
 def log_tail(details: dict[str, Any]) -> list[str]:

@@ -33,6 +33,7 @@ from xae.control.formation import ensure_formation
 from xae.control.platform import Platform
 from xae.control.releases import new_release, rollout
 from xae.domain.images import IMAGE_STACK, validate_command, validate_image_ref, validate_port
+from xae.domain.terminal import strip_escapes
 from xae.errors import BuildFailed, XaeError
 from xae.store.models import Build, User, utcnow
 
@@ -79,6 +80,8 @@ class DeployPipeline:
         lines: list[str] = []
 
         def log(line: str) -> None:
+            # pip's and npm's colours and progress redraws: the text is kept, not the escapes.
+            line = strip_escapes(line)
             lines.append(line)
             emit({"event": "log", "line": line})
 

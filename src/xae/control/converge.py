@@ -19,8 +19,9 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol, TypeVar
 
-from xae.control.health import HealthTracker, probe_once, wait_healthy
+from xae.control.health import HealthTracker, Probe, probe_once, wait_healthy
 from xae.control.routes import RouteTable
+from xae.domain.health import check_label, gate_failure
 from xae.errors import DeployFailed, RuntimeFailure
 from xae.runtime.base import AppPlan, Instance, ProcessPlan, Progress, Runtime
 
@@ -207,22 +208,46 @@ class Converger:
 
     def _gate(self, plan: AppPlan, started: list[Instance], progress: Progress) -> None:
         check = plan.health
-        progress(f"waiting for {len(started)} web instance(s) to pass GET {check.path}")
+        progress(
+            f"waiting for {len(started)} web instance(s) to pass GET {check.path} "
+            f"(Host {check.host})"
+        )
+        serving = self._serving_release(plan.app, started)
         results = _each(plan.app, lambda i: (i, self._wait(i, plan)), started)
-        failed = [i for i, ok in results if not ok]
-        for instance, ok in results:
-            self.health.mark(instance.id, ok)
+        for instance, result in results:
+            self.health.mark(instance.id, result.ok)
+        for seen in sorted({result.describe(check) for _, result in results}):
+            progress(seen)
+        failed = [(i, result) for i, result in results if not result.ok]
         if not failed:
             return
-        tail = self._log_tail(failed[0])
+        instance, result = failed[0]
+        tail = self._log_tail(instance)
         raise DeployFailed(
-            f"{len(failed)} new web instance(s) of v{plan.release} did not pass the health check "
-            f"(GET {check.path} on $PORT, {check.attempts} attempts); the previous release "
-            "keeps serving. Check that the app listens on $PORT; its last log lines are below",
-            details={"log_tail": tail, "instance": failed[0].name},
+            gate_failure(
+                what=f"{len(failed)} new web instance(s) of v{plan.release}",
+                check=check_label(check.path, check.host, check.attempts),
+                saw=result.describe(check),
+                serving=serving,
+                has_log=bool(tail),
+                answered=result.status is not None,
+            ),
+            details={"log_tail": tail, "instance": instance.name},
         )
 
-    def _wait(self, instance: Instance, plan: AppPlan) -> bool:
+    def _serving_release(self, app: str, started: list[Instance]) -> str | None:
+        """`vN` of the web instances that serve the app now (not the ones just started)."""
+        if not self.routes.upstreams(app):
+            return None
+        new = {i.id for i in started}
+        releases = {
+            i.release
+            for i in self.runtime.list_instances(app)
+            if i.process == "web" and i.running and i.id not in new and self.health.get(i.id)
+        }
+        return ", ".join(f"v{r}" for r in sorted(releases)) or "the running release"
+
+    def _wait(self, instance: Instance, plan: AppPlan) -> Probe:
         return wait_healthy(instance, plan.health, lambda: self._alive(instance))
 
     def _alive(self, instance: Instance) -> bool:

@@ -1,16 +1,21 @@
 """HTTP health checks of web instances, run from the control plane over the app's network.
 
 An instance gets traffic only after a check passes; a check that sees the container exit stops
-at once instead of waiting out its attempts.
+at once instead of waiting out its attempts. The check sends the app's own host name as `Host`
+(what the router sends), never the container's address: an app that refuses unknown hosts
+(Django's ALLOWED_HOSTS) must be judged on what its users get. What passes is
+`xae.domain.health.accepts`.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import httpx
 
+from xae.domain.health import accepts, describe
 from xae.runtime.base import HealthCheck, Instance
 
 # One client for every probe: building a client per request costs milliseconds of CPU (TLS
@@ -23,36 +28,76 @@ _client = httpx.Client(
 )
 
 
-def probe_once(instance: Instance, check: HealthCheck) -> bool:
+@dataclass(frozen=True)
+class Probe:
+    """One health request's outcome: the answer's status, or why there was none."""
+
+    ok: bool
+    status: int | None = None
+    error: str = ""
+
+    def describe(self, check: HealthCheck) -> str:
+        return describe(check.path, strict=check.strict, status=self.status, error=self.error)
+
+
+_NOT_ROUTABLE = Probe(ok=False, error="the instance has no address yet")
+
+
+def probe(instance: Instance, check: HealthCheck) -> Probe:
+    """Send the check once, with the app's own host name as `Host`, as the router does."""
     if not instance.address or instance.port is None:
-        return False
+        return _NOT_ROUTABLE
     url = f"http://{instance.address}:{instance.port}{check.path}"
+    headers = {"Host": check.host} if check.host else None
     try:
-        response = _client.get(url, timeout=check.timeout)
-    except (httpx.HTTPError, httpx.InvalidURL):
-        # InvalidURL: a path stored before `xae.domain.health` refused it fails the check
-        # instead of the whole reconcile pass.
-        return False
-    if check.strict:
-        return 200 <= response.status_code < 400
-    return response.status_code < 500
+        response = _client.get(url, timeout=check.timeout, headers=headers)
+    except httpx.TimeoutException:
+        return Probe(ok=False, error=f"no answer within {check.timeout:g} s")
+    except httpx.HTTPError as e:
+        return Probe(ok=False, error=_reason(e))
+    except httpx.InvalidURL:
+        # A path stored before `xae.domain.health` refused it fails the check instead of the
+        # whole reconcile pass.
+        return Probe(ok=False, error="the health check path is not a valid URL path")
+    status = response.status_code
+    return Probe(ok=accepts(status, strict=check.strict), status=status)
 
 
-def wait_healthy(instance: Instance, check: HealthCheck, is_alive: Callable[[], bool]) -> bool:
-    """Probe until healthy, out of attempts, or the instance died."""
+def _reason(error: httpx.HTTPError) -> str:
+    if isinstance(error, httpx.ConnectError):
+        return "connection refused: nothing listens on $PORT yet"
+    if isinstance(error, httpx.RemoteProtocolError):
+        return "the connection closed without an HTTP answer"
+    return type(error).__name__
+
+
+def probe_once(instance: Instance, check: HealthCheck) -> bool:
+    return probe(instance, check).ok
+
+
+def wait_healthy(instance: Instance, check: HealthCheck, is_alive: Callable[[], bool]) -> Probe:
+    """Probe until healthy, out of attempts, or the instance died; the last probe's outcome."""
     delay = min(0.05, check.interval)
     next_alive_check = time.monotonic() + 1.0
+    last = _NOT_ROUTABLE
     for _ in range(check.attempts):
-        if probe_once(instance, check):
-            return True
+        last = probe(instance, check)
+        if last.ok:
+            return last
         if time.monotonic() >= next_alive_check:
             if not is_alive():
-                return False
+                return _exited(last)
             next_alive_check = time.monotonic() + 1.0
         # Most apps answer within a second: probe often at first, then back off.
         time.sleep(delay)
         delay = min(delay * 1.5, check.interval)
-    return False
+    return last
+
+
+def _exited(last: Probe) -> Probe:
+    if last.status is not None:
+        return last
+    return Probe(ok=False, error="the instance exited")
 
 
 class HealthTracker:

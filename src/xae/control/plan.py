@@ -24,6 +24,7 @@ def health_for(app: App, settings: Settings) -> HealthCheck:
         attempts=app.health_attempts or settings.health_attempts,
         interval=settings.health_interval,
         strict=app.health_path is not None,
+        host=f"{app.name}.{settings.base_domain}",
     )
 
 

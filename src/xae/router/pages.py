@@ -68,12 +68,20 @@ def no_instances(app: str) -> Page:
             f"{name}: no running web instances",
             f"App <code>{name}</code> has no running web instances",
             "<p>Its hosts are routed, but no <code>web</code> process is up and healthy.</p>\n"
-            f"<pre><code>xae ps --app {name}\nxae ps:scale web=1 --app {name}</code></pre>",
+            "<p>See what runs:</p>\n"
+            f"<pre><code>xae ps --app {name}</code></pre>\n"
+            "<p>If it has a <code>web</code> process scaled to 0, start one:</p>\n"
+            f"<pre><code>xae ps:scale web=1 --app {name}</code></pre>\n"
+            "<p>If it has no <code>web</code> process, add one to its Procfile "
+            "(<code>web: &lt;a command serving HTTP on the port in PORT&gt;</code>) and deploy "
+            "again.</p>",
             503,
         ),
         text=(
             f"503: app {app} has no running web instances.\n"
-            f"Check with `xae ps --app {app}`; start one with `xae ps:scale web=1 --app {app}`.\n"
+            f"See what runs with `xae ps --app {app}`. If its web process is scaled to 0, run "
+            f"`xae ps:scale web=1 --app {app}`; if it has none, add `web: <a command serving "
+            "HTTP on the port in PORT>` to its Procfile and deploy again.\n"
         ),
     )
 

@@ -46,6 +46,9 @@ class HealthCheck:
     interval: float
     strict: bool
     """With a user-set path only 2xx/3xx count; the default `/` accepts any non-5xx answer."""
+    host: str = ""
+    """The `Host` the check sends: the app's own host name (`<app>.<base domain>`), as the
+    router sends it, so the app answers the check as it answers its users."""
 
 
 @dataclass(frozen=True)

@@ -60,6 +60,7 @@ def test_an_image_deploy_streams_progress_and_releases_the_image_as_given(
     assert done["release"]["status"] == "succeeded"
     assert done["release"]["image"] == IMAGE
     assert done["release"]["description"] == f"Deploy image {IMAGE}"
+    assert done["processes"] == {"web": 1}
 
     [build] = builds(world)
     assert (build.status, build.stack, build.image, build.port) == (

@@ -198,3 +198,96 @@ def test_deploy_without_a_directory_uploads_the_current_one(
     result = run("deploy", "--app", "shop")
     assert result.exit_code == 0, result.output
     assert fake_api.last.url.path == "/v1/apps/shop/deploys"
+
+
+URL = "http://shop.localhost:8080/"
+
+
+def _deploy_with(
+    tmp_path: Path, fake_api: FakeApi, run: Callable[..., Result], *events: dict[str, Any]
+) -> Result:
+    fake_api.on("POST", "/v1/apps/shop/deploys", _ndjson(*events))
+    return run("deploy", str(_source(tmp_path)), "--app", "shop")
+
+
+def _done(processes: dict[str, int]) -> dict[str, Any]:
+    return {"event": "done", "release": {"version": 1}, "url": URL, "processes": processes}
+
+
+def test_a_deploy_with_a_running_web_process_says_where_it_serves(
+    tmp_path: Path, logged_in: Path, fake_api: FakeApi, run: Callable[..., Result]
+) -> None:
+    result = _deploy_with(tmp_path, fake_api, run, _done({"web": 2, "worker": 0}))
+    assert result.stdout.splitlines()[-1] == f"deployed v1, serving at {URL}"
+
+
+def test_a_deploy_without_a_web_process_does_not_claim_to_serve(
+    tmp_path: Path, logged_in: Path, fake_api: FakeApi, run: Callable[..., Result]
+) -> None:
+    result = _deploy_with(tmp_path, fake_api, run, _done({"worker": 0}))
+    assert result.exit_code == 0
+    last = result.stdout.splitlines()[-1]
+    assert "serving at" not in last
+    assert "it has no web process, so nothing is served at" in last
+    assert "worker=0" in last
+    assert "`xae ps:scale worker=1 --app shop`" in last
+
+
+def test_a_deploy_with_web_scaled_to_zero_says_how_to_serve(
+    tmp_path: Path, logged_in: Path, fake_api: FakeApi, run: Callable[..., Result]
+) -> None:
+    result = _deploy_with(tmp_path, fake_api, run, _done({"web": 0}))
+    last = result.stdout.splitlines()[-1]
+    assert "serving at" not in last
+    assert "`xae ps:scale web=1 --app shop`" in last
+
+
+def test_a_build_error_is_printed_once_without_escapes(
+    tmp_path: Path, logged_in: Path, fake_api: FakeApi, run: Callable[..., Result]
+) -> None:
+    red = "\x1b[31mERROR: No matching distribution found for flsk\x1b[0m"
+    result = _deploy_with(
+        tmp_path,
+        fake_api,
+        run,
+        {"event": "log", "line": "Collecting flsk"},
+        {"event": "log", "line": red},
+        {
+            "event": "error",
+            "error": {
+                "code": "build_failed",
+                "message": f"the build of shop failed; the last lines of the build log:\n"
+                f"Collecting flsk\n{red}",
+                "details": {"log_tail": ["Collecting flsk", red]},
+            },
+        },
+    )
+    assert result.exit_code == 1
+    everything = result.stdout + result.stderr
+    assert "\x1b" not in everything
+    assert everything.count("ERROR: No matching distribution found for flsk") == 1
+    assert (
+        "error: the build of shop failed; the last lines of the build log (shown above) "
+        "(build_failed)" in result.stderr
+    )
+
+
+def test_an_app_log_tail_not_streamed_before_is_shown_cleaned(
+    tmp_path: Path, logged_in: Path, fake_api: FakeApi, run: Callable[..., Result]
+) -> None:
+    result = _deploy_with(
+        tmp_path,
+        fake_api,
+        run,
+        {"event": "step", "message": "releasing v1"},
+        {
+            "event": "error",
+            "error": {
+                "code": "deploy_failed",
+                "message": "1 new web instance(s) of v1 did not pass the health check",
+                "details": {"log_tail": ["2024-05-01T12:00:00Z \x1b[1mTraceback\x1b[0m"]},
+            },
+        },
+    )
+    assert "  2024-05-01T12:00:00Z Traceback" in result.stderr
+    assert "\x1b" not in result.stderr

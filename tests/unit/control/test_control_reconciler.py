@@ -12,6 +12,7 @@ from tests.unit.fakes import FakeRouter, World, deploy
 
 from xae.control.apps import create_app
 from xae.control.formation import FormationChange, change
+from xae.control.health import Probe
 from xae.control.platform import Platform
 from xae.control.reconciler import Reconciler, describe
 from xae.control.scheduler import AppScheduler
@@ -205,10 +206,12 @@ def _gate_by_app(
 ) -> None:
     """Health checks of the apps in `behaviours` run that function; others are faked as usual."""
 
-    def wait(instance: Instance, check: HealthCheck, is_alive: Callable[[], bool]) -> bool:
-        if instance.app in behaviours:
-            return behaviours[instance.app]()
-        return world.runtime.healthy(instance)
+    def wait(instance: Instance, check: HealthCheck, is_alive: Callable[[], bool]) -> Probe:
+        healthy = (
+            behaviours[instance.app]() if instance.app in behaviours
+            else world.runtime.healthy(instance)
+        )
+        return Probe(ok=True, status=200) if healthy else Probe(ok=False, error="no answer")
 
     monkeypatch.setattr("xae.control.converge.wait_healthy", wait)
 

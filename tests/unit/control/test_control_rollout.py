@@ -108,7 +108,8 @@ def test_an_unhealthy_release_fails_and_leaves_the_old_one_serving(
 
     error = caught.value
     assert "did not pass the health check" in error.message
-    assert "previous release keeps serving" in error.message
+    assert "v1 keeps serving" in error.message
+    assert "its last log lines are below" in error.message
     assert error.details["log_tail"] == world.runtime.log_lines
     assert error.details["instance"].startswith("shop-web-")
     assert world.runtime.of(shop) == [old]
@@ -118,6 +119,28 @@ def test_an_unhealthy_release_fails_and_leaves_the_old_one_serving(
     assert world.events.items[1][2] == 0
     assert release_statuses(world, shop) == {1: "succeeded", 2: "failed"}
     assert current_version(world, shop) == 1
+
+
+def test_a_failed_first_deploy_does_not_claim_a_previous_release_serves(
+    world: World, shop: str
+) -> None:
+    world.runtime.unhealthy_images.add("img:1")
+    with pytest.raises(DeployFailed) as caught:
+        deploy(world.platform, shop, "img:1")
+    message = caught.value.message
+    assert "keeps serving" not in message
+    assert "No earlier release was serving, so the app is not serving yet" in message
+    assert "GET / with Host shop.localhost" in message
+
+
+def test_a_failure_without_log_lines_does_not_point_below(world: World, shop: str) -> None:
+    world.runtime.log_lines = []
+    world.runtime.unhealthy_images.add("img:1")
+    with pytest.raises(DeployFailed) as caught:
+        deploy(world.platform, shop, "img:1")
+    assert caught.value.details["log_tail"] == []
+    assert "below" not in caught.value.message
+    assert "it wrote nothing to its log" in caught.value.message
 
 
 def test_a_failed_rollout_is_in_the_audit_trail(world: World, shop: str) -> None:

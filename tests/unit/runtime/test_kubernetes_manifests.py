@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from xae.runtime.base import AppPlan, HealthCheck, InstanceSpec, ProcessPlan
+from xae.runtime.command import shell_command
 from xae.runtime.kubernetes import manifests as m
 
 
@@ -22,7 +23,7 @@ def plan(*processes: ProcessPlan, strict: bool = False, owner: str = "ann") -> A
         app="shop", owner=owner, release=3,
         processes=processes or (ProcessPlan("web", 2, spec()),),
         health=HealthCheck(path="/healthz" if strict else "/", timeout=2.0, attempts=120,
-                           interval=0.25, strict=strict),
+                           interval=0.25, strict=strict, host="shop.apps.example"),
         drain_seconds=10.0,
     )
 
@@ -65,7 +66,9 @@ def test_config_lives_in_an_immutable_secret_named_by_its_content() -> None:
     assert container(plan())["envFrom"] == [{"secretRef": {"name": secret["metadata"]["name"]}}]
     changed = plan(ProcessPlan("web", 1, spec(env={"GREETING": "hola"})))
     assert objects(changed)["Secret"][0]["metadata"]["name"] != secret["metadata"]["name"]
-    assert "hi" not in str(container(plan()))
+    # The value reaches the pod only through the Secret (the supervisor script contains "hi").
+    assert "GREETING" not in str(container(plan()))
+    assert all(e.get("value") != "hi" for e in container(plan())["env"])
 
 
 def test_the_network_policy_admits_only_the_router() -> None:
@@ -90,7 +93,7 @@ def test_deployments_roll_without_unavailability_and_carry_limits() -> None:
     c = container(plan())
     assert c["resources"]["limits"] == {"cpu": "500m", "memory": str(256 * 1024**2)}
     assert c["resources"]["requests"] == {"cpu": "50m", "memory": str(256 * 1024**2)}
-    assert c["command"] == ["/bin/sh", "-c", "exec gunicorn app:app"]
+    assert c["command"] == shell_command("gunicorn app:app")
     assert {"name": "PORT", "value": "5000"} in c["env"]
 
 
@@ -110,7 +113,11 @@ def test_the_default_health_check_probes_the_port_and_a_path_probes_http() -> No
     assert loose["readinessProbe"]["tcpSocket"] == {"port": 5000}
     assert loose["startupProbe"]["failureThreshold"] == 30  # 120 attempts × 0.25 s
     strict = container(plan(strict=True))
-    assert strict["readinessProbe"]["httpGet"] == {"path": "/healthz", "port": 5000}
+    assert strict["readinessProbe"]["httpGet"] == {
+        "path": "/healthz",
+        "port": 5000,
+        "httpHeaders": [{"name": "Host", "value": "shop.apps.example"}],
+    }
     assert strict["livenessProbe"]["httpGet"]["path"] == "/healthz"
 
 

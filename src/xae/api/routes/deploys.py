@@ -27,6 +27,7 @@ from xae.api.schemas import ImageDeploy
 from xae.codecenter.deploy import DeployPipeline, Emit
 from xae.codecenter.image_policy import vet_image
 from xae.control.apps import get_app
+from xae.control.formation import formations, process_types
 from xae.control.platform import Platform
 from xae.domain.images import validate_command, validate_image_ref, validate_port
 from xae.errors import UploadTooLarge, XaeError
@@ -94,6 +95,11 @@ def _stream(
                 done: dict[str, Any] = {"event": "done", "url": p.url_for(name)}
                 if release is not None:
                     done["release"] = release_public(session, release).model_dump(mode="json")
+                # What runs now, so a client says "serving at URL" only when a web process does.
+                quantities = {f.process_type: f.quantity for f in formations(session, app)}
+                done["processes"] = {
+                    ptype: quantities.get(ptype, 0) for ptype in sorted(process_types(session, app))
+                }
             events.put(done)
         except XaeError as e:
             events.put(

@@ -26,6 +26,7 @@ from docker.models.containers import Container
 from xae.domain.images import describe_pull_failure
 from xae.errors import RuntimeFailure, RuntimeUnavailable
 from xae.runtime.base import Instance, InstanceSpec
+from xae.runtime.command import shell_command
 
 APP_USER = "10001:10001"
 MANAGED = "xae.managed"
@@ -202,7 +203,7 @@ class DockerRuntime:
         env = dict(spec.env)
         if spec.port is not None:
             env["PORT"] = str(spec.port)
-        command = ["/bin/sh", "-c", f"exec {spec.command}"] if spec.command else None
+        command = shell_command(spec.command) if spec.command else None
         suffix = secrets.token_hex(3)
         plane = "" if self.plane == "default" else f"{self.plane}-"
         name = f"xae-{plane}{spec.app}-{spec.process}-v{spec.release}-{suffix}"

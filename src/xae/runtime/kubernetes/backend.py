@@ -26,6 +26,7 @@ from lightkube.resources.apps_v1 import Deployment
 from lightkube.resources.core_v1 import Namespace, Pod, Secret, Service
 from lightkube.resources.networking_v1 import NetworkPolicy
 
+from xae.domain.health import advice, check_label, still_serving
 from xae.domain.resources import parse_memory
 from xae.errors import DeployFailed, RuntimeFailure, RuntimeUnavailable
 from xae.runtime.base import AppPlan, Instance, Progress, RoutesChanged
@@ -130,7 +131,7 @@ class KubernetesRuntime:
             self._restore(plan, before)
             raise DeployFailed(f"the cluster refused the objects of v{plan.release}: {e}") from e
         try:
-            self._wait_rolled_out(plan, generations, progress)
+            self._wait_rolled_out(plan, generations, progress, _serving(before))
         except DeployFailed:
             self._restore(plan, before)
             raise
@@ -182,8 +183,10 @@ class KubernetesRuntime:
             )
 
     def _wait_rolled_out(
-        self, plan: AppPlan, generations: dict[str, int], progress: Progress
+        self, plan: AppPlan, generations: dict[str, int], progress: Progress, serving: str | None
     ) -> None:
+        """Wait until the cluster runs `plan`; on failure raise `DeployFailed` saying that
+        `serving` (`vN` of the web Deployment before, None if there was none) keeps serving."""
         wanted = {
             p.process: Wanted(p.quantity, p.spec.spec_hash, generations.get(p.process, 0))
             for p in plan.processes
@@ -212,19 +215,23 @@ class KubernetesRuntime:
         if failure is None:
             raise DeployFailed(
                 f"v{plan.release} of {plan.app} was not rolled out within "
-                f"{self.rollout_timeout:.0f} s (still waiting for {said}); the previous release "
-                "keeps serving. See `xae ps` and `xae logs`, or raise XAE_ROLLOUT_TIMEOUT"
+                f"{self.rollout_timeout:.0f} s (still waiting for {said}). "
+                f"{still_serving(serving)} See `xae ps` and `xae logs`, or raise "
+                "XAE_ROLLOUT_TIMEOUT"
             )
         details: dict[str, Any] = {"process": failure.process}
+        tail: list[str] = []
         if failure.pod:
             details["instance"] = failure.pod
-            details["log_tail"] = self._log_tail(plan, failure.pod)
+            tail = details["log_tail"] = self._log_tail(plan, failure.pod)
         check = plan.health
+        probe = check_label(check.path, check.host, check.attempts) if check.strict else (
+            f"a connection to $PORT, {check.attempts} attempts"
+        )
         raise DeployFailed(
             f"new {failure.process} instances of v{plan.release} cannot serve: {failure.reason} "
-            f"(health check: GET {check.path} on $PORT, {check.attempts} attempts). The previous "
-            "release keeps serving. Check that the app listens on $PORT; its last log lines "
-            "are below",
+            f"(health check: {probe}). {still_serving(serving)} "
+            f"{advice(answered=False, has_log=bool(tail))}",
             details=details,
         )
 
@@ -301,6 +308,15 @@ class _LogStream:
 
 def _labels(obj: Any) -> dict[str, str]:
     return dict(obj.metadata.labels or {}) if obj.metadata else {}
+
+
+def _serving(before: dict[str, Deployment]) -> str | None:
+    """`vN` of the web Deployment that served before a rollout, or None if none did."""
+    web = before.get("web")
+    if web is None or web.metadata is None or not (web.spec and web.spec.replicas):
+        return None
+    release = (web.metadata.annotations or {}).get(m.RELEASE)
+    return f"v{release}" if release else "the previous release"
 
 
 def _process_of(d: Deployment) -> str:

@@ -25,6 +25,7 @@ import re
 from typing import Any
 
 from xae.runtime.base import AppPlan, HealthCheck, ProcessPlan
+from xae.runtime.command import shell_command
 
 Manifest = dict[str, Any]
 
@@ -127,12 +128,16 @@ def web_service(plane: str, ns: str, app: str, port: int) -> Manifest:
 
 def _probe(check: HealthCheck, port: int, *, period: int, failures: int) -> Manifest:
     # The default check (`/`, any non-5xx answer) has no Kubernetes equivalent (httpGet wants
-    # 2xx/3xx): "the app accepts connections on $PORT" is the closest.
-    action: Manifest = (
-        {"httpGet": {"path": check.path, "port": port}}
-        if check.strict
-        else {"tcpSocket": {"port": port}}
-    )
+    # 2xx/3xx): "the app accepts connections on $PORT" is the closest. An httpGet sends the
+    # app's own host name, as the router does, not the pod's address.
+    action: Manifest
+    if check.strict:
+        get: Manifest = {"path": check.path, "port": port}
+        if check.host:
+            get["httpHeaders"] = [{"name": "Host", "value": check.host}]
+        action = {"httpGet": get}
+    else:
+        action = {"tcpSocket": {"port": port}}
     return {
         **action,
         "periodSeconds": period,
@@ -174,7 +179,7 @@ def deployment(
         "lifecycle": {"preStop": {"sleep": {"seconds": PRE_STOP_SECONDS}}},
     }
     if spec.command:
-        container["command"] = ["/bin/sh", "-c", f"exec {spec.command}"]
+        container["command"] = shell_command(spec.command)
     if spec.port is not None:
         env.append({"name": "PORT", "value": str(spec.port)})
         container["ports"] = [{"name": "http", "containerPort": spec.port, "protocol": "TCP"}]
