@@ -1,27 +1,36 @@
 """Source tree → tagged app image: the one place in xae that runs an app build.
 
 It decides the build mode (`detect`), settles the process types before spending time on a build
-(a bad Procfile fails in milliseconds, not after a pip install), renders the stack's Dockerfile
-into the context, runs the classic Docker builder and streams every log line to the caller as it
-arrives. A failed build raises BuildFailed carrying the tail of the log, and tags nothing: the
-daemon only tags an image once every step succeeded.
+(a bad Procfile fails in milliseconds, not after a pip install), assembles the build context,
+runs the classic Docker builder and streams every log line to the caller as it arrives. A failed
+build raises BuildFailed carrying the tail of the log, and tags nothing: the daemon only tags an
+image once every step succeeded.
+
+The build context is a tar xae writes itself, into an unnamed temporary file beside `src`: the
+app's files (links stored as links, never followed) minus the ignore patterns, plus, for a stack
+build, the generated Dockerfile and the `.dockerignore` that drops it from the image. Neither is
+ever written into `src`, which the tenant shaped: a file name there could be a link to anywhere.
 
 What it must never do: run anything from the upload on this machine (all of it runs inside the
-build container), or put user text into a shell string here.
+build container), write into the source tree, read a file of it except through
+`xae.builder.sourcefiles`, or put user text into a shell string here.
 """
 
 from __future__ import annotations
 
 import re
+import tempfile
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import docker
 import docker.errors
+from docker.utils.build import tar as docker_context_tar
 
+from xae.builder import sourcefiles
 from xae.builder.detect import BuildMode, detect
 from xae.builder.images import stack_image
 from xae.builder.stacks import Stack, node, python, static
@@ -33,9 +42,9 @@ from xae.errors import BuildFailed, InvalidName, InvalidProcfile
 Log = Callable[[str], None]
 
 GENERATED_DOCKERFILE = ".xae.Dockerfile"
-"""Where a stack build's Dockerfile is written in the context; kept out of the image."""
+"""The name of a stack build's Dockerfile in the build context; kept out of the image."""
 
-ALWAYS_IGNORED = (".git", GENERATED_DOCKERFILE)
+ALWAYS_IGNORED = (".git", GENERATED_DOCKERFILE, ".dockerignore")
 """`.dockerignore` patterns every stack build gets on top of the app's own."""
 
 LOG_TAIL = 20
@@ -79,13 +88,9 @@ def image_ref(app: str, tag: str) -> str:
 
 def read_procfile(src: Path) -> dict[str, str] | None:
     """The app's process types from its Procfile, or None when it has none."""
-    path = src / "Procfile"
-    if not path.is_file():
+    text = sourcefiles.read_text(src, "Procfile", error=InvalidProcfile)
+    if text is None:
         return None
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as e:
-        raise InvalidProcfile(f"Procfile is not UTF-8 text: {e}") from e
     processes = parse_procfile(text)
     if not processes:
         raise InvalidProcfile(
@@ -116,22 +121,28 @@ def exposed_port(image_attrs: dict[str, Any]) -> int | None:
     return int(number)
 
 
-def _prepare_stack_context(src: Path, mode: str, base_image: str) -> None:
-    """Write the stack's Dockerfile and extend `.dockerignore` in the build context."""
-    stack = STACKS[mode]
-    ignore_path = src / ".dockerignore"
+def ignore_patterns(src: Path) -> list[str]:
+    """The app's own `.dockerignore` patterns, read the way the Docker CLI reads them."""
+    text = sourcefiles.read_text(src, ".dockerignore")
+    if text is None:
+        return []
+    return [line.strip() for line in text.splitlines() if line.strip()
+            and not line.strip().startswith("#")]
+
+
+def write_context(src: Path, into: IO[bytes], dockerfile: str, text: str | None,
+                  exclude: list[str]) -> None:
+    """Write the build context for `src` as a tar into `into`.
+
+    The files of `src` not matched by `exclude` go in as they are (a link stays a link);
+    `text`, when given, goes in as the Dockerfile `dockerfile`, together with a `.dockerignore`
+    of `exclude` plus that name, so the daemon keeps both out of the image.
+    """
     try:
-        existing = ignore_path.read_text(encoding="utf-8") if ignore_path.is_file() else ""
-        present = {line.strip() for line in existing.splitlines()}
-        wanted = [p for p in (*ALWAYS_IGNORED, *stack.IGNORE) if p not in present]
-        if wanted:
-            sep = "" if not existing or existing.endswith("\n") else "\n"
-            ignore_path.write_text(
-                existing + sep + "# added by xae\n" + "\n".join(wanted) + "\n", encoding="utf-8"
-            )
-        (src / GENERATED_DOCKERFILE).write_text(stack.dockerfile(src, base_image), "utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise BuildFailed(f"could not prepare the build context: {e}") from e
+        docker_context_tar(str(src), exclude=list(exclude), dockerfile=(dockerfile, text),
+                           fileobj=into)
+    except OSError as e:
+        raise BuildFailed(f"could not assemble the build context: {e.strerror or e}") from e
 
 
 def _require_image(client: docker.DockerClient, ref: str) -> None:
@@ -174,7 +185,7 @@ class _LogLines:
                            details={"log_tail": list(self.tail)})
 
 
-def _run_build(client: docker.DockerClient, src: Path, dockerfile: str, ref: str,
+def _run_build(client: docker.DockerClient, context: IO[bytes], dockerfile: str, ref: str,
                labels: dict[str, str], log: Log) -> str:
     """Run the build, streaming its log; the built image's id."""
     lines = _LogLines(log)
@@ -182,8 +193,8 @@ def _run_build(client: docker.DockerClient, src: Path, dockerfile: str, ref: str
     image_id: str | None = None
     try:
         stream = client.api.build(
-            path=str(src), dockerfile=dockerfile, tag=ref, rm=True, forcerm=True, decode=True,
-            labels=labels, timeout=BUILD_TIMEOUT,
+            fileobj=context, custom_context=True, dockerfile=dockerfile, tag=ref, rm=True,
+            forcerm=True, decode=True, labels=labels, timeout=BUILD_TIMEOUT,
         )
         failed = False
         for chunk in stream:
@@ -220,23 +231,31 @@ def build_image(client: docker.DockerClient, src: Path, *, app: str, tag: str,
                 settings: Settings, log: Log) -> BuiltImage:
     """Build the source tree at `src` into the image `xae/app-<app>:<tag>`.
 
-    Writes `.xae.Dockerfile` (and extends `.dockerignore`) in `src` for stack builds, so `src`
-    must be a directory xae owns, such as an extracted upload. Every build log line goes to
-    `log` as it arrives. Raises BuildFailed (with the log's tail), InvalidProcfile, InvalidName.
+    Writes nothing into `src`; the build context is assembled in a temporary file in `src`'s
+    parent, which must be a directory xae owns (the build's work dir). Every build log line
+    goes to `log` as it arrives. Raises BuildFailed (with the log's tail), InvalidProcfile,
+    InvalidName.
     """
     ref = image_ref(app, tag)
     mode = detect(src)
     processes = plan_processes(src, mode)
     log(f"-----> {mode} app detected")
+    exclude = ignore_patterns(src)
+    text: str | None = None
     if mode == "dockerfile":
         dockerfile = "Dockerfile"
     else:
         base_image = stack_image(mode, settings)
         _require_image(client, base_image)
-        _prepare_stack_context(src, mode, base_image)
+        stack = STACKS[mode]
+        text = stack.dockerfile(src, base_image)
+        exclude += [p for p in (*ALWAYS_IGNORED, *stack.IGNORE) if p not in exclude]
         dockerfile = GENERATED_DOCKERFILE
     labels = {"xae.app": app, "xae.plane": settings.plane}
-    image_id = _run_build(client, src, dockerfile, ref, labels, log)
+    # Unnamed, in the build's own work dir (a sibling of `src`): nothing the tenant shaped.
+    with tempfile.TemporaryFile(dir=src.parent) as context:
+        write_context(src, context, dockerfile, text, exclude)
+        image_id = _run_build(client, context, dockerfile, ref, labels, log)
     port = exposed_port(client.api.inspect_image(image_id))
     log(f"-----> built {ref} ({image_id[7:19] if image_id.startswith('sha256:') else image_id})")
     return BuiltImage(image_id=image_id, ref=ref, stack=mode, processes=processes, port=port)
