@@ -99,8 +99,12 @@ def workdir(tmp_path: Path) -> Path:
     return path
 
 
-def _to_root(count: int = 40) -> str:
-    """`s/s/.../../..`: inside the tree while `s` is missing, `/` once `s -> .` exists."""
+def _to_root(count: int = 20) -> str:
+    """`s/s/.../../..`: inside the tree while `s` is missing, `/` once `s -> .` exists.
+
+    20 levels reach `/` from the build dirs here, and 21 links per lookup stay under the
+    kernel's 40, so a naive extractor would really reach the host (not stop at ELOOP).
+    """
     return "s/" * count + "/".join([".."] * count)
 
 
