@@ -141,6 +141,12 @@ def write_context(src: Path, into: IO[bytes], dockerfile: str, text: str | None,
     try:
         docker_context_tar(str(src), exclude=list(exclude), dockerfile=(dockerfile, text),
                            fileobj=into)
+    except re.error:
+        # `from None`: the regex error quotes the pattern, which is the file's content.
+        raise BuildFailed(
+            ".dockerignore has a pattern that is not valid (e.g. a range like [z-a]); fix or "
+            "remove it"
+        ) from None
     except OSError as e:
         raise BuildFailed(f"could not assemble the build context: {e.strerror or e}") from e
 

@@ -28,6 +28,8 @@ def locate(src: Path, name: str) -> Path | None:
 
     Links inside the tree are followed; BuildFailed if the name leads outside `src`.
     """
+    if "\0" in name:
+        return None  # no file name holds a NUL (a manifest may name one anyway)
     root = os.path.realpath(src)
     real = os.path.realpath(os.path.join(root, name))
     if real != root and not real.startswith(root + os.sep):

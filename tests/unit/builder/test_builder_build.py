@@ -290,3 +290,13 @@ def test_manifest_errors_say_where_without_quoting_the_file(
             build_image(FakeClient(FakeAPI(OK_CHUNKS)), src, settings)
         assert name in raised.value.message and "line" in raised.value.message
         assert secret not in raised.value.message
+
+
+def test_an_invalid_dockerignore_pattern_is_a_clear_build_failure(
+    tmp_path: Path, settings: Settings
+) -> None:
+    src = _app(tmp_path, {"index.html": "hi", ".dockerignore": "ok\n[z-a]\n"})
+    api = FakeAPI(OK_CHUNKS)
+    with pytest.raises(BuildFailed, match=r"\.dockerignore has a pattern that is not valid"):
+        build_image(FakeClient(api), src, settings)
+    assert api.build_calls == []

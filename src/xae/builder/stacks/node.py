@@ -76,7 +76,8 @@ def default_command(src: Path) -> str:
         if sourcefiles.is_file(src, script):
             return f"node {script}"
     main = package.get("main")
-    if isinstance(main, str) and main and _inside(src, main) and sourcefiles.is_file(src, main):
+    if (isinstance(main, str) and main and "\0" not in main and _inside(src, main)
+            and sourcefiles.is_file(src, main)):
         return f"node {shlex.quote(main)}"
     raise no_default_command(
         "node", f"a start script in package.json, one of {', '.join(SCRIPTS)}, or `main`"
