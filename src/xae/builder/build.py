@@ -1,16 +1,22 @@
 """Source tree → tagged app image: the one place in xae that runs an app build.
 
 It decides the build mode (`detect`), settles the process types before spending time on a build
-(a bad Procfile fails in milliseconds, not after a pip install), renders the stack's Dockerfile
-into the context, runs the classic Docker builder and streams every log line to the caller as it
-arrives. A failed build raises BuildFailed carrying the tail of the log, and tags nothing: xae
-tags the image itself, only once every step succeeded within the build's deadline.
+(a bad Procfile fails in milliseconds, not after a pip install), assembles the build context,
+runs the classic Docker builder and streams every log line to the caller as it arrives. A failed
+build raises BuildFailed carrying the tail of the log, and tags nothing: xae tags the image
+itself, only once every step succeeded within the build's deadline.
+
+The build context is a tar xae writes itself, into an unnamed temporary file beside `src`: the
+app's files (links stored as links, never followed) minus the ignore patterns, plus, for a stack
+build, the generated Dockerfile and the `.dockerignore` that drops it from the image. Neither is
+ever written into `src`, which the tenant shaped: a file name there could be a link to anywhere.
 
 Every build runs confined (`jail`): memory, CPU and PIDs limits, a network that reaches the
 internet but not this host or other containers, and a deadline after which it is stopped.
 
 What it must never do: run anything from the upload on this machine (all of it runs inside the
-build container), or put user text into a shell string here.
+build container), write into the source tree, read a file of it except through
+`xae.builder.sourcefiles`, or put user text into a shell string here.
 """
 
 from __future__ import annotations
@@ -18,16 +24,19 @@ from __future__ import annotations
 import json
 import logging
 import re
+import tempfile
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import docker
 import docker.errors
+from docker.utils.build import tar as docker_context_tar
 
-from xae.builder.buildapi import BuildRequest, context_tar
+from xae.builder import sourcefiles
+from xae.builder.buildapi import BuildRequest
 from xae.builder.detect import BuildMode, detect
 from xae.builder.images import stack_image
 from xae.builder.jail import BuildJail, Deadline
@@ -41,9 +50,9 @@ Log = Callable[[str], None]
 _log = logging.getLogger("xae.builder")
 
 GENERATED_DOCKERFILE = ".xae.Dockerfile"
-"""Where a stack build's Dockerfile is written in the context; kept out of the image."""
+"""The name of a stack build's Dockerfile in the build context; kept out of the image."""
 
-ALWAYS_IGNORED = (".git", GENERATED_DOCKERFILE)
+ALWAYS_IGNORED = (".git", GENERATED_DOCKERFILE, ".dockerignore")
 """`.dockerignore` patterns every stack build gets on top of the app's own."""
 
 LOG_TAIL = 20
@@ -84,13 +93,9 @@ def image_ref(app: str, tag: str) -> str:
 
 def read_procfile(src: Path) -> dict[str, str] | None:
     """The app's process types from its Procfile, or None when it has none."""
-    path = src / "Procfile"
-    if not path.is_file():
+    text = sourcefiles.read_text(src, "Procfile", error=InvalidProcfile)
+    if text is None:
         return None
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as e:
-        raise InvalidProcfile(f"Procfile is not UTF-8 text: {e}") from e
     processes = parse_procfile(text)
     if not processes:
         raise InvalidProcfile(
@@ -121,22 +126,34 @@ def exposed_port(image_attrs: dict[str, Any]) -> int | None:
     return int(number)
 
 
-def _prepare_stack_context(src: Path, mode: str, base_image: str) -> None:
-    """Write the stack's Dockerfile and extend `.dockerignore` in the build context."""
-    stack = STACKS[mode]
-    ignore_path = src / ".dockerignore"
+def ignore_patterns(src: Path) -> list[str]:
+    """The app's own `.dockerignore` patterns, read the way the Docker CLI reads them."""
+    text = sourcefiles.read_text(src, ".dockerignore")
+    if text is None:
+        return []
+    return [line.strip() for line in text.splitlines() if line.strip()
+            and not line.strip().startswith("#")]
+
+
+def write_context(src: Path, into: IO[bytes], dockerfile: str, text: str | None,
+                  exclude: list[str]) -> None:
+    """Write the build context for `src` as a tar into `into`.
+
+    The files of `src` not matched by `exclude` go in as they are (a link stays a link);
+    `text`, when given, goes in as the Dockerfile `dockerfile`, together with a `.dockerignore`
+    of `exclude` plus that name, so the daemon keeps both out of the image.
+    """
     try:
-        existing = ignore_path.read_text(encoding="utf-8") if ignore_path.is_file() else ""
-        present = {line.strip() for line in existing.splitlines()}
-        wanted = [p for p in (*ALWAYS_IGNORED, *stack.IGNORE) if p not in present]
-        if wanted:
-            sep = "" if not existing or existing.endswith("\n") else "\n"
-            ignore_path.write_text(
-                existing + sep + "# added by xae\n" + "\n".join(wanted) + "\n", encoding="utf-8"
-            )
-        (src / GENERATED_DOCKERFILE).write_text(stack.dockerfile(src, base_image), "utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise BuildFailed(f"could not prepare the build context: {e}") from e
+        docker_context_tar(str(src), exclude=list(exclude), dockerfile=(dockerfile, text),
+                           fileobj=into)
+    except re.error:
+        # `from None`: the regex error quotes the pattern, which is the file's content.
+        raise BuildFailed(
+            ".dockerignore has a pattern that is not valid (e.g. a range like [z-a]); fix or "
+            "remove it"
+        ) from None
+    except OSError as e:
+        raise BuildFailed(f"could not assemble the build context: {e.strerror or e}") from e
 
 
 def _require_image(client: docker.DockerClient, ref: str) -> None:
@@ -179,7 +196,7 @@ class _LogLines:
                            details={"log_tail": list(self.tail)})
 
 
-def _run_build(client: docker.DockerClient, src: Path, dockerfile: str, ref: str,
+def _run_build(client: docker.DockerClient, context: IO[bytes], dockerfile: str, ref: str,
                labels: dict[str, str], log: Log, *, settings: Settings,
                jail: BuildJail | None = None) -> str:
     """Run the build confined by `jail` (limits, network, deadline), streaming its log; tag
@@ -191,7 +208,7 @@ def _run_build(client: docker.DockerClient, src: Path, dockerfile: str, ref: str
     image_id: str | None = None
     stopped: list[str] = []
     try:
-        with jail.confine() as confined, context_tar(src, dockerfile) as context:
+        with jail.confine() as confined:
             request = BuildRequest.send(
                 client.api, context,
                 {"dockerfile": dockerfile, "rm": True, "forcerm": True,
@@ -258,9 +275,9 @@ def build_image(client: docker.DockerClient, src: Path, *, app: str, tag: str,
                 settings: Settings, log: Log, jail: BuildJail | None = None) -> BuiltImage:
     """Build the source tree at `src` into the image `xae/app-<app>:<tag>`.
 
-    Writes `.xae.Dockerfile` (and extends `.dockerignore`) in `src` for stack builds, so `src`
-    must be a directory xae owns, such as an extracted upload. Every build log line goes to
-    `log` as it arrives. The build runs confined by `jail` (default: a BuildJail from
+    Writes nothing into `src`; the build context is assembled in a temporary file in `src`'s
+    parent, which must be a directory xae owns (the build's work dir). Every build log line
+    goes to `log` as it arrives. The build runs confined by `jail` (default: a BuildJail from
     `settings`). Raises BuildFailed (with the log's tail; also when the build overruns
     `settings.build_timeout`), InvalidProcfile, InvalidName.
     """
@@ -268,15 +285,24 @@ def build_image(client: docker.DockerClient, src: Path, *, app: str, tag: str,
     mode = detect(src)
     processes = plan_processes(src, mode)
     log(f"-----> {mode} app detected")
+    exclude = ignore_patterns(src)
+    text: str | None = None
     if mode == "dockerfile":
         dockerfile = "Dockerfile"
     else:
         base_image = stack_image(mode, settings)
         _require_image(client, base_image)
-        _prepare_stack_context(src, mode, base_image)
+        stack = STACKS[mode]
+        text = stack.dockerfile(src, base_image)
+        exclude += [p for p in (*ALWAYS_IGNORED, *stack.IGNORE) if p not in exclude]
         dockerfile = GENERATED_DOCKERFILE
     labels = {"xae.app": app, "xae.plane": settings.plane}
-    image_id = _run_build(client, src, dockerfile, ref, labels, log, settings=settings, jail=jail)
+    # Unnamed, in the build's own work dir (a sibling of `src`): nothing the tenant shaped.
+    with tempfile.TemporaryFile(dir=src.parent) as context:
+        write_context(src, context, dockerfile, text, exclude)
+        image_id = _run_build(
+            client, context, dockerfile, ref, labels, log, settings=settings, jail=jail
+        )
     port = exposed_port(client.api.inspect_image(image_id))
     log(f"-----> built {ref} ({image_id[7:19] if image_id.startswith('sha256:') else image_id})")
     return BuiltImage(image_id=image_id, ref=ref, stack=mode, processes=processes, port=port)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import socket
 from collections.abc import Iterator, Mapping
-from pathlib import Path
 from typing import IO, Any
 
 import docker
@@ -24,18 +23,6 @@ import docker.utils
 from docker.utils.json_stream import json_stream
 
 Params = Mapping[str, str | int | float | bool]
-
-
-def context_tar(src: Path, dockerfile: str) -> IO[bytes]:
-    """The build context: `src` as a tar, minus what its `.dockerignore` excludes (as
-    docker-py's build would send it; the Dockerfile itself is never excluded)."""
-    ignore = src / ".dockerignore"
-    exclude: list[str] = []
-    if ignore.is_file():
-        text = ignore.read_text(encoding="utf-8", errors="replace")
-        exclude = [line.strip() for line in text.splitlines()
-                   if line.strip() and not line.strip().startswith("#")]
-    return docker.utils.tar(str(src), exclude=exclude, dockerfile=(dockerfile, None))  # type: ignore[no-any-return]
 
 
 class BuildRequest:

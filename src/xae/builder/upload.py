@@ -1,15 +1,28 @@
 """Safe extraction of an uploaded source archive (tar, tar.gz, tar.bz2, tar.xz).
 
-An upload is the least trusted input xae takes: anyone who may deploy can send any bytes. This
-module is the one gate between those bytes and the build directory, so it must never write
-outside `dest`, never create device files or links that point out of it, never let a small
-compressed file expand without bound, and never leave a half-extracted tree behind.
+An upload is the least trusted input xae takes: anyone who may deploy can send any bytes, and
+xae unpacks them as root. This module is the one gate between those bytes and the build
+directory, so it must never write or read outside `dest`, never create device files or links
+that lead out of it, never let a small compressed file expand without bound, and never leave a
+half-extracted tree behind.
 
-How: the archive is read as a stream (it is never seeked, so a socket or a spooled upload both
-work); every decompressed byte is counted so a compression bomb stops at the limit, whatever its
-headers claim; each member is checked by our own rules first, then extracted with tarfile's
-`filter="data"` as a second line of defence; everything lands in a temporary sibling directory
-that is renamed into place only when the whole archive was good.
+Why not tarfile's `extract(filter="data")` with per-member checks: a link is then judged against
+the tree as extracted so far. A link that dangles when it is checked (`up -> s/s/../..`) passes,
+a later `s -> .` makes it lead to `/`, and everything written or read through `up` afterwards
+lands on the host. So extraction happens in two phases that never follow a link:
+
+1. Regular files and directories are written through directory file descriptors opened with
+   `O_NOFOLLOW`, files with `O_CREAT | O_EXCL`, so no existing path is ever replaced or
+   traversed. No link exists on disk during this phase: symlinks are only recorded, and a
+   hardlink becomes a copy of an earlier regular file of the same archive (never `os.link`).
+   Any entry whose path runs through a recorded symlink is refused.
+2. Once the whole archive is in place, every symlink's target is resolved lexically over the
+   archive's own namespace (chains followed, with a depth bound); a target that is absolute or
+   leaves the tree at any step refuses the upload. Only then are the symlinks created.
+
+Everything lands in a temporary sibling directory renamed into place only when the whole
+archive was good. The archive is read as a stream (never seeked) and every decompressed byte is
+counted, so a compression bomb stops at the limit whatever its headers claim.
 """
 
 from __future__ import annotations
@@ -19,13 +32,12 @@ import gzip
 import io
 import lzma
 import os
-import posixpath
 import shutil
 import tarfile
 import tempfile
 import zlib
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import IO, BinaryIO, Protocol
 
 from xae.errors import InvalidUpload, UploadTooLarge
 
@@ -35,6 +47,23 @@ _HOW = "create it from inside the app directory, e.g. `tar -C myapp -czf app.tar
 # every member costs at least one 512-byte header plus up to 511 bytes of padding.
 _OVERHEAD_PER_ENTRY = 2048
 _OVERHEAD_FIXED = 1024 * 1024
+
+MAX_DEPTH = 64
+"""Most path components an entry's name may have."""
+
+MAX_LINK_DEPTH = 40
+"""Most symlinks one link's target may run through (Linux gives up at 40 too)."""
+
+MAX_LINK_TARGET = 1024
+"""Longest symlink target, in characters; source trees need far less."""
+
+_CHUNK = 1024 * 1024
+_LATEST_MTIME = 2**33  # year 2242; a PAX header may claim any number
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_NEW_FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+
+Parts = tuple[str, ...]
+"""A path inside the upload as its components, e.g. ("static", "css", "site.css")."""
 
 
 class _Readable(Protocol):
@@ -106,44 +135,193 @@ def _decompressed(fileobj: BinaryIO) -> _Readable:
     return stream
 
 
-def _inside(root: str, path: str) -> bool:
-    """Whether `path` (following any symlinks already on disk) stays within `root`."""
-    real = os.path.realpath(path)
-    return real == root or real.startswith(root + os.sep)
+def _show(name: str) -> str:
+    """An archive name for a message: quoted, and cut short (names can be megabytes long)."""
+    return repr(name if len(name) <= 120 else name[:120] + "...")
 
 
-def _check_member(member: tarfile.TarInfo, root: str) -> None:
-    """Our own rules for one member, applied before tarfile's data filter sees it."""
-    name = member.name
-    entry = f"archive entry {name!r}"
-    if not name or name.startswith("/") or (len(name) > 1 and name[1] == ":"):
-        raise InvalidUpload(f"{entry} has an absolute path; {_HOW}")
-    if ".." in name.split("/"):
-        raise InvalidUpload(f"{entry} contains '..'; {_HOW}")
-    if not (member.isreg() or member.isdir() or member.issym() or member.islnk()):
-        raise InvalidUpload(
-            f"{entry} is a device, fifo or other special file; an upload may contain only "
-            "regular files, directories and links that stay inside it"
-        )
-    target = os.path.join(root, name)
-    if not _inside(root, target):
-        raise InvalidUpload(f"{entry} would be written through a link that leaves the upload")
-    if member.issym() or member.islnk():
-        link = member.linkname
-        kind = "symlink" if member.issym() else "hardlink"
-        problem = f"{entry} is a {kind} to {link!r}, which points outside the upload"
-        if not link or link.startswith("/"):
-            raise InvalidUpload(f"{problem}; links must be relative and stay inside the app")
-        # A symlink's target is relative to its own directory; a hardlink's to the archive root.
-        base = posixpath.dirname(name) if member.issym() else ""
-        lexical = posixpath.normpath(posixpath.join(base, link))
-        if lexical == ".." or lexical.startswith("../"):
-            raise InvalidUpload(f"{problem}; links must stay inside the app")
-        if not _inside(root, os.path.join(root, base, link)):
-            raise InvalidUpload(f"{problem}; links must stay inside the app")
+def _entry(name: str) -> str:
+    return f"archive entry {_show(name)}"
 
 
-def _extract_all(tar: tarfile.TarFile, root: str, *, max_bytes: int, max_entries: int) -> None:
+def _parts(name: str) -> Parts:
+    """The components of a member name; InvalidUpload if it could point outside the upload."""
+    if name.startswith("/") or (len(name) > 1 and name[1] == ":"):
+        raise InvalidUpload(f"{_entry(name)} has an absolute path; {_HOW}")
+    parts = tuple(p for p in name.split("/") if p not in ("", "."))
+    if ".." in parts:
+        raise InvalidUpload(f"{_entry(name)} contains '..'; {_HOW}")
+    if len(parts) > MAX_DEPTH:
+        raise InvalidUpload(f"{_entry(name)} is nested more than {MAX_DEPTH} directories deep")
+    return parts
+
+
+def _outside(name: str, kind: str, link: str) -> InvalidUpload:
+    return InvalidUpload(
+        f"{_entry(name)} is a {kind} to {_show(link)}, which points outside the upload; "
+        "links must be relative and stay inside the app"
+    )
+
+
+class _Tree:
+    """The staging directory, written only through directory descriptors opened with
+    O_NOFOLLOW, plus what each path in it is: `dir`, `file` or (recorded, not yet created)
+    `symlink`. No link exists on disk until `create_symlinks`."""
+
+    def __init__(self, root: str) -> None:
+        self._root_fd = os.open(root, _DIR_FLAGS)
+        self._kinds: dict[Parts, str] = {(): "dir"}
+        self._symlinks: dict[Parts, str] = {}
+        self._names: dict[Parts, str] = {}
+
+    def close(self) -> None:
+        os.close(self._root_fd)
+
+    def _open_dir(self, parts: Parts, name: str) -> int:
+        """A descriptor for directory `parts`, creating missing directories on the way."""
+        fd = os.dup(self._root_fd)
+        try:
+            for i, component in enumerate(parts):
+                prefix = parts[: i + 1]
+                kind = self._kinds.get(prefix)
+                if kind == "symlink":
+                    raise InvalidUpload(
+                        f"{_entry(name)} would be written through the link "
+                        f"{_show(self._names[prefix])}; an upload may not write through links"
+                    )
+                if kind == "file":
+                    raise InvalidUpload(
+                        f"{_entry(name)} is inside {_show(self._names[prefix])}, "
+                        "which is a file"
+                    )
+                if kind is None:
+                    os.mkdir(component, 0o755, dir_fd=fd)
+                    self._kinds[prefix] = "dir"
+                    self._names[prefix] = "/".join(prefix)
+                child = os.open(component, _DIR_FLAGS, dir_fd=fd)
+                os.close(fd)
+                fd = child
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
+
+    def _claim(self, parts: Parts, name: str, kind: str) -> None:
+        existing = self._kinds.get(parts)
+        if existing is not None:
+            raise InvalidUpload(
+                f"{_entry(name)} appears twice in the upload (or clashes with "
+                f"{_show(self._names.get(parts, name))}); each path may occur only once"
+            )
+        self._kinds[parts] = kind
+        self._names[parts] = name
+
+    def add_dir(self, parts: Parts, name: str) -> None:
+        kind = self._kinds.get(parts)
+        if kind == "dir":
+            return  # listed again, or created earlier as a file's parent: nothing to do
+        if kind is not None:
+            self._claim(parts, name, "dir")
+        os.close(self._open_dir(parts, name))
+
+    def add_file(self, parts: Parts, name: str, data: IO[bytes], mode: int, mtime: float) -> None:
+        if not parts:
+            raise InvalidUpload(f"{_entry(name)} is a file where the upload's top directory is")
+        parent = self._open_dir(parts[:-1], name)
+        try:
+            self._claim(parts, name, "file")
+            fd = os.open(parts[-1], _NEW_FILE_FLAGS, 0o600, dir_fd=parent)
+        finally:
+            os.close(parent)
+        try:
+            while chunk := data.read(_CHUNK):
+                _write_all(fd, chunk)
+            # Keep the execute bits; nothing setuid, setgid, sticky or writable by others.
+            os.fchmod(fd, (mode & 0o755) | 0o644)
+            stamp = mtime if 0 <= mtime < _LATEST_MTIME else 0
+            os.utime(fd, (stamp, stamp))
+        finally:
+            os.close(fd)
+
+    def open_file(self, parts: Parts, name: str, link: str) -> BinaryIO:
+        """An earlier regular file of this archive, for reading (a hardlink's source)."""
+        if self._kinds.get(parts) != "file":
+            raise InvalidUpload(
+                f"{_entry(name)} is a hardlink to {_show(link)}, which is not a regular file "
+                "earlier in the upload; a hardlink may only repeat a file the archive already "
+                "contains"
+            )
+        parent = self._open_dir(parts[:-1], name)
+        try:
+            fd = os.open(parts[-1], os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=parent)
+        finally:
+            os.close(parent)
+        return os.fdopen(fd, "rb")
+
+    def add_symlink(self, parts: Parts, name: str, target: str) -> None:
+        if not parts:
+            raise InvalidUpload(f"{_entry(name)} is a link where the upload's top directory is")
+        if not target or target.startswith("/"):
+            raise _outside(name, "symlink", target)
+        if len(target) > MAX_LINK_TARGET:
+            raise InvalidUpload(
+                f"{_entry(name)} is a symlink with a target longer than {MAX_LINK_TARGET} "
+                "characters"
+            )
+        os.close(self._open_dir(parts[:-1], name))
+        self._claim(parts, name, "symlink")
+        self._symlinks[parts] = target
+
+    def check_symlinks(self) -> None:
+        """Refuse the upload if any symlink, followed through the whole archive, leaves it."""
+        resolved: dict[Parts, Parts] = {}
+        for parts in self._symlinks:
+            self._resolve_link(parts, resolved, ())
+
+    def _resolve_link(self, parts: Parts, resolved: dict[Parts, Parts],
+                      following: tuple[Parts, ...]) -> Parts:
+        """Where the symlink at `parts` finally leads, as a path inside the upload."""
+        if parts in resolved:
+            return resolved[parts]
+        name = self._names[parts]
+        if parts in following or len(following) >= MAX_LINK_DEPTH:
+            raise InvalidUpload(
+                f"{_entry(name)} is a symlink in a loop or a chain of more than "
+                f"{MAX_LINK_DEPTH} links"
+            )
+        target = self._symlinks[parts]
+        current = list(parts[:-1])
+        for component in target.split("/"):
+            if component in ("", "."):
+                continue
+            if component == "..":
+                if not current:
+                    raise _outside(name, "symlink", target)
+                current.pop()
+                continue
+            current.append(component)
+            if tuple(current) in self._symlinks:
+                # Exactly what the kernel does: carry on from where that link leads.
+                current = list(self._resolve_link(tuple(current), resolved, (*following, parts)))
+        resolved[parts] = tuple(current)
+        return resolved[parts]
+
+    def create_symlinks(self) -> None:
+        for parts, target in self._symlinks.items():
+            parent = self._open_dir(parts[:-1], self._names[parts])
+            try:
+                os.symlink(target, parts[-1], dir_fd=parent)
+            finally:
+                os.close(parent)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _extract_all(tar: tarfile.TarFile, tree: _Tree, *, max_bytes: int, max_entries: int) -> None:
     total = 0
     for entries, member in enumerate(tar, start=1):
         if entries > max_entries:
@@ -151,15 +329,37 @@ def _extract_all(tar: tarfile.TarFile, root: str, *, max_bytes: int, max_entries
                 f"the upload has more than {max_entries} entries; leave dependencies "
                 "(node_modules, .venv) and build outputs out of it"
             )
-        if member.isreg():
+        name = member.name
+        parts = _parts(name)
+        if member.isdir():
+            tree.add_dir(parts, name)
+        elif member.isreg():
             total += member.size
             if total > max_bytes:
                 raise UploadTooLarge(_too_large(max_bytes))
-        _check_member(member, root)
-        try:
-            tar.extract(member, root, set_attrs=True, filter="data")
-        except tarfile.FilterError as e:
-            raise InvalidUpload(f"archive entry {member.name!r} was refused: {e}") from e
+            data = tar.extractfile(member)
+            assert data is not None  # a regular member always has a body
+            tree.add_file(parts, name, data, member.mode, member.mtime)
+        elif member.issym():
+            tree.add_symlink(parts, name, member.linkname)
+        elif member.islnk():
+            link = member.linkname
+            if not link or link.startswith("/") or ".." in link.split("/"):
+                raise _outside(name, "hardlink", link)
+            source_parts = _parts(link)
+            with tree.open_file(source_parts, name, link) as source:
+                size = os.fstat(source.fileno()).st_size
+                total += size  # a copy costs disk like any file: no hardlink bombs
+                if total > max_bytes:
+                    raise UploadTooLarge(_too_large(max_bytes))
+                tree.add_file(parts, name, source, member.mode, member.mtime)
+        else:
+            raise InvalidUpload(
+                f"{_entry(name)} is a device, fifo or other special file; an upload may contain "
+                "only regular files, directories and links that stay inside it"
+            )
+    tree.check_symlinks()
+    tree.create_symlinks()
 
 
 def extract_upload(fileobj: BinaryIO, dest: Path, *, max_bytes: int, max_entries: int) -> None:
@@ -175,20 +375,22 @@ def extract_upload(fileobj: BinaryIO, dest: Path, *, max_bytes: int, max_entries
     dest.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
     staging.chmod(0o755)  # mkdtemp's 0700 would otherwise become the source tree's mode
-    root = os.path.realpath(staging)
     limit = max_bytes + max_entries * _OVERHEAD_PER_ENTRY + _OVERHEAD_FIXED
     try:
-        counted = _CountingReader(_decompressed(fileobj), limit, max_bytes)
+        tree = _Tree(str(staging))
         try:
+            counted = _CountingReader(_decompressed(fileobj), limit, max_bytes)
             with tarfile.open(fileobj=counted, mode="r|") as tar:
-                _extract_all(tar, root, max_bytes=max_bytes, max_entries=max_entries)
+                _extract_all(tar, tree, max_bytes=max_bytes, max_entries=max_entries)
         except (tarfile.TarError, EOFError, zlib.error, lzma.LZMAError, OSError) as e:
             # OSError covers gzip.BadGzipFile and truncated streams; our own errors are not
             # OSErrors and pass through untouched.
             raise InvalidUpload(
-                f"could not unpack the upload ({e}); send a .tar or .tar.gz archive, "
+                f"could not unpack the upload ({str(e)[:200]}); send a .tar or .tar.gz archive, "
                 f"{_HOW}"
             ) from e
+        finally:
+            tree.close()
         if dest.exists():
             dest.rmdir()
         staging.rename(dest)

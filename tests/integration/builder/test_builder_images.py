@@ -170,14 +170,21 @@ def test_express_app_with_a_lockfile_builds_with_npm_ci_and_serves(builds: Build
 
 
 def test_static_site_builds_and_serves_index_html(builds: Builds) -> None:
-    built, _, seconds = builds.build(builds.source("static"), _app_name("static"))
+    src = builds.source("static")
+    for name in (".env", "app.json", "xae.yaml", ".xaeignore"):
+        (src / name).write_text("not for the public\n")
+    (src / ".well-known").mkdir()
+    (src / ".well-known" / "security.txt").write_text("Contact: mailto:x@example.com\n")
+    built, _, seconds = builds.build(src, _app_name("static"))
     print(f"static build: {seconds:.1f}s")
     assert built.stack == "static"
     assert built.processes == {"web": "serve-static"}
     body = builds.serve(built)
     assert body == (FIXTURES / "static" / "index.html").read_text()
+    # Configuration and xae's own files stay out of the public image; .well-known stays in.
     listing = builds.client.containers.run(built.ref, ["ls", "-A", "/app"], remove=True)
-    assert listing.decode().split() == [".dockerignore", "index.html"]
+    assert listing.decode().split() == [".well-known", "index.html"]
+    assert list(src.iterdir()) and not (src / ".xae.Dockerfile").exists()
 
 
 def test_dockerfile_app_runs_its_own_cmd_on_its_exposed_port(builds: Builds) -> None:
@@ -217,3 +224,35 @@ def test_a_broken_dockerfile_is_build_failed(builds: Builds, tmp_path: Path) -> 
                     log=lambda line: None)
     with pytest.raises(docker.errors.ImageNotFound):
         builds.client.images.get(f"xae/app-{app}:v1")
+
+
+def test_the_static_stack_nginx_refuses_dotfiles_and_xae_files(builds: Builds,
+                                                                tmp_path: Path) -> None:
+    # Even when such files are in the image (a hand-made image on the stack, or a nested
+    # dotfile the build keeps), the stack's nginx answers 404 for them.
+    src = tmp_path / "site"
+    shutil.copytree(FIXTURES / "static", src)
+    hidden = ("/.env", "/.dockerignore", "/.xaeignore", "/Procfile", "/app.json", "/xae.yaml",
+              "/xae.yml", "/sub/.env", "/.git/config", "/.well-known/.hidden")
+    for path in hidden:
+        (src / path.lstrip("/")).parent.mkdir(parents=True, exist_ok=True)
+        (src / path.lstrip("/")).write_text("not-for-the-public\n")
+    (src / ".well-known" / "security.txt").write_text("Contact: mailto:x@example.com\n")
+    (src / "Dockerfile").write_text(
+        f"FROM {stack_image('static', builds.settings)}\nCOPY . /app\nUSER 10001\n"
+    )
+    ref = f"xae/app-{_app_name('nginx')}:v1"
+    builds.refs.append(ref)
+    builds.client.images.build(path=str(src), tag=ref, rm=True, forcerm=True)
+    built = BuiltImage(image_id="", ref=ref, stack="static", processes={"web": "serve-static"},
+                       port=None)
+    assert builds.serve(built).startswith("<")
+    container = builds.client.containers.get(builds.containers[-1])
+    address = container.attrs["NetworkSettings"]["IPAddress"]
+    for path in hidden:
+        response = httpx.get(f"http://{address}:5000{path}", timeout=5)
+        assert response.status_code == 404, path
+        assert "not-for-the-public" not in response.text, path
+    response = httpx.get(f"http://{address}:5000/.well-known/security.txt", timeout=5)
+    assert response.status_code == 200
+    assert response.text == "Contact: mailto:x@example.com\n"

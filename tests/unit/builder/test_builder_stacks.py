@@ -155,8 +155,9 @@ def test_node_default_web_command(tmp_path: Path, files: dict[str, str], command
     assert node.default_command(_write(tmp_path, files)) == command
 
 
-def test_node_main_outside_the_app_is_ignored(tmp_path: Path) -> None:
-    src = _write(tmp_path, {"package.json": _package(main="../../etc/hostname")})
+@pytest.mark.parametrize("main", ["../../etc/hostname", "a\u0000b"])
+def test_node_main_outside_the_app_is_ignored(tmp_path: Path, main: str) -> None:
+    src = _write(tmp_path, {"package.json": _package(main=main)})
     with pytest.raises(BuildFailed, match="Add a Procfile"):
         node.default_command(src)
 

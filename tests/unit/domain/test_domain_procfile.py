@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from xae.domain.procfile import parse_procfile
+from xae.domain.procfile import MAX_PROCESS_TYPES, parse_procfile
 from xae.errors import InvalidInput, InvalidProcfile
 
 
@@ -53,7 +53,7 @@ def test_a_process_type_defined_twice_is_rejected() -> None:
     with pytest.raises(InvalidProcfile) as caught:
         parse_procfile("web: python a.py\nworker: python w.py\nweb: python b.py\n")
     assert "Procfile line 3" in caught.value.message
-    assert "'web' is defined twice" in caught.value.message
+    assert "defined twice (first on line 1)" in caught.value.message
 
 
 @pytest.mark.parametrize("line", ["Web: python app.py", "2web: python app.py", "-web: x"])
@@ -73,7 +73,7 @@ def test_a_process_type_without_a_command_is_rejected() -> None:
     with pytest.raises(InvalidProcfile) as caught:
         parse_procfile("web: python app.py\nworker:   \n")
     assert "Procfile line 2" in caught.value.message
-    assert "'worker' has no command" in caught.value.message
+    assert "has no command" in caught.value.message
 
 
 def test_procfile_errors_are_invalid_input_with_their_own_code() -> None:
@@ -87,3 +87,32 @@ def test_a_very_long_bad_line_is_cut_short_in_the_message() -> None:
     with pytest.raises(InvalidProcfile) as caught:
         parse_procfile("x" * 500)
     assert len(caught.value.message) < 200
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "s3cr3t-Admin-Passw0rd\n",
+        "web: ok\nS3cr3tAdmin: x\n",
+        "web: ok\ns3cr3tadmin:\n",
+        "s3cr3tadmin: a\ns3cr3tadmin: b\n",
+        "s3cr3tadmin-" + "x" * 40 + ": cmd\n",
+    ],
+    ids=["no-colon", "bad-type", "no-command", "twice", "long-type"],
+)
+def test_an_error_never_quotes_the_file(text: str) -> None:
+    # If a Procfile were ever a host file (a link to a password file), its first line must not
+    # come back in the error: only the line number and what is wrong.
+    with pytest.raises(InvalidProcfile) as caught:
+        parse_procfile(text)
+    assert "Procfile line" in caught.value.message
+    assert "s3cr3t" not in caught.value.message.lower()
+
+
+def test_at_most_max_process_types_are_accepted() -> None:
+    enough = "".join(f"p{i}: run {i}\n" for i in range(MAX_PROCESS_TYPES))
+    assert len(parse_procfile(enough)) == MAX_PROCESS_TYPES
+    with pytest.raises(InvalidProcfile) as caught:
+        parse_procfile(enough + "one-more: run\n")
+    assert f"Procfile line {MAX_PROCESS_TYPES + 1}" in caught.value.message
+    assert f"more than {MAX_PROCESS_TYPES} process types" in caught.value.message

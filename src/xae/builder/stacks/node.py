@@ -15,6 +15,7 @@ import shlex
 from pathlib import Path
 from typing import Any
 
+from xae.builder import sourcefiles
 from xae.builder.stacks import APP_UID, COPY_APP, RUN_AS_APP, no_default_command
 from xae.errors import BuildFailed
 
@@ -28,10 +29,16 @@ _NPM_FLAGS = "--omit=dev --no-audit --no-fund --cache /tmp/.npm-cache"
 
 def read_package_json(src: Path) -> dict[str, Any]:
     """package.json as a dict; BuildFailed saying where if it is not a JSON object."""
+    text = sourcefiles.read_text(src, "package.json")
+    if text is None:
+        raise BuildFailed("package.json is not a regular file; add one at the app's top")
     try:
-        data = json.loads((src / "package.json").read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise BuildFailed(f"package.json is not valid JSON: {e}") from e
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        # e.msg is one of json's fixed descriptions; the content itself is never quoted.
+        raise BuildFailed(
+            f"package.json is not valid JSON: {e.msg} at line {e.lineno}, column {e.colno}"
+        ) from None
     if not isinstance(data, dict):
         raise BuildFailed("package.json must contain a JSON object")
     return data
@@ -40,7 +47,7 @@ def read_package_json(src: Path) -> dict[str, Any]:
 def dockerfile(src: Path, base_image: str) -> str:
     """The Dockerfile text that builds the node app at `src` on `base_image`."""
     manifests = ["package.json"]
-    manifests += [name for name in (*LOCKFILES, ".npmrc") if (src / name).is_file()]
+    manifests += [name for name in (*LOCKFILES, ".npmrc") if sourcefiles.is_file(src, name)]
     has_lock = any(name in manifests for name in LOCKFILES)
     install = f"npm ci {_NPM_FLAGS}" if has_lock else f"npm install {_NPM_FLAGS}"
     return "\n".join([
@@ -66,10 +73,11 @@ def default_command(src: Path) -> str:
     if isinstance(scripts, dict) and scripts.get("start"):
         return "npm start"
     for script in SCRIPTS:
-        if (src / script).is_file():
+        if sourcefiles.is_file(src, script):
             return f"node {script}"
     main = package.get("main")
-    if isinstance(main, str) and main and _inside(src, main) and (src / main).is_file():
+    if (isinstance(main, str) and main and "\0" not in main and _inside(src, main)
+            and sourcefiles.is_file(src, main)):
         return f"node {shlex.quote(main)}"
     raise no_default_command(
         "node", f"a start script in package.json, one of {', '.join(SCRIPTS)}, or `main`"

@@ -1,6 +1,9 @@
 """The static stack: an `index.html` site served by nginx (`serve-static`) on $PORT.
 
-There is nothing to install, so the image is the stack image plus the files.
+There is nothing to install, so the image is the stack image plus the files. Everything in the
+image is public, so dotfiles (`.env`, `.git`...) other than `.well-known/` and xae's own files
+(Procfile, app.json, xae.yaml) stay out of it; the stack's nginx refuses them as well, so a
+nested dotfile or an image built elsewhere is not served either.
 """
 
 from __future__ import annotations
@@ -9,8 +12,10 @@ from pathlib import Path
 
 from xae.builder.stacks import COPY_APP, RUN_AS_APP
 
-IGNORE: tuple[str, ...] = ()
-"""Extra `.dockerignore` patterns for this stack (beyond the ones every build gets)."""
+IGNORE: tuple[str, ...] = (
+    ".*", "!.well-known", "Procfile", "app.json", "xae.yaml", "xae.yml",
+)
+"""Extra `.dockerignore` patterns: configuration that must not become public content."""
 
 
 def dockerfile(src: Path, base_image: str) -> str:
