@@ -5,6 +5,8 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from xae.api import errors
+from xae.api.responses import AUTHENTICATED
+from xae.api.responses import errors as error_responses
 from xae.api.routes import apps, auth, deploys, formation, logs, releases, status
 from xae.control.platform import Platform
 from xae.control.reconciler import Reconciler
@@ -20,8 +22,9 @@ def create_app(platform: Platform, reconciler: Reconciler | None = None) -> Fast
     app.state.platform = platform
     app.state.reconciler = reconciler
     errors.install(app)
-    for module in (auth, status, apps, deploys, releases, formation, logs):
-        app.include_router(module.router)
+    app.include_router(auth.router, responses=error_responses(401, 422, 429))
+    for module in (status, apps, deploys, releases, formation, logs):
+        app.include_router(module.router, responses=AUTHENTICATED)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:

@@ -8,6 +8,8 @@ from xae.errors import InvalidProcfile
 
 _LINE = re.compile(r"^([A-Za-z0-9_-]+)\s*:\s*(.*)$")
 _TYPE = re.compile(r"^[a-z][a-z0-9_-]{0,29}$")
+MAX_PROCESS_TYPES = 30
+"""Each type is a formation row, and on Kubernetes a Deployment even at zero instances."""
 
 
 def parse_procfile(text: str) -> dict[str, str]:
@@ -36,4 +38,9 @@ def parse_procfile(text: str) -> dict[str, str]:
         if ptype in processes:
             raise InvalidProcfile(f"{where}: process type {ptype!r} is defined twice")
         processes[ptype] = command
+    if len(processes) > MAX_PROCESS_TYPES:
+        raise InvalidProcfile(
+            f"the Procfile defines {len(processes)} process types; the maximum is "
+            f"{MAX_PROCESS_TYPES}: run related work in one process type"
+        )
     return processes
