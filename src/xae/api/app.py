@@ -22,7 +22,7 @@ def create_app(platform: Platform, reconciler: Reconciler | None = None) -> Fast
     app.state.platform = platform
     app.state.reconciler = reconciler
     errors.install(app)
-    app.include_router(auth.router, responses=error_responses(401, 422, 429))
+    app.include_router(auth.router, responses=error_responses(400, 401, 422, 429))
     for module in (status, apps, deploys, releases, formation, logs):
         app.include_router(module.router, responses=AUTHENTICATED)
 

@@ -11,6 +11,7 @@ from typing import Any
 from xae.api.schemas import ErrorBody
 
 _WHY = {
+    400: "The body is not JSON (or not UTF-8)",
     401: "No token, or one that is not valid (run `xae login`)",
     403: "The token's user may not do this",
     404: "No such app (or one of another user's), release or process type",
@@ -28,5 +29,5 @@ def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {s: {"model": ErrorBody, "description": _WHY[s]} for s in statuses}
 
 
-AUTHENTICATED = errors(401, 403, 404, 422, 502, 503)
+AUTHENTICATED = errors(400, 401, 403, 404, 422, 502, 503)
 """What any call with a token may answer besides success."""

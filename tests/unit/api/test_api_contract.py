@@ -86,7 +86,7 @@ def test_the_openapi_document_declares_the_error_answers_with_their_body(
                 for status, r in responses.items() if status >= "400"}
 
     assert declared("/v1/apps", "post") == {
-        s: error_ref for s in ("401", "403", "404", "409", "422", "502", "503")}
+        s: error_ref for s in ("400", "401", "403", "404", "409", "422", "502", "503")}
     for path, methods in doc["paths"].items():
         for method in methods:
             errors = declared(path, method)
