@@ -171,6 +171,35 @@ class Settings(BaseSettings):
     """Failed logins allowed per user name and per client address within the window; more
     are refused with 429 and `Retry-After` until the oldest failure leaves the window."""
 
+    max_memory: str | None = None
+    """The most memory one instance may get (`ps:resize --memory`); unset: the smaller of this
+    machine's RAM and 8G. Never more than this machine's RAM."""
+
+    max_cpus: float | None = None
+    """The most CPUs one instance may get; unset (and never more than): this machine's CPUs."""
+
+    max_instances_per_app: int = Field(default=100, ge=1)
+    """How many instances of all its process types together one app may run."""
+
+    max_config_keys: int = Field(default=256, ge=1)
+    max_config_bytes: int = Field(default=128 * 1024, ge=1024)
+    """An app's config vars: at most this many keys, and this many bytes of keys and values
+    together (UTF-8). Every release keeps a copy, and all of it becomes the environment of
+    every instance (Linux caps a process environment near 2 MiB, a Kubernetes Secret at 1 MiB)."""
+
+    keep_failed_releases: int = Field(default=20, ge=1)
+    """Failed releases beyond the newest this many of an app keep their row (the history) but
+    not their copy of the config, so failing deploys cannot grow the store without bound."""
+
+    tmp_size: str = "64M"
+    """Each instance's `/tmp` is a tmpfs of this size (counted in its memory limit): writes
+    past it fail with ENOSPC instead of filling the host's disk."""
+
+    instance_disk: str = "1G"
+    """On Kubernetes: each instance's `ephemeral-storage` limit (its writable layer and logs);
+    the kubelet evicts an instance that writes more. Docker's overlay2 on ext4 cannot bound
+    the writable layer (see docs/operations.md)."""
+
     @property
     def db_url(self) -> str:
         return f"sqlite:///{self.state_dir / 'xae.db'}"

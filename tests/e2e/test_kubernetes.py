@@ -47,7 +47,9 @@ def test_pods_are_hardened_limited_and_probed(
     for pod in pods:
         spec = pod["spec"]
         [container] = spec["containers"]
-        assert container["resources"]["limits"] == {"cpu": "500m", "memory": str(256 * 1024**2)}
+        assert container["resources"]["limits"] == {
+            "cpu": "500m", "memory": str(256 * 1024**2), "ephemeral-storage": str(1024**3)}
+        assert {"name": "tmp", "mountPath": "/tmp"} in container["volumeMounts"]
         security = container["securityContext"]
         assert security["allowPrivilegeEscalation"] is False
         assert security["capabilities"]["drop"] == ["ALL"]

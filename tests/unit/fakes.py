@@ -291,10 +291,11 @@ def deploy(
     """Deploy a fake build of `name` as its next release (as the deploy pipeline does);
     returns the release's version."""
     build_id = add_build(p, name, image, processes, port)
-    with p.db.session() as session:
-        app = session.scalars(select(App).where(App.name == name)).one()
-        release = new_release(session, app, build_id=build_id, config=app.config,
-                              description=f"Deploy {image}", actor="alice")
-        release_id, version = release.id, release.version
-    rollout(p, name, release_id, "alice")
+    with p.change(name):
+        with p.db.session() as session:
+            app = session.scalars(select(App).where(App.name == name)).one()
+            release = new_release(session, app, build_id=build_id, config=app.config,
+                                  description=f"Deploy {image}", actor="alice")
+            release_id, version = release.id, release.version
+        rollout(p, name, release_id, "alice")
     return version

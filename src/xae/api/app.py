@@ -5,6 +5,8 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from xae.api import errors
+from xae.api.responses import AUTHENTICATED
+from xae.api.responses import errors as error_responses
 from xae.api.routes import apps, auth, deploys, formation, logs, releases, status
 from xae.auth.throttle import LoginThrottle, ThrottleLimits
 from xae.control.platform import Platform
@@ -29,8 +31,9 @@ def create_app(platform: Platform, reconciler: Reconciler | None = None) -> Fast
         )
     )
     errors.install(app)
-    for module in (auth, status, apps, deploys, releases, formation, logs):
-        app.include_router(module.router)
+    app.include_router(auth.router, responses=error_responses(400, 401, 422, 429))
+    for module in (status, apps, deploys, releases, formation, logs):
+        app.include_router(module.router, responses=AUTHENTICATED)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:

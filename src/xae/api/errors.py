@@ -8,6 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
 from xae.errors import TooManyRequests, XaeError
 
@@ -18,6 +19,19 @@ def error_body(
     code: str, message: str, details: dict[str, object] | None = None
 ) -> dict[str, object]:
     return {"error": {"code": code, "message": message, "details": details or {}}}
+
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """The methods some route serves at the request's path (each route serves one method)."""
+    routes = request.app.router.routes
+    return [
+        method
+        for method in _METHODS
+        if any(r.matches({**request.scope, "method": method})[0] == Match.FULL for r in routes)
+    ]
 
 
 def install(app: FastAPI) -> None:
@@ -41,9 +55,18 @@ def install(app: FastAPI) -> None:
         )
 
     @app.exception_handler(HTTPException)
-    async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code)
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        code = {400: "invalid_input", 404: "not_found", 405: "method_not_allowed"}.get(
+            exc.status_code, "http_error"
+        )
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            # HTTP requires `Allow` with every method of the path; Starlette names only those
+            # of the first route that matched it.
+            headers["Allow"] = ", ".join(_allowed_methods(request))
+        return JSONResponse(
+            error_body(code, str(exc.detail)), status_code=exc.status_code, headers=headers
+        )
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:

@@ -1,22 +1,58 @@
-"""The API's request and response bodies (pydantic). The CLI relies on these shapes."""
+"""The API's request and response bodies (pydantic). The CLI relies on these shapes.
+
+Request bodies are strict (`Request`): `true` is not a number and `"2"` is not an integer, and
+numbers have bounds, so nothing a client sends can overflow a database column. Every datetime
+in a response is UTC with its offset (`Utc`), as the `date-time` format promises.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from xae.domain.images import DEFAULT_IMAGE_PORT
 
+MAX_INT = 2**31 - 1
+"""The largest version or quantity a request may carry (a database integer holds it)."""
 
-class TokenCreate(BaseModel):
+
+def _as_utc(value: datetime) -> datetime:
+    # The store keeps naive UTC datetimes; anything aware is converted.
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+Utc = Annotated[datetime, AfterValidator(_as_utc)]
+"""A datetime that a response serialises as UTC with its offset (`...Z`)."""
+
+
+class Request(BaseModel):
+    """A request body: strict types, unknown fields ignored."""
+
+    model_config = ConfigDict(strict=True)
+
+
+class ErrorInfo(BaseModel):
+    code: str = Field(description="stable, for scripts: e.g. `not_found`, `invalid_input`")
+    message: str = Field(description="what went wrong and what to do")
+    details: dict[str, Any]
+
+
+class ErrorBody(BaseModel):
+    """Every error the API answers with (4xx and 5xx)."""
+
+    error: ErrorInfo
+
+
+class TokenCreate(Request):
     username: str
     password: str
 
 
 class TokenPublic(BaseModel):
     token: str
-    expires_at: datetime
+    expires_at: Utc
 
 
 class WhoAmI(BaseModel):
@@ -43,11 +79,11 @@ class Status(BaseModel):
     components: list[Component]
 
 
-class AppCreate(BaseModel):
+class AppCreate(Request):
     name: str = Field(max_length=100)
 
 
-class AppUpdate(BaseModel):
+class AppUpdate(Request):
     health_path: str | None = Field(
         None,
         description="starts with '/'; RFC 3986 path and query characters (printable ASCII, no "
@@ -62,7 +98,7 @@ class AppPublic(BaseModel):
     name: str
     url: str
     owner: str
-    created_at: datetime
+    created_at: Utc
     release: int | None
 
 
@@ -88,7 +124,7 @@ class InstancePublic(BaseModel):
     state: str
     healthy: bool | None
     address: str | None
-    started_at: datetime | None
+    started_at: Utc | None
     memory: str
     cpus: float
 
@@ -105,13 +141,13 @@ class ReleasePublic(BaseModel):
     status: str
     build_id: int | None
     image: str | None
-    created_at: datetime
+    created_at: Utc
     created_by: str
     config_keys: list[str]
     failure_reason: str | None = None
 
 
-class ImageDeploy(BaseModel):
+class ImageDeploy(Request):
     """A deploy of a ready-made image; checked by `xae.domain.images`, which says what to fix."""
 
     image: str = Field(description="[registry[:port]/]name[:tag][@sha256:digest]")
@@ -119,20 +155,20 @@ class ImageDeploy(BaseModel):
     command: str = Field("", description="the web command; empty runs the image's own CMD")
 
 
-class RollbackRequest(BaseModel):
-    version: int | None = None
+class RollbackRequest(Request):
+    version: int | None = Field(None, ge=1, le=MAX_INT)
 
 
-class FormationUpdate(BaseModel):
-    type: str
-    quantity: int | None = None
-    memory: str | None = None
-    cpus: float | None = None
+class FormationUpdate(Request):
+    type: str = Field(max_length=64)
+    quantity: int | None = Field(None, ge=0, le=MAX_INT)
+    memory: str | None = Field(None, max_length=32, description="e.g. 256M or 1G")
+    cpus: float | None = Field(None, gt=0, le=1024, allow_inf_nan=False)
 
 
-class FormationPatch(BaseModel):
-    updates: list[FormationUpdate]
+class FormationPatch(Request):
+    updates: list[FormationUpdate] = Field(max_length=100)
 
 
-class RestartRequest(BaseModel):
-    type: str | None = None
+class RestartRequest(Request):
+    type: str | None = Field(None, max_length=64)

@@ -168,46 +168,48 @@ class DeployPipeline:
         build_id: int | None = None,
     ) -> None:
         """Record `finished` as a succeeded build (row `build_id`, or a new row), make it the
-        app's next release and roll that out."""
-        with self.p.db.session() as session:
-            app = get_app(session, name)
-            if build_id is None:
-                row = Build(app_id=app.id)
-                session.add(row)
-            else:
-                found = session.get(Build, build_id)
-                assert found is not None
-                row = found
-            row.status, row.finished_at = "succeeded", utcnow()
-            row.stack, row.image, row.port = finished.stack, finished.image, finished.port
-            row.processes = dict(finished.processes)
-            row.log = finished.log
-            session.flush()
-            ensure_formation(session, app, finished.processes)
-            release = new_release(
-                session,
-                app,
-                build_id=row.id,
-                config=app.config,
-                description=description,
-                actor=user.name,
-            )
-            release_id, version = release.id, release.version
-            record(
-                session,
-                user.name,
-                "build",
+        app's next release and roll that out, all under the app's lock (the build itself ran
+        outside it), so the release carries the config the previous change left."""
+        with self.p.change(name):
+            with self.p.db.session() as session:
+                app = get_app(session, name)
+                if build_id is None:
+                    row = Build(app_id=app.id)
+                    session.add(row)
+                else:
+                    found = session.get(Build, build_id)
+                    assert found is not None
+                    row = found
+                row.status, row.finished_at = "succeeded", utcnow()
+                row.stack, row.image, row.port = finished.stack, finished.image, finished.port
+                row.processes = dict(finished.processes)
+                row.log = finished.log
+                session.flush()
+                ensure_formation(session, app, finished.processes)
+                release = new_release(
+                    session,
+                    app,
+                    build_id=row.id,
+                    config=app.config,
+                    description=description,
+                    actor=user.name,
+                )
+                release_id, version = release.id, release.version
+                record(
+                    session,
+                    user.name,
+                    "build",
+                    name,
+                    details={"build": row.id, "stack": finished.stack, "image": finished.image},
+                )
+            emit({"event": "step", "message": f"releasing v{version}"})
+            rollout(
+                self.p,
                 name,
-                details={"build": row.id, "stack": finished.stack, "image": finished.image},
+                release_id,
+                user.name,
+                progress=lambda m: emit({"event": "step", "message": m}),
             )
-        emit({"event": "step", "message": f"releasing v{version}"})
-        rollout(
-            self.p,
-            name,
-            release_id,
-            user.name,
-            progress=lambda m: emit({"event": "step", "message": m}),
-        )
 
     def _tag(self, build_id: int) -> str:
         plane = self.p.settings.plane

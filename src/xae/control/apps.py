@@ -7,6 +7,7 @@ import shutil
 from dataclasses import dataclass
 
 from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from xae.auth.policy import app_not_found
@@ -27,11 +28,18 @@ def get_app(session: Session, name: str) -> App:
 
 def create_app(p: Platform, user: User, name: str) -> None:
     validate_app_name(name)
-    with p.db.session() as session:
-        if session.scalar(select(App).where(App.name == name)) is not None:
-            raise AlreadyExists(f"an app named {name!r} already exists: pick another name")
-        session.add(App(name=name, owner_id=user.id, config={}))
-        record(session, user.name, "app.create", name)
+    taken = AlreadyExists(f"an app named {name!r} already exists: pick another name")
+    try:
+        with p.db.session() as session:
+            if session.scalar(select(App).where(App.name == name)) is not None:
+                raise taken
+            session.add(App(name=name, owner_id=user.id, config={}))
+            # Flushed here so that a concurrent create of the same name, which passed the
+            # check above too, fails on the unique name as a conflict (409), not a crash.
+            session.flush()
+            record(session, user.name, "app.create", name)
+    except IntegrityError as e:
+        raise taken from e
     p.routes.set(name, [])
 
 

@@ -1,4 +1,7 @@
-"""Formation: how many instances of each process type run, and with which limits."""
+"""Formation: how many instances of each process type run, and with which limits.
+
+Every change is checked against the app's ceilings (`xae.control.limits`) and made under the
+app's lock, so two concurrent scales cannot together pass a ceiling each passes alone."""
 
 from __future__ import annotations
 
@@ -9,12 +12,10 @@ from sqlalchemy.orm import Session
 
 from xae.control.apps import get_app
 from xae.control.audit import record
+from xae.control.limits import check_cpus, check_instances, check_memory
 from xae.control.platform import Platform
-from xae.domain.resources import parse_memory, validate_cpus
 from xae.errors import InvalidInput
 from xae.store.models import App, Build, Formation, User
-
-MAX_QUANTITY = 100
 
 
 @dataclass(frozen=True)
@@ -57,45 +58,52 @@ def formations(session: Session, app: App) -> list[Formation]:
 def change(p: Platform, user: User, name: str, changes: list[FormationChange]) -> None:
     if not changes:
         raise InvalidInput("nothing to change: use e.g. `xae ps:scale web=2`")
-    with p.db.session() as session:
-        app = get_app(session, name)
-        known = process_types(session, app)
-        if not known:
-            raise InvalidInput(f"{name} has not been deployed yet: run `xae deploy --app {name}`")
-        rows = {f.process_type: f for f in formations(session, app)}
-        for c in changes:
-            if c.process_type not in known:
+    with p.change(name):
+        with p.db.session() as session:
+            app = get_app(session, name)
+            known = process_types(session, app)
+            if not known:
                 raise InvalidInput(
-                    f"{name} has no process type {c.process_type!r}; its types are "
-                    f"{', '.join(sorted(known))} (from its Procfile)"
+                    f"{name} has not been deployed yet: run `xae deploy --app {name}`"
                 )
-            if c.quantity is not None and not 0 <= c.quantity <= MAX_QUANTITY:
-                raise InvalidInput(f"quantity must be between 0 and {MAX_QUANTITY}")
-            row = rows[c.process_type]
-            if c.quantity is not None:
-                row.quantity = c.quantity
-            if c.memory is not None:
-                row.memory_bytes = parse_memory(c.memory)
-            if c.cpus is not None:
-                row.cpus = validate_cpus(c.cpus)
-        record(
-            session,
-            user.name,
-            "formation.change",
-            name,
-            details={"changes": [vars(c) for c in changes]},
-        )
-    p.converge_app(name)
+            rows = {f.process_type: f for f in formations(session, app)}
+            for c in changes:
+                if c.process_type not in known:
+                    raise InvalidInput(
+                        f"{name} has no process type {c.process_type[:40]!r}; its types are "
+                        f"{', '.join(sorted(known))} (from its Procfile)"
+                    )
+                if c.quantity is not None and c.quantity < 0:
+                    raise InvalidInput(f"quantity {c.quantity} is not valid: use 0 or more")
+                row = rows[c.process_type]
+                if c.quantity is not None:
+                    row.quantity = c.quantity
+                if c.memory is not None:
+                    row.memory_bytes = check_memory(p.limits, c.memory)
+                if c.cpus is not None:
+                    row.cpus = check_cpus(p.limits, c.cpus)
+            check_instances(
+                p.limits, name, {t: r.quantity for t, r in rows.items() if t in known}
+            )
+            record(
+                session,
+                user.name,
+                "formation.change",
+                name,
+                details={"changes": [vars(c) for c in changes]},
+            )
+        p.converge_held(name)
 
 
 def restart(p: Platform, user: User, name: str, process_type: str | None) -> None:
-    with p.db.session() as session:
-        app = get_app(session, name)
-        rows = formations(session, app)
-        if process_type is not None and process_type not in {r.process_type for r in rows}:
-            raise InvalidInput(f"{name} has no process type {process_type!r}")
-        for row in rows:
-            if process_type in (None, row.process_type):
-                row.restart_generation += 1
-        record(session, user.name, "ps.restart", name, details={"type": process_type})
-    p.converge_app(name)
+    with p.change(name):
+        with p.db.session() as session:
+            app = get_app(session, name)
+            rows = formations(session, app)
+            if process_type is not None and process_type not in {r.process_type for r in rows}:
+                raise InvalidInput(f"{name} has no process type {process_type[:40]!r}")
+            for row in rows:
+                if process_type in (None, row.process_type):
+                    row.restart_generation += 1
+            record(session, user.name, "ps.restart", name, details={"type": process_type})
+        p.converge_held(name)

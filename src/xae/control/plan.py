@@ -45,6 +45,7 @@ def plan_app(
         generation = formation.restart_generation if formation else 0
         port = (build.port or DEFAULT_PORT) if ptype == "web" else None
         env = dict(release.config)
+        tmp, disk = parse_memory(settings.tmp_size), parse_memory(settings.instance_disk)
         identity: dict[str, object] = {
             "release": release.version,
             "image": build.image,
@@ -55,6 +56,8 @@ def plan_app(
             "cpus": cpus,
             "pids": settings.pids_limit,
             "generation": generation,
+            "tmp": tmp,
+            "disk": disk,
         }
         spec = InstanceSpec(
             app=app.name,
@@ -68,6 +71,8 @@ def plan_app(
             cpus=cpus,
             pids_limit=settings.pids_limit,
             spec_hash=_hash(identity),
+            tmp_bytes=tmp,
+            disk_bytes=disk,
         )
         processes.append(ProcessPlan(process=ptype, quantity=quantity, spec=spec))
     return AppPlan(

@@ -11,7 +11,8 @@ Services (`xae.control.apps`, `.releases`, `.formation`, `xae.codecenter.deploy`
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -20,6 +21,7 @@ from xae.config import Settings
 from xae.control.cluster import ClusterConverger
 from xae.control.converge import Converger, Strategy
 from xae.control.health import HealthTracker
+from xae.control.limits import Limits, limits_for
 from xae.control.plan import plan_app
 from xae.control.routes import RouteTable
 from xae.errors import NotFound
@@ -45,6 +47,7 @@ class Platform:
         self.router = router
         self.routes = RouteTable(router, settings.base_domain)
         self.health = HealthTracker()
+        self.limits: Limits = limits_for(settings)
         self.converger: Strategy
         if isinstance(runtime, Orchestrator):
             self.converger = ClusterConverger(runtime, self.routes)
@@ -85,16 +88,36 @@ class Platform:
         lock = self.converger.lock(name)
         if not lock.acquire(blocking=wait):
             return False
+        try:
+            self.converge_held(name, progress, release_id, on_success)
+        finally:
+            lock.release()
+        return True
+
+    @contextmanager
+    def change(self, name: str) -> Iterator[None]:
+        """Hold `name`'s lock for one change of its desired state, from reading it to the end
+        of its rollout (use `converge_held` inside), so concurrent changes run one after the
+        other and each computes from the state the previous one left: no lost update, no two
+        releases with one number. The lock is not reentrant: never call `converge_app` inside.
+        """
+        with self.converger.lock(name):
+            yield
+
+    def converge_held(
+        self,
+        name: str,
+        progress: Progress = _quiet,
+        release_id: int | None = None,
+        on_success: Callable[[Session, App], None] | None = None,
+    ) -> None:
+        """`converge_app` for a caller that already holds the app's lock (`change(name)`)."""
 
         def report(message: str) -> None:
             log.info("%s: %s", name, message)
             progress(message)
 
-        try:
-            self._converge_locked(name, report, release_id, on_success)
-        finally:
-            lock.release()
-        return True
+        self._converge_locked(name, report, release_id, on_success)
 
     def _converge_locked(
         self,

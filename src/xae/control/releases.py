@@ -2,18 +2,24 @@
 
 A release becomes current only after its rollout succeeded; a failed rollout leaves the
 previous release serving and the failed one recorded as `failed`.
+
+Each change runs under the app's lock (`Platform.change`) from reading the current config to
+the end of the rollout, so concurrent changes queue: each numbers its release after the last
+and starts from the config the previous one left, and an answer of success means the change is
+in the current release. Old failed releases are pruned, so failures cannot grow the store.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from xae.control.apps import get_app
 from xae.control.audit import record
+from xae.control.limits import check_config, check_config_value
 from xae.control.platform import Platform
 from xae.domain.names import validate_config_key
-from xae.errors import DeployFailed, InvalidInput, NotFound
+from xae.errors import InvalidInput, NotFound, XaeError
 from xae.runtime.base import Progress
 from xae.store.models import App, Release, User
 
@@ -64,7 +70,9 @@ def get_release(session: Session, app: App, version: int) -> Release:
 def rollout(
     p: Platform, name: str, release_id: int, actor: str, progress: Progress = _quiet
 ) -> None:
-    """Roll `release_id` out; make it current on success, mark it failed otherwise."""
+    """Roll `release_id` out; make it current on success, mark it failed otherwise.
+
+    The caller holds `p.change(name)` and created the release under it."""
 
     def promote(session: Session, app: App) -> None:
         release = session.get(Release, release_id)
@@ -75,21 +83,44 @@ def rollout(
         record(session, actor, "release.rollout", name, details={"version": release.version})
 
     try:
-        p.converge_app(name, progress, release_id=release_id, on_success=promote)
-    except DeployFailed as e:
+        p.converge_held(name, progress, release_id=release_id, on_success=promote)
+    except Exception as e:
+        # Whatever stopped it (a failed health gate, a lost engine, a bug), the release never
+        # became current: record that now rather than leave it `pending` until a restart.
+        reason = e.message if isinstance(e, XaeError) else f"unexpected {type(e).__name__}"
         with p.db.session() as session:
             release = session.get(Release, release_id)
             if release is not None:
                 release.status = "failed"
+                release.failure_reason = reason.split("\n", 1)[0][:200]
                 record(
                     session,
                     actor,
                     "release.rollout",
                     name,
                     result="failed",
-                    details={"version": release.version, "error": e.message[:500]},
+                    details={"version": release.version, "error": reason[:500]},
                 )
+                prune_failed(session, release.app_id, p.limits.keep_failed_releases)
         raise
+
+
+def prune_failed(session: Session, app_id: int, keep: int) -> int:
+    """Delete the app's failed releases beyond the newest `keep`; returns how many.
+
+    Each keeps a copy of the config, so without a bound a tenant whose deploys keep failing
+    grows the store without limit. Succeeded releases (rollback targets) stay."""
+    stale = list(
+        session.scalars(
+            select(Release.id)
+            .where(Release.app_id == app_id, Release.status == "failed")
+            .order_by(Release.version.desc())
+            .offset(keep)
+        )
+    )
+    if stale:
+        session.execute(delete(Release).where(Release.id.in_(stale)))
+    return len(stale)
 
 
 def set_config(p: Platform, user: User, name: str, changes: dict[str, str | None]) -> int:
@@ -98,39 +129,41 @@ def set_config(p: Platform, user: User, name: str, changes: dict[str, str | None
         raise InvalidInput("no config changes given: use `xae config:set KEY=VALUE`")
     for key, value in changes.items():
         validate_config_key(key)
-        if value is not None and len(value) > 32768:
-            raise InvalidInput(f"the value of {key} is longer than 32 KiB")
-    with p.db.session() as session:
-        app = get_app(session, name)
-        config = dict(app.config)
-        for key, value in changes.items():
-            if value is None:
-                config.pop(key, None)
-            else:
-                config[key] = value
-        current = app.current_release
-        set_keys = sorted(k for k, v in changes.items() if v is not None)
-        unset_keys = sorted(k for k, v in changes.items() if v is None)
-        parts = ([f"set {', '.join(set_keys)}"] if set_keys else []) + (
-            [f"unset {', '.join(unset_keys)}"] if unset_keys else []
-        )
-        release = new_release(
-            session,
-            app,
-            build_id=current.build_id if current else None,
-            config=config,
-            description=_sentence("; ".join(parts)),
-            actor=user.name,
-        )
-        release_id, version = release.id, release.version
-        record(
-            session,
-            user.name,
-            "config.change",
-            name,
-            details={"set": set_keys, "unset": unset_keys, "version": version},
-        )
-    rollout(p, name, release_id, user.name)
+        if value is not None:
+            check_config_value(key, value)
+    with p.change(name):
+        with p.db.session() as session:
+            app = get_app(session, name)
+            config = dict(app.config)
+            for key, value in changes.items():
+                if value is None:
+                    config.pop(key, None)
+                else:
+                    config[key] = value
+            check_config(p.limits, name, config)
+            current = app.current_release
+            set_keys = sorted(k for k, v in changes.items() if v is not None)
+            unset_keys = sorted(k for k, v in changes.items() if v is None)
+            parts = ([f"set {', '.join(set_keys)}"] if set_keys else []) + (
+                [f"unset {', '.join(unset_keys)}"] if unset_keys else []
+            )
+            release = new_release(
+                session,
+                app,
+                build_id=current.build_id if current else None,
+                config=config,
+                description=_sentence("; ".join(parts))[:256],
+                actor=user.name,
+            )
+            release_id, version = release.id, release.version
+            record(
+                session,
+                user.name,
+                "config.change",
+                name,
+                details={"set": set_keys, "unset": unset_keys, "version": version},
+            )
+        rollout(p, name, release_id, user.name)
     return version
 
 
@@ -139,35 +172,38 @@ def rollback(p: Platform, user: User, name: str, version: int | None) -> tuple[i
 
     Returns (target version, new version).
     """
-    with p.db.session() as session:
-        app = get_app(session, name)
-        current = app.current_release
-        if current is None:
-            raise InvalidInput(f"{name} has no release to roll back from: deploy it first")
-        if version is None:
-            target = session.scalar(
-                select(Release)
-                .where(
-                    Release.app_id == app.id,
-                    Release.version < current.version,
-                    Release.status == "succeeded",
+    with p.change(name):
+        with p.db.session() as session:
+            app = get_app(session, name)
+            current = app.current_release
+            if current is None:
+                raise InvalidInput(f"{name} has no release to roll back from: deploy it first")
+            if version is None:
+                target = session.scalar(
+                    select(Release)
+                    .where(
+                        Release.app_id == app.id,
+                        Release.version < current.version,
+                        Release.status == "succeeded",
+                    )
+                    .order_by(Release.version.desc())
                 )
-                .order_by(Release.version.desc())
+                if target is None:
+                    raise InvalidInput(f"{name} has no earlier successful release to roll back to")
+            else:
+                target = get_release(session, app, version)
+            if target.build_id is None and current.build_id is not None:
+                raise InvalidInput(
+                    f"v{target.version} has no build (it predates the first deploy)"
+                )
+            release = new_release(
+                session,
+                app,
+                build_id=target.build_id,
+                config=target.config,
+                description=f"Rollback to v{target.version}",
+                actor=user.name,
             )
-            if target is None:
-                raise InvalidInput(f"{name} has no earlier successful release to roll back to")
-        else:
-            target = get_release(session, app, version)
-        if target.build_id is None and current.build_id is not None:
-            raise InvalidInput(f"v{target.version} has no build (it predates the first deploy)")
-        release = new_release(
-            session,
-            app,
-            build_id=target.build_id,
-            config=target.config,
-            description=f"Rollback to v{target.version}",
-            actor=user.name,
-        )
-        release_id, new_version, target_version = release.id, release.version, target.version
-    rollout(p, name, release_id, user.name)
+            release_id, new_version, target_version = release.id, release.version, target.version
+        rollout(p, name, release_id, user.name)
     return target_version, new_version

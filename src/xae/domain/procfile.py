@@ -11,11 +11,11 @@ import re
 
 from xae.errors import InvalidProcfile
 
-MAX_PROCESS_TYPES = 20
-"""Most process types one Procfile may declare."""
-
 _LINE = re.compile(r"^([A-Za-z0-9_-]+)\s*:\s*(.*)$")
 _TYPE = re.compile(r"^[a-z][a-z0-9_-]{0,29}$")
+MAX_PROCESS_TYPES = 30
+"""Most process types one Procfile may declare: each type is a formation row, and on
+Kubernetes a Deployment even at zero instances."""
 
 
 def parse_procfile(text: str) -> dict[str, str]:

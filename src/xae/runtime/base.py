@@ -36,6 +36,10 @@ class InstanceSpec:
     pids_limit: int
     spec_hash: str
     """Identifies everything above; an instance with another hash than the plan is replaced."""
+    tmp_bytes: int = 64 * 1024**2
+    """The size of the instance's `/tmp`, a memory-backed tmpfs (ENOSPC past it)."""
+    disk_bytes: int | None = None
+    """Where the backend can bound it: the writable layer (Kubernetes `ephemeral-storage`)."""
 
 
 @dataclass(frozen=True)

@@ -89,11 +89,14 @@ def test_a_bad_change_applies_none_of_the_changes_in_the_request(
     assert quantities(world, deployed) == {"web": 1, "worker": 0}
 
 
-@pytest.mark.parametrize("quantity", [-1, 101])
+@pytest.mark.parametrize(
+    ("quantity", "message"),
+    [(-1, "0 or more"), (101, "would run 101 instances .*the maximum is 100 per app")],
+)
 def test_a_quantity_out_of_range_is_rejected(
-    world: World, deployed: str, alice: User, quantity: int
+    world: World, deployed: str, alice: User, quantity: int, message: str
 ) -> None:
-    with pytest.raises(InvalidInput, match="between 0 and 100"):
+    with pytest.raises(InvalidInput, match=message):
         change(world.platform, alice, deployed, [FormationChange("web", quantity=quantity)])
 
 

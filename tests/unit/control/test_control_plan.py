@@ -145,3 +145,13 @@ def test_the_drain_time_defaults_to_the_settings(settings: Settings) -> None:
 def test_spec_hashes_lists_every_process(settings: Settings) -> None:
     p = plan(settings)
     assert p.spec_hashes() == set(hashes(p).values())
+
+
+def test_specs_carry_the_tmp_and_disk_bounds_and_a_change_replaces_instances(
+    tmp_path: Path,
+) -> None:
+    small = make_settings(tmp_path, tmp_size="32M", instance_disk="2G")
+    web = plan(small).processes[0].spec
+    assert (web.tmp_bytes, web.disk_bytes) == (32 * 1024**2, 2 * 1024**3)
+    larger = make_settings(tmp_path, tmp_size="128M", instance_disk="2G")
+    assert hashes(plan(small))["web"] != hashes(plan(larger))["web"]

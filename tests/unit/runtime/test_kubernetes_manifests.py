@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from xae.runtime.base import AppPlan, HealthCheck, InstanceSpec, ProcessPlan
@@ -134,3 +135,15 @@ def test_the_manifest_hash_changes_with_probes_but_not_without_changes() -> None
 
     assert digest(plan()) == digest(plan())
     assert digest(plan()) != digest(plan(strict=True))
+
+
+def test_tmp_is_a_bounded_memory_volume_and_the_disk_an_ephemeral_storage_limit() -> None:
+    bounded = replace(spec(), tmp_bytes=32 * 1024**2, disk_bytes=1024**3)
+    p = plan(ProcessPlan("web", 1, bounded))
+    c = container(p)
+    assert c["volumeMounts"] == [{"name": "tmp", "mountPath": "/tmp"}]
+    [d] = objects(p)["Deployment"]
+    assert d["spec"]["template"]["spec"]["volumes"] == [
+        {"name": "tmp", "emptyDir": {"medium": "Memory", "sizeLimit": str(32 * 1024**2)}}]
+    assert c["resources"]["limits"]["ephemeral-storage"] == str(1024**3)
+    assert c["resources"]["requests"]["ephemeral-storage"] == str(1024**3 // 10)

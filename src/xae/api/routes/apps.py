@@ -6,6 +6,7 @@ from fastapi import APIRouter, Response, status
 from sqlalchemy import select
 
 from xae.api.deps import PlatformDep, SessionDep, UserDep
+from xae.api.responses import errors
 from xae.api.routes.views import (
     app_public,
     formation_public,
@@ -28,7 +29,7 @@ def list_apps(p: PlatformDep, session: SessionDep, user: UserDep) -> list[AppPub
     return [app_public(p, app) for app in session.scalars(query)]
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
+@router.post("", status_code=status.HTTP_201_CREATED, responses=errors(409))
 def create_app(body: AppCreate, p: PlatformDep, user: UserDep) -> AppPublic:
     service.create_app(p, user, body.name)
     with p.db.session() as session:

@@ -12,6 +12,7 @@ from datetime import timedelta
 from fastapi import APIRouter, Request, status
 
 from xae.api.deps import PlatformDep, UserDep
+from xae.api.responses import errors
 from xae.api.schemas import TokenCreate, TokenPublic, WhoAmI
 from xae.auth.throttle import LoginThrottle
 from xae.auth.tokens import login
@@ -21,20 +22,10 @@ from xae.errors import Unauthorized
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
 log = logging.getLogger("xae.api.auth")
 
-_ERROR = {"description": "the error, as `{\"error\": {\"code\", \"message\", \"details\"}}`"}
-
-
 @router.post(
     "/tokens",
     status_code=status.HTTP_201_CREATED,
-    responses={
-        401: {**_ERROR, "description": "wrong user name or password (one answer for both)"},
-        429: {
-            **_ERROR,
-            "description": "too many failed logins for the name or from the address; "
-            "`Retry-After` says when to try again",
-        },
-    },
+    responses=errors(401, 429),
 )
 def create_token(body: TokenCreate, request: Request, p: PlatformDep) -> TokenPublic:
     throttle: LoginThrottle = request.app.state.login_throttle

@@ -22,6 +22,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
 from xae.api.deps import PlatformDep, UserDep
+from xae.api.responses import errors
 from xae.api.routes.views import load_app, release_public
 from xae.api.schemas import ImageDeploy
 from xae.codecenter.deploy import DeployPipeline, Emit
@@ -33,11 +34,19 @@ from xae.domain.images import validate_command, validate_image_ref, validate_por
 from xae.errors import UploadTooLarge, XaeError
 
 router = APIRouter(prefix="/v1/apps", tags=["deploys"])
+_EVENTS: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "Progress events, one JSON object per line, ending with `done` or `error`",
+        "content": {"application/x-ndjson": {}},
+    }
+}
 log = logging.getLogger("xae.api.deploys")
 _END = object()
 
 
-@router.post("/{name}/deploys", response_class=StreamingResponse)
+@router.post(
+    "/{name}/deploys", response_class=StreamingResponse, responses=_EVENTS | errors(413)
+)
 async def deploy(name: str, request: Request, p: PlatformDep, user: UserDep) -> StreamingResponse:
     with p.db.session() as session:
         load_app(session, user, name)
@@ -61,7 +70,7 @@ async def deploy(name: str, request: Request, p: PlatformDep, user: UserDep) -> 
     return _stream(p, name, lambda emit: pipeline.run(user, name, spool, emit), spool.close)
 
 
-@router.post("/{name}/deploys/image", response_class=StreamingResponse)
+@router.post("/{name}/deploys/image", response_class=StreamingResponse, responses=_EVENTS)
 def deploy_image(
     name: str, body: ImageDeploy, p: PlatformDep, user: UserDep
 ) -> StreamingResponse:

@@ -14,7 +14,11 @@ from xae.logs.stream import app_logs
 router = APIRouter(prefix="/v1/apps", tags=["logs"])
 
 
-@router.get("/{name}/logs", response_class=StreamingResponse)
+@router.get(
+    "/{name}/logs",
+    response_class=StreamingResponse,
+    responses={200: {"description": "Log lines", "content": {"text/plain": {}}}},
+)
 def logs(
     name: str,
     p: PlatformDep,

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Path
 from sqlalchemy import select
 
 from xae.api.deps import PlatformDep, SessionDep, UserDep
@@ -33,10 +34,18 @@ def list_releases(name: str, session: SessionDep, user: UserDep) -> list[Release
     return [release_public(session, r) for r in rows]
 
 
+_VERSION = r"^v?([0-9]{1,9})$"
+
+
 @router.get("/{name}/releases/{version}")
-def release_info(name: str, version: str, session: SessionDep, user: UserDep) -> ReleasePublic:
+def release_info(
+    name: str,
+    version: Annotated[str, Path(description="the release: v3 or 3", max_length=20)],
+    session: SessionDep,
+    user: UserDep,
+) -> ReleasePublic:
     app = load_app(session, user, name)
-    match = re.fullmatch(r"v?([0-9]{1,9})", version)
+    match = re.fullmatch(_VERSION, version)
     if match is None:
         raise InvalidInput(f"{version[:20]!r} is not a release: write it like v3")
     return release_public(session, service.get_release(session, app, int(match.group(1))))

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import secrets
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TypedDict, cast
 
 import docker
@@ -87,7 +87,7 @@ def _instance_from_summary(row: _ContainerSummary) -> Instance:
         port=int(port) if port else None,
         memory_bytes=int(labels.get("xae.memory") or 0),
         cpus=float(labels.get("xae.cpus") or 0),
-        started_at=datetime.fromtimestamp(row["Created"]) if row.get("Created") else None,
+        started_at=datetime.fromtimestamp(row["Created"], UTC) if row.get("Created") else None,
         labels=dict(labels),
     )
 
@@ -221,6 +221,10 @@ class DockerRuntime:
             mem_limit=spec.memory_bytes,
             memswap_limit=spec.memory_bytes,
             nano_cpus=int(spec.cpus * 1e9),
+            # overlay2 bounds the writable layer only on xfs with pquota (not here, nor on most
+            # hosts), so the one place apps are told to write scratch data is bounded: /tmp, a
+            # tmpfs charged to the memory limit. Writes past it fail with ENOSPC.
+            tmpfs={"/tmp": f"rw,nosuid,nodev,size={spec.tmp_bytes},mode=1777"},
             init=True,
             network=network_name(self.plane, spec.app),
             restart_policy={"Name": "unless-stopped"},

@@ -168,6 +168,10 @@ def deployment(
             "requests": {"cpu": _quantity_cpu(spec.cpus / 10), "memory": str(spec.memory_bytes)},
             "limits": {"cpu": _quantity_cpu(spec.cpus), "memory": str(spec.memory_bytes)},
         },
+        # /tmp is a tmpfs of `tmp_bytes` (counted in the memory limit; ENOSPC past it), as on
+        # docker; the writable layer and logs are bounded by `ephemeral-storage` (the kubelet
+        # evicts a pod that writes more).
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
         "securityContext": {
             "allowPrivilegeEscalation": False,
             "capabilities": {"drop": ["ALL"]},
@@ -178,6 +182,10 @@ def deployment(
         },
         "lifecycle": {"preStop": {"sleep": {"seconds": PRE_STOP_SECONDS}}},
     }
+    if spec.disk_bytes is not None:
+        disk = spec.disk_bytes
+        container["resources"]["requests"]["ephemeral-storage"] = str(disk // 10)
+        container["resources"]["limits"]["ephemeral-storage"] = str(disk)
     if spec.command:
         container["command"] = shell_command(spec.command)
     if spec.port is not None:
@@ -212,6 +220,12 @@ def deployment(
                 },
                 "spec": {
                     "containers": [container],
+                    "volumes": [
+                        {
+                            "name": "tmp",
+                            "emptyDir": {"medium": "Memory", "sizeLimit": str(spec.tmp_bytes)},
+                        }
+                    ],
                     "automountServiceAccountToken": False,
                     "enableServiceLinks": False,
                     "terminationGracePeriodSeconds": math.ceil(plan.drain_seconds)
