@@ -78,7 +78,13 @@ def test_a_health_path_becomes_http_probes(
     # The reconciler rolls the new probes out on its next pass.
     wait_for(lambda: "httpGet" in container()["readinessProbe"], timeout=60, what="HTTP probes")
     probe = container()["readinessProbe"]["httpGet"]
-    assert probe == {"path": "/", "port": 5000, "scheme": "HTTP"}
+    # The probe asks with the app's own host name, as the router does.
+    assert probe == {
+        "path": "/",
+        "port": 5000,
+        "scheme": "HTTP",
+        "httpHeaders": [{"name": "Host", "value": f"{app}.localhost"}],
+    }
     assert container()["startupProbe"]["httpGet"]["path"] == "/"
     wait_for(lambda: plane.get(app).status_code == 200, timeout=60, what="the app to serve")
 
