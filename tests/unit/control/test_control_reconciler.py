@@ -253,15 +253,18 @@ def test_a_failing_app_is_reported_until_a_pass_of_it_succeeds(
     [web] = world.runtime.of(shop)
     world.runtime.kill(web.id)
     world.runtime.failing_images.add("img:1")
-    reconciler = Reconciler(world.platform)
+    now = [0.0]
+    reconciler = Reconciler(world.platform, clock=lambda: now[0], rand=lambda: 0.0)
 
     reconciler.run_once(timeout=5)
+    now[0] += 60  # past the backoff
     reconciler.run_once(timeout=5)
 
     failure = reconciler.failures()[shop]
     assert failure.passes == 2
     assert failure.error.startswith("could not start web instances")
     world.runtime.failing_images.clear()
+    now[0] += 60
     reconciler.run_once(timeout=5)
     assert reconciler.failures() == {}
     assert reconciler.last_error is None
