@@ -94,6 +94,18 @@ class Settings(BaseSettings):
     """Seconds an app's pass may run before it stops holding one of `reconcile_workers` (another
     worker starts for the other apps) and `xae status` lists it as slow."""
 
+    reconcile_backoff: float = Field(default=2.0, gt=0)
+    """Seconds the background reconciler waits before retrying an app whose pass failed; each
+    further failure in a row doubles the wait (less up to a fifth, at random), up to the caps
+    below. A change of the app (deploy, config, scale, `apps:update`) retries at once."""
+
+    reconcile_backoff_max: float = Field(default=300.0, gt=0)
+    """The longest wait after a temporary error (engine down, app crashed, health check)."""
+
+    reconcile_backoff_permanent_max: float = Field(default=1800.0, gt=0)
+    """The longest wait after a permanent error, one only a change of the app can fix (invalid
+    stored input, a refused image)."""
+
     kubeconfig: Path | None = None
     """With `backend=kubernetes`: the cluster's kubeconfig (unset: `KUBECONFIG`, then
     `~/.kube/config`). `make k8s-up` writes one to /var/lib/xae/k8s/kubeconfig."""

@@ -4,6 +4,12 @@ Every layer raises these (wrapping lower-level errors with `raise ... from e`); 
 them to HTTP in one place (`xae.api.errors`). Each error carries a stable `code` that scripts
 can rely on and a message that says what went wrong and what to do. Messages never contain
 secrets: config values, tokens and passwords stay out of them.
+
+Each error also says whether it is `temporary` (as kopf's `TemporaryError` vs `PermanentError`):
+a temporary one may go away by itself (the engine was down, the router could not reload, a
+process crashed), a permanent one stays until someone changes the app (invalid stored input, a
+refused image). The reconciler retries an app's failed pass sooner after a temporary error than
+after a permanent one (`xae.control.backoff`).
 """
 
 from __future__ import annotations
@@ -14,6 +20,8 @@ from typing import Any
 class XaeError(Exception):
     code = "internal_error"
     status = 500
+    temporary = True
+    """Whether trying again later, with nothing changed, may succeed (see the module doc)."""
 
     def __init__(self, message: str, *, details: dict[str, Any] | None = None) -> None:
         super().__init__(message)
@@ -24,6 +32,7 @@ class XaeError(Exception):
 class InvalidInput(XaeError):
     code = "invalid_input"
     status = 422
+    temporary = False
 
 
 class InvalidName(InvalidInput):
@@ -46,31 +55,31 @@ class UploadTooLarge(InvalidUpload):
 class NotFound(XaeError):
     code = "not_found"
     status = 404
+    temporary = False
 
 
 class AlreadyExists(XaeError):
     code = "already_exists"
     status = 409
-
-
-class Conflict(XaeError):
-    code = "conflict"
-    status = 409
+    temporary = False
 
 
 class Unauthorized(XaeError):
     code = "unauthorized"
     status = 401
+    temporary = False
 
 
 class Forbidden(XaeError):
     code = "forbidden"
     status = 403
+    temporary = False
 
 
 class BuildFailed(XaeError):
     code = "build_failed"
     status = 422
+    temporary = False
 
 
 class DeployFailed(XaeError):
@@ -124,3 +133,12 @@ class TooManyRequests(XaeError):
     ) -> None:
         super().__init__(message, details={**(details or {}), "retry_after": retry_after})
         self.retry_after = retry_after
+
+
+def is_temporary(error: BaseException) -> bool:
+    """Whether `error` may go away without anyone changing anything. An exception from outside
+    xae's tree (a bug, or an engine error nobody wrapped) counts as temporary: it is retried,
+    only less and less often."""
+    if isinstance(error, XaeError):
+        return error.temporary
+    return True

@@ -135,6 +135,8 @@ def test_an_app_that_cannot_be_reconciled_is_named_by_status_until_it_recovers(
         what=f"`xae status` to name {app}",
     )
     assert "did not pass the health check" in failing["detail"]
+    # It backs off instead of being retried every tick, and says when it is tried again.
+    assert "error; next pass at" in failing["detail"] or "next pass now" in failing["detail"]
     assert failing["hint"]
 
     plane.xae("apps:update", "--app", app, "--health-path", "/")

@@ -1,56 +1,27 @@
-"""Where the CLI keeps the API address and the user's token between runs.
+"""Where the CLI keeps the API address and the user's token between runs (`xae.clientconfig`).
 
-The file is `$XDG_CONFIG_HOME/xae/config.json` (`~/.config/xae/config.json` by default). It
-holds a bearer token, so it is created with mode 0600 inside a 0700 directory and written
-atomically. `XAE_API_URL` and `XAE_TOKEN` override it, so scripts and CI never need the file.
+The file format lives in `xae.clientconfig`, shared with `xae-admin bootstrap` (which logs this
+machine's CLI in); here it gets the CLI's error type and the `XAE_API_URL` / `XAE_TOKEN`
+overrides, so scripts and CI never need the file.
 """
 
 from __future__ import annotations
 
-import json
 import os
-from dataclasses import dataclass
-from pathlib import Path
 
 from xae.cli.errors import CLIError
+from xae.clientconfig import DEFAULT_API_URL, BadClientConfig, ClientConfig, config_path, save
+from xae.clientconfig import load_stored as _load_stored
 
-DEFAULT_API_URL = "http://127.0.0.1:5050"
-
-
-@dataclass(frozen=True)
-class ClientConfig:
-    api_url: str = DEFAULT_API_URL
-    """Base URL of the xae REST API, without the `/v1` prefix."""
-
-    token: str | None = None
-    """Bearer token from `xae login`; `None` when logged out."""
-
-
-def config_path() -> Path:
-    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(base) / "xae" / "config.json"
+__all__ = ["DEFAULT_API_URL", "ClientConfig", "config_path", "load", "load_stored", "save"]
 
 
 def load_stored() -> ClientConfig:
     """The config as stored on disk, ignoring environment overrides."""
-    path = config_path()
     try:
-        raw = json.loads(path.read_text())
-    except FileNotFoundError:
-        return ClientConfig()
-    except (OSError, ValueError) as e:
-        raise CLIError(
-            f"cannot read {path}: {e}; fix or delete it and run `xae login`",
-            code="bad_config",
-        ) from e
-    if not isinstance(raw, dict):
-        raise CLIError(f"{path} is not a JSON object; delete it and run `xae login`")
-    api_url = raw.get("api_url")
-    token = raw.get("token")
-    return ClientConfig(
-        api_url=api_url if isinstance(api_url, str) and api_url else DEFAULT_API_URL,
-        token=token if isinstance(token, str) and token else None,
-    )
+        return _load_stored()
+    except BadClientConfig as e:
+        raise CLIError(e.message, code=e.code) from e
 
 
 def load() -> ClientConfig:
@@ -60,21 +31,3 @@ def load() -> ClientConfig:
         api_url=os.environ.get("XAE_API_URL") or stored.api_url,
         token=os.environ.get("XAE_TOKEN") or stored.token,
     )
-
-
-def save(config: ClientConfig) -> Path:
-    """Write `config` with mode 0600 (the directory 0700); returns the file's path."""
-    path = config_path()
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    payload: dict[str, str] = {"api_url": config.api_url}
-    if config.token is not None:
-        payload["token"] = config.token
-    tmp = path.with_name(path.name + ".tmp")
-    # O_CREAT with 0600 so the token is never readable by others, not even for a moment.
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        json.dump(payload, f, indent=2)
-        f.write("\n")
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
-    return path

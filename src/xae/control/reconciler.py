@@ -10,21 +10,30 @@ app's failure or slowness never delays another's healing. Any exception of a pas
 that app, logged, and kept as the app's failure until a pass of it succeeds again; `xae status`
 shows the failing apps. A failure message is an `XaeError`'s message (written to be shown) or
 only the exception's type: never its text, which may carry config values.
+
+A failing app is not retried on every tick: it backs off (`xae.control.backoff`), longer after
+each failure in a row and longer still after a permanent error, until a pass succeeds or its
+desired state changes. `xae status` shows when its next pass runs.
 """
 
 from __future__ import annotations
 
 import logging
+import random
 import threading
+import time
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 
 from sqlalchemy import select
 
+from xae.control.backoff import UNKNOWN, RetrySchedule, fingerprint
 from xae.control.platform import Platform
 from xae.control.scheduler import AppScheduler
-from xae.errors import NotFound, XaeError
+from xae.domain.backoff import Backoff
+from xae.errors import NotFound, XaeError, is_temporary
 from xae.store.models import App
 
 log = logging.getLogger("xae.reconciler")
@@ -33,11 +42,16 @@ ERROR_MAX = 300
 
 @dataclass(frozen=True)
 class AppFailure:
-    """Why the last pass of an app failed, since when its passes fail, and how many did."""
+    """Why the last pass of an app failed, since when its passes fail, how many did, and when
+    the background reconciler tries it again."""
 
     error: str
     since: datetime
     passes: int
+    temporary: bool = True
+    """Whether the last error may go away by itself (`xae.errors.is_temporary`)."""
+    retry_at: datetime | None = None
+    """When the next background pass may run, unless the app changes first."""
 
 
 def describe(error: Exception) -> str:
@@ -53,9 +67,22 @@ def describe(error: Exception) -> str:
 
 
 class Reconciler:
-    def __init__(self, platform: Platform) -> None:
+    def __init__(
+        self,
+        platform: Platform,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        rand: Callable[[], float] = random.random,
+    ) -> None:
         self.platform = platform
         settings = platform.settings
+        first = settings.reconcile_backoff
+        self.retries = RetrySchedule(
+            temporary=Backoff(first, max(first, settings.reconcile_backoff_max)),
+            permanent=Backoff(first, max(first, settings.reconcile_backoff_permanent_max)),
+            clock=clock,
+            rand=rand,
+        )
         self.scheduler = AppScheduler(
             workers=settings.reconcile_workers,
             max_workers=max(settings.reconcile_workers, settings.reconcile_max_workers),
@@ -73,44 +100,92 @@ class Reconciler:
 
     def reconcile_app(self, name: str) -> None:
         """One pass of `name`; never raises. What the pass started is removed on failure by
-        the converger; here the failure is logged and kept for `xae status`."""
+        the converger; here the failure is logged, kept for `xae status` and backed off."""
+        wanted: Hashable = UNKNOWN
         try:
+            # Read before the pass: if the app changes meanwhile, the next tick sees a changed
+            # fingerprint and retries at once (never the other way round).
+            wanted = self._fingerprint(name)
             ran = self.platform.converge_app(name, wait=False)
         except NotFound:
             self._forget(name)  # destroyed while this pass waited: nothing to heal
             return
         except Exception as e:
-            self._failed(name, e)
+            self._failed(name, e, wanted)
             return
         if ran:
             self._recovered(name)
 
-    def _failed(self, name: str, error: Exception) -> None:
+    def _fingerprint(self, name: str) -> Hashable:
+        """The app's desired state as far as retrying goes (`xae.control.backoff.fingerprint`)."""
+        p = self.platform
+        with p.db.session() as session:
+            app = session.scalar(select(App).where(App.name == name))
+            if app is None:
+                raise NotFound(f"app {name!r} does not exist")
+            return fingerprint(p.plan(session, app))
+
+    def _changed_since_failure(self, name: str) -> Callable[[], Hashable]:
+        def read() -> Hashable:
+            try:
+                return self._fingerprint(name)
+            except Exception:
+                # Unreadable now (deleted meanwhile, the store failed): keep waiting; the pass
+                # reads the same rows when it is due and reports what failed.
+                log.debug("reading the desired state of %s failed", name, exc_info=True)
+                return UNKNOWN
+
+        return read
+
+    def _failed(self, name: str, error: Exception, wanted: Hashable) -> None:
         message = describe(error)
+        retry = self.retries.failed(name, temporary=is_temporary(error), fingerprint=wanted)
+        kind = "temporary" if retry.temporary else "permanent"
         if isinstance(error, XaeError):
-            log.warning("reconciling %s failed: %s", name, message)
+            log.warning(
+                "reconciling %s failed (%s, retrying in %.0f s): %s",
+                name, kind, retry.delay, message,
+            )
         else:
-            log.error("reconciling %s failed", name, exc_info=error)
+            log.error(
+                "reconciling %s failed (retrying in %.0f s)", name, retry.delay, exc_info=error
+            )
+        now = datetime.now(UTC)
+        retry_at = now + timedelta(seconds=retry.delay)
         with self._failures_lock:
             previous = self._failures.get(name)
             if previous is None:
-                self._failures[name] = AppFailure(message, datetime.now(UTC), 1)
+                self._failures[name] = AppFailure(message, now, 1, retry.temporary, retry_at)
             else:
-                self._failures[name] = replace(previous, error=message, passes=previous.passes + 1)
+                self._failures[name] = replace(
+                    previous,
+                    error=message,
+                    passes=previous.passes + 1,
+                    temporary=retry.temporary,
+                    retry_at=retry_at,
+                )
 
     def _recovered(self, name: str) -> None:
+        self.retries.succeeded(name)
         with self._failures_lock:
             if self._failures.pop(name, None) is not None:
                 log.info("reconciling %s works again", name)
 
     def _forget(self, name: str) -> None:
+        self.retries.forget(name)
         with self._failures_lock:
             self._failures.pop(name, None)
 
     def failures(self) -> dict[str, AppFailure]:
-        """The apps whose last pass failed, by name."""
+        """The apps whose last pass failed, by name. An app whose desired state changed since
+        has no `retry_at`: its next pass runs at once."""
         with self._failures_lock:
-            return dict(self._failures)
+            failures = dict(self._failures)
+        waiting = self.retries.names()
+        return {
+            name: f if name in waiting else replace(f, retry_at=None)
+            for name, f in failures.items()
+        }
 
     @property
     def last_error(self) -> str | None:
@@ -124,14 +199,17 @@ class Reconciler:
 
     def tick(self) -> None:
         """Queue a pass of every app, and the removal of what deleted apps left, skipping
-        apps whose previous pass still runs."""
+        apps whose previous pass still runs and failing apps still backing off."""
         p = self.platform
         with p.db.session() as session:
             names = set(session.scalars(select(App.name)))
         for name in sorted(names):
-            self.scheduler.submit(name, partial(self.reconcile_app, name))
+            if self.retries.due(name, self._changed_since_failure(name)):
+                self.scheduler.submit(name, partial(self.reconcile_app, name))
         for app in sorted(p.converger.known_apps() - names):
             self.scheduler.submit(app, partial(self._remove_orphan, app))
+        for gone in self.retries.names() - names:
+            self.retries.forget(gone)
         with self._failures_lock:
             for gone in set(self._failures) - names:
                 del self._failures[gone]
@@ -139,7 +217,8 @@ class Reconciler:
         self.passes += 1
 
     def run_once(self, timeout: float = 600.0) -> None:
-        """One whole pass: queue every app and wait until every queued pass has ended."""
+        """One whole pass: queue every app (but those backing off) and wait until every queued
+        pass has ended."""
         self.tick()
         if not self.scheduler.wait_idle(timeout):
             log.warning("a reconcile pass still runs after %.0f s", timeout)

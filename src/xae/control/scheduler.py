@@ -44,7 +44,7 @@ class AppScheduler:
         self.deadline = deadline
         self._clock = clock
         self._cond = threading.Condition()
-        self._queue: deque[tuple[str, Callable[[], None]]] = deque()
+        self._queue: deque[tuple[str, Callable[[], object]]] = deque()
         self._queued: set[str] = set()
         self._running: dict[str, float] = {}
         self._threads: set[threading.Thread] = set()
@@ -52,7 +52,7 @@ class AppScheduler:
         self._stopping = False
         self._warned_full = False
 
-    def submit(self, key: str, task: Callable[[], None]) -> bool:
+    def submit(self, key: str, task: Callable[[], object]) -> bool:
         """Queue `task` as `key`'s next pass. Returns False, queueing nothing, while `key`
         already has a pass queued or running."""
         with self._cond:
@@ -139,7 +139,7 @@ class AppScheduler:
             self._idle += 1
             thread.start()
 
-    def _next(self) -> tuple[str, Callable[[], None]] | None:
+    def _next(self) -> tuple[str, Callable[[], object]] | None:
         """Wait for a task; None when this worker should end."""
         me = threading.current_thread()
         with self._cond:

@@ -1,6 +1,6 @@
 """`NginxRouter`: the App Router as a host nginx that xae starts, reconfigures and stops.
 
-Why nginx, and why this way (see docs/design "Measured on this machine"): nginx proxying to
+Why nginx, and why this way (docs/benchmarks.md, "Router ratio"): nginx proxying to
 container addresses with upstream keepalive keeps ~0.7-0.8x of a direct hit, where a Python
 proxy keeps 0.15x. So xae renders the whole config, proves it with `nginx -t`, swaps it in
 atomically and reloads gracefully (SIGHUP), then waits until the new config is really in

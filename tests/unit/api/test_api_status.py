@@ -23,6 +23,8 @@ with warnings.catch_warnings():
 @pytest.fixture
 def reconciler(world: World) -> Iterator[Reconciler]:
     world.platform.settings.reconcile_interval = 0.05
+    world.platform.settings.reconcile_backoff = 0.05
+    world.platform.settings.reconcile_backoff_max = 0.1
     reconciler = Reconciler(world.platform)
     reconciler.start()
     yield reconciler
@@ -69,6 +71,8 @@ def test_a_failing_app_makes_the_reconciler_unhealthy_naming_it_until_it_recover
     mine = component(alice)
     assert "not healing: shop fails since" in mine["detail"]
     assert "could not start web instances" in mine["detail"]
+    assert "temporary error; next pass at" in mine["detail"]
+    assert "retried less and less often" in mine["hint"]
     assert "xae apps:info" in mine["hint"]
     assert "shop" in component(root)["detail"] and component(root)["healthy"] is False
     # bob's apps heal: he learns that another app fails, never which one or why.

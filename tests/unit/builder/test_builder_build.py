@@ -162,7 +162,7 @@ def fake_cgroups(root: Path) -> Path:
 
 def fake_jail(client: FakeClient, settings: Settings, cgroups: Path,
               iptables: FakeIptables | None = None) -> BuildJail:
-    return BuildJail(client, settings, cgroup_root=cgroups,  # type: ignore[arg-type]
+    return BuildJail(client, settings, cgroup_root=cgroups,
                      run=iptables or FakeIptables(), resolv_conf=Path("/nonexistent"))
 
 

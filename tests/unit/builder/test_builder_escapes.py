@@ -350,7 +350,7 @@ def _hostile_tree(workdir: Path, files: dict[str, str], links: dict[str, Path]) 
 def _build_fails(src: Path, settings: Settings, host: Host, api: FakeAPI) -> XaeError:
     before = host.snapshot()
     with pytest.raises(XaeError) as raised:
-        build_image(FakeClient(api), src, app="web1", tag="v1",  # type: ignore[arg-type]
+        build_image(FakeClient(api), src, app="web1", tag="v1",
                     settings=settings, log=lambda _: None)
     assert host.snapshot() == before, "a host file was read or written"
     assert not host.target.exists()
@@ -389,7 +389,7 @@ def test_a_generated_dockerfile_name_linking_out_is_never_written(
     )
     before = host.snapshot()
     api = FakeAPI(OK_CHUNKS)
-    build_image(FakeClient(api), src, app="web1", tag="v1",  # type: ignore[arg-type]
+    build_image(FakeClient(api), src, app="web1", tag="v1",
                 settings=settings, log=lambda _: None)
     assert host.snapshot() == before
     assert not host.target.exists()

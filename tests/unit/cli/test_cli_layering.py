@@ -1,5 +1,6 @@
-"""The CLI stays a pure API client: it imports nothing from xae but itself, the name gate and
-the pure escape stripping for printed output."""
+"""The CLI stays a pure API client: it imports nothing from xae but itself, the name gate, the
+pure escape stripping for printed output and the client config file it shares with
+`xae-admin`."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 
 import xae.cli
 
-ALLOWED = ("xae.cli", "xae.domain.names", "xae.domain.terminal", "xae.domain")
+ALLOWED = ("xae.domain.names", "xae.domain.terminal", "xae.domain", "xae.clientconfig")
 
 
 def _xae_imports(path: Path) -> set[str]:

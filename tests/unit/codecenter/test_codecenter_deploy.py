@@ -60,7 +60,7 @@ def test_a_source_deploy_records_the_built_image_and_releases_it(
 
     monkeypatch.setattr("xae.codecenter.deploy.build_image", fake_build)
     pipeline = DeployPipeline(world.platform)
-    pipeline._docker = object()  # type: ignore[assignment]  # never used by the fake build
+    pipeline._docker = object()  # never used by the fake build
     events: list[dict[str, Any]] = []
 
     pipeline.run(world.user(), shop, _tarball(), events.append)

@@ -6,6 +6,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from typing import Any
 
 import pytest
 from tests.unit.fakes import FakeRouter, World, deploy
@@ -175,11 +176,12 @@ def test_an_app_created_and_deployed_during_a_pass_is_not_taken_for_deleted(
     platform = world.platform
     real_converge = platform.converge_app
 
-    def converge_while_a_user_deploys(name: str, *args: object, **kwargs: object) -> None:
-        real_converge(name, *args, **kwargs)  # type: ignore[arg-type]
+    def converge_while_a_user_deploys(name: str, *args: Any, **kwargs: Any) -> bool:
+        ran = real_converge(name, *args, **kwargs)
         if name == shop and not world.runtime.of("late"):
             create_app(platform, alice, "late")
             deploy(platform, "late", "late:1")
+        return ran
 
     platform.converge_app = converge_while_a_user_deploys  # type: ignore[method-assign]
 
@@ -199,6 +201,11 @@ def _wait_until(condition: Callable[[], object], what: str, timeout: float = 5.0
             return
         time.sleep(0.01)
     pytest.fail(f"timed out waiting for {what}")
+
+
+def _tick(reconciler: Reconciler) -> bool:
+    reconciler.tick()
+    return False
 
 
 def _gate_by_app(
@@ -253,15 +260,18 @@ def test_a_failing_app_is_reported_until_a_pass_of_it_succeeds(
     [web] = world.runtime.of(shop)
     world.runtime.kill(web.id)
     world.runtime.failing_images.add("img:1")
-    reconciler = Reconciler(world.platform)
+    now = [0.0]
+    reconciler = Reconciler(world.platform, clock=lambda: now[0], rand=lambda: 0.0)
 
     reconciler.run_once(timeout=5)
+    now[0] += 60  # past the backoff
     reconciler.run_once(timeout=5)
 
     failure = reconciler.failures()[shop]
     assert failure.passes == 2
     assert failure.error.startswith("could not start web instances")
     world.runtime.failing_images.clear()
+    now[0] += 60
     reconciler.run_once(timeout=5)
     assert reconciler.failures() == {}
     assert reconciler.last_error is None
@@ -289,7 +299,7 @@ def test_a_hanging_health_check_of_one_app_does_not_delay_healing_another(
         killed_at = time.monotonic()
 
         _wait_until(
-            lambda: reconciler.tick() or any(i.running for i in world.runtime.of(shop)),
+            lambda: _tick(reconciler) or any(i.running for i in world.runtime.of(shop)),
             "the healthy app's instance to be replaced",
         )
 

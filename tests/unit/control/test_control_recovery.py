@@ -86,8 +86,8 @@ def test_a_running_build_is_failed_and_finished_releases_are_left_alone(
 
     assert interrupted == type(interrupted)(releases=[], builds=[(shop, build_id)])
     with world.db.session() as session:
-        build = session.get(Build, build_id)
-        assert build is not None and build.status == "failed" and build.finished_at is not None
-        assert build.log.endswith(BUILD_REASON)
+        failed = session.get(Build, build_id)
+        assert failed is not None and failed.status == "failed" and failed.finished_at is not None
+        assert failed.log.endswith(BUILD_REASON)
         assert [r.status for r in session.scalars(select(Release))] == ["succeeded"]
     assert fail_interrupted(world.db).builds == []  # idempotent

@@ -8,7 +8,7 @@ from sqlalchemy import select, text
 from xae.api.deps import PlatformDep, UserDep
 from xae.api.schemas import Component, RouterInfo, Status
 from xae.control.platform import Platform
-from xae.control.reconciler import Reconciler
+from xae.control.reconciler import AppFailure, Reconciler
 from xae.errors import XaeError
 from xae.store.models import App, User
 
@@ -75,6 +75,7 @@ def _reconciler(reconciler: Reconciler | None, p: Platform, user: User) -> Compo
             mine = set(session.scalars(select(App.name).where(App.owner_id == user.id)))
     problems = [
         f"{name} fails since {f.since:%Y-%m-%d %H:%M:%S} UTC ({f.passes} passes): {f.error}"
+        f" ({_next_pass(f)})"
         for name, f in sorted(failures.items())
         if name in mine
     ]
@@ -95,8 +96,21 @@ def _reconciler(reconciler: Reconciler | None, p: Platform, user: User) -> Compo
     if failing:
         hint = (
             "these apps are not healed until their pass succeeds: fix what the error says "
-            "(`xae apps:info APP`, `xae logs --app APP`); other apps keep healing"
+            "(`xae apps:info APP`, `xae logs --app APP`); other apps keep healing. A failing "
+            "app is retried less and less often, and at once when it changes (a deploy, "
+            "config, scale or `apps:update`)"
         )
     elif reconciler.loop_error:
         hint = "check the store and the control plane's log"
     return Component(name="reconciler", healthy=healthy, detail=detail, hint=hint)
+
+
+def _next_pass(failure: AppFailure) -> str:
+    """When the backed-off app is tried again, and why not sooner."""
+    kind = "temporary" if failure.temporary else "permanent"
+    if failure.retry_at is None:
+        return f"{kind} error; the app changed: next pass now"
+    return (
+        f"{kind} error; next pass at {failure.retry_at:%H:%M:%S} UTC, "
+        "or at once when the app changes"
+    )

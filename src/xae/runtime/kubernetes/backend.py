@@ -19,7 +19,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import httpx2 as httpx
+# lightkube's HTTP transport: httpx2, pydantic's maintained fork of httpx (another package
+# than the `httpx` the rest of xae uses), so its transport errors are `httpx2.HTTPError`.
+import httpx2
 from lightkube import ApiError, Client, codecs
 from lightkube.config.kubeconfig import KubeConfig
 from lightkube.resources.apps_v1 import Deployment
@@ -93,7 +95,7 @@ class KubernetesRuntime:
                 timestamps=True,
                 newlines=False,
             )
-        except (ApiError, httpx.HTTPError) as e:
+        except (ApiError, httpx2.HTTPError) as e:
             raise RuntimeFailure(f"cannot read the logs of {instance.name}: {e}") from e
         return _LogStream(lines)
 
@@ -299,7 +301,7 @@ class _LogStream:
             raise StopIteration
         try:
             return next(self._lines)
-        except (ApiError, httpx.HTTPError) as e:
+        except (ApiError, httpx2.HTTPError) as e:
             raise RuntimeFailure(f"reading a pod's log failed: {e}") from e
 
     def close(self) -> None:

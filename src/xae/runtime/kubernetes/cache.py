@@ -3,16 +3,19 @@
 Three watches, one per kind xae reads often: Deployments (is an app in sync?), Pods (instances,
 rollout progress, failure reasons) and EndpointSlices (where the router sends traffic). Each
 lists first, replacing its part of the cache, then watches from there; when a watch breaks it
-lists again, so a missed delete never lingers. Readers wait on one condition that every event
-notifies, so a rollout wakes up on the event that completes it instead of polling.
+lists again, so a missed delete never lingers. A watch that keeps breaking (the API server is
+down) waits longer before each new list, up to `RECONNECT.cap`, and starts over from the
+shortest wait once a list succeeds. Readers wait on one condition that every event notifies,
+so a rollout wakes up on the event that completes it instead of polling.
 """
 
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from lightkube import Client
@@ -20,6 +23,7 @@ from lightkube.resources.apps_v1 import Deployment
 from lightkube.resources.core_v1 import Pod
 from lightkube.resources.discovery_v1 import EndpointSlice
 
+from xae.domain.backoff import Backoff
 from xae.runtime.base import RoutesChanged
 from xae.runtime.kubernetes.manifests import APP, PLANE
 
@@ -29,6 +33,8 @@ WATCH_TIMEOUT = 290
 """Seconds before the API server ends a watch; it is then resumed from the last version."""
 FLUSH_DELAY = 0.05
 """Endpoint changes within this window reach the router as one swap."""
+RECONNECT = Backoff(first=1.0, cap=30.0)
+"""How long a broken watch waits before listing again: 1 s, doubling per failure in a row."""
 
 
 def _key(obj: Any) -> Key:
@@ -49,9 +55,19 @@ def ready_addresses(slices: Iterable[EndpointSlice]) -> list[str]:
 
 
 class ClusterCache:
-    def __init__(self, client: Client, plane: str) -> None:
+    def __init__(
+        self,
+        client: Client,
+        plane: str,
+        *,
+        reconnect: Backoff = RECONNECT,
+        rand: Callable[[], float] = random.random,
+        pause: Callable[[float], object] | None = None,
+    ) -> None:
         self.client = client
         self.plane = plane
+        self.reconnect = reconnect
+        self._rand = rand
         self.changed = threading.Condition()
         self.deployments: dict[Key, Deployment] = {}
         self.pods: dict[Key, Pod] = {}
@@ -62,6 +78,8 @@ class ClusterCache:
         self._dirty_apps: set[str] = set()
         self._flush = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._pause = pause or self._stop.wait
+        """Waits between reconnects; ends early when the cache stops (tests pass a recorder)."""
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -124,9 +142,11 @@ class ClusterCache:
 
     def _run(self, kind: str, res: type[Any], store: dict[Key, Any]) -> None:
         labels: dict[str, Any] = {PLANE: self.plane}
+        failures = 0
         while not self._stop.is_set():
             try:
                 fresh = {_key(o): o for o in self.client.list(res, namespace="*", labels=labels)}
+                failures = 0
                 with self.changed:
                     touched = {_app_of(o) for o in [*store.values(), *fresh.values()]}
                     store.clear()
@@ -148,11 +168,13 @@ class ClusterCache:
                         self.changed.notify_all()
                     if kind == "slices":
                         self._mark_dirty({_app_of(obj)})
-            except Exception as e:  # any failure: list again after a pause
+            except Exception as e:  # any failure: list again after a growing pause
                 if self._stop.is_set():
                     return
-                log.warning("watch of %s broke (%s); listing again", kind, e)
-                self._stop.wait(1.0)
+                failures += 1
+                delay = self.reconnect.delay(failures, self._rand())
+                log.warning("watch of %s broke (%s); listing again in %.1f s", kind, e, delay)
+                self._pause(delay)
 
     def _mark_dirty(self, apps: set[str | None]) -> None:
         with self.changed:

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from xae.api.statedir import restrict_umask, secure_state_dir
 from xae.auth.tokens import authenticate, create_user, issue_token, revoke_tokens, set_password
-from xae.cli.config import ClientConfig, load_stored, save
+from xae.clientconfig import BadClientConfig, ClientConfig, load_stored, save
 from xae.config import Settings, get_settings
 from xae.errors import Unauthorized, XaeError
 from xae.router.nginx import NginxRouter
@@ -105,7 +105,7 @@ def start(timeout: float = 60.0) -> None:
     logs.mkdir(mode=0o700, exist_ok=True)
     with open(logs / "xae.log", "ab") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "xae.api.admin", "serve"],
+            [sys.executable, "-m", "xae.admin", "serve"],
             stdout=out,
             stderr=out,
             stdin=subprocess.DEVNULL,
@@ -163,7 +163,11 @@ def bootstrap(username: str = "admin") -> None:
             user = create_user(session, username, password, is_admin=True)
             typer.echo(f"created the admin user {username!r}")
             _show_password(username, password)
-        stored = load_stored()
+        try:
+            stored = load_stored()
+        except BadClientConfig as e:
+            typer.secho(f"error: {e.message}", fg="red", err=True)
+            raise typer.Exit(1) from e
         if stored.api_url == settings.api_url and _still_valid(session, stored.token, user):
             typer.echo(f"the CLI is already logged in as {username!r}")
             return
@@ -223,6 +227,3 @@ def main() -> None:
     restrict_umask()
     cli()
 
-
-if __name__ == "__main__":
-    main()
