@@ -73,7 +73,7 @@ class Reconciler:
 
     def reconcile_app(self, name: str) -> None:
         """One pass of `name`; never raises. What the pass started is removed on failure by
-        the converger; here the failure is logged and kept for `xae status`."""
+        the strategy; here the failure is logged and kept for `xae status`."""
         try:
             ran = self.platform.converge_app(name, wait=False)
         except NotFound:
@@ -130,7 +130,7 @@ class Reconciler:
             names = set(session.scalars(select(App.name)))
         for name in sorted(names):
             self.scheduler.submit(name, partial(self.reconcile_app, name))
-        for app in sorted(p.converger.known_apps() - names):
+        for app in sorted(p.strategy.known_apps() - names):
             self.scheduler.submit(app, partial(self._remove_orphan, app))
         with self._failures_lock:
             for gone in set(self._failures) - names:
@@ -155,13 +155,13 @@ class Reconciler:
         while this pass ran is never mistaken for a deleted one.
         """
         p = self.platform
-        lock = p.converger.lock(app)
+        lock = p.strategy.lock(app)
         if not lock.acquire(blocking=False):
             return  # busy with a deploy or a destroy: not ours to judge this pass
         try:
             if not self._app_exists(app):
                 log.info("removing instances and route of deleted app %s", app)
-                p.converger.remove_app(app)
+                p.strategy.remove_app(app)
         except Exception:
             log.exception("removing what deleted app %s left failed; the next pass retries", app)
         finally:
@@ -174,10 +174,10 @@ class Reconciler:
         p = self.platform
         with p.db.session() as session:
             plans = {app.name: p.plan(session, app) for app in session.scalars(select(App))}
-        p.converger.warm_start(plans)
+        p.strategy.warm_start(plans)
 
     def start(self) -> None:
-        self.platform.converger.start()
+        self.platform.strategy.start()
         self._thread = threading.Thread(target=self._loop, name="xae-reconciler", daemon=True)
         self._thread.start()
 
@@ -186,7 +186,7 @@ class Reconciler:
         if self._thread is not None:
             self._thread.join(timeout=30)
         self.scheduler.stop(timeout=10)
-        self.platform.converger.stop()
+        self.platform.strategy.stop()
 
     @property
     def alive(self) -> bool:

@@ -24,6 +24,7 @@ import math
 import re
 from typing import Any
 
+from xae.domain.policy import APP_UID
 from xae.runtime.base import AppPlan, HealthCheck, ProcessPlan
 from xae.runtime.command import shell_command
 
@@ -39,7 +40,6 @@ OWNER = f"{GROUP}/owner"
 MANIFEST = f"{GROUP}/manifest"
 """Annotation: a hash of the Deployment as xae applied it, so the reconciler re-applies after
 any change (probes, drain time), not only after a new release."""
-APP_UID = 10001
 PRE_STOP_SECONDS = 3
 """Pods keep serving this long after removal starts, while the router drops their address."""
 
