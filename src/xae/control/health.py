@@ -83,12 +83,13 @@ class Prober:
     def wait_healthy(
         self, instance: Instance, check: HealthCheck, is_alive: Callable[[], bool]
     ) -> Probe:
-        """Probe until healthy, out of attempts, or the instance died; the last probe's
-        outcome. `check.attempts` probes at most (see `HealthCheck`)."""
+        """Probe until healthy, out of the check's start budget (`HealthCheck.start_budget`,
+        counted from now) or the instance died; the last probe's outcome. At least one probe
+        is sent."""
+        deadline = time.monotonic() + check.start_budget
         delay = min(0.05, check.interval)
         next_alive_check = time.monotonic() + 1.0
-        last = _NOT_ROUTABLE
-        for _ in range(check.attempts):
+        while True:
             last = self.probe(instance, check)
             if last.ok:
                 return last
@@ -96,10 +97,11 @@ class Prober:
                 if not is_alive():
                     return _exited(last)
                 next_alive_check = time.monotonic() + 1.0
+            if time.monotonic() + delay > deadline:
+                return last
             # Most apps answer within a second: probe often at first, then back off.
             time.sleep(delay)
             delay = min(delay * 1.5, check.interval)
-        return last
 
     def close(self) -> None:
         self.client.close()

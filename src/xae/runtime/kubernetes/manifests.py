@@ -192,7 +192,7 @@ def deployment(
         env.append({"name": "PORT", "value": str(spec.port)})
         container["ports"] = [{"name": "http", "containerPort": spec.port, "protocol": "TCP"}]
         check = plan.health
-        start_budget = max(1, math.ceil(check.attempts * check.interval))
+        start_budget = max(1, math.ceil(check.start_budget))
         container["startupProbe"] = _probe(check, spec.port, period=1, failures=start_budget)
         container["readinessProbe"] = _probe(check, spec.port, period=1, failures=2)
         container["livenessProbe"] = _probe(check, spec.port, period=10, failures=3)
