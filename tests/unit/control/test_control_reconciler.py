@@ -285,9 +285,12 @@ def test_a_hanging_health_check_of_one_app_does_not_delay_healing_another(
         world.runtime.kill(shop_web.id)
         killed_at = time.monotonic()
 
+        def served() -> bool:
+            running = [f"{i.address}:{i.port}" for i in world.runtime.of(shop) if i.running]
+            return bool(running) and world.router.served().get(shop) == running
+
         _wait_until(
-            lambda: reconciler.tick() or any(i.running for i in world.runtime.of(shop)),
-            "the healthy app's instance to be replaced",
+            lambda: reconciler.tick() or served(), "the healthy app's instance to be replaced"
         )
 
         assert time.monotonic() - killed_at < 2.0
