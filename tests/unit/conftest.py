@@ -16,8 +16,8 @@ def db_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def world(db_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+def world(db_template: Path, tmp_path: Path) -> Iterator[World]:
     """A `Platform` on the fake runtime and router, over a copy of the template database."""
-    world = make_world(db_template, tmp_path, monkeypatch)
+    world = make_world(db_template, tmp_path)
     yield world
     world.db.engine.dispose()

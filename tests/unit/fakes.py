@@ -3,7 +3,8 @@
 The fakes implement the same Protocols as the real backends (`xae.runtime.base.Runtime`,
 `xae.router.base.Router`) and write every externally visible action to one shared `events` list,
 so a test can check the order a rollout did things in (start new, route, then stop old).
-Health checks are faked by `install_fake_health`: an instance is healthy unless its image is in
+Health checks are the real `Prober` on a fake transport (`FakeHealth`, an `httpx.MockTransport`
+that answers for the fake instances): an instance is healthy unless its image is in
 `FakeRuntime.unhealthy_images` or it was marked with `FakeRuntime.set_healthy(id, False)`.
 """
 
@@ -17,19 +18,21 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import select
 
 from xae.auth.tokens import create_user, issue_token
 from xae.config import Settings
 from xae.control.formation import ensure_formation
-from xae.control.health import Probe
+from xae.control.health import Prober, probe_client
 from xae.control.platform import Platform
 from xae.control.releases import new_release, rollout
+from xae.docker_client import DockerConnection
 from xae.errors import RuntimeFailure
 from xae.router.base import Route, RouterStatus
 from xae.router.validate import validate_routes
-from xae.runtime.base import HealthCheck, Instance, InstanceSpec
+from xae.runtime.base import Instance, InstanceSpec
 from xae.store.db import Database
 from xae.store.models import App, Build, User
 
@@ -177,21 +180,31 @@ class FakeRouter:
         return {r.app: list(r.upstreams) for r in (self.applied[-1] if self.applied else [])}
 
 
-def install_fake_health(monkeypatch: pytest.MonkeyPatch, runtime: FakeRuntime) -> None:
-    """Replace HTTP health checks everywhere the control layer imported them."""
+class FakeHealth:
+    """The fake instances' side of the health checks: an `httpx.MockTransport` handler that
+    answers 200 for a healthy instance and refuses the connection otherwise, so the control
+    layer's real `Prober` runs unpatched. `by_app` overrides an app's answer with a function
+    (returns healthy or not; may block or raise, as a misbehaving check would)."""
 
-    def probe(instance: Instance, check: HealthCheck) -> bool:
-        return runtime.healthy(instance)
+    def __init__(self, runtime: FakeRuntime) -> None:
+        self.runtime = runtime
+        self.by_app: dict[str, Callable[[], bool]] = {}
 
-    def wait(instance: Instance, check: HealthCheck, is_alive: Callable[[], bool]) -> Probe:
-        if runtime.healthy(instance):
-            return Probe(ok=True, status=200)
-        return Probe(ok=False, error="connection refused: nothing listens on $PORT yet")
+    def prober(self) -> Prober:
+        return Prober(probe_client(httpx.MockTransport(self.handle)))
 
-    monkeypatch.setattr("xae.control.health.probe_once", probe)
-    monkeypatch.setattr("xae.control.health.wait_healthy", wait)
-    monkeypatch.setattr("xae.control.converge.probe_once", probe)
-    monkeypatch.setattr("xae.control.converge.wait_healthy", wait)
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        address = request.url.host
+        instance = next(
+            (i for i in self.runtime.list_instances() if i.address == address), None
+        )
+        if instance is None:
+            raise httpx.ConnectError("no such instance", request=request)
+        behaviour = self.by_app.get(instance.app)
+        healthy = behaviour() if behaviour is not None else self.runtime.healthy(instance)
+        if not healthy:
+            raise httpx.ConnectError("connection refused", request=request)
+        return httpx.Response(200, text="ok")
 
 
 # -- database ---------------------------------------------------------------------------
@@ -241,6 +254,7 @@ class World:
     runtime: FakeRuntime
     router: FakeRouter
     events: EventLog
+    health: FakeHealth
 
     @property
     def db(self) -> Database:
@@ -259,14 +273,22 @@ class World:
         return user
 
 
-def make_world(template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> World:
+def make_platform(
+    settings: Settings, db: Database, runtime: FakeRuntime, router: FakeRouter, health: FakeHealth
+) -> Platform:
+    """A `Platform` on the fakes; its Docker connection is made only if a test builds."""
+    return Platform(settings, db, runtime, router, prober=health.prober(),
+                    docker=DockerConnection(settings.docker_url))
+
+
+def make_world(template: Path, tmp_path: Path) -> World:
     events = EventLog()
     runtime = FakeRuntime(events)
     router = FakeRouter(events)
-    install_fake_health(monkeypatch, runtime)
+    health = FakeHealth(runtime)
     db = copy_db(template, tmp_path)
-    platform = Platform(make_settings(tmp_path / "state"), db, runtime, router)
-    return World(platform=platform, runtime=runtime, router=router, events=events)
+    platform = make_platform(make_settings(tmp_path / "state"), db, runtime, router, health)
+    return World(platform=platform, runtime=runtime, router=router, events=events, health=health)
 
 
 def add_build(

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from xae.domain.images import DEFAULT_IMAGE_PORT
+from xae.domain.policy import DEFAULT_PORT
 
 MAX_INT = 2**31 - 1
 """The largest version or quantity a request may carry (a database integer holds it)."""
@@ -151,7 +151,7 @@ class ImageDeploy(Request):
     """A deploy of a ready-made image; checked by `xae.domain.images`, which says what to fix."""
 
     image: str = Field(description="[registry[:port]/]name[:tag][@sha256:digest]")
-    port: int = Field(DEFAULT_IMAGE_PORT, description="the port the web process listens on")
+    port: int = Field(DEFAULT_PORT, description="the port the web process listens on")
     command: str = Field("", description="the web command; empty runs the image's own CMD")
 
 

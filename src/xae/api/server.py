@@ -15,9 +15,11 @@ import uvicorn
 from xae.api.app import create_app
 from xae.api.statedir import restrict_umask, secure_state_dir
 from xae.config import Settings
+from xae.control.health import Prober, probe_client
 from xae.control.platform import Platform
 from xae.control.reconciler import Reconciler
 from xae.control.recovery import fail_interrupted
+from xae.docker_client import DockerConnection
 from xae.errors import PortInUse, XaeError
 from xae.router.nginx import NginxRouter
 from xae.runtime.base import Orchestrator, Runtime
@@ -40,25 +42,27 @@ def check_port_free(host: str, port: int, what: str, setting: str) -> None:
             raise
 
 
-def make_runtime(settings: Settings) -> Runtime | Orchestrator:
+def make_backend(settings: Settings, docker: DockerConnection) -> Runtime | Orchestrator:
+    """The configured backend, on the process's one client for it."""
     # Each backend's client library is imported only when that backend is chosen.
     if settings.backend == "docker":
         from xae.runtime.docker import DockerRuntime
 
-        return DockerRuntime(settings.docker_url, plane=settings.plane)
+        return DockerRuntime(docker.client(), plane=settings.plane)
     if settings.backend == "kubernetes":
         if not settings.registry:
             raise XaeError(
                 "the kubernetes backend needs a registry the cluster pulls images from: set "
                 "XAE_REGISTRY=<host:port> (`make k8s-up` runs one on 127.0.0.1:5000)"
             )
-        from xae.runtime.kubernetes import KubernetesRuntime
+        from xae.runtime.kubernetes import KubernetesOrchestrator, connect, where
 
-        return KubernetesRuntime(
-            settings.kubeconfig,
+        return KubernetesOrchestrator(
+            connect(settings.kubeconfig),
             plane=settings.plane,
             router_cidrs=settings.router_cidrs,
             rollout_timeout=settings.rollout_timeout,
+            where=where(settings.kubeconfig),
         )
     raise XaeError(
         f"unknown backend {settings.backend!r}: set XAE_BACKEND=docker or XAE_BACKEND=kubernetes"
@@ -66,13 +70,17 @@ def make_runtime(settings: Settings) -> Runtime | Orchestrator:
 
 
 def build_platform(settings: Settings) -> Platform:
+    """The platform on the clients this process makes, once: the Docker engine (builds, and
+    the docker backend), the backend's, and the health prober's HTTP client."""
     for notice in secure_state_dir(settings):
         log.warning("%s", notice)
     db = Database(settings.db_url)
     db.migrate()
-    runtime = make_runtime(settings)
-    runtime.ping()
-    return Platform(settings, db, runtime, NginxRouter(settings))
+    docker = DockerConnection(settings.docker_url)
+    backend = make_backend(settings, docker)
+    backend.ping()
+    prober = Prober(probe_client())
+    return Platform(settings, db, backend, NginxRouter(settings), prober=prober, docker=docker)
 
 
 def serve(settings: Settings) -> None:
@@ -103,3 +111,5 @@ def serve(settings: Settings) -> None:
         )
     finally:
         reconciler.stop()
+        platform.prober.close()
+        platform.docker.close()

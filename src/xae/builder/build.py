@@ -43,6 +43,7 @@ from xae.builder.jail import BuildJail, Deadline
 from xae.builder.stacks import Stack, node, python, static
 from xae.config import Settings
 from xae.domain.names import validate_app_name
+from xae.domain.policy import LABEL_APP, LABEL_PLANE, LOG_TAIL
 from xae.domain.procfile import parse_procfile
 from xae.errors import BuildFailed, InvalidName, InvalidProcfile
 
@@ -55,7 +56,6 @@ GENERATED_DOCKERFILE = ".xae.Dockerfile"
 ALWAYS_IGNORED = (".git", GENERATED_DOCKERFILE, ".dockerignore")
 """`.dockerignore` patterns every stack build gets on top of the app's own."""
 
-LOG_TAIL = 20
 """How many of the last build log lines a BuildFailed message carries."""
 
 STACKS: dict[str, Stack] = {"python": python, "node": node, "static": static}
@@ -202,7 +202,7 @@ def _run_build(client: docker.DockerClient, context: IO[bytes], dockerfile: str,
     """Run the build confined by `jail` (limits, network, deadline), streaming its log; tag
     the image `ref` only if every step succeeded in time; the built image's id."""
     lines = _LogLines(log)
-    app = labels["xae.app"]
+    app = labels[LABEL_APP]
     jail = jail if jail is not None else BuildJail(client, settings)
     timeout = jail.limits.timeout
     image_id: str | None = None
@@ -296,7 +296,7 @@ def build_image(client: docker.DockerClient, src: Path, *, app: str, tag: str,
         text = stack.dockerfile(src, base_image)
         exclude += [p for p in (*ALWAYS_IGNORED, *stack.IGNORE) if p not in exclude]
         dockerfile = GENERATED_DOCKERFILE
-    labels = {"xae.app": app, "xae.plane": settings.plane}
+    labels = {LABEL_APP: app, LABEL_PLANE: settings.plane}
     # Unnamed, in the build's own work dir (a sibling of `src`): nothing the tenant shaped.
     with tempfile.TemporaryFile(dir=src.parent) as context:
         write_context(src, context, dockerfile, text, exclude)

@@ -38,6 +38,7 @@ import docker
 import docker.errors
 
 from xae.config import Settings
+from xae.domain.policy import LABEL_MANAGED, LABEL_PLANE
 from xae.errors import BuildFailed
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
@@ -183,7 +184,7 @@ def ensure_network(client: docker.DockerClient, net: BuildNetwork, plane: str) -
                     net.name, driver="bridge", check_duplicate=True,
                     options={BRIDGE_OPTION: net.bridge,
                              "com.docker.network.bridge.enable_icc": "false"},
-                    labels={"xae.managed": "1", "xae.plane": plane, ROLE_LABEL: "build"},
+                    labels={LABEL_MANAGED: "1", LABEL_PLANE: plane, ROLE_LABEL: "build"},
                 )
                 return
             except docker.errors.APIError as e:

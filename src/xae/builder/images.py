@@ -23,6 +23,7 @@ import docker
 import docker.errors
 
 from xae.config import Settings, get_settings
+from xae.docker_client import DockerConnection
 from xae.errors import BuildFailed
 
 HERE = Path(__file__).parent / "base_images"
@@ -131,9 +132,11 @@ def main(argv: list[str]) -> int:
         print("usage: python -m xae.builder.images ensure", file=sys.stderr)
         return 2
     settings = get_settings()
-    client = docker.DockerClient(base_url=settings.docker_url, version="auto") \
-        if settings.docker_url else docker.from_env(version="auto")
-    ensure(settings, client, lambda line: print(f"==> {line}", flush=True))
+    connection = DockerConnection(settings.docker_url)
+    try:
+        ensure(settings, connection.client(), lambda line: print(f"==> {line}", flush=True))
+    finally:
+        connection.close()
     return 0
 
 

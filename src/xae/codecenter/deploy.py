@@ -33,12 +33,12 @@ from xae.control.formation import ensure_formation
 from xae.control.platform import Platform
 from xae.control.releases import new_release, rollout
 from xae.domain.images import IMAGE_STACK, validate_command, validate_image_ref, validate_port
+from xae.domain.policy import LOG_TAIL
 from xae.domain.terminal import strip_escapes
 from xae.errors import BuildFailed, XaeError
 from xae.store.models import Build, User, utcnow
 
 Emit = Callable[[dict[str, Any]], None]
-LOG_TAIL = 30
 
 
 @dataclass(frozen=True)
@@ -55,18 +55,11 @@ class FinishedBuild:
 class DeployPipeline:
     def __init__(self, platform: Platform) -> None:
         self.p = platform
-        self._docker: docker.DockerClient | None = None
 
     @property
     def docker(self) -> docker.DockerClient:
-        if self._docker is None:
-            url = self.p.settings.docker_url
-            self._docker = (
-                docker.DockerClient(base_url=url, version="auto", timeout=600)
-                if url
-                else docker.from_env(version="auto", timeout=600)
-            )
-        return self._docker
+        """The process's one Docker client (`Platform.docker`), connected on first use."""
+        return self.p.docker.client()
 
     def run(self, user: User, name: str, upload: BinaryIO, emit: Emit) -> None:
         """Deploy `upload` (a tar or tar.gz of the app's source) to app `name`."""

@@ -94,11 +94,11 @@ def destroy_app(p: Platform, user: User, name: str, confirm: str | None) -> None
             f"destroying {name!r} removes its containers, routes, images and data: "
             f"confirm with --confirm {name}"
         )
-    with p.converger.lock(name):
+    with p.strategy.lock(name):
         with p.db.session() as session:
             app = get_app(session, name)
             app_id = app.id
-        p.converger.remove_app(name)
+        p.strategy.remove_app(name)
         with p.db.session() as session:
             session.execute(
                 select(App).where(App.id == app_id)

@@ -1,4 +1,4 @@
-"""Converging apps on a backend that rolls out by itself (kubernetes).
+"""The cluster strategy: converging apps on a backend that rolls out by itself (kubernetes).
 
 The cluster owns the rollout: xae hands the orchestrator the whole plan, the Deployment
 controller starts new pods, waits for their readiness probes and only then removes old ones
@@ -10,6 +10,9 @@ What stays here: the per-app lock, the cheap "already in sync?" check for the pe
 (answered from the orchestrator's watch cache, so a thousand apps cost no API calls), and, after
 a rollout, waiting until the router serves exactly the new release's ready pods, so a deploy
 returns when users see it, as on docker.
+
+Its sibling for instance-level backends (docker) is `xae.control.instances`; both implement
+`xae.control.strategy.Strategy` for the same `AppPlan`.
 """
 
 from __future__ import annotations
@@ -18,8 +21,8 @@ import logging
 import threading
 import time
 
-from xae.control.converge import AppLocks
 from xae.control.routes import RouteTable
+from xae.control.strategy import AppLocks
 from xae.errors import DeployFailed
 from xae.runtime.base import AppPlan, Orchestrator, Progress
 
@@ -27,7 +30,9 @@ log = logging.getLogger("xae.control.cluster")
 ROUTE_WAIT = 30.0
 
 
-class ClusterConverger:
+class ClusterStrategy:
+    """`Strategy` for an `Orchestrator`: the cluster rolls the plan out, xae follows it."""
+
     def __init__(self, orchestrator: Orchestrator, routes: RouteTable) -> None:
         self.orchestrator = orchestrator
         self.routes = routes

@@ -5,6 +5,9 @@ at once instead of waiting out its attempts. The check sends the app's own host 
 (what the router sends), never the container's address: an app that refuses unknown hosts
 (Django's ALLOWED_HOSTS) must be judged on what its users get. What passes is
 `xae.domain.health.accepts`.
+
+The `Prober` is built once where the process starts, around one HTTP client, and handed to the
+strategy; unit tests build it around an `httpx.MockTransport` instead of patching this module.
 """
 
 from __future__ import annotations
@@ -18,14 +21,20 @@ import httpx
 from xae.domain.health import accepts, describe
 from xae.runtime.base import HealthCheck, Instance
 
-# One client for every probe: building a client per request costs milliseconds of CPU (TLS
-# context set-up), which adds up when ten instances are probed while they boot on two cores.
-# Probes close their connection, so no pooled connection outlives a removed instance.
-_client = httpx.Client(
-    follow_redirects=False,
-    headers={"User-Agent": "xae-health-check", "Connection": "close"},
-    limits=httpx.Limits(max_connections=256, max_keepalive_connections=0),
-)
+
+def probe_client(transport: httpx.BaseTransport | None = None) -> httpx.Client:
+    """The HTTP client of every probe of a process (`transport`: a fake one, for tests).
+
+    One client for every probe: building a client per request costs milliseconds of CPU (TLS
+    context set-up), which adds up when ten instances are probed while they boot on two cores.
+    Probes close their connection, so no pooled connection outlives a removed instance.
+    """
+    return httpx.Client(
+        transport=transport,
+        follow_redirects=False,
+        headers={"User-Agent": "xae-health-check", "Connection": "close"},
+        limits=httpx.Limits(max_connections=256, max_keepalive_connections=0),
+    )
 
 
 @dataclass(frozen=True)
@@ -43,24 +52,59 @@ class Probe:
 _NOT_ROUTABLE = Probe(ok=False, error="the instance has no address yet")
 
 
-def probe(instance: Instance, check: HealthCheck) -> Probe:
-    """Send the check once, with the app's own host name as `Host`, as the router does."""
-    if not instance.address or instance.port is None:
-        return _NOT_ROUTABLE
-    url = f"http://{instance.address}:{instance.port}{check.path}"
-    headers = {"Host": check.host} if check.host else None
-    try:
-        response = _client.get(url, timeout=check.timeout, headers=headers)
-    except httpx.TimeoutException:
-        return Probe(ok=False, error=f"no answer within {check.timeout:g} s")
-    except httpx.HTTPError as e:
-        return Probe(ok=False, error=_reason(e))
-    except httpx.InvalidURL:
-        # A path stored before `xae.domain.health` refused it fails the check instead of the
-        # whole reconcile pass.
-        return Probe(ok=False, error="the health check path is not a valid URL path")
-    status = response.status_code
-    return Probe(ok=accepts(status, strict=check.strict), status=status)
+class Prober:
+    """Sends health checks over one HTTP client; what an instance must answer to pass."""
+
+    def __init__(self, client: httpx.Client) -> None:
+        self.client = client
+
+    def probe(self, instance: Instance, check: HealthCheck) -> Probe:
+        """Send the check once, with the app's own host name as `Host`, as the router does."""
+        if not instance.address or instance.port is None:
+            return _NOT_ROUTABLE
+        url = f"http://{instance.address}:{instance.port}{check.path}"
+        headers = {"Host": check.host} if check.host else None
+        try:
+            response = self.client.get(url, timeout=check.timeout, headers=headers)
+        except httpx.TimeoutException:
+            return Probe(ok=False, error=f"no answer within {check.timeout:g} s")
+        except httpx.HTTPError as e:
+            return Probe(ok=False, error=_reason(e))
+        except httpx.InvalidURL:
+            # A path stored before `xae.domain.health` refused it fails the check instead of
+            # the whole reconcile pass.
+            return Probe(ok=False, error="the health check path is not a valid URL path")
+        status = response.status_code
+        return Probe(ok=accepts(status, strict=check.strict), status=status)
+
+    def probe_once(self, instance: Instance, check: HealthCheck) -> bool:
+        return self.probe(instance, check).ok
+
+    def wait_healthy(
+        self, instance: Instance, check: HealthCheck, is_alive: Callable[[], bool]
+    ) -> Probe:
+        """Probe until healthy, out of the check's start budget (`HealthCheck.start_budget`,
+        counted from now) or the instance died; the last probe's outcome. At least one probe
+        is sent."""
+        deadline = time.monotonic() + check.start_budget
+        delay = min(0.05, check.interval)
+        next_alive_check = time.monotonic() + 1.0
+        while True:
+            last = self.probe(instance, check)
+            if last.ok:
+                return last
+            if time.monotonic() >= next_alive_check:
+                if not is_alive():
+                    return _exited(last)
+                next_alive_check = time.monotonic() + 1.0
+            if time.monotonic() + delay > deadline:
+                return last
+            # Most apps answer within a second: probe often at first, then back off.
+            time.sleep(delay)
+            delay = min(delay * 1.5, check.interval)
+
+    def close(self) -> None:
+        self.client.close()
 
 
 def _reason(error: httpx.HTTPError) -> str:
@@ -69,29 +113,6 @@ def _reason(error: httpx.HTTPError) -> str:
     if isinstance(error, httpx.RemoteProtocolError):
         return "the connection closed without an HTTP answer"
     return type(error).__name__
-
-
-def probe_once(instance: Instance, check: HealthCheck) -> bool:
-    return probe(instance, check).ok
-
-
-def wait_healthy(instance: Instance, check: HealthCheck, is_alive: Callable[[], bool]) -> Probe:
-    """Probe until healthy, out of attempts, or the instance died; the last probe's outcome."""
-    delay = min(0.05, check.interval)
-    next_alive_check = time.monotonic() + 1.0
-    last = _NOT_ROUTABLE
-    for _ in range(check.attempts):
-        last = probe(instance, check)
-        if last.ok:
-            return last
-        if time.monotonic() >= next_alive_check:
-            if not is_alive():
-                return _exited(last)
-            next_alive_check = time.monotonic() + 1.0
-        # Most apps answer within a second: probe often at first, then back off.
-        time.sleep(delay)
-        delay = min(delay * 1.5, check.interval)
-    return last
 
 
 def _exited(last: Probe) -> Probe:

@@ -10,11 +10,10 @@ import hashlib
 import json
 
 from xae.config import Settings
+from xae.domain.policy import DEFAULT_PORT
 from xae.domain.resources import parse_memory
 from xae.runtime.base import AppPlan, HealthCheck, InstanceSpec, ProcessPlan
 from xae.store.models import App, Build, Formation, Release
-
-DEFAULT_PORT = 5000
 
 
 def health_for(app: App, settings: Settings) -> HealthCheck:

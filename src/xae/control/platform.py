@@ -1,11 +1,14 @@
-"""The running control plane's parts, wired once: store, backend, router, strategy.
+"""The running control plane's parts, wired once: store, backend, router, strategy, clients.
 
-The backend decides the strategy: an instance-level `Runtime` (docker) gets xae's own
-health-gated `Converger`; an `Orchestrator` (kubernetes) gets the `ClusterConverger`, which
-hands it whole plans and routes to whatever the cluster reports ready.
+Two rollout strategies, one plan: the backend decides the strategy. An instance-level `Runtime`
+(docker) gets the `InstanceStrategy`, xae's own health-gated rollout; an `Orchestrator`
+(kubernetes) gets the `ClusterStrategy`, which hands it whole plans and routes to whatever the
+cluster reports ready.
 
 Services (`xae.control.apps`, `.releases`, `.formation`, `xae.codecenter.deploy`) receive a
-`Platform` and never build their own clients, so tests and the API server share one wiring.
+`Platform` and never build their own clients: the backend, the health `Prober` and the
+`DockerConnection` the builds use are made once where the process starts (`xae.api.server`, or
+a test's fakes) and passed in here.
 """
 
 from __future__ import annotations
@@ -18,12 +21,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from xae.config import Settings
-from xae.control.cluster import ClusterConverger
-from xae.control.converge import Converger, Strategy
-from xae.control.health import HealthTracker
+from xae.control.cluster import ClusterStrategy
+from xae.control.health import HealthTracker, Prober
+from xae.control.instances import InstanceStrategy
 from xae.control.limits import Limits, limits_for
 from xae.control.plan import plan_app
 from xae.control.routes import RouteTable
+from xae.control.strategy import Strategy
+from xae.docker_client import DockerConnection
 from xae.errors import NotFound
 from xae.router.base import Router
 from xae.runtime.base import AppPlan, Orchestrator, Progress, Runtime
@@ -39,20 +44,30 @@ def _quiet(_: str) -> None:
 
 class Platform:
     def __init__(
-        self, settings: Settings, db: Database, runtime: Runtime | Orchestrator, router: Router
+        self,
+        settings: Settings,
+        db: Database,
+        backend: Runtime | Orchestrator,
+        router: Router,
+        *,
+        prober: Prober,
+        docker: DockerConnection,
     ) -> None:
         self.settings = settings
         self.db = db
-        self.runtime = runtime
+        self.backend = backend
         self.router = router
+        self.prober = prober
+        self.docker = docker
+        """The Docker engine the Code Center builds on (on either backend)."""
         self.routes = RouteTable(router, settings.base_domain)
         self.health = HealthTracker()
         self.limits: Limits = limits_for(settings)
-        self.converger: Strategy
-        if isinstance(runtime, Orchestrator):
-            self.converger = ClusterConverger(runtime, self.routes)
+        self.strategy: Strategy
+        if isinstance(backend, Orchestrator):
+            self.strategy = ClusterStrategy(backend, self.routes)
         else:
-            self.converger = Converger(runtime, self.routes, self.health)
+            self.strategy = InstanceStrategy(backend, self.routes, self.health, prober)
 
     def url_for(self, app: str) -> str:
         port = "" if self.settings.router_port == 80 else f":{self.settings.router_port}"
@@ -85,7 +100,7 @@ class Platform:
         `wait=False` an app that is busy (a deploy in progress) is skipped: then this returns
         False.
         """
-        lock = self.converger.lock(name)
+        lock = self.strategy.lock(name)
         if not lock.acquire(blocking=wait):
             return False
         try:
@@ -101,7 +116,7 @@ class Platform:
         other and each computes from the state the previous one left: no lost update, no two
         releases with one number. The lock is not reentrant: never call `converge_app` inside.
         """
-        with self.converger.lock(name):
+        with self.strategy.lock(name):
             yield
 
     def converge_held(
@@ -133,9 +148,9 @@ class Platform:
             release = session.get(Release, release_id) if release_id else None
             plan = self.plan(session, app, release)
         if plan is None:
-            self.converger.clear(name)
+            self.strategy.clear(name)
         else:
-            self.converger.converge(plan, progress)
+            self.strategy.converge(plan, progress)
         if on_success is not None:
             with self.db.session() as session:
                 app = session.scalar(select(App).where(App.name == name))

@@ -100,7 +100,7 @@ class Reconciler:
 
     def reconcile_app(self, name: str) -> None:
         """One pass of `name`; never raises. What the pass started is removed on failure by
-        the converger; here the failure is logged, kept for `xae status` and backed off."""
+        the strategy; here the failure is logged, kept for `xae status` and backed off."""
         wanted: Hashable = UNKNOWN
         try:
             # Read before the pass: if the app changes meanwhile, the next tick sees a changed
@@ -206,7 +206,7 @@ class Reconciler:
         for name in sorted(names):
             if self.retries.due(name, self._changed_since_failure(name)):
                 self.scheduler.submit(name, partial(self.reconcile_app, name))
-        for app in sorted(p.converger.known_apps() - names):
+        for app in sorted(p.strategy.known_apps() - names):
             self.scheduler.submit(app, partial(self._remove_orphan, app))
         for gone in self.retries.names() - names:
             self.retries.forget(gone)
@@ -234,13 +234,13 @@ class Reconciler:
         while this pass ran is never mistaken for a deleted one.
         """
         p = self.platform
-        lock = p.converger.lock(app)
+        lock = p.strategy.lock(app)
         if not lock.acquire(blocking=False):
             return  # busy with a deploy or a destroy: not ours to judge this pass
         try:
             if not self._app_exists(app):
                 log.info("removing instances and route of deleted app %s", app)
-                p.converger.remove_app(app)
+                p.strategy.remove_app(app)
         except Exception:
             log.exception("removing what deleted app %s left failed; the next pass retries", app)
         finally:
@@ -253,10 +253,10 @@ class Reconciler:
         p = self.platform
         with p.db.session() as session:
             plans = {app.name: p.plan(session, app) for app in session.scalars(select(App))}
-        p.converger.warm_start(plans)
+        p.strategy.warm_start(plans)
 
     def start(self) -> None:
-        self.platform.converger.start()
+        self.platform.strategy.start()
         self._thread = threading.Thread(target=self._loop, name="xae-reconciler", daemon=True)
         self._thread.start()
 
@@ -265,7 +265,7 @@ class Reconciler:
         if self._thread is not None:
             self._thread.join(timeout=30)
         self.scheduler.stop(timeout=10)
-        self.platform.converger.stop()
+        self.platform.strategy.stop()
 
     @property
     def alive(self) -> bool:

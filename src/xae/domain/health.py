@@ -10,7 +10,7 @@ reconcile worker) for hours.
 A deploy is reported successful on the strength of this check, so its wording must be exactly
 as true as the check: which request was sent (path and `Host`, the app's real host name as the
 router sends it), what came back, and the rule that accepted or refused it. Both backends (the
-docker converger and the kubernetes orchestrator) say it in these words.
+docker instance strategy and the kubernetes orchestrator) say it in these words.
 
 The rule: with a path the user chose (`apps:update --health-path`) only a 2xx or 3xx answer
 passes; the default check (`GET /`) accepts any answer below 500, because many apps answer `/`

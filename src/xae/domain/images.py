@@ -23,11 +23,10 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from xae.domain.policy import DEFAULT_PORT
 from xae.errors import ImageNotAllowed, InvalidInput
 
 IMAGE_REF_MAX = 255
-DEFAULT_IMAGE_PORT = 5000
-"""The port an image's web process is assumed to listen on when none is given (as for builds)."""
 COMMAND_MAX = 4096
 IMAGE_STACK = "image"
 """The `stack` of a build that is a user's ready-made image rather than something xae built."""
@@ -85,7 +84,7 @@ def validate_port(port: int) -> int:
     if isinstance(port, bool) or not 1 <= port <= 65535:
         raise InvalidInput(
             f"port {port} is not valid: give the port the image's web process listens on, "
-            f"between 1 and 65535 (default {DEFAULT_IMAGE_PORT}; xae also passes it as $PORT)"
+            f"between 1 and 65535 (default {DEFAULT_PORT}; xae also passes it as $PORT)"
         )
     return port
 

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import re
 
+from xae.domain.policy import PROCESS_TYPE_PATTERN
 from xae.errors import InvalidName
 
 APP_NAME_MAX = 30
 _APP_NAME = re.compile(r"^[a-z](?:[a-z0-9-]*[a-z0-9])?$")
-_PROCESS_TYPE = re.compile(r"^[a-z][a-z0-9_-]{0,29}$")
+_PROCESS_TYPE = re.compile(PROCESS_TYPE_PATTERN)
 _CONFIG_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 
 

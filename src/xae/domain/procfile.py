@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import re
 
+from xae.domain.policy import PROCESS_TYPE_PATTERN
 from xae.errors import InvalidProcfile
 
 _LINE = re.compile(r"^([A-Za-z0-9_-]+)\s*:\s*(.*)$")
-_TYPE = re.compile(r"^[a-z][a-z0-9_-]{0,29}$")
+_TYPE = re.compile(PROCESS_TYPE_PATTERN)
 MAX_PROCESS_TYPES = 30
 """Most process types one Procfile may declare: each type is a formation row, and on
 Kubernetes a Deployment even at zero instances."""

@@ -44,6 +44,16 @@ class InstanceSpec:
 
 @dataclass(frozen=True)
 class HealthCheck:
+    """How a new web instance proves it serves, the same on both backends.
+
+    `attempts` and `interval` mean one thing everywhere: together they are the instance's
+    start budget, `attempts × interval` seconds from its start (`start_budget`), within which a
+    check must pass. Within it the docker strategy probes often at first and then every
+    `interval` (about `attempts` probes when the app refuses connections); the kubernetes
+    startup probe runs every second (its period cannot be shorter) with the budget as its
+    failure threshold. Each probe waits at most `timeout` for an answer.
+    """
+
     path: str
     timeout: float
     attempts: int
@@ -53,6 +63,11 @@ class HealthCheck:
     host: str = ""
     """The `Host` the check sends: the app's own host name (`<app>.<base domain>`), as the
     router sends it, so the app answers the check as it answers its users."""
+
+    @property
+    def start_budget(self) -> float:
+        """Seconds a new instance has, from its start, to pass the check."""
+        return self.attempts * self.interval
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from xae.docker_client import DockerConnection
 from xae.errors import RuntimeFailure
 from xae.runtime.base import InstanceSpec
 from xae.runtime.docker.backend import DockerRuntime
@@ -65,7 +66,7 @@ def registry() -> Iterator[SecretRegistry]:
 
 @pytest.fixture
 def runtime() -> Iterator[DockerRuntime]:
-    rt = DockerRuntime(plane=f"it{secrets.token_hex(3)}")
+    rt = DockerRuntime(DockerConnection().client(), plane=f"it{secrets.token_hex(3)}")
     try:
         yield rt
     finally:

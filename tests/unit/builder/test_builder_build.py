@@ -18,7 +18,6 @@ import pytest
 
 from xae.builder.build import (
     GENERATED_DOCKERFILE,
-    LOG_TAIL,
     exposed_port,
     image_ref,
     plan_processes,
@@ -28,6 +27,7 @@ from xae.builder.build import build_image as real_build_image
 from xae.builder.buildnet import BRIDGE_OPTION, BuildNetwork
 from xae.builder.jail import BuildJail
 from xae.config import Settings
+from xae.domain.policy import LOG_TAIL
 from xae.errors import BuildFailed, InvalidName, InvalidProcfile
 
 

@@ -60,7 +60,6 @@ def test_a_source_deploy_records_the_built_image_and_releases_it(
 
     monkeypatch.setattr("xae.codecenter.deploy.build_image", fake_build)
     pipeline = DeployPipeline(world.platform)
-    pipeline._docker = object()  # never used by the fake build
     events: list[dict[str, Any]] = []
 
     pipeline.run(world.user(), shop, _tarball(), events.append)
@@ -85,7 +84,7 @@ def test_an_image_deploy_records_an_image_build_without_docker(world: World, sho
         (1, "Deploy image nginx:1.27", "succeeded", "image", "nginx:1.27", 8080, {"web": ""},
          "succeeded")
     ]
-    assert pipeline._docker is None  # no Docker client was ever made
+    assert not world.platform.docker.connected  # no Docker client was ever made
     assert events[0]["message"].startswith("using image nginx:1.27 as is (no build)")
     assert "the image's CMD on port 8080" in events[0]["message"]
 

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 from tests.unit.fakes import FakeRouter
 
-from xae.control.cluster import ClusterConverger
+from xae.control.cluster import ClusterStrategy
 from xae.control.routes import RouteTable
 from xae.errors import DeployFailed
 from xae.runtime.base import (
@@ -79,49 +79,49 @@ class FakeOrchestrator:
 
 
 @pytest.fixture
-def setup() -> tuple[ClusterConverger, FakeOrchestrator, FakeRouter]:
+def setup() -> tuple[ClusterStrategy, FakeOrchestrator, FakeRouter]:
     router = FakeRouter()
     orchestrator = FakeOrchestrator()
-    converger = ClusterConverger(orchestrator, RouteTable(router, "localhost"))
-    converger.start()
-    return converger, orchestrator, router
+    strategy = ClusterStrategy(orchestrator, RouteTable(router, "localhost"))
+    strategy.start()
+    return strategy, orchestrator, router
 
 
 def test_converge_returns_once_the_router_serves_the_ready_pods(
-    setup: tuple[ClusterConverger, FakeOrchestrator, FakeRouter],
+    setup: tuple[ClusterStrategy, FakeOrchestrator, FakeRouter],
 ) -> None:
-    converger, orchestrator, router = setup
-    converger.converge(make_plan(), lambda _: None)
+    strategy, orchestrator, router = setup
+    strategy.converge(make_plan(), lambda _: None)
     assert router.served() == {"shop": ["10.0.0.1:5000", "10.0.0.2:5000"]}
 
 
 def test_a_plan_already_in_sync_costs_nothing(
-    setup: tuple[ClusterConverger, FakeOrchestrator, FakeRouter],
+    setup: tuple[ClusterStrategy, FakeOrchestrator, FakeRouter],
 ) -> None:
-    converger, orchestrator, _ = setup
-    converger.converge(make_plan(), lambda _: None)
-    converger.converge(make_plan(), lambda _: None)
+    strategy, orchestrator, _ = setup
+    strategy.converge(make_plan(), lambda _: None)
+    strategy.converge(make_plan(), lambda _: None)
     assert len(orchestrator.applied) == 1
 
 
 def test_endpoints_that_never_reach_the_router_fail_the_deploy(
-    setup: tuple[ClusterConverger, FakeOrchestrator, FakeRouter],
+    setup: tuple[ClusterStrategy, FakeOrchestrator, FakeRouter],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    converger, orchestrator, _ = setup
+    strategy, orchestrator, _ = setup
     orchestrator.publish_on_apply = False
     monkeypatch.setattr("xae.control.cluster.ROUTE_WAIT", 0.3)
     with pytest.raises(DeployFailed, match="router did not pick up"):
-        converger.converge(make_plan(), lambda _: None)
+        strategy.converge(make_plan(), lambda _: None)
 
 
 def test_late_endpoint_events_do_not_bring_back_a_removed_app(
-    setup: tuple[ClusterConverger, FakeOrchestrator, FakeRouter],
+    setup: tuple[ClusterStrategy, FakeOrchestrator, FakeRouter],
 ) -> None:
-    converger, orchestrator, router = setup
-    converger.converge(make_plan(), lambda _: None)
-    converger.remove_app("shop")
+    strategy, orchestrator, router = setup
+    strategy.converge(make_plan(), lambda _: None)
+    strategy.remove_app("shop")
     assert orchestrator.on_routes is not None
     orchestrator.on_routes({"shop": []})  # the slice's deletion arrives after the destroy
     assert "shop" not in router.served()
-    assert converger.known_apps() == set()
+    assert strategy.known_apps() == set()

@@ -8,7 +8,8 @@ import pytest
 from tests.unit.fakes import make_settings
 
 from xae.config import Settings
-from xae.control.plan import DEFAULT_PORT, plan_app
+from xae.control.plan import plan_app
+from xae.domain.policy import DEFAULT_PORT
 from xae.runtime.base import AppPlan
 from xae.store.models import App, Build, Formation, Release, User
 

@@ -8,18 +8,25 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+import httpx
 import pytest
-from tests.unit.fakes import FakeRouter, World, deploy
+from tests.unit.fakes import FakeRouter, World, deploy, make_platform
 
 from xae.control.apps import create_app
 from xae.control.formation import FormationChange, change
-from xae.control.health import Probe
+from xae.control.health import Prober, probe_client
 from xae.control.platform import Platform
 from xae.control.reconciler import Reconciler, describe
 from xae.control.scheduler import AppScheduler
 from xae.errors import DeployFailed
 from xae.runtime.base import HealthCheck, Instance, InstanceSpec
 from xae.store.models import User
+
+
+def _restarted(world: World, router: FakeRouter) -> Platform:
+    """A new control plane on the same store and containers: fresh health memory and routes."""
+    p = world.platform
+    return make_platform(p.settings, p.db, world.runtime, router, world.health)
 
 
 def ghost_spec() -> InstanceSpec:
@@ -94,7 +101,7 @@ def test_an_app_busy_with_a_deploy_is_skipped(world: World, shop: str) -> None:
     world.runtime.kill(web.id)
     world.events.clear()
 
-    with world.platform.converger.lock(shop):
+    with world.platform.strategy.lock(shop):
         Reconciler(world.platform).run_once()
 
     assert world.events.items == []
@@ -112,7 +119,7 @@ def test_warm_start_seeds_routes_from_running_healthy_web_instances(
     stale = world.runtime.start(replace(world.runtime.spec_of(healthy), spec_hash="older"))
     # xae restarts: a new control plane (fresh health memory and route table), same containers
     router = FakeRouter()
-    restarted = Platform(world.platform.settings, world.db, world.runtime, router)
+    restarted = _restarted(world, router)
 
     Reconciler(restarted).warm_start()
 
@@ -123,7 +130,7 @@ def test_warm_start_seeds_routes_from_running_healthy_web_instances(
 
 
 def test_warm_start_gives_undeployed_apps_an_empty_route(world: World, shop: str) -> None:
-    restarted = Platform(world.platform.settings, world.db, world.runtime, FakeRouter())
+    restarted = _restarted(world, FakeRouter())
     Reconciler(restarted).warm_start()
     assert restarted.routes.apps() == [shop]
     assert restarted.routes.upstreams(shop) == []
@@ -136,7 +143,7 @@ def test_after_a_restart_the_first_pass_restarts_nothing_and_reapplies_nothing(
     change(world.platform, alice, shop, [FormationChange("web", quantity=2)])
     before = world.runtime.of(shop)
     router = FakeRouter()
-    restarted = Platform(world.platform.settings, world.db, world.runtime, router)
+    restarted = _restarted(world, router)
     reconciler = Reconciler(restarted)
     world.events.clear()
 
@@ -157,7 +164,7 @@ def test_after_a_restart_the_first_apply_carries_every_app_that_was_serving(
     [blog] = world.runtime.of("blog")
     [shop_web] = world.runtime.of(shop)
     router = FakeRouter()
-    restarted = Platform(world.platform.settings, world.db, world.runtime, router)
+    restarted = _restarted(world, router)
     reconciler = Reconciler(restarted)
     reconciler.warm_start()
     world.runtime.kill(shop_web.id)
@@ -208,23 +215,13 @@ def _tick(reconciler: Reconciler) -> bool:
     return False
 
 
-def _gate_by_app(
-    monkeypatch: pytest.MonkeyPatch, world: World, behaviours: dict[str, Callable[[], bool]]
-) -> None:
+def _gate_by_app(world: World, behaviours: dict[str, Callable[[], bool]]) -> None:
     """Health checks of the apps in `behaviours` run that function; others are faked as usual."""
-
-    def wait(instance: Instance, check: HealthCheck, is_alive: Callable[[], bool]) -> Probe:
-        healthy = (
-            behaviours[instance.app]() if instance.app in behaviours
-            else world.runtime.healthy(instance)
-        )
-        return Probe(ok=True, status=200) if healthy else Probe(ok=False, error="no answer")
-
-    monkeypatch.setattr("xae.control.converge.wait_healthy", wait)
+    world.health.by_app.update(behaviours)
 
 
 def test_a_pass_that_raises_anything_is_caught_for_its_app_and_leaks_no_instance(
-    world: World, shop: str, alice: User, monkeypatch: pytest.MonkeyPatch
+    world: World, shop: str, alice: User
 ) -> None:
     create_app(world.platform, alice, "bad")
     deploy(world.platform, shop, "img:1")
@@ -235,7 +232,7 @@ def test_a_pass_that_raises_anything_is_caught_for_its_app_and_leaks_no_instance
     def crash() -> bool:
         raise ValueError("Invalid non-printable ASCII character in URL")
 
-    _gate_by_app(monkeypatch, world, {"bad": crash})
+    _gate_by_app(world, {"bad": crash})
     reconciler = Reconciler(world.platform)
     world.events.clear()
 
@@ -279,13 +276,13 @@ def test_a_failing_app_is_reported_until_a_pass_of_it_succeeds(
 
 
 def test_a_hanging_health_check_of_one_app_does_not_delay_healing_another(
-    world: World, shop: str, alice: User, monkeypatch: pytest.MonkeyPatch
+    world: World, shop: str, alice: User
 ) -> None:
     create_app(world.platform, alice, "slow")
     deploy(world.platform, shop, "img:1")
     deploy(world.platform, "slow", "slow:1")
     release = threading.Event()
-    _gate_by_app(monkeypatch, world, {"slow": lambda: release.wait(10)})
+    _gate_by_app(world, {"slow": lambda: release.wait(10)})
     [slow_web] = world.runtime.of("slow")
     world.runtime.kill(slow_web.id)
     reconciler = Reconciler(world.platform)
@@ -298,9 +295,12 @@ def test_a_hanging_health_check_of_one_app_does_not_delay_healing_another(
         world.runtime.kill(shop_web.id)
         killed_at = time.monotonic()
 
+        def served() -> bool:
+            running = [f"{i.address}:{i.port}" for i in world.runtime.of(shop) if i.running]
+            return bool(running) and world.router.served().get(shop) == running
+
         _wait_until(
-            lambda: _tick(reconciler) or any(i.running for i in world.runtime.of(shop)),
-            "the healthy app's instance to be replaced",
+            lambda: _tick(reconciler) or served(), "the healthy app's instance to be replaced"
         )
 
         assert time.monotonic() - killed_at < 2.0
@@ -329,9 +329,8 @@ def test_failure_messages_carry_no_control_characters() -> None:
 
 
 def test_a_probe_of_a_stored_malformed_path_fails_instead_of_raising() -> None:
-    from xae.control.health import probe_once
-
+    prober = Prober(probe_client(httpx.MockTransport(lambda request: httpx.Response(200))))
     instance = Instance(id="x", name="x", app="a", process="web", release=1, spec_hash="h",
                         state="running", address="127.0.0.1", port=9, memory_bytes=1, cpus=1.0)
     check = HealthCheck(path="/a\tb\r\n", timeout=0.5, attempts=1, interval=0.0, strict=True)
-    assert probe_once(instance, check) is False
+    assert prober.probe_once(instance, check) is False

@@ -44,7 +44,7 @@ def app_info(name: str, p: PlatformDep, session: SessionDep, user: UserDep) -> A
     return AppInfo(
         **app_public(p, app).model_dump(),
         formation=formation_public(p, session, app),
-        instances=[instance_public(p, i) for i in p.runtime.list_instances(name)],
+        instances=[instance_public(p, i) for i in p.backend.list_instances(name)],
         health=Health(
             path=check.path, timeout=check.timeout, attempts=check.attempts, drain_seconds=drain
         ),

@@ -53,5 +53,5 @@ def list_instances(
     name: str, p: PlatformDep, session: SessionDep, user: UserDep
 ) -> list[InstancePublic]:
     load_app(session, user, name)
-    instances = sorted(p.runtime.list_instances(name), key=lambda i: (i.process, i.name))
+    instances = sorted(p.backend.list_instances(name), key=lambda i: (i.process, i.name))
     return [instance_public(p, i) for i in instances]

@@ -30,7 +30,7 @@ def logs(
     with p.db.session() as session:
         load_app(session, user, name)
     lines = app_logs(
-        p.runtime, name, process=process, tail=max(0, min(tail, 10_000)), follow=follow
+        p.backend, name, process=process, tail=max(0, min(tail, 10_000)), follow=follow
     )
 
     def body() -> Iterator[bytes]:

@@ -18,9 +18,9 @@ router = APIRouter(prefix="/v1", tags=["status"])
 @router.get("/status")
 def get_status(request: Request, p: PlatformDep, user: UserDep) -> Status:
     components = [Component(name="api", healthy=True, detail=f"serving at {p.settings.api_url}")]
-    backend = p.runtime.name
+    backend = p.backend.name
     try:
-        p.runtime.ping()
+        p.backend.ping()
         components.append(Component(name=backend, healthy=True, detail="the backend answers"))
     except XaeError as e:
         hint = "start the cluster: `make k8s-up`" if backend == "kubernetes" else "`make up`"
@@ -50,7 +50,7 @@ def get_status(request: Request, p: PlatformDep, user: UserDep) -> Status:
     components.append(_reconciler(request.app.state.reconciler, p, user))
     return Status(
         api_url=p.settings.api_url,
-        backend=p.runtime.name,
+        backend=p.backend.name,
         router=RouterInfo(address=router_status.address, base_domain=p.settings.base_domain),
         components=components,
     )

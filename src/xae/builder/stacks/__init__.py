@@ -15,10 +15,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Protocol
 
+from xae.domain.policy import APP_UID
 from xae.errors import BuildFailed
-
-APP_UID = 10001
-"""The unprivileged user (and group) every app runs as; created in the xae base image."""
 
 COPY_APP = f"COPY --chown={APP_UID}:{APP_UID} . /app"
 RUN_AS_APP = f"USER {APP_UID}"

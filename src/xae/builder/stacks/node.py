@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from xae.builder import sourcefiles
-from xae.builder.stacks import APP_UID, COPY_APP, RUN_AS_APP, no_default_command
+from xae.builder.stacks import COPY_APP, RUN_AS_APP, no_default_command
+from xae.domain.policy import APP_UID
 from xae.errors import BuildFailed
 
 IGNORE: tuple[str, ...] = ("node_modules",)

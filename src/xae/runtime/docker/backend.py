@@ -9,6 +9,10 @@ An image missing from the engine is pulled here, explicitly, before the containe
 so that a failed pull is told apart from a failed start and reported by kind only: the
 engine's pull errors quote the registry's response body, which whoever runs the registry
 writes, and it never reaches a user or a log line.
+
+What a container is made of (`container_args`) is a pure function of the instance spec, the
+twin of `xae.runtime.kubernetes.manifests.deployment`; the engine client is made once where the
+process starts (`xae.docker_client`) and passed in.
 """
 
 from __future__ import annotations
@@ -24,13 +28,14 @@ import docker.errors
 from docker.models.containers import Container
 
 from xae.domain.images import describe_pull_failure
+from xae.domain.policy import APP_UID, LABEL_APP, LABEL_MANAGED, LABEL_PLANE
 from xae.errors import RuntimeFailure, RuntimeUnavailable
 from xae.runtime.base import Instance, InstanceSpec
 from xae.runtime.command import shell_command
 
-APP_USER = "10001:10001"
-MANAGED = "xae.managed"
-PLANE = "xae.plane"
+APP_USER = f"{APP_UID}:{APP_UID}"
+MANAGED = LABEL_MANAGED
+PLANE = LABEL_PLANE
 
 
 class _NetworkInfo(TypedDict, total=False):
@@ -57,7 +62,7 @@ def labels_for(plane: str, spec: InstanceSpec) -> dict[str, str]:
     return {
         MANAGED: "1",
         PLANE: plane,
-        "xae.app": spec.app,
+        LABEL_APP: spec.app,
         "xae.process": spec.process,
         "xae.release": f"v{spec.release}",
         "xae.spec": spec.spec_hash,
@@ -67,10 +72,49 @@ def labels_for(plane: str, spec: InstanceSpec) -> dict[str, str]:
     }
 
 
+def container_name(plane: str, spec: InstanceSpec, suffix: str) -> str:
+    """`xae-[<plane>-]<app>-<process>-v<release>-<suffix>`: unique with a random `suffix`."""
+    prefix = "" if plane == "default" else f"{plane}-"
+    return f"xae-{prefix}{spec.app}-{spec.process}-v{spec.release}-{suffix}"
+
+
+def container_args(spec: InstanceSpec, *, plane: str, name: str) -> dict[str, Any]:
+    """The `containers.create` arguments of one instance: what it runs and how it is confined.
+
+    Pure, like `manifests.deployment()` on kubernetes: the same spec gives the same container.
+    """
+    env = dict(spec.env)
+    if spec.port is not None:
+        env["PORT"] = str(spec.port)
+    return dict(
+        image=spec.image,
+        command=shell_command(spec.command) if spec.command else None,
+        name=name,
+        hostname=name[-40:].lstrip("-"),
+        environment=env,
+        labels=labels_for(plane, spec),
+        user=APP_USER,
+        cap_drop=["ALL"],
+        security_opt=["no-new-privileges:true"],
+        pids_limit=spec.pids_limit,
+        mem_limit=spec.memory_bytes,
+        memswap_limit=spec.memory_bytes,
+        nano_cpus=int(spec.cpus * 1e9),
+        # overlay2 bounds the writable layer only on xfs with pquota (not here, nor on most
+        # hosts), so the one place apps are told to write scratch data is bounded: /tmp, a
+        # tmpfs charged to the memory limit. Writes past it fail with ENOSPC.
+        tmpfs={"/tmp": f"rw,nosuid,nodev,size={spec.tmp_bytes},mode=1777"},
+        init=True,
+        network=network_name(plane, spec.app),
+        restart_policy={"Name": "unless-stopped"},
+        log_config={"Type": "json-file", "Config": {"max-size": "10m", "max-file": "3"}},
+    )
+
+
 def _instance_from_summary(row: _ContainerSummary) -> Instance:
     labels = row.get("Labels") or {}
     networks = (row.get("NetworkSettings") or {}).get("Networks") or {}
-    app = labels.get("xae.app", "")
+    app = labels.get(LABEL_APP, "")
     address = (networks.get(network_name(labels.get(PLANE, ""), app)) or {}).get(
         "IPAddress"
     ) or None
@@ -126,19 +170,9 @@ class DockerRuntime:
 
     name = "docker"
 
-    def __init__(self, base_url: str | None = None, plane: str = "default") -> None:
+    def __init__(self, client: docker.DockerClient, plane: str = "default") -> None:
         self.plane = plane
-        try:
-            self.client = (
-                docker.DockerClient(base_url=base_url, version="auto", timeout=120)
-                if base_url
-                else docker.from_env(version="auto", timeout=120)
-            )
-        except docker.errors.DockerException as e:
-            raise RuntimeUnavailable(
-                f"cannot reach the Docker engine ({str(e)[:200]}): is dockerd running? "
-                "`make up` starts it"
-            ) from e
+        self.client = client
 
     def ping(self) -> None:
         try:
@@ -156,7 +190,7 @@ class DockerRuntime:
             self.client.networks.create(
                 name,
                 driver="bridge",
-                labels={MANAGED: "1", PLANE: self.plane, "xae.app": app},
+                labels={MANAGED: "1", PLANE: self.plane, LABEL_APP: app},
                 check_duplicate=True,
             )
         except docker.errors.APIError as e:
@@ -165,7 +199,9 @@ class DockerRuntime:
             raise RuntimeFailure(f"creating the network for {app!r} failed: {e.explanation}") from e
 
     def list_instances(self, app: str | None = None) -> list[Instance]:
-        filters = [f"{MANAGED}=1", f"{PLANE}={self.plane}"] + ([f"xae.app={app}"] if app else [])
+        filters = [f"{MANAGED}=1", f"{PLANE}={self.plane}"]
+        if app:
+            filters.append(f"{LABEL_APP}={app}")
         try:
             rows = cast(
                 list[_ContainerSummary],
@@ -200,36 +236,8 @@ class DockerRuntime:
     def start(self, spec: InstanceSpec) -> Instance:
         self.ensure_network(spec.app)
         self.ensure_image(spec.image)
-        env = dict(spec.env)
-        if spec.port is not None:
-            env["PORT"] = str(spec.port)
-        command = shell_command(spec.command) if spec.command else None
-        suffix = secrets.token_hex(3)
-        plane = "" if self.plane == "default" else f"{self.plane}-"
-        name = f"xae-{plane}{spec.app}-{spec.process}-v{spec.release}-{suffix}"
-        kwargs: dict[str, Any] = dict(
-            image=spec.image,
-            command=command,
-            name=name,
-            hostname=name[-40:].lstrip("-"),
-            environment=env,
-            labels=labels_for(self.plane, spec),
-            user=APP_USER,
-            cap_drop=["ALL"],
-            security_opt=["no-new-privileges:true"],
-            pids_limit=spec.pids_limit,
-            mem_limit=spec.memory_bytes,
-            memswap_limit=spec.memory_bytes,
-            nano_cpus=int(spec.cpus * 1e9),
-            # overlay2 bounds the writable layer only on xfs with pquota (not here, nor on most
-            # hosts), so the one place apps are told to write scratch data is bounded: /tmp, a
-            # tmpfs charged to the memory limit. Writes past it fail with ENOSPC.
-            tmpfs={"/tmp": f"rw,nosuid,nodev,size={spec.tmp_bytes},mode=1777"},
-            init=True,
-            network=network_name(self.plane, spec.app),
-            restart_policy={"Name": "unless-stopped"},
-            log_config={"Type": "json-file", "Config": {"max-size": "10m", "max-file": "3"}},
-        )
+        name = container_name(self.plane, spec, secrets.token_hex(3))
+        kwargs = container_args(spec, plane=self.plane, name=name)
         try:
             # create + start, not `run`: `run` pulls a missing image itself and its error would
             # quote the registry; `ensure_image` pulled it already.
@@ -279,7 +287,7 @@ class DockerRuntime:
         try:
             for network in self.client.networks.list(names=[network_name(self.plane, app)]):
                 network.remove()
-            image_filter = {"label": [f"xae.app={app}", f"{PLANE}={self.plane}"]}
+            image_filter = {"label": [f"{LABEL_APP}={app}", f"{PLANE}={self.plane}"]}
             for image in self.client.images.list(filters=image_filter):
                 self.client.images.remove(image.id, force=True)
         except docker.errors.APIError as e:

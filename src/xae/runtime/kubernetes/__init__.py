@@ -1,5 +1,5 @@
 """The kubernetes backend (`XAE_BACKEND=kubernetes`): Deployments, probes, EndpointSlices."""
 
-from xae.runtime.kubernetes.backend import KubernetesRuntime
+from xae.runtime.kubernetes.backend import KubernetesOrchestrator, connect, where
 
-__all__ = ["KubernetesRuntime"]
+__all__ = ["KubernetesOrchestrator", "connect", "where"]

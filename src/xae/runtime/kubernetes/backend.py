@@ -29,6 +29,7 @@ from lightkube.resources.core_v1 import Namespace, Pod, Secret, Service
 from lightkube.resources.networking_v1 import NetworkPolicy
 
 from xae.domain.health import advice, check_label, still_serving
+from xae.domain.policy import LOG_TAIL
 from xae.domain.resources import parse_memory
 from xae.errors import DeployFailed, RuntimeFailure, RuntimeUnavailable
 from xae.runtime.base import AppPlan, Instance, Progress, RoutesChanged
@@ -38,36 +39,52 @@ from xae.runtime.kubernetes.rollout import Wanted, evaluate
 
 log = logging.getLogger("xae.runtime.kubernetes")
 FIELD_MANAGER = "xae"
-LOG_TAIL = 30
 SYNC_TIMEOUT = 30.0
 
 
-class KubernetesRuntime:
+def where(kubeconfig: Path | None) -> str:
+    """Where the kubeconfig is read from, for messages."""
+    return str(kubeconfig) if kubeconfig else "KUBECONFIG or ~/.kube/config"
+
+
+def connect(kubeconfig: Path | None) -> Client:
+    """The process's one Kubernetes client, from `kubeconfig` (None: the environment's).
+
+    Made once where the process starts and handed to `KubernetesOrchestrator`; nothing is
+    requested yet (`ping` does that)."""
+    try:
+        config = KubeConfig.from_file(kubeconfig) if kubeconfig else KubeConfig.from_env()
+    except Exception as e:
+        raise RuntimeUnavailable(
+            f"cannot read the kubeconfig ({where(kubeconfig)}): {e}. Point XAE_KUBECONFIG at a "
+            "kubeconfig (`make k8s-up` writes /var/lib/xae/k8s/kubeconfig)"
+        ) from e
+    # trust_env=False: a proxy from the environment must not capture cluster traffic.
+    return Client(config=config, field_manager=FIELD_MANAGER, trust_env=False)
+
+
+class KubernetesOrchestrator:
+    """`xae.runtime.base.Orchestrator` on a Kubernetes cluster, through `client`."""
+
     name = "kubernetes"
 
     def __init__(
         self,
-        kubeconfig: Path | None,
+        client: Client,
         *,
         plane: str,
         router_cidrs: list[str],
         rollout_timeout: float,
+        where: str = "the cluster",
+        cache: ClusterCache | None = None,
     ) -> None:
         self.plane = plane
         self.router_cidrs = router_cidrs
         self.rollout_timeout = rollout_timeout
         self._deadline = max(10, min(int(rollout_timeout), 3600))
-        self._where = str(kubeconfig) if kubeconfig else "KUBECONFIG or ~/.kube/config"
-        try:
-            config = KubeConfig.from_file(kubeconfig) if kubeconfig else KubeConfig.from_env()
-        except Exception as e:
-            raise RuntimeUnavailable(
-                f"cannot read the kubeconfig ({self._where}): {e}. Point XAE_KUBECONFIG at a "
-                "kubeconfig (`make k8s-up` writes /var/lib/xae/k8s/kubeconfig)"
-            ) from e
-        # trust_env=False: a proxy from the environment must not capture cluster traffic.
-        self.client = Client(config=config, field_manager=FIELD_MANAGER, trust_env=False)
-        self.cache = ClusterCache(self.client, plane)
+        self._where = where
+        self.client = client
+        self.cache = cache if cache is not None else ClusterCache(client, plane)
         self._started = threading.Lock()
 
     # -- Backend -----------------------------------------------------------------------------

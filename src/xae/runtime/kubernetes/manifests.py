@@ -24,6 +24,7 @@ import math
 import re
 from typing import Any
 
+from xae.domain.policy import APP_UID
 from xae.runtime.base import AppPlan, HealthCheck, ProcessPlan
 from xae.runtime.command import shell_command
 
@@ -39,7 +40,6 @@ OWNER = f"{GROUP}/owner"
 MANIFEST = f"{GROUP}/manifest"
 """Annotation: a hash of the Deployment as xae applied it, so the reconciler re-applies after
 any change (probes, drain time), not only after a new release."""
-APP_UID = 10001
 PRE_STOP_SECONDS = 3
 """Pods keep serving this long after removal starts, while the router drops their address."""
 
@@ -192,7 +192,7 @@ def deployment(
         env.append({"name": "PORT", "value": str(spec.port)})
         container["ports"] = [{"name": "http", "containerPort": spec.port, "protocol": "TCP"}]
         check = plan.health
-        start_budget = max(1, math.ceil(check.attempts * check.interval))
+        start_budget = max(1, math.ceil(check.start_budget))
         container["startupProbe"] = _probe(check, spec.port, period=1, failures=start_budget)
         container["readinessProbe"] = _probe(check, spec.port, period=1, failures=2)
         container["livenessProbe"] = _probe(check, spec.port, period=10, failures=3)

@@ -1,4 +1,5 @@
-"""Making one app's instances and route match its plan: the heart of rollouts and self-healing.
+"""The instance strategy: making one app's instances and route match its plan, one instance at
+a time, on an instance-level `Runtime` (docker). The heart of rollouts and self-healing there.
 
 The order is what makes deploys zero-downtime: start what is missing, wait until new web
 instances pass their health check, point the route at exactly the healthy up-to-date web
@@ -7,74 +8,36 @@ instance never becomes healthy, the new instances are removed and nothing old wa
 The same code runs for a deploy, a scale, a restart and the periodic reconcile, under one lock
 per app.
 
-This is the strategy for instance-level backends (docker); `xae.control.cluster` is the one for
-backends that roll out by themselves (kubernetes). Both offer the `Strategy` protocol below.
+Its sibling for backends that roll out by themselves (kubernetes) is `xae.control.cluster`;
+both implement `xae.control.strategy.Strategy` for the same `AppPlan`.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Protocol, TypeVar
+from typing import TypeVar
 
-from xae.control.health import HealthTracker, Probe, probe_once, wait_healthy
+from xae.control.health import HealthTracker, Probe, Prober
 from xae.control.routes import RouteTable
+from xae.control.strategy import AppLocks
 from xae.domain.health import check_label, gate_failure
+from xae.domain.policy import LOG_TAIL
 from xae.errors import DeployFailed, RuntimeFailure
 from xae.runtime.base import AppPlan, Instance, ProcessPlan, Progress, Runtime
 
 DEAD_STATES = {"exited", "dead", "created"}
-LOG_TAIL = 30
 MAX_PARALLEL = 16
 """Instances of one app started, probed or stopped at once."""
 
-log = logging.getLogger("xae.control.converge")
+log = logging.getLogger("xae.control.instances")
 T = TypeVar("T")
 R = TypeVar("R")
 
 
 def _quiet(_: str) -> None:
     return None
-
-
-class Strategy(Protocol):
-    """How the platform makes apps match their plans on one kind of backend."""
-
-    def lock(self, app: str) -> threading.Lock:
-        """The app's lock: deploys, scales, destroys and reconcile passes hold it."""
-
-    def converge(self, plan: AppPlan, progress: Progress) -> None:
-        """Converge one app; the caller holds `lock(plan.app)` and computed `plan` under it."""
-
-    def remove_app(self, app: str) -> None:
-        """Remove everything of `app`; the caller holds `lock(app)`."""
-
-    def clear(self, app: str) -> None:
-        """Route `app` nowhere and remove its instances: it has no release to run (e.g. its
-        first deploy was interrupted). The caller holds `lock(app)`."""
-
-    def known_apps(self) -> set[str]:
-        """Apps the backend or the router still has something of (to find orphans)."""
-
-    def warm_start(self, plans: dict[str, AppPlan | None]) -> None:
-        """Before the router's first apply: rebuild the routing table from what serves."""
-
-    def start(self) -> None:
-        """Start background work (watches); the router is running by now."""
-
-    def stop(self) -> None: ...
-
-
-class AppLocks:
-    def __init__(self) -> None:
-        self._locks: dict[str, threading.Lock] = {}
-        self._guard = threading.Lock()
-
-    def __call__(self, app: str) -> threading.Lock:
-        with self._guard:
-            return self._locks.setdefault(app, threading.Lock())
 
 
 def _each(app: str, fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
@@ -90,11 +53,16 @@ def _each(app: str, fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
     return [future.result() for future in futures]
 
 
-class Converger:
-    def __init__(self, runtime: Runtime, routes: RouteTable, health: HealthTracker) -> None:
+class InstanceStrategy:
+    """`Strategy` for a `Runtime`: xae starts, health-gates, routes and drains each instance."""
+
+    def __init__(
+        self, runtime: Runtime, routes: RouteTable, health: HealthTracker, prober: Prober
+    ) -> None:
         self.runtime = runtime
         self.routes = routes
         self.health = health
+        self.prober = prober
         self.lock = AppLocks()
 
     def converge(self, plan: AppPlan, progress: Progress = _quiet) -> None:
@@ -110,7 +78,9 @@ class Converger:
             plan = plans.get(instance.app)
             if plan is None or instance.process != "web" or not instance.running:
                 continue
-            if instance.spec_hash in plan.spec_hashes() and probe_once(instance, plan.health):
+            if instance.spec_hash in plan.spec_hashes() and self.prober.probe_once(
+                instance, plan.health
+            ):
                 self.health.mark(instance.id, True)
                 by_app[instance.app].append(f"{instance.address}:{instance.port}")
         for name, upstreams in by_app.items():
@@ -248,7 +218,7 @@ class Converger:
         return ", ".join(f"v{r}" for r in sorted(releases)) or "the running release"
 
     def _wait(self, instance: Instance, plan: AppPlan) -> Probe:
-        return wait_healthy(instance, plan.health, lambda: self._alive(instance))
+        return self.prober.wait_healthy(instance, plan.health, lambda: self._alive(instance))
 
     def _alive(self, instance: Instance) -> bool:
         for other in self.runtime.list_instances(instance.app):
@@ -260,7 +230,7 @@ class Converger:
         if self.health.get(instance.id):
             return True
         # Not seen by this process yet (e.g. after xae restarted), or failing: probe once more.
-        healthy = probe_once(instance, plan.health)
+        healthy = self.prober.probe_once(instance, plan.health)
         self.health.mark(instance.id, healthy)
         return healthy
 
