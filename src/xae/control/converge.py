@@ -22,10 +22,11 @@ from typing import Protocol, TypeVar
 from xae.control.health import HealthTracker, Probe, probe_once, wait_healthy
 from xae.control.routes import RouteTable
 from xae.domain.health import check_label, gate_failure
+from xae.domain.states import InstanceState
 from xae.errors import DeployFailed, RuntimeFailure
 from xae.runtime.base import AppPlan, Instance, ProcessPlan, Progress, Runtime
 
-DEAD_STATES = {"exited", "dead", "created"}
+DEAD_STATES = frozenset({InstanceState.EXITED, InstanceState.DEAD, InstanceState.CREATED})
 LOG_TAIL = 30
 MAX_PARALLEL = 16
 """Instances of one app started, probed or stopped at once."""

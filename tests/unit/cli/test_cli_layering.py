@@ -1,5 +1,5 @@
-"""The CLI stays a pure API client: it imports nothing from xae but itself, the name gate and
-the pure escape stripping for printed output."""
+"""The CLI stays a pure API client: it imports nothing from xae but itself, the name gate, the
+pure escape stripping for printed output and the enumerated states it colours."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ from pathlib import Path
 
 import xae.cli
 
-ALLOWED = ("xae.cli", "xae.domain.names", "xae.domain.terminal", "xae.domain")
+ALLOWED = (
+    "xae.cli", "xae.domain.names", "xae.domain.terminal", "xae.domain.states", "xae.domain"
+)
 
 
 def _xae_imports(path: Path) -> set[str]:

@@ -24,6 +24,7 @@ import docker.errors
 from docker.models.containers import Container
 
 from xae.domain.images import describe_pull_failure
+from xae.domain.states import InstanceState
 from xae.errors import RuntimeFailure, RuntimeUnavailable
 from xae.runtime.base import Instance, InstanceSpec
 from xae.runtime.command import shell_command
@@ -31,6 +32,8 @@ from xae.runtime.command import shell_command
 APP_USER = "10001:10001"
 MANAGED = "xae.managed"
 PLANE = "xae.plane"
+_STOPPABLE = (InstanceState.RUNNING, InstanceState.RESTARTING)
+"""States whose container gets SIGTERM and its grace period before it is removed."""
 
 
 class _NetworkInfo(TypedDict, total=False):
@@ -82,7 +85,7 @@ def _instance_from_summary(row: _ContainerSummary) -> Instance:
         process=labels.get("xae.process", ""),
         release=int(labels.get("xae.release", "v0").lstrip("v") or 0),
         spec_hash=labels.get("xae.spec", ""),
-        state=row.get("State", "unknown"),
+        state=InstanceState.of(row.get("State", "unknown")),
         address=address,
         port=int(port) if port else None,
         memory_bytes=int(labels.get("xae.memory") or 0),
@@ -253,7 +256,7 @@ class DockerRuntime:
     def stop(self, instance: Instance, grace: float) -> None:
         try:
             container = self.client.containers.get(instance.id)
-            if container.status in ("running", "restarting"):
+            if InstanceState.of(container.status) in _STOPPABLE:
                 container.stop(timeout=max(1, math.ceil(grace)))
             container.remove(force=True)
         except docker.errors.NotFound:
