@@ -29,6 +29,7 @@ from xae.control.health import Prober, probe_client
 from xae.control.platform import Platform
 from xae.control.releases import new_release, rollout
 from xae.docker_client import DockerConnection
+from xae.domain.states import InstanceState
 from xae.errors import RuntimeFailure
 from xae.router.base import Route, RouterStatus
 from xae.router.validate import validate_routes
@@ -108,7 +109,7 @@ class FakeRuntime:
             instance = Instance(
                 id=f"id{n}", name=f"{spec.app}-{spec.process}-{n}", app=spec.app,
                 process=spec.process, release=spec.release, spec_hash=spec.spec_hash,
-                state="running", address=f"10.0.0.{n}", port=spec.port,
+                state=InstanceState.RUNNING, address=f"10.0.0.{n}", port=spec.port,
                 memory_bytes=spec.memory_bytes, cpus=spec.cpus,
             )
             self.instances[instance.id] = instance
@@ -126,7 +127,7 @@ class FakeRuntime:
 
     # -- test controls -------------------------------------------------------------------
 
-    def kill(self, instance_id: str, state: str = "exited") -> None:
+    def kill(self, instance_id: str, state: InstanceState = InstanceState.EXITED) -> None:
         """The container died on its own (crash, OOM kill)."""
         with self._lock:
             self.instances[instance_id] = replace(self.instances[instance_id], state=state)

@@ -3,8 +3,8 @@
 This is the only module that knows the full command list; each noun's module holds its own
 commands. Errors are rendered in one place (`XaeGroup.invoke`), so every command fails the
 same way: `error: <message> (<code>)` on stderr, exit 1 for API and user errors, 2 for usage.
-The CLI is a pure client of the REST API and imports nothing from xae but `xae.domain.names`
-and `xae.domain.terminal` (pure, no dependencies).
+The CLI is a pure client of the REST API and imports nothing from xae but `xae.domain.names`,
+`xae.domain.states` and `xae.domain.terminal` (pure, no dependencies).
 """
 
 from __future__ import annotations

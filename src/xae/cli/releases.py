@@ -17,11 +17,16 @@ from xae.cli import output
 from xae.cli.client import api
 from xae.cli.errors import usage_error
 from xae.cli.options import AppOption, JsonOption, require_app
+from xae.domain.states import ReleaseStatus
 
 _VERSION = re.compile(r"^[vV]?(\d+)$")
 _ROLLBACK_TARGET = re.compile(r"\bv(\d+)\b")
 
-_STATUS_STYLE = {"succeeded": "green", "failed": "red", "pending": "yellow"}
+_STATUS_STYLE: dict[str, str] = {
+    ReleaseStatus.SUCCEEDED: "green",
+    ReleaseStatus.FAILED: "red",
+    ReleaseStatus.PENDING: "yellow",
+}
 
 
 def parse_version(text: str) -> int:

@@ -16,10 +16,9 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 import docker
 
@@ -32,13 +31,13 @@ from xae.control.audit import record
 from xae.control.formation import ensure_formation
 from xae.control.platform import Platform
 from xae.control.releases import new_release, rollout
+from xae.domain.deploy_events import Emit, LogLine, Step
 from xae.domain.images import IMAGE_STACK, validate_command, validate_image_ref, validate_port
 from xae.domain.policy import LOG_TAIL
+from xae.domain.states import BuildStatus
 from xae.domain.terminal import strip_escapes
 from xae.errors import BuildFailed, XaeError
 from xae.store.models import Build, User, utcnow
-
-Emit = Callable[[dict[str, Any]], None]
 
 
 @dataclass(frozen=True)
@@ -66,7 +65,7 @@ class DeployPipeline:
         settings = self.p.settings
         with self.p.db.session() as session:
             app = get_app(session, name)
-            build = Build(app_id=app.id, status="running")
+            build = Build(app_id=app.id, status=BuildStatus.RUNNING)
             session.add(build)
             session.flush()
             build_id = build.id
@@ -76,11 +75,11 @@ class DeployPipeline:
             # pip's and npm's colours and progress redraws: the text is kept, not the escapes.
             line = strip_escapes(line)
             lines.append(line)
-            emit({"event": "log", "line": line})
+            emit(LogLine(line))
 
         workdir = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=self._builds_root(name)))
         try:
-            emit({"event": "step", "message": "unpacking source"})
+            emit(Step("unpacking source"))
             src = workdir / "src"
             src.mkdir()
             extract_upload(
@@ -89,16 +88,16 @@ class DeployPipeline:
                 max_bytes=settings.max_upload_bytes,
                 max_entries=settings.max_upload_entries,
             )
-            emit({"event": "step", "message": "building image"})
+            emit(Step("building image"))
             built = build_image(
                 self.docker, src, app=name, tag=self._tag(build_id), settings=settings, log=log
             )
             image = built.ref
             if settings.registry:
-                emit({"event": "step", "message": f"pushing the image to {settings.registry}"})
+                emit(Step(f"pushing the image to {settings.registry}"))
                 image = push_image(self.docker, built.ref, settings.registry, log)
         except XaeError as e:
-            self._finish_build(build_id, "failed", lines, user, name, e)
+            self._finish_build(build_id, BuildStatus.FAILED, lines, user, name, e)
             raise
         finally:
             shutil.rmtree(workdir)
@@ -130,12 +129,7 @@ class DeployPipeline:
             app = get_app(session, name)
             image = vet_image(session, self.p.settings, name, app.id, image)
         runs = f"`{command}`" if command else "the image's CMD"
-        emit(
-            {
-                "event": "step",
-                "message": f"using image {image} as is (no build): web runs {runs} on port {port}",
-            }
-        )
+        emit(Step(f"using image {image} as is (no build): web runs {runs} on port {port}"))
         self._release(
             user,
             name,
@@ -173,7 +167,7 @@ class DeployPipeline:
                     found = session.get(Build, build_id)
                     assert found is not None
                     row = found
-                row.status, row.finished_at = "succeeded", utcnow()
+                row.status, row.finished_at = BuildStatus.SUCCEEDED, utcnow()
                 row.stack, row.image, row.port = finished.stack, finished.image, finished.port
                 row.processes = dict(finished.processes)
                 row.log = finished.log
@@ -195,13 +189,13 @@ class DeployPipeline:
                     name,
                     details={"build": row.id, "stack": finished.stack, "image": finished.image},
                 )
-            emit({"event": "step", "message": f"releasing v{version}"})
+            emit(Step(f"releasing v{version}"))
             rollout(
                 self.p,
                 name,
                 release_id,
                 user.name,
-                progress=lambda m: emit({"event": "step", "message": m}),
+                progress=lambda m: emit(Step(m)),
             )
 
     def _tag(self, build_id: int) -> str:
@@ -214,7 +208,13 @@ class DeployPipeline:
         return root
 
     def _finish_build(
-        self, build_id: int, status: str, lines: list[str], user: User, name: str, error: XaeError
+        self,
+        build_id: int,
+        status: BuildStatus,
+        lines: list[str],
+        user: User,
+        name: str,
+        error: XaeError,
     ) -> None:
         with self.p.db.session() as session:
             build = session.get(Build, build_id)

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from xae.config import Settings
 from xae.domain.images import IMAGE_STACK, choose_image
 from xae.domain.registries import Network, PlatformAddresses, check_registry
+from xae.domain.states import BuildStatus
 from xae.store.models import Build
 
 PROC_NET = Path("/proc/net")
@@ -33,7 +34,7 @@ def built_images(session: Session, app_id: int) -> list[str]:
         for image in session.scalars(
             select(Build.image).where(
                 Build.app_id == app_id,
-                Build.status == "succeeded",
+                Build.status == BuildStatus.SUCCEEDED,
                 Build.stack.is_distinct_from(IMAGE_STACK),
                 Build.image.is_not(None),
             )

@@ -24,10 +24,11 @@ from xae.control.routes import RouteTable
 from xae.control.strategy import AppLocks
 from xae.domain.health import check_label, gate_failure
 from xae.domain.policy import LOG_TAIL
+from xae.domain.states import InstanceState
 from xae.errors import DeployFailed, RuntimeFailure
 from xae.runtime.base import AppPlan, Instance, ProcessPlan, Progress, Runtime
 
-DEAD_STATES = {"exited", "dead", "created"}
+DEAD_STATES = frozenset({InstanceState.EXITED, InstanceState.DEAD, InstanceState.CREATED})
 MAX_PARALLEL = 16
 """Instances of one app started, probed or stopped at once."""
 

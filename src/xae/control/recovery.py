@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from xae.control.audit import record
+from xae.domain.states import BuildStatus, ReleaseStatus
 from xae.store.db import Database
 from xae.store.models import App, Build, Release, utcnow
 
@@ -45,11 +46,11 @@ def fail_interrupted(db: Database) -> Interrupted:
         pending = session.execute(
             select(Release, App.name)
             .join(App, App.id == Release.app_id)
-            .where(Release.status == "pending")
+            .where(Release.status == ReleaseStatus.PENDING)
             .order_by(Release.id)
         ).all()
         for release, app in pending:
-            release.status = "failed"
+            release.status = ReleaseStatus.FAILED
             release.failure_reason = RELEASE_REASON
             record(
                 session,
@@ -63,11 +64,11 @@ def fail_interrupted(db: Database) -> Interrupted:
         running = session.execute(
             select(Build, App.name)
             .join(App, App.id == Build.app_id)
-            .where(Build.status == "running")
+            .where(Build.status == BuildStatus.RUNNING)
             .order_by(Build.id)
         ).all()
         for build, app in running:
-            build.status, build.finished_at = "failed", utcnow()
+            build.status, build.finished_at = BuildStatus.FAILED, utcnow()
             build.log = (build.log + "\n" if build.log else "") + BUILD_REASON
             record(
                 session,

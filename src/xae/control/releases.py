@@ -19,6 +19,7 @@ from xae.control.audit import record
 from xae.control.limits import check_config, check_config_value
 from xae.control.platform import Platform
 from xae.domain.names import validate_config_key
+from xae.domain.states import ReleaseStatus
 from xae.errors import InvalidInput, NotFound, XaeError
 from xae.runtime.base import Progress
 from xae.store.models import App, Release, User
@@ -50,7 +51,7 @@ def new_release(
         build_id=build_id,
         config=dict(config),
         description=description,
-        status="pending",
+        status=ReleaseStatus.PENDING,
         created_by=actor,
     )
     session.add(release)
@@ -77,7 +78,7 @@ def rollout(
     def promote(session: Session, app: App) -> None:
         release = session.get(Release, release_id)
         assert release is not None
-        release.status = "succeeded"
+        release.status = ReleaseStatus.SUCCEEDED
         app.current_release_id = release.id
         app.config = dict(release.config)
         record(session, actor, "release.rollout", name, details={"version": release.version})
@@ -91,7 +92,7 @@ def rollout(
         with p.db.session() as session:
             release = session.get(Release, release_id)
             if release is not None:
-                release.status = "failed"
+                release.status = ReleaseStatus.FAILED
                 release.failure_reason = reason.split("\n", 1)[0][:200]
                 record(
                     session,
@@ -113,7 +114,7 @@ def prune_failed(session: Session, app_id: int, keep: int) -> int:
     stale = list(
         session.scalars(
             select(Release.id)
-            .where(Release.app_id == app_id, Release.status == "failed")
+            .where(Release.app_id == app_id, Release.status == ReleaseStatus.FAILED)
             .order_by(Release.version.desc())
             .offset(keep)
         )
@@ -184,7 +185,7 @@ def rollback(p: Platform, user: User, name: str, version: int | None) -> tuple[i
                     .where(
                         Release.app_id == app.id,
                         Release.version < current.version,
-                        Release.status == "succeeded",
+                        Release.status == ReleaseStatus.SUCCEEDED,
                     )
                     .order_by(Release.version.desc())
                 )

@@ -11,10 +11,9 @@ import queue
 import threading
 from collections.abc import Iterator
 
+from xae.domain.streams import EOS, EndOfStream
 from xae.errors import XaeError
 from xae.runtime.base import Backend, Instance
-
-_DONE = object()
 
 
 def _label(instance: Instance) -> str:
@@ -58,7 +57,7 @@ def app_logs(
         yield from (line for _, line in lines[-tail:])
         return
 
-    out: queue.Queue[object] = queue.Queue(maxsize=10_000)
+    out: queue.Queue[str | EndOfStream] = queue.Queue(maxsize=10_000)
     streams: list[tuple[Instance, Iterator[str]]] = []
     for instance in instances:
         try:
@@ -73,7 +72,7 @@ def app_logs(
         except XaeError as e:
             out.put(_unreadable(instance, e))
         finally:
-            out.put(_DONE)
+            out.put(EOS)
 
     for instance, stream in streams:
         threading.Thread(target=pump, args=(instance, stream), daemon=True).start()
@@ -85,10 +84,10 @@ def app_logs(
             except queue.Empty:
                 yield ""  # a keep-alive; lets the server notice a client that went away
                 continue
-            if item is _DONE:
+            if item is EOS:
                 remaining -= 1
             else:
-                yield str(item)
+                yield item
     finally:
         for _, stream in streams:
             _close(stream)

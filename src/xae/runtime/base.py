@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
+from xae.domain.states import InstanceState
+
 
 @dataclass(frozen=True)
 class InstanceSpec:
@@ -105,8 +107,9 @@ class Instance:
     process: str
     release: int
     spec_hash: str
-    state: str
-    """`running`, `created`, `restarting`, `exited` or `dead`."""
+    state: InstanceState
+    """The backend's word for it: docker's container states, the kubernetes backend's pod
+    states; every one is listed and documented in `InstanceState`."""
     address: str | None
     port: int | None
     memory_bytes: int
@@ -119,7 +122,7 @@ class Instance:
 
     @property
     def running(self) -> bool:
-        return self.state == "running"
+        return self.state == InstanceState.RUNNING
 
 
 class Backend(Protocol):

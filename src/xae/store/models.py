@@ -3,14 +3,30 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Enum, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from xae.domain.states import BuildStatus, ReleaseStatus
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
+
+
+def _status(enum: type[StrEnum]) -> Enum:
+    """A `String(16)` column as before (same values, no constraint, no migration), read and
+    written as `enum`'s members."""
+    return Enum(
+        enum,
+        native_enum=False,
+        create_constraint=False,
+        length=16,
+        values_callable=lambda members: [m.value for m in members],
+        validate_strings=True,
+    )
 
 
 class Base(DeclarativeBase):
@@ -64,7 +80,9 @@ class Build(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     app_id: Mapped[int] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"), index=True)
-    status: Mapped[str] = mapped_column(String(16), default="running")
+    status: Mapped[BuildStatus] = mapped_column(
+        _status(BuildStatus), default=BuildStatus.RUNNING
+    )
     stack: Mapped[str | None] = mapped_column(String(32), default=None)
     image: Mapped[str | None] = mapped_column(String(256), default=None)
     processes: Mapped[dict[str, str]] = mapped_column(default=dict)
@@ -84,7 +102,9 @@ class Release(Base):
     build_id: Mapped[int | None] = mapped_column(ForeignKey("builds.id"), default=None)
     config: Mapped[dict[str, str]] = mapped_column(default=dict)
     description: Mapped[str] = mapped_column(String(256), default="")
-    status: Mapped[str] = mapped_column(String(16), default="pending")
+    status: Mapped[ReleaseStatus] = mapped_column(
+        _status(ReleaseStatus), default=ReleaseStatus.PENDING
+    )
     created_by: Mapped[str] = mapped_column(String(64), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     failure_reason: Mapped[str | None] = mapped_column(String(500), default=None)

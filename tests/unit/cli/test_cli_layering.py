@@ -1,6 +1,6 @@
 """The CLI stays a pure API client: it imports nothing from xae but itself, the name gate, the
-pure escape stripping for printed output and the client config file it shares with
-`xae-admin`."""
+pure escape stripping for printed output, the enumerated states it colours, and the client
+config file it shares with `xae-admin`."""
 
 from __future__ import annotations
 
@@ -9,7 +9,13 @@ from pathlib import Path
 
 import xae.cli
 
-ALLOWED = ("xae.domain.names", "xae.domain.terminal", "xae.domain", "xae.clientconfig")
+ALLOWED = (
+    "xae.domain.names",
+    "xae.domain.terminal",
+    "xae.domain.states",
+    "xae.domain",
+    "xae.clientconfig",
+)
 
 
 def _xae_imports(path: Path) -> set[str]:

@@ -16,6 +16,7 @@ from xae.builder.build import BuiltImage
 from xae.codecenter.deploy import DeployPipeline
 from xae.config import Settings
 from xae.control.apps import create_app
+from xae.domain.deploy_events import DeployEvent, LogLine, Step
 from xae.errors import InvalidInput
 from xae.store.models import Build, Release
 
@@ -60,7 +61,7 @@ def test_a_source_deploy_records_the_built_image_and_releases_it(
 
     monkeypatch.setattr("xae.codecenter.deploy.build_image", fake_build)
     pipeline = DeployPipeline(world.platform)
-    events: list[dict[str, Any]] = []
+    events: list[DeployEvent] = []
 
     pipeline.run(world.user(), shop, _tarball(), events.append)
 
@@ -69,14 +70,14 @@ def test_a_source_deploy_records_the_built_image_and_releases_it(
                                                      None)
     assert description == "Deploy build 1 (static)"
     assert (processes, build_status) == ({"web": "serve-static"}, "succeeded")
-    assert {"event": "log", "line": "-----> static app detected"} in events
-    assert {"event": "step", "message": "releasing v1"} in events
+    assert LogLine("-----> static app detected") in events
+    assert Step("releasing v1") in events
     assert [world.runtime.spec_of(i).image for i in world.runtime.of(shop)] == ["xae/app-shop:b1"]
 
 
 def test_an_image_deploy_records_an_image_build_without_docker(world: World, shop: str) -> None:
     pipeline = DeployPipeline(world.platform)
-    events: list[dict[str, Any]] = []
+    events: list[DeployEvent] = []
 
     pipeline.run_image(world.user(), shop, "nginx:1.27", 8080, "", events.append)
 
@@ -85,8 +86,10 @@ def test_an_image_deploy_records_an_image_build_without_docker(world: World, sho
          "succeeded")
     ]
     assert not world.platform.docker.connected  # no Docker client was ever made
-    assert events[0]["message"].startswith("using image nginx:1.27 as is (no build)")
-    assert "the image's CMD on port 8080" in events[0]["message"]
+    first = events[0]
+    assert isinstance(first, Step)
+    assert first.message.startswith("using image nginx:1.27 as is (no build)")
+    assert "the image's CMD on port 8080" in first.message
 
 
 def test_the_pipeline_refuses_a_bad_reference_even_when_the_api_is_bypassed(

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -21,6 +20,7 @@ from xae.codecenter.image_policy import (
     vet_image,
 )
 from xae.control.apps import create_app
+from xae.domain.deploy_events import DeployEvent
 from xae.errors import ImageNotAllowed, RegistryNotAllowed
 from xae.store.models import App, Build, Release
 
@@ -159,7 +159,7 @@ def test_a_pushed_build_is_run_from_the_registry_it_was_pushed_to(
 def test_the_pipeline_refuses_another_apps_image_when_the_api_is_bypassed(
     world: World, apps: dict[str, int]
 ) -> None:
-    events: list[dict[str, Any]] = []
+    events: list[DeployEvent] = []
     with pytest.raises(ImageNotAllowed):
         DeployPipeline(world.platform).run_image(
             world.user(), "shop", "xae/app-bank:b2", 5000, "", events.append

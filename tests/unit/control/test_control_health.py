@@ -9,10 +9,11 @@ import httpx
 
 from xae.control.health import Prober, probe_client
 from xae.control.strategy import AppLocks
+from xae.domain.states import InstanceState
 from xae.runtime.base import HealthCheck, Instance
 
 INSTANCE = Instance(id="i1", name="shop-web-1", app="shop", process="web", release=1,
-                    spec_hash="h", state="running", address="10.0.0.7", port=5000,
+                    spec_hash="h", state=InstanceState.RUNNING, address="10.0.0.7", port=5000,
                     memory_bytes=1, cpus=1.0)
 
 

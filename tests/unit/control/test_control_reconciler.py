@@ -18,6 +18,7 @@ from xae.control.health import Prober, probe_client
 from xae.control.platform import Platform
 from xae.control.reconciler import Reconciler, describe
 from xae.control.scheduler import AppScheduler
+from xae.domain.states import InstanceState
 from xae.errors import DeployFailed
 from xae.runtime.base import HealthCheck, Instance, InstanceSpec
 from xae.store.models import User
@@ -64,7 +65,7 @@ def test_a_pass_replaces_dead_instances_of_every_app(
     deploy(world.platform, shop, "img:1")
     deploy(world.platform, "blog", "blog:1")
     for instance in world.runtime.list_instances():
-        world.runtime.kill(instance.id, state="dead")
+        world.runtime.kill(instance.id, state=InstanceState.DEAD)
     reconciler = Reconciler(world.platform)
 
     reconciler.run_once()
@@ -331,6 +332,7 @@ def test_failure_messages_carry_no_control_characters() -> None:
 def test_a_probe_of_a_stored_malformed_path_fails_instead_of_raising() -> None:
     prober = Prober(probe_client(httpx.MockTransport(lambda request: httpx.Response(200))))
     instance = Instance(id="x", name="x", app="a", process="web", release=1, spec_hash="h",
-                        state="running", address="127.0.0.1", port=9, memory_bytes=1, cpus=1.0)
+                        state=InstanceState.RUNNING, address="127.0.0.1", port=9, memory_bytes=1,
+                        cpus=1.0)
     check = HealthCheck(path="/a\tb\r\n", timeout=0.5, attempts=1, interval=0.0, strict=True)
     assert prober.probe_once(instance, check) is False

@@ -13,6 +13,7 @@ import pytest
 import requests
 
 from xae.domain.policy import APP_UID, LABEL_APP, LABEL_MANAGED, LABEL_PLANE
+from xae.domain.states import InstanceState
 from xae.errors import RuntimeFailure
 from xae.runtime.base import Instance, InstanceSpec
 from xae.runtime.command import shell_command
@@ -358,5 +359,5 @@ def test_logs_come_back_as_whole_lines(runtime: DockerRuntime) -> None:
     assert list(runtime.logs(instance, tail=2)) == [
         "2024-05-01T12:00:00Z one", "2024-05-01T12:00:01Z two"]
     gone = Instance(id="nope", name="x", app="shop", process="web", release=1, spec_hash="",
-                    state="exited", address=None, port=None, memory_bytes=0, cpus=0)
+                    state=InstanceState.EXITED, address=None, port=None, memory_bytes=0, cpus=0)
     assert list(runtime.logs(gone)) == []

@@ -10,7 +10,6 @@ happen, one JSON object per line.
 
 from __future__ import annotations
 
-import json
 import logging
 import queue
 import tempfile
@@ -25,12 +24,14 @@ from xae.api.deps import PlatformDep, UserDep
 from xae.api.responses import errors
 from xae.api.routes.views import load_app, release_public
 from xae.api.schemas import ImageDeploy
-from xae.codecenter.deploy import DeployPipeline, Emit
+from xae.codecenter.deploy import DeployPipeline
 from xae.codecenter.image_policy import vet_image
 from xae.control.apps import get_app
 from xae.control.formation import formations, process_types
 from xae.control.platform import Platform
+from xae.domain.deploy_events import DeployEvent, Done, Emit, Failed
 from xae.domain.images import validate_command, validate_image_ref, validate_port
+from xae.domain.streams import EOS, EndOfStream
 from xae.errors import UploadTooLarge, XaeError
 
 router = APIRouter(prefix="/v1/apps", tags=["deploys"])
@@ -41,7 +42,6 @@ _EVENTS: dict[int | str, dict[str, Any]] = {
     }
 }
 log = logging.getLogger("xae.api.deploys")
-_END = object()
 
 
 @router.post(
@@ -93,7 +93,7 @@ def _stream(
     p: Platform, name: str, run: Callable[[Emit], None], cleanup: Callable[[], None] = _nothing
 ) -> StreamingResponse:
     """Run one deploy in its own thread and stream its events, then `done` or `error`."""
-    events: queue.Queue[object] = queue.Queue()
+    events: queue.Queue[DeployEvent | EndOfStream] = queue.Queue()
 
     def work() -> None:
         try:
@@ -101,45 +101,42 @@ def _stream(
             with p.db.session() as session:
                 app = get_app(session, name)
                 release = app.current_release
-                done: dict[str, Any] = {"event": "done", "url": p.url_for(name)}
-                if release is not None:
-                    done["release"] = release_public(session, release).model_dump(mode="json")
                 # What runs now, so a client says "serving at URL" only when a web process does.
                 quantities = {f.process_type: f.quantity for f in formations(session, app)}
-                done["processes"] = {
-                    ptype: quantities.get(ptype, 0) for ptype in sorted(process_types(session, app))
-                }
+                done = Done(
+                    url=p.url_for(name),
+                    release=(
+                        release_public(session, release).model_dump(mode="json")
+                        if release is not None
+                        else None
+                    ),
+                    processes={
+                        ptype: quantities.get(ptype, 0)
+                        for ptype in sorted(process_types(session, app))
+                    },
+                )
             events.put(done)
         except XaeError as e:
-            events.put(
-                {
-                    "event": "error",
-                    "error": {"code": e.code, "message": e.message, "details": e.details},
-                }
-            )
+            events.put(Failed.of(e))
         except Exception:
             log.exception("deploy of %s failed unexpectedly", name)
             events.put(
-                {
-                    "event": "error",
-                    "error": {
-                        "code": "internal_error",
-                        "message": "the deploy hit an unexpected error; the server log has details",
-                        "details": {},
-                    },
-                }
+                Failed(
+                    code="internal_error",
+                    message="the deploy hit an unexpected error; the server log has details",
+                )
             )
         finally:
             cleanup()
-            events.put(_END)
+            events.put(EOS)
 
     threading.Thread(target=work, name=f"deploy-{name}", daemon=True).start()
 
     def stream() -> Iterator[bytes]:
         while True:
             item = events.get()
-            if item is _END:
+            if item is EOS:
                 return
-            yield (json.dumps(item) + "\n").encode()
+            yield (item.to_json() + "\n").encode()
 
     return StreamingResponse(stream(), media_type="application/x-ndjson")

@@ -29,6 +29,7 @@ from docker.models.containers import Container
 
 from xae.domain.images import describe_pull_failure
 from xae.domain.policy import APP_UID, LABEL_APP, LABEL_MANAGED, LABEL_PLANE
+from xae.domain.states import InstanceState
 from xae.errors import RuntimeFailure, RuntimeUnavailable
 from xae.runtime.base import Instance, InstanceSpec
 from xae.runtime.command import shell_command
@@ -36,6 +37,8 @@ from xae.runtime.command import shell_command
 APP_USER = f"{APP_UID}:{APP_UID}"
 MANAGED = LABEL_MANAGED
 PLANE = LABEL_PLANE
+_STOPPABLE = (InstanceState.RUNNING, InstanceState.RESTARTING)
+"""States whose container gets SIGTERM and its grace period before it is removed."""
 
 
 class _NetworkInfo(TypedDict, total=False):
@@ -126,7 +129,7 @@ def _instance_from_summary(row: _ContainerSummary) -> Instance:
         process=labels.get("xae.process", ""),
         release=int(labels.get("xae.release", "v0").lstrip("v") or 0),
         spec_hash=labels.get("xae.spec", ""),
-        state=row.get("State", "unknown"),
+        state=InstanceState.of(row.get("State", "unknown")),
         address=address,
         port=int(port) if port else None,
         memory_bytes=int(labels.get("xae.memory") or 0),
@@ -261,7 +264,7 @@ class DockerRuntime:
     def stop(self, instance: Instance, grace: float) -> None:
         try:
             container = self.client.containers.get(instance.id)
-            if container.status in ("running", "restarting"):
+            if InstanceState.of(container.status) in _STOPPABLE:
                 container.stop(timeout=max(1, math.ceil(grace)))
             container.remove(force=True)
         except docker.errors.NotFound:

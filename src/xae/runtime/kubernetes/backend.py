@@ -31,6 +31,7 @@ from lightkube.resources.networking_v1 import NetworkPolicy
 from xae.domain.health import advice, check_label, still_serving
 from xae.domain.policy import LOG_TAIL
 from xae.domain.resources import parse_memory
+from xae.domain.states import InstanceState
 from xae.errors import DeployFailed, RuntimeFailure, RuntimeUnavailable
 from xae.runtime.base import AppPlan, Instance, Progress, RoutesChanged
 from xae.runtime.kubernetes import manifests as m
@@ -366,19 +367,30 @@ def _reapplicable(d: Deployment) -> Any:
     return codecs.from_dict(raw)
 
 
-def _state(pod: Pod) -> str:
+_PHASES = {
+    "Pending": InstanceState.PENDING,
+    "Running": InstanceState.RUNNING,
+    "Succeeded": InstanceState.EXITED,
+    "Failed": InstanceState.EXITED,
+    "Unknown": InstanceState.UNKNOWN,
+}
+"""Every pod phase Kubernetes documents, as an instance state."""
+
+
+def _state(pod: Pod) -> InstanceState:
     if pod.metadata is not None and pod.metadata.deletionTimestamp is not None:
-        return "terminating"
+        return InstanceState.TERMINATING
     status = pod.status
     if status is None:
-        return "pending"
+        return InstanceState.PENDING
     for c in status.containerStatuses or []:
         if c.state and c.state.waiting is not None:
-            return "crashing" if c.state.waiting.reason == "CrashLoopBackOff" else "starting"
+            if c.state.waiting.reason == "CrashLoopBackOff":
+                return InstanceState.CRASHING
+            return InstanceState.STARTING
         if c.state and c.state.terminated is not None:
-            return "exited"
-    phase = (status.phase or "Pending").lower()
-    return {"succeeded": "exited", "failed": "exited"}.get(phase, phase)
+            return InstanceState.EXITED
+    return _PHASES.get(status.phase or "Pending", InstanceState.UNKNOWN)
 
 
 def _instance(pod: Pod) -> Instance:
