@@ -5,6 +5,10 @@ the CLI as they happen. A failure at any step leaves the current release serving
 build creates no release; a release whose rollout fails is recorded as failed and never
 becomes current.
 
+The Code Center is the build service: it owns a build's row from `running` to `succeeded` or
+`failed` (with its audit event) and hands the finished build to Platform Control
+(`xae.control.releases.release_build`), which makes the release, the formation and the rollout.
+
 An image deploy (`run_image`) skips the build: the user's image reference is recorded as a
 succeeded build of stack `image` and released the same way a built one is. It never touches
 Docker here: the runtime pulls or finds the image when it starts the instances. The reference
@@ -27,14 +31,15 @@ from xae.builder.build import build_image
 from xae.builder.registry import push_image
 from xae.builder.upload import extract_upload
 from xae.codecenter.image_policy import vet_image
+from xae.auth.policy import app_not_found
 from xae.control.apps import get_app
 from xae.control.audit import record
-from xae.control.formation import ensure_formation
 from xae.control.platform import Platform
-from xae.control.releases import new_release, rollout
+from xae.control.releases import release_build
 from xae.domain.images import IMAGE_STACK, validate_command, validate_image_ref, validate_port
 from xae.domain.terminal import strip_escapes
 from xae.errors import BuildFailed, XaeError
+from xae.runtime.base import Progress
 from xae.store.models import Build, User, utcnow
 
 Emit = Callable[[dict[str, Any]], None]
@@ -105,24 +110,22 @@ class DeployPipeline:
                 emit({"event": "step", "message": f"pushing the image to {settings.registry}"})
                 image = push_image(self.docker, built.ref, settings.registry, log)
         except XaeError as e:
-            self._finish_build(build_id, "failed", lines, user, name, e)
+            self._fail_build(build_id, lines, user, name, e)
             raise
         finally:
             shutil.rmtree(workdir)
 
-        self._release(
-            user,
-            name,
-            FinishedBuild(
-                stack=built.stack,
-                image=image,
-                port=built.port,
-                processes=dict(built.processes),
-                log="\n".join(lines[-2000:]),
-            ),
-            f"Deploy build {build_id} ({built.stack})",
-            emit,
-            build_id=build_id,
+        finished = FinishedBuild(
+            stack=built.stack,
+            image=image,
+            port=built.port,
+            processes=dict(built.processes),
+            log="\n".join(lines[-2000:]),
+        )
+        self._succeed_build(user, name, finished, build_id=build_id)
+        release_build(
+            self.p, user.name, name, build_id, f"Deploy build {build_id} ({built.stack})",
+            _steps(emit),
         )
 
     def run_image(
@@ -143,73 +146,47 @@ class DeployPipeline:
                 "message": f"using image {image} as is (no build): web runs {runs} on port {port}",
             }
         )
-        self._release(
-            user,
-            name,
-            FinishedBuild(
-                stack=IMAGE_STACK,
-                image=image,
-                port=port,
-                processes={"web": command},
-                log=f"deployed from image {image}",
-            ),
-            f"Deploy image {image}"[:256],
-            emit,
+        finished = FinishedBuild(
+            stack=IMAGE_STACK,
+            image=image,
+            port=port,
+            processes={"web": command},
+            log=f"deployed from image {image}",
+        )
+        build_id = self._succeed_build(user, name, finished)
+        release_build(
+            self.p, user.name, name, build_id, f"Deploy image {image}"[:256], _steps(emit)
         )
 
-    def _release(
-        self,
-        user: User,
-        name: str,
-        finished: FinishedBuild,
-        description: str,
-        emit: Emit,
-        *,
-        build_id: int | None = None,
-    ) -> None:
-        """Record `finished` as a succeeded build (row `build_id`, or a new row), make it the
-        app's next release and roll that out, all under the app's lock (the build itself ran
-        outside it), so the release carries the config the previous change left."""
-        with self.p.change(name):
-            with self.p.db.session() as session:
-                app = get_app(session, name)
-                if build_id is None:
-                    row = Build(app_id=app.id)
-                    session.add(row)
-                else:
-                    found = session.get(Build, build_id)
-                    assert found is not None
-                    row = found
-                row.status, row.finished_at = "succeeded", utcnow()
-                row.stack, row.image, row.port = finished.stack, finished.image, finished.port
-                row.processes = dict(finished.processes)
-                row.log = finished.log
-                session.flush()
-                ensure_formation(session, app, finished.processes)
-                release = new_release(
-                    session,
-                    app,
-                    build_id=row.id,
-                    config=app.config,
-                    description=description,
-                    actor=user.name,
-                )
-                release_id, version = release.id, release.version
-                record(
-                    session,
-                    user.name,
-                    "build",
-                    name,
-                    details={"build": row.id, "stack": finished.stack, "image": finished.image},
-                )
-            emit({"event": "step", "message": f"releasing v{version}"})
-            rollout(
-                self.p,
-                name,
-                release_id,
+    def _succeed_build(
+        self, user: User, name: str, finished: FinishedBuild, *, build_id: int | None = None
+    ) -> int:
+        """Record `finished` as a succeeded build of `name` (row `build_id`, or a new row for
+        an image deploy) with its audit event; returns the row's id."""
+        with self.p.db.session() as session:
+            app = get_app(session, name)
+            if build_id is None:
+                row = Build(app_id=app.id)
+                session.add(row)
+            else:
+                found = session.get(Build, build_id)
+                if found is None:
+                    # Destroying the app removed its builds while this one ran.
+                    raise app_not_found(name)
+                row = found
+            row.status, row.finished_at = "succeeded", utcnow()
+            row.stack, row.image, row.port = finished.stack, finished.image, finished.port
+            row.processes = dict(finished.processes)
+            row.log = finished.log
+            session.flush()
+            record(
+                session,
                 user.name,
-                progress=lambda m: emit({"event": "step", "message": m}),
+                "build",
+                name,
+                details={"build": row.id, "stack": finished.stack, "image": finished.image},
             )
+            return row.id
 
     def _tag(self, build_id: int) -> str:
         plane = self.p.settings.plane
@@ -220,13 +197,14 @@ class DeployPipeline:
         root.mkdir(parents=True, exist_ok=True)
         return root
 
-    def _finish_build(
-        self, build_id: int, status: str, lines: list[str], user: User, name: str, error: XaeError
+    def _fail_build(
+        self, build_id: int, lines: list[str], user: User, name: str, error: XaeError
     ) -> None:
+        """Record build `build_id` as failed, with its log and audit event."""
         with self.p.db.session() as session:
             build = session.get(Build, build_id)
             if build is not None:
-                build.status, build.finished_at = status, utcnow()
+                build.status, build.finished_at = "failed", utcnow()
                 build.log = "\n".join(lines[-2000:])
             record(
                 session,
@@ -238,3 +216,8 @@ class DeployPipeline:
             )
         if isinstance(error, BuildFailed) and "log_tail" not in error.details:
             error.details["log_tail"] = lines[-LOG_TAIL:]
+
+
+def _steps(emit: Emit) -> Progress:
+    """Progress messages as the `step` events the CLI shows."""
+    return lambda message: emit({"event": "step", "message": message})
