@@ -26,13 +26,13 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import docker
+from sqlalchemy.orm import Session
 
+from xae.auth.policy import app_not_found
 from xae.builder.build import build_image
 from xae.builder.registry import push_image
 from xae.builder.upload import extract_upload
 from xae.codecenter.image_policy import vet_image
-from xae.auth.policy import app_not_found
-from xae.control.apps import get_app
 from xae.control.audit import record
 from xae.control.platform import Platform
 from xae.control.releases import release_build
@@ -40,7 +40,7 @@ from xae.domain.images import IMAGE_STACK, validate_command, validate_image_ref,
 from xae.domain.terminal import strip_escapes
 from xae.errors import BuildFailed, XaeError
 from xae.runtime.base import Progress
-from xae.store.models import Build, User, utcnow
+from xae.store.models import App, Build, User, utcnow
 
 Emit = Callable[[dict[str, Any]], None]
 LOG_TAIL = 30
@@ -73,11 +73,12 @@ class DeployPipeline:
             )
         return self._docker
 
-    def run(self, user: User, name: str, upload: BinaryIO, emit: Emit) -> None:
-        """Deploy `upload` (a tar or tar.gz of the app's source) to app `name`."""
-        settings = self.p.settings
+    def run(self, user: User, app: App, upload: BinaryIO, emit: Emit) -> None:
+        """Deploy `upload` (a tar or tar.gz of the app's source) to `app` (the row the API
+        loaded and authorized: only its id and name are read)."""
+        settings, name = self.p.settings, app.name
         with self.p.db.session() as session:
-            app = get_app(session, name)
+            _check_present(session, app)
             build = Build(app_id=app.id, status="running")
             session.add(build)
             session.flush()
@@ -113,7 +114,8 @@ class DeployPipeline:
             self._fail_build(build_id, lines, user, name, e)
             raise
         finally:
-            shutil.rmtree(workdir)
+            if workdir.exists():  # destroying the app during its build removed it already
+                shutil.rmtree(workdir)
 
         finished = FinishedBuild(
             stack=built.stack,
@@ -122,22 +124,20 @@ class DeployPipeline:
             processes=dict(built.processes),
             log="\n".join(lines[-2000:]),
         )
-        self._succeed_build(user, name, finished, build_id=build_id)
-        release_build(
-            self.p, user.name, name, build_id, f"Deploy build {build_id} ({built.stack})",
-            _steps(emit),
-        )
+        self._succeed_build(user, app, finished, build_id=build_id)
+        description = f"Deploy build {build_id} ({built.stack})"
+        release_build(self.p, user.name, name, build_id, description, _steps(emit))
 
     def run_image(
-        self, user: User, name: str, image: str, port: int, command: str, emit: Emit
+        self, user: User, app: App, image: str, port: int, command: str, emit: Emit
     ) -> None:
-        """Deploy the ready-made `image` to app `name`: its `web` process runs `command` (empty:
+        """Deploy the ready-made `image` to `app`: its `web` process runs `command` (empty:
         the image's own CMD) and listens on `port`. `image` must be one of the app's own builds
         or come from a registry outside the platform (`ImageNotAllowed`, `RegistryNotAllowed`)."""
+        name = app.name
         image, port = validate_image_ref(image), validate_port(port)
         command = validate_command(command)
         with self.p.db.session() as session:
-            app = get_app(session, name)
             image = vet_image(session, self.p.settings, name, app.id, image)
         runs = f"`{command}`" if command else "the image's CMD"
         emit(
@@ -153,19 +153,20 @@ class DeployPipeline:
             processes={"web": command},
             log=f"deployed from image {image}",
         )
-        build_id = self._succeed_build(user, name, finished)
+        build_id = self._succeed_build(user, app, finished)
         release_build(
             self.p, user.name, name, build_id, f"Deploy image {image}"[:256], _steps(emit)
         )
 
     def _succeed_build(
-        self, user: User, name: str, finished: FinishedBuild, *, build_id: int | None = None
+        self, user: User, app: App, finished: FinishedBuild, *, build_id: int | None = None
     ) -> int:
-        """Record `finished` as a succeeded build of `name` (row `build_id`, or a new row for
+        """Record `finished` as a succeeded build of `app` (row `build_id`, or a new row for
         an image deploy) with its audit event; returns the row's id."""
+        name = app.name
         with self.p.db.session() as session:
-            app = get_app(session, name)
             if build_id is None:
+                _check_present(session, app)
                 row = Build(app_id=app.id)
                 session.add(row)
             else:
@@ -221,3 +222,10 @@ class DeployPipeline:
 def _steps(emit: Emit) -> Progress:
     """Progress messages as the `step` events the CLI shows."""
     return lambda message: emit({"event": "step", "message": message})
+
+
+def _check_present(session: Session, app: App) -> None:
+    """Raise the app's not-found answer if `app` (loaded earlier, by the API) was destroyed
+    since: by id, so an app recreated under the same name is not mistaken for it."""
+    if session.get(App, app.id) is None:
+        raise app_not_found(app.name)
