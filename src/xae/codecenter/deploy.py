@@ -5,6 +5,10 @@ the CLI as they happen. A failure at any step leaves the current release serving
 build creates no release; a release whose rollout fails is recorded as failed and never
 becomes current.
 
+The Code Center is the build service: it owns a build's row from `running` to `succeeded` or
+`failed` (with its audit event) and hands the finished build to Platform Control
+(`xae.control.releases.release_build`), which makes the release, the formation and the rollout.
+
 An image deploy (`run_image`) skips the build: the user's image reference is recorded as a
 succeeded build of stack `image` and released the same way a built one is. It never touches
 Docker here: the runtime pulls or finds the image when it starts the instances. The reference
@@ -21,23 +25,24 @@ from pathlib import Path
 from typing import BinaryIO
 
 import docker
+from sqlalchemy.orm import Session
 
+from xae.auth.policy import app_not_found
 from xae.builder.build import build_image
 from xae.builder.registry import push_image
 from xae.builder.upload import extract_upload
 from xae.codecenter.image_policy import vet_image
-from xae.control.apps import get_app
 from xae.control.audit import record
-from xae.control.formation import ensure_formation
 from xae.control.platform import Platform
-from xae.control.releases import new_release, rollout
+from xae.control.releases import release_build
 from xae.domain.deploy_events import Emit, LogLine, Step
 from xae.domain.images import IMAGE_STACK, validate_command, validate_image_ref, validate_port
 from xae.domain.policy import LOG_TAIL
 from xae.domain.states import BuildStatus
 from xae.domain.terminal import strip_escapes
 from xae.errors import BuildFailed, XaeError
-from xae.store.models import Build, User, utcnow
+from xae.runtime.base import Progress
+from xae.store.models import App, Build, User, utcnow
 
 
 @dataclass(frozen=True)
@@ -60,11 +65,12 @@ class DeployPipeline:
         """The process's one Docker client (`Platform.docker`), connected on first use."""
         return self.p.docker.client()
 
-    def run(self, user: User, name: str, upload: BinaryIO, emit: Emit) -> None:
-        """Deploy `upload` (a tar or tar.gz of the app's source) to app `name`."""
-        settings = self.p.settings
+    def run(self, user: User, app: App, upload: BinaryIO, emit: Emit) -> None:
+        """Deploy `upload` (a tar or tar.gz of the app's source) to `app` (the row the API
+        loaded and authorized: only its id and name are read)."""
+        settings, name = self.p.settings, app.name
         with self.p.db.session() as session:
-            app = get_app(session, name)
+            _check_present(session, app)
             build = Build(app_id=app.id, status=BuildStatus.RUNNING)
             session.add(build)
             session.flush()
@@ -97,106 +103,78 @@ class DeployPipeline:
                 emit(Step(f"pushing the image to {settings.registry}"))
                 image = push_image(self.docker, built.ref, settings.registry, log)
         except XaeError as e:
-            self._finish_build(build_id, BuildStatus.FAILED, lines, user, name, e)
+            self._fail_build(build_id, lines, user, name, e)
             raise
         finally:
-            shutil.rmtree(workdir)
+            if workdir.exists():  # destroying the app during its build removed it already
+                shutil.rmtree(workdir)
 
-        self._release(
-            user,
-            name,
-            FinishedBuild(
-                stack=built.stack,
-                image=image,
-                port=built.port,
-                processes=dict(built.processes),
-                log="\n".join(lines[-2000:]),
-            ),
-            f"Deploy build {build_id} ({built.stack})",
-            emit,
-            build_id=build_id,
+        finished = FinishedBuild(
+            stack=built.stack,
+            image=image,
+            port=built.port,
+            processes=dict(built.processes),
+            log="\n".join(lines[-2000:]),
         )
+        self._succeed_build(user, app, finished, build_id=build_id)
+        description = f"Deploy build {build_id} ({built.stack})"
+        release_build(self.p, user.name, name, build_id, description, _steps(emit))
 
     def run_image(
-        self, user: User, name: str, image: str, port: int, command: str, emit: Emit
+        self, user: User, app: App, image: str, port: int, command: str, emit: Emit
     ) -> None:
-        """Deploy the ready-made `image` to app `name`: its `web` process runs `command` (empty:
+        """Deploy the ready-made `image` to `app`: its `web` process runs `command` (empty:
         the image's own CMD) and listens on `port`. `image` must be one of the app's own builds
         or come from a registry outside the platform (`ImageNotAllowed`, `RegistryNotAllowed`)."""
+        name = app.name
         image, port = validate_image_ref(image), validate_port(port)
         command = validate_command(command)
         with self.p.db.session() as session:
-            app = get_app(session, name)
             image = vet_image(session, self.p.settings, name, app.id, image)
         runs = f"`{command}`" if command else "the image's CMD"
         emit(Step(f"using image {image} as is (no build): web runs {runs} on port {port}"))
-        self._release(
-            user,
-            name,
-            FinishedBuild(
-                stack=IMAGE_STACK,
-                image=image,
-                port=port,
-                processes={"web": command},
-                log=f"deployed from image {image}",
-            ),
-            f"Deploy image {image}"[:256],
-            emit,
+        finished = FinishedBuild(
+            stack=IMAGE_STACK,
+            image=image,
+            port=port,
+            processes={"web": command},
+            log=f"deployed from image {image}",
+        )
+        build_id = self._succeed_build(user, app, finished)
+        release_build(
+            self.p, user.name, name, build_id, f"Deploy image {image}"[:256], _steps(emit)
         )
 
-    def _release(
-        self,
-        user: User,
-        name: str,
-        finished: FinishedBuild,
-        description: str,
-        emit: Emit,
-        *,
-        build_id: int | None = None,
-    ) -> None:
-        """Record `finished` as a succeeded build (row `build_id`, or a new row), make it the
-        app's next release and roll that out, all under the app's lock (the build itself ran
-        outside it), so the release carries the config the previous change left."""
-        with self.p.change(name):
-            with self.p.db.session() as session:
-                app = get_app(session, name)
-                if build_id is None:
-                    row = Build(app_id=app.id)
-                    session.add(row)
-                else:
-                    found = session.get(Build, build_id)
-                    assert found is not None
-                    row = found
-                row.status, row.finished_at = BuildStatus.SUCCEEDED, utcnow()
-                row.stack, row.image, row.port = finished.stack, finished.image, finished.port
-                row.processes = dict(finished.processes)
-                row.log = finished.log
-                session.flush()
-                ensure_formation(session, app, finished.processes)
-                release = new_release(
-                    session,
-                    app,
-                    build_id=row.id,
-                    config=app.config,
-                    description=description,
-                    actor=user.name,
-                )
-                release_id, version = release.id, release.version
-                record(
-                    session,
-                    user.name,
-                    "build",
-                    name,
-                    details={"build": row.id, "stack": finished.stack, "image": finished.image},
-                )
-            emit(Step(f"releasing v{version}"))
-            rollout(
-                self.p,
-                name,
-                release_id,
+    def _succeed_build(
+        self, user: User, app: App, finished: FinishedBuild, *, build_id: int | None = None
+    ) -> int:
+        """Record `finished` as a succeeded build of `app` (row `build_id`, or a new row for
+        an image deploy) with its audit event; returns the row's id."""
+        name = app.name
+        with self.p.db.session() as session:
+            if build_id is None:
+                _check_present(session, app)
+                row = Build(app_id=app.id)
+                session.add(row)
+            else:
+                found = session.get(Build, build_id)
+                if found is None:
+                    # Destroying the app removed its builds while this one ran.
+                    raise app_not_found(name)
+                row = found
+            row.status, row.finished_at = BuildStatus.SUCCEEDED, utcnow()
+            row.stack, row.image, row.port = finished.stack, finished.image, finished.port
+            row.processes = dict(finished.processes)
+            row.log = finished.log
+            session.flush()
+            record(
+                session,
                 user.name,
-                progress=lambda m: emit(Step(m)),
+                "build",
+                name,
+                details={"build": row.id, "stack": finished.stack, "image": finished.image},
             )
+            return row.id
 
     def _tag(self, build_id: int) -> str:
         plane = self.p.settings.plane
@@ -207,19 +185,14 @@ class DeployPipeline:
         root.mkdir(parents=True, exist_ok=True)
         return root
 
-    def _finish_build(
-        self,
-        build_id: int,
-        status: BuildStatus,
-        lines: list[str],
-        user: User,
-        name: str,
-        error: XaeError,
+    def _fail_build(
+        self, build_id: int, lines: list[str], user: User, name: str, error: XaeError
     ) -> None:
+        """Record build `build_id` as failed, with its log and audit event."""
         with self.p.db.session() as session:
             build = session.get(Build, build_id)
             if build is not None:
-                build.status, build.finished_at = status, utcnow()
+                build.status, build.finished_at = BuildStatus.FAILED, utcnow()
                 build.log = "\n".join(lines[-2000:])
             record(
                 session,
@@ -231,3 +204,15 @@ class DeployPipeline:
             )
         if isinstance(error, BuildFailed) and "log_tail" not in error.details:
             error.details["log_tail"] = lines[-LOG_TAIL:]
+
+
+def _steps(emit: Emit) -> Progress:
+    """Progress messages as the `step` events the CLI shows."""
+    return lambda message: emit(Step(message))
+
+
+def _check_present(session: Session, app: App) -> None:
+    """Raise the app's not-found answer if `app` (loaded earlier, by the API) was destroyed
+    since: by id, so an app recreated under the same name is not mistaken for it."""
+    if session.get(App, app.id) is None:
+        raise app_not_found(app.name)

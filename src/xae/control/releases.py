@@ -1,5 +1,9 @@
 """Releases: every deploy, config change and rollback makes a new numbered, immutable release.
 
+This is the one home of release bookkeeping: a deploy hands over a build the Code Center
+finished (`release_build`), a config change (`set_config`) and a rollback (`rollback`) start
+from the current release; each becomes a release here and is rolled out here.
+
 A release becomes current only after its rollout succeeded; a failed rollout leaves the
 previous release serving and the failed one recorded as `failed`.
 
@@ -14,15 +18,17 @@ from __future__ import annotations
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from xae.auth.policy import app_not_found
 from xae.control.apps import get_app
 from xae.control.audit import record
+from xae.control.formation import ensure_formation
 from xae.control.limits import check_config, check_config_value
 from xae.control.platform import Platform
 from xae.domain.names import validate_config_key
-from xae.domain.states import ReleaseStatus
+from xae.domain.states import BuildStatus, ReleaseStatus
 from xae.errors import InvalidInput, NotFound, XaeError
 from xae.runtime.base import Progress
-from xae.store.models import App, Release, User
+from xae.store.models import App, Build, Release, User
 
 
 def _quiet(_: str) -> None:
@@ -122,6 +128,44 @@ def prune_failed(session: Session, app_id: int, keep: int) -> int:
     if stale:
         session.execute(delete(Release).where(Release.id.in_(stale)))
     return len(stale)
+
+
+def release_build(
+    p: Platform,
+    actor: str,
+    name: str,
+    build_id: int,
+    description: str,
+    progress: Progress = _quiet,
+) -> int:
+    """Make the succeeded build `build_id` app `name`'s next release and roll it out; returns
+    the release's version.
+
+    The build ran (and was recorded as succeeded) outside the app's lock; from here on the lock
+    is held, so the release carries the config the previous change left. New process types get
+    their formation rows. Progress reports `releasing vN`, then the rollout's own steps."""
+    with p.change(name):
+        with p.db.session() as session:
+            app = get_app(session, name)
+            build = session.get(Build, build_id)
+            if build is None or build.app_id != app.id:
+                # Destroying the app removed its builds while this one ran: the app is gone.
+                raise app_not_found(name)
+            if build.status != BuildStatus.SUCCEEDED:
+                raise InvalidInput(f"build {build_id} of {name} did not succeed: deploy again")
+            ensure_formation(session, app, build.processes)
+            release = new_release(
+                session,
+                app,
+                build_id=build.id,
+                config=app.config,
+                description=description,
+                actor=actor,
+            )
+            release_id, version = release.id, release.version
+        progress(f"releasing v{version}")
+        rollout(p, name, release_id, actor, progress=progress)
+    return version
 
 
 def set_config(p: Platform, user: User, name: str, changes: dict[str, str | None]) -> int:

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import io
 import json
+import tarfile
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 from sqlalchemy import select
 from tests.unit.fakes import World, add_build, deploy
 
+from xae.builder.build import BuiltImage
 from xae.codecenter import image_policy
+from xae.codecenter.deploy import DeployPipeline
+from xae.config import Settings
 from xae.control.apps import create_app
 from xae.store.models import Build, Event
 
@@ -262,3 +268,62 @@ def test_an_app_redeploys_its_own_build_by_reference(
     assert events_of(response.text)[-1]["release"]["image"] == "xae/app-shop:b1"
     [web] = world.runtime.of(shop, "web")
     assert world.runtime.spec_of(web).image == "xae/app-shop:b1"
+
+
+def _source_tarball(size: int = 16) -> bytes:
+    data = b"x" * size
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        info = tarfile.TarInfo("index.html")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def fake_build(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """Builds without Docker: the fake records the source it was given."""
+    sources: list[bytes] = []
+
+    def build(client: object, src: Path, *, app: str, tag: str, settings: Settings,
+              log: Any) -> BuiltImage:
+        sources.append((src / "index.html").read_bytes())
+        log("-----> static app detected")
+        return BuiltImage(image_id="sha256:1", ref=f"xae/app-{app}:{tag}", stack="static",
+                          processes={"web": "serve-static"}, port=None)
+
+    monkeypatch.setattr("xae.codecenter.deploy.build_image", build)
+    monkeypatch.setattr(DeployPipeline, "docker", property(lambda _: object()))
+    return sources
+
+
+def test_a_source_upload_is_spooled_built_and_released(
+    world: World, client: TestClient, shop: str, fake_build: list[bytes]
+) -> None:
+    body = _source_tarball(3 << 20)  # more than one write to the spool
+
+    response = client.post(f"/v1/apps/{shop}/deploys", content=body)
+
+    events = events_of(response.text)
+    assert fake_build == [b"x" * (3 << 20)]
+    assert [e["message"] for e in events if e["event"] == "step"][:3] == [
+        "unpacking source", "building image", "releasing v1"]
+    assert {"event": "log", "line": "-----> static app detected"} in events
+    assert events[-1]["event"] == "done"
+    assert events[-1]["release"]["description"] == "Deploy build 1 (static)"
+    assert [b.status for b in builds(world)] == ["succeeded"]
+
+
+def test_an_upload_over_the_limit_is_413_and_records_nothing(
+    world: World, client: TestClient, shop: str, fake_build: list[bytes],
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(world.platform.settings, "max_upload_bytes", 10_000)
+
+    response = client.post(f"/v1/apps/{shop}/deploys", content=_source_tarball(20_000))
+
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "upload_too_large"
+    assert "larger than 10000 bytes" in response.json()["error"]["message"]
+    assert (fake_build, builds(world)) == ([], [])
+    assert list(world.platform.settings.builds_dir.iterdir()) == []

@@ -1,5 +1,5 @@
 """The deploy pipeline without Docker: a source deploy (the build faked) and an image deploy
-release the same way, through the one shared release step."""
+record their build here and hand it to Platform Control's one release step."""
 
 from __future__ import annotations
 
@@ -15,10 +15,10 @@ from tests.unit.fakes import World
 from xae.builder.build import BuiltImage
 from xae.codecenter.deploy import DeployPipeline
 from xae.config import Settings
-from xae.control.apps import create_app
+from xae.control.apps import create_app, destroy_app, get_app
 from xae.domain.deploy_events import DeployEvent, LogLine, Step
-from xae.errors import InvalidInput
-from xae.store.models import Build, Release
+from xae.errors import BuildFailed, InvalidInput, NotFound
+from xae.store.models import App, Build, Event, Release
 
 
 def _tarball() -> io.BytesIO:
@@ -36,6 +36,31 @@ def _tarball() -> io.BytesIO:
 def shop(world: World) -> str:
     create_app(world.platform, world.user("alice"), "shop")
     return "shop"
+
+
+def loaded(world: World, name: str) -> App:
+    """The app's row as the API hands it to the pipeline: loaded once, detached."""
+    with world.db.session() as session:
+        return get_app(session, name)
+
+
+def _fake_build(log_lines: list[str], *, fail: bool = False) -> Any:
+    def build(client: object, src: Path, *, app: str, tag: str, settings: Settings,
+              log: Any) -> BuiltImage:
+        for line in log_lines:
+            log(line)
+        if fail:
+            raise BuildFailed("the build failed: pip could not install the requirements")
+        return BuiltImage(image_id="sha256:1", ref=f"xae/app-{app}:{tag}", stack="static",
+                          processes={"web": "serve-static"}, port=None)
+    return build
+
+
+def _audit(world: World, action: str) -> list[tuple[str, dict[str, Any]]]:
+    with world.db.session() as session:
+        return [(e.result, e.details)
+                for e in session.scalars(select(Event).where(Event.action == action)
+                                         .order_by(Event.id))]
 
 
 def _rows(world: World) -> list[tuple[Any, ...]]:
@@ -63,7 +88,7 @@ def test_a_source_deploy_records_the_built_image_and_releases_it(
     pipeline = DeployPipeline(world.platform)
     events: list[DeployEvent] = []
 
-    pipeline.run(world.user(), shop, _tarball(), events.append)
+    pipeline.run(world.user(), loaded(world, shop), _tarball(), events.append)
 
     [(version, description, status, stack, image, port, processes, build_status)] = _rows(world)
     assert (version, status, stack, image, port) == (1, "succeeded", "static", "xae/app-shop:b1",
@@ -79,7 +104,7 @@ def test_an_image_deploy_records_an_image_build_without_docker(world: World, sho
     pipeline = DeployPipeline(world.platform)
     events: list[DeployEvent] = []
 
-    pipeline.run_image(world.user(), shop, "nginx:1.27", 8080, "", events.append)
+    pipeline.run_image(world.user(), loaded(world, shop), "nginx:1.27", 8080, "", events.append)
 
     assert _rows(world) == [
         (1, "Deploy image nginx:1.27", "succeeded", "image", "nginx:1.27", 8080, {"web": ""},
@@ -96,5 +121,52 @@ def test_the_pipeline_refuses_a_bad_reference_even_when_the_api_is_bypassed(
     world: World, shop: str
 ) -> None:
     with pytest.raises(InvalidInput):
-        DeployPipeline(world.platform).run_image(world.user(), shop, "a b", 5000, "", print)
+        DeployPipeline(world.platform).run_image(world.user(), loaded(world, shop), "a b", 5000, "",
+                                                 print)
     assert _rows(world) == []
+
+
+def test_a_failed_build_is_recorded_failed_with_its_log_and_makes_no_release(
+    world: World, shop: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("xae.codecenter.deploy.build_image",
+                        _fake_build(["-----> python app detected", "ERROR: no such package"],
+                                    fail=True))
+    pipeline = DeployPipeline(world.platform)
+
+    with pytest.raises(BuildFailed) as raised:
+        pipeline.run(world.user(), loaded(world, shop), _tarball(), lambda _: None)
+
+    assert raised.value.details["log_tail"] == ["-----> python app detected",
+                                                "ERROR: no such package"]
+    with world.db.session() as session:
+        [build] = session.scalars(select(Build))
+        assert (build.status, build.log) == ("failed",
+                                             "-----> python app detected\nERROR: no such package")
+        assert build.finished_at is not None
+        assert list(session.scalars(select(Release))) == []
+    assert _audit(world, "build") == [
+        ("failed", {"build": build.id,
+                    "error": "the build failed: pip could not install the requirements"})]
+    assert world.runtime.of(shop) == []
+
+
+def test_a_build_that_finishes_after_its_app_was_destroyed_releases_nothing(
+    world: World, shop: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = loaded(world, shop)
+
+    def build_while_destroyed(*args: Any, **kwargs: Any) -> BuiltImage:
+        destroy_app(world.platform, world.user(), shop, confirm=shop)
+        return _fake_build([])(*args, **kwargs)  # type: ignore[no-any-return]
+
+    monkeypatch.setattr("xae.codecenter.deploy.build_image", build_while_destroyed)
+    pipeline = DeployPipeline(world.platform)
+
+    with pytest.raises(NotFound, match="does not exist, or is not yours"):
+        pipeline.run(world.user(), app, _tarball(), lambda _: None)
+
+    with world.db.session() as session:
+        assert list(session.scalars(select(Release))) == []
+        assert list(session.scalars(select(Build))) == []
+    assert world.runtime.of(shop) == []

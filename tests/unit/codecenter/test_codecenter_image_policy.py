@@ -160,13 +160,15 @@ def test_the_pipeline_refuses_another_apps_image_when_the_api_is_bypassed(
     world: World, apps: dict[str, int]
 ) -> None:
     events: list[DeployEvent] = []
+    with world.db.session() as session:
+        shop = session.scalars(select(App).where(App.name == "shop")).one()
     with pytest.raises(ImageNotAllowed):
         DeployPipeline(world.platform).run_image(
-            world.user(), "shop", "xae/app-bank:b2", 5000, "", events.append
+            world.user(), shop, "xae/app-bank:b2", 5000, "", events.append
         )
     with pytest.raises(RegistryNotAllowed):
         DeployPipeline(world.platform).run_image(
-            world.user(), "shop", "127.0.0.1:8080/x:v1", 5000, "", events.append
+            world.user(), shop, "127.0.0.1:8080/x:v1", 5000, "", events.append
         )
     assert events == []
     with world.db.session() as session:

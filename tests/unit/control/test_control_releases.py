@@ -1,4 +1,5 @@
-"""Releases: config changes and rollbacks each make a new release and roll it out."""
+"""Releases: deploys of finished builds, config changes and rollbacks each make a new release
+and roll it out."""
 
 from __future__ import annotations
 
@@ -6,10 +7,12 @@ import pytest
 from sqlalchemy import select
 from tests.unit.fakes import World, deploy
 
-from xae.control.apps import get_app
-from xae.control.releases import get_release, rollback, set_config
+from xae.control.apps import create_app, get_app
+from xae.control.formation import formations
+from xae.control.releases import get_release, release_build, rollback, set_config
+from xae.domain.states import BuildStatus
 from xae.errors import DeployFailed, InvalidInput, InvalidName, NotFound
-from xae.store.models import Release, User
+from xae.store.models import Build, Event, Release, User
 
 
 def release(world: World, name: str, version: int) -> Release:
@@ -188,3 +191,80 @@ def test_rollback_to_a_release_before_the_first_deploy_is_rejected(
     deploy(world.platform, shop, "img:1")  # v2
     with pytest.raises(InvalidInput, match="v1 has no build"):
         rollback(world.platform, alice, shop, 1)
+
+
+def finished_build(world: World, name: str, image: str) -> int:
+    """A succeeded build row, as the Code Center leaves it: no formation rows yet."""
+    with world.db.session() as session:
+        build = Build(app_id=get_app(session, name).id, status="succeeded", image=image,
+                      processes={"web": "python app.py", "worker": "python worker.py"})
+        session.add(build)
+        session.flush()
+        return build.id
+
+
+def test_a_finished_build_becomes_the_next_release_with_the_current_config(
+    world: World, shop: str, alice: User
+) -> None:
+    set_config(world.platform, alice, shop, {"GREETING": "hi"})  # v1, no build
+    build_id = finished_build(world, shop, "img:2")
+    steps: list[str] = []
+
+    version = release_build(world.platform, "alice", shop, build_id, "Deploy build 7 (python)",
+                            steps.append)
+
+    assert version == 2
+    assert steps[0] == "releasing v2"
+    made = release(world, shop, 2)
+    assert (made.status, made.build_id, made.config) == ("succeeded", build_id, {"GREETING": "hi"})
+    assert (made.description, made.created_by) == ("Deploy build 7 (python)", "alice")
+    with world.db.session() as session:
+        app = get_app(session, shop)
+        assert app.current_release_id == made.id
+        assert {f.process_type: f.quantity for f in formations(session, app)} == {
+            "web": 1, "worker": 0}
+        rolled = session.scalars(select(Event).where(Event.action == "release.rollout")
+                                 .order_by(Event.id.desc())).first()
+        assert rolled is not None
+        assert (rolled.actor, rolled.result, rolled.details) == ("alice", "ok", {"version": 2})
+    [web] = world.runtime.of(shop, "web")
+    assert (world.runtime.spec_of(web).image, world.runtime.spec_of(web).env) == (
+        "img:2", {"GREETING": "hi"})
+
+
+def test_a_build_whose_rollout_fails_is_a_failed_release_and_the_old_one_keeps_serving(
+    world: World, shop: str
+) -> None:
+    deploy(world.platform, shop, "img:1")
+    world.runtime.failing_images.add("img:bad")
+    build_id = finished_build(world, shop, "img:bad")
+
+    with pytest.raises(DeployFailed):
+        release_build(world.platform, "alice", shop, build_id, "Deploy build 2 (python)")
+
+    assert release(world, shop, 2).status == "failed"
+    with world.db.session() as session:
+        assert get_app(session, shop).current_release.version == 1  # type: ignore[union-attr]
+
+
+def test_another_apps_build_is_never_released(world: World, shop: str, alice: User) -> None:
+    create_app(world.platform, alice, "bank")
+    bank_build = finished_build(world, "bank", "xae/app-bank:b1")
+
+    with pytest.raises(NotFound, match="'shop' does not exist, or is not yours"):
+        release_build(world.platform, "alice", shop, bank_build, "Deploy")
+
+    assert versions(world, shop) == []
+
+
+def test_a_build_that_did_not_succeed_is_never_released(world: World, shop: str) -> None:
+    build_id = finished_build(world, shop, "img:1")
+    with world.db.session() as session:
+        build = session.get(Build, build_id)
+        assert build is not None
+        build.status = BuildStatus.FAILED
+
+    with pytest.raises(InvalidInput, match="did not succeed"):
+        release_build(world.platform, "alice", shop, build_id, "Deploy")
+
+    assert versions(world, shop) == []

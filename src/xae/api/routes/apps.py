@@ -4,18 +4,15 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from xae.api.deps import PlatformDep, SessionDep, UserDep
+from xae.api.deps import AppDep, PlatformDep, SessionDep, UserDep
 from xae.api.responses import errors
-from xae.api.routes.views import (
-    app_public,
-    formation_public,
-    instance_public,
-    load_app,
-)
+from xae.api.routes.views import app_public, formation_public, instance_public
 from xae.api.schemas import AppCreate, AppInfo, AppPublic, AppUpdate, Health
 from xae.control import apps as service
 from xae.control.plan import health_for
+from xae.control.platform import Platform
 from xae.store.models import App
 
 router = APIRouter(prefix="/v1/apps", tags=["apps"])
@@ -37,8 +34,12 @@ def create_app(body: AppCreate, p: PlatformDep, user: UserDep) -> AppPublic:
 
 
 @router.get("/{name}")
-def app_info(name: str, p: PlatformDep, session: SessionDep, user: UserDep) -> AppInfo:
-    app = load_app(session, user, name)
+def app_info(app: AppDep, p: PlatformDep, session: SessionDep) -> AppInfo:
+    return _info(p, session, app)
+
+
+def _info(p: Platform, session: Session, app: App) -> AppInfo:
+    name = app.name
     check = health_for(app, p.settings)
     drain = app.drain_seconds if app.drain_seconds is not None else p.settings.drain_seconds
     return AppInfo(
@@ -52,13 +53,11 @@ def app_info(name: str, p: PlatformDep, session: SessionDep, user: UserDep) -> A
 
 
 @router.patch("/{name}")
-def update_app(name: str, body: AppUpdate, p: PlatformDep, user: UserDep) -> AppInfo:
-    with p.db.session() as session:
-        load_app(session, user, name)
+def update_app(app: AppDep, body: AppUpdate, p: PlatformDep, user: UserDep) -> AppInfo:
     service.update_app(
         p,
         user,
-        name,
+        app.name,
         service.HealthSettings(
             path=body.health_path,
             timeout=body.health_timeout,
@@ -67,12 +66,11 @@ def update_app(name: str, body: AppUpdate, p: PlatformDep, user: UserDep) -> App
         ),
     )
     with p.db.session() as session:
-        return app_info(name, p, session, user)
+        # The app as the change left it (authorized above, at the start of this request).
+        return _info(p, session, service.get_app(session, app.name))
 
 
 @router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT)
-def destroy_app(name: str, p: PlatformDep, user: UserDep, confirm: str | None = None) -> Response:
-    with p.db.session() as session:
-        load_app(session, user, name)
-    service.destroy_app(p, user, name, confirm)
+def destroy_app(app: AppDep, p: PlatformDep, user: UserDep, confirm: str | None = None) -> Response:
+    service.destroy_app(p, user, app.name, confirm)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

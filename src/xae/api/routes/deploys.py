@@ -1,7 +1,9 @@
 """Deploys: upload a source tarball, or name a ready-made image; progress streams back as NDJSON.
 
 The upload is spooled to disk (bounded by `max_upload_bytes`) before anything is built, so a
-cut connection never leaves a half-built release. An image deploy's reference, port and command
+cut connection never leaves a half-built release. The spool's file writes run in the thread
+pool: the upload handler is `async` (it reads the body as it arrives) and must never block the
+event loop every other request is served from. An image deploy's reference, port and command
 are checked before the stream starts, so a typo, another app's image or a registry inside the
 platform is an HTTP error with a stable code rather than an `error` event.
 Either way the pipeline runs in its own thread: the events it emits are streamed as they
@@ -15,14 +17,15 @@ import queue
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, BinaryIO
 
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
 
-from xae.api.deps import PlatformDep, UserDep
+from xae.api.deps import AppDep, PlatformDep, UserDep
 from xae.api.responses import errors
-from xae.api.routes.views import load_app, release_public
+from xae.api.routes.views import release_public
 from xae.api.schemas import ImageDeploy
 from xae.codecenter.deploy import DeployPipeline
 from xae.codecenter.image_policy import vet_image
@@ -42,46 +45,67 @@ _EVENTS: dict[int | str, dict[str, Any]] = {
     }
 }
 log = logging.getLogger("xae.api.deploys")
+_SPOOL_WRITE = 1 << 20
+"""Bytes gathered from the body before one write to the spool (one hop to the thread pool)."""
 
 
 @router.post(
     "/{name}/deploys", response_class=StreamingResponse, responses=_EVENTS | errors(413)
 )
-async def deploy(name: str, request: Request, p: PlatformDep, user: UserDep) -> StreamingResponse:
-    with p.db.session() as session:
-        load_app(session, user, name)
+async def deploy(app: AppDep, request: Request, p: PlatformDep, user: UserDep) -> StreamingResponse:
+    name = app.name
     limit = p.settings.max_upload_bytes
-    p.settings.builds_dir.mkdir(parents=True, exist_ok=True)
+    spool = await run_in_threadpool(_open_spool, p)
     # Closed (and so deleted) by the pipeline thread, or below when the upload is refused.
-    spool = tempfile.TemporaryFile(dir=p.settings.builds_dir)  # noqa: SIM115
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            spool.close()
-            raise UploadTooLarge(
-                f"the upload is larger than {limit} bytes: exclude build output and "
-                "dependencies with .xaeignore, or raise XAE_MAX_UPLOAD_BYTES"
-            )
-        spool.write(chunk)
-    spool.seek(0)
+    try:
+        size = 0
+        pending: list[bytes] = []
+        pending_size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise UploadTooLarge(
+                    f"the upload is larger than {limit} bytes: exclude build output and "
+                    "dependencies with .xaeignore, or raise XAE_MAX_UPLOAD_BYTES"
+                )
+            pending.append(chunk)
+            pending_size += len(chunk)
+            if pending_size >= _SPOOL_WRITE:
+                await run_in_threadpool(spool.write, b"".join(pending))
+                pending, pending_size = [], 0
+        await run_in_threadpool(_finish_spool, spool, b"".join(pending))
+    except BaseException:
+        # Closed here, not in the pool: on a cut connection (a cancellation) an await would not
+        # run. Closing a temporary file that is already unlinked only frees its descriptor.
+        spool.close()
+        raise
 
     pipeline = DeployPipeline(p)
-    return _stream(p, name, lambda emit: pipeline.run(user, name, spool, emit), spool.close)
+    return _stream(p, name, lambda emit: pipeline.run(user, app, spool, emit), spool.close)
+
+
+def _open_spool(p: Platform) -> BinaryIO:
+    p.settings.builds_dir.mkdir(parents=True, exist_ok=True)
+    return tempfile.TemporaryFile(dir=p.settings.builds_dir)  # noqa: SIM115
+
+
+def _finish_spool(spool: BinaryIO, rest: bytes) -> None:
+    spool.write(rest)
+    spool.seek(0)
 
 
 @router.post("/{name}/deploys/image", response_class=StreamingResponse, responses=_EVENTS)
 def deploy_image(
-    name: str, body: ImageDeploy, p: PlatformDep, user: UserDep
+    app: AppDep, body: ImageDeploy, p: PlatformDep, user: UserDep
 ) -> StreamingResponse:
+    name = app.name
+    image, port = validate_image_ref(body.image), validate_port(body.port)
+    command = validate_command(body.command)
     with p.db.session() as session:
-        app = load_app(session, user, name)
-        image, port = validate_image_ref(body.image), validate_port(body.port)
-        command = validate_command(body.command)
         image = vet_image(session, p.settings, name, app.id, image)
     pipeline = DeployPipeline(p)
     return _stream(
-        p, name, lambda emit: pipeline.run_image(user, name, image, port, command, emit)
+        p, name, lambda emit: pipeline.run_image(user, app, image, port, command, emit)
     )
 
 

@@ -4,31 +4,28 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
 
-from xae.api.deps import PlatformDep, SessionDep, UserDep
-from xae.api.routes.views import formation_public, instance_public, load_app
+from xae.api.deps import AppDep, PlatformDep, SessionDep, UserDep
+from xae.api.routes.views import formation_public, instance_public
 from xae.api.schemas import FormationPatch, FormationPublic, InstancePublic, RestartRequest
 from xae.control import formation as service
+from xae.control.apps import get_app
 
 router = APIRouter(prefix="/v1/apps", tags=["formation"])
 
 
 @router.get("/{name}/formation")
-def get_formation(
-    name: str, p: PlatformDep, session: SessionDep, user: UserDep
-) -> list[FormationPublic]:
-    return formation_public(p, session, load_app(session, user, name))
+def get_formation(app: AppDep, p: PlatformDep, session: SessionDep) -> list[FormationPublic]:
+    return formation_public(p, session, app)
 
 
 @router.patch("/{name}/formation")
 def change_formation(
-    name: str, body: FormationPatch, p: PlatformDep, user: UserDep
+    app: AppDep, body: FormationPatch, p: PlatformDep, user: UserDep
 ) -> list[FormationPublic]:
-    with p.db.session() as session:
-        load_app(session, user, name)
     service.change(
         p,
         user,
-        name,
+        app.name,
         [
             service.FormationChange(
                 process_type=u.type, quantity=u.quantity, memory=u.memory, cpus=u.cpus
@@ -37,21 +34,17 @@ def change_formation(
         ],
     )
     with p.db.session() as session:
-        return formation_public(p, session, load_app(session, user, name))
+        # The formation as the change left it (the app was authorized at the request's start).
+        return formation_public(p, session, get_app(session, app.name))
 
 
 @router.post("/{name}/restart", status_code=status.HTTP_204_NO_CONTENT)
-def restart(name: str, body: RestartRequest, p: PlatformDep, user: UserDep) -> Response:
-    with p.db.session() as session:
-        load_app(session, user, name)
-    service.restart(p, user, name, body.type)
+def restart(app: AppDep, body: RestartRequest, p: PlatformDep, user: UserDep) -> Response:
+    service.restart(p, user, app.name, body.type)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/{name}/instances")
-def list_instances(
-    name: str, p: PlatformDep, session: SessionDep, user: UserDep
-) -> list[InstancePublic]:
-    load_app(session, user, name)
-    instances = sorted(p.backend.list_instances(name), key=lambda i: (i.process, i.name))
+def list_instances(app: AppDep, p: PlatformDep) -> list[InstancePublic]:
+    instances = sorted(p.backend.list_instances(app.name), key=lambda i: (i.process, i.name))
     return [instance_public(p, i) for i in instances]

@@ -7,8 +7,7 @@ from collections.abc import Iterator
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 
-from xae.api.deps import PlatformDep, UserDep
-from xae.api.routes.views import load_app
+from xae.api.deps import AppDep, PlatformDep
 from xae.logs.stream import app_logs
 
 router = APIRouter(prefix="/v1/apps", tags=["logs"])
@@ -20,17 +19,14 @@ router = APIRouter(prefix="/v1/apps", tags=["logs"])
     responses={200: {"description": "Log lines", "content": {"text/plain": {}}}},
 )
 def logs(
-    name: str,
+    app: AppDep,
     p: PlatformDep,
-    user: UserDep,
     follow: bool = False,
     process: str | None = None,
     tail: int = 100,
 ) -> StreamingResponse:
-    with p.db.session() as session:
-        load_app(session, user, name)
     lines = app_logs(
-        p.backend, name, process=process, tail=max(0, min(tail, 10_000)), follow=follow
+        p.backend, app.name, process=process, tail=max(0, min(tail, 10_000)), follow=follow
     )
 
     def body() -> Iterator[bytes]:

@@ -8,8 +8,8 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 from sqlalchemy import select
 
-from xae.api.deps import PlatformDep, SessionDep, UserDep
-from xae.api.routes.views import load_app, release_public
+from xae.api.deps import AppDep, PlatformDep, SessionDep, UserDep
+from xae.api.routes.views import release_public
 from xae.api.schemas import ReleasePublic, RollbackRequest
 from xae.control import releases as service
 from xae.control.apps import get_app
@@ -20,14 +20,14 @@ router = APIRouter(prefix="/v1/apps", tags=["releases"])
 
 
 def _release(p: PlatformDep, name: str, version: int) -> ReleasePublic:
+    """Release `version` as the change that made it left it (the app was authorized already)."""
     with p.db.session() as session:
         app = get_app(session, name)
         return release_public(session, service.get_release(session, app, version))
 
 
 @router.get("/{name}/releases")
-def list_releases(name: str, session: SessionDep, user: UserDep) -> list[ReleasePublic]:
-    app = load_app(session, user, name)
+def list_releases(app: AppDep, session: SessionDep) -> list[ReleasePublic]:
     rows = session.scalars(
         select(Release).where(Release.app_id == app.id).order_by(Release.version.desc())
     )
@@ -39,12 +39,10 @@ _VERSION = r"^v?([0-9]{1,9})$"
 
 @router.get("/{name}/releases/{version}")
 def release_info(
-    name: str,
+    app: AppDep,
     version: Annotated[str, Path(description="the release: v3 or 3", max_length=20)],
     session: SessionDep,
-    user: UserDep,
 ) -> ReleasePublic:
-    app = load_app(session, user, name)
     match = re.fullmatch(_VERSION, version)
     if match is None:
         raise InvalidInput(f"{version[:20]!r} is not a release: write it like v3")
@@ -52,23 +50,19 @@ def release_info(
 
 
 @router.post("/{name}/rollback")
-def rollback(name: str, body: RollbackRequest, p: PlatformDep, user: UserDep) -> ReleasePublic:
-    with p.db.session() as session:
-        load_app(session, user, name)
-    _, version = service.rollback(p, user, name, body.version)
-    return _release(p, name, version)
+def rollback(app: AppDep, body: RollbackRequest, p: PlatformDep, user: UserDep) -> ReleasePublic:
+    _, version = service.rollback(p, user, app.name, body.version)
+    return _release(p, app.name, version)
 
 
 @router.get("/{name}/config")
-def get_config(name: str, session: SessionDep, user: UserDep) -> dict[str, str]:
-    return dict(load_app(session, user, name).config)
+def get_config(app: AppDep) -> dict[str, str]:
+    return dict(app.config)
 
 
 @router.patch("/{name}/config")
 def change_config(
-    name: str, body: dict[str, str | None], p: PlatformDep, user: UserDep
+    app: AppDep, body: dict[str, str | None], p: PlatformDep, user: UserDep
 ) -> ReleasePublic:
-    with p.db.session() as session:
-        load_app(session, user, name)
-    version = service.set_config(p, user, name, body)
-    return _release(p, name, version)
+    version = service.set_config(p, user, app.name, body)
+    return _release(p, app.name, version)

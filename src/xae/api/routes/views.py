@@ -5,19 +5,11 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from xae.api.schemas import AppPublic, FormationPublic, InstancePublic, ReleasePublic
-from xae.auth.policy import authorize_app
-from xae.control.apps import get_app
 from xae.control.formation import formations, process_types
 from xae.control.platform import Platform
 from xae.domain.resources import format_memory, parse_memory
 from xae.runtime.base import Instance
-from xae.store.models import App, Build, Release, User
-
-
-def load_app(session: Session, user: User, name: str) -> App:
-    app = get_app(session, name)
-    authorize_app(user, app)
-    return app
+from xae.store.models import App, Build, Release
 
 
 def app_public(p: Platform, app: App) -> AppPublic:
