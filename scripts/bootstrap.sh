@@ -24,6 +24,27 @@ fi
 # Debian's nginx package starts a system nginx on port 80 when installed under systemd; xae runs
 # its own nginx with its own config, so the stock one is never needed.
 
+# One bridge network per app: Docker's default address pools hold only ~30 networks, so xae
+# gives dockerd room for thousands (a /24 each out of 172.16.0.0/12, which builds may not reach).
+daemon_json=/etc/docker/daemon.json
+if ! grep -q '"default-address-pools"' "$daemon_json" 2>/dev/null; then
+  log "giving dockerd address pools for one network per app ($daemon_json)"
+  mkdir -p /etc/docker
+  python3 - "$daemon_json" <<'PY'
+import json, os, sys
+path = sys.argv[1]
+conf = json.load(open(path)) if os.path.exists(path) else {}
+conf["default-address-pools"] = [{"base": "172.16.0.0/12", "size": 24}]
+with open(path, "w") as f:
+    json.dump(conf, f, indent=2)
+PY
+  if pid="$(pidof dockerd)"; then
+    log "restarting dockerd to apply it (containers with a restart policy come back)"
+    kill -TERM $pid
+    for _ in $(seq 1 60); do kill -0 $pid 2>/dev/null || break; sleep 0.5; done
+  fi
+fi
+
 if ! docker version >/dev/null 2>&1; then
   log "starting dockerd"
   mkdir -p /var/log/xae

@@ -102,14 +102,19 @@ class Plane:
         return json.loads(self.xae(*args, "--json").stdout)
 
     def admin(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
+        proc = subprocess.run(
             [str(BIN / "xae-admin"), *args],
             env=self.env,
             capture_output=True,
             text=True,
             timeout=120,
-            check=True,
         )
+        if proc.returncode != 0:
+            pytest.fail(
+                f"`xae-admin {' '.join(args)}` exited {proc.returncode}\n"
+                f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+            )
+        return proc
 
     def get(self, app: str, path: str = "/", timeout: float = 5.0) -> httpx.Response:
         """A request through the router, as `curl http://APP.localhost:PORT/` sends it."""

@@ -109,9 +109,11 @@ def test_a_hanging_health_check_does_not_delay_healing_another_app(
     took = time.monotonic() - killed
 
     assert took < HEAL_BOUND
-    # The slow app's pass is still stuck in its own check: it delayed only itself.
-    detail = reconciler_component(plane)["detail"]
-    assert "slow passes still running: " in detail and slow in detail
+    if plane.backend == "docker":
+        # The slow app's pass is still stuck in its own check: it delayed only itself. (On
+        # kubernetes the kubelet runs the probes; no reconcile pass ever waits on them.)
+        detail = reconciler_component(plane)["detail"]
+        assert "slow passes still running: " in detail and slow in detail
 
     # Let the slow app's pass end (its check stops once its instance is gone), so it can heal.
     plane.xae("apps:update", "--app", slow, "--health-path", "/")
