@@ -76,7 +76,10 @@ def quantile(values: list[float], q: float) -> float:
 def kubectl(*args: str) -> str:
     return subprocess.run(
         [str(KUBECTL), "--kubeconfig", str(KUBECONFIG), *args],
-        check=True, capture_output=True, text=True, timeout=600,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=600,
     ).stdout
 
 
@@ -101,8 +104,13 @@ class Plane:
         self.url = f"http://127.0.0.1:{self.env['XAE_API_PORT']}"
 
     def admin(self, *args: str) -> None:
-        subprocess.run([str(BIN / "xae-admin"), *args], env=self.env, check=True,
-                       capture_output=True, timeout=300)
+        subprocess.run(
+            [str(BIN / "xae-admin"), *args],
+            env=self.env,
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
 
     def start(self) -> str:
         self.admin("start")
@@ -111,15 +119,20 @@ class Plane:
         return str(config["token"])
 
     def stop(self) -> None:
-        subprocess.run([str(BIN / "xae-admin"), "stop"], env=self.env, capture_output=True,
-                       timeout=120)
+        subprocess.run(
+            [str(BIN / "xae-admin"), "stop"], env=self.env, capture_output=True, timeout=120
+        )
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def publish_image() -> None:
     """Copy the test image to `IMAGE` in the local registry (through Docker, then untag it)."""
-    for argv in (["pull", SOURCE_IMAGE], ["tag", SOURCE_IMAGE, IMAGE], ["push", IMAGE],
-                 ["rmi", SOURCE_IMAGE, IMAGE]):
+    for argv in (
+        ["pull", SOURCE_IMAGE],
+        ["tag", SOURCE_IMAGE, IMAGE],
+        ["push", IMAGE],
+        ["rmi", SOURCE_IMAGE, IMAGE],
+    ):
         subprocess.run(["docker", *argv], check=True, capture_output=True, timeout=300)
 
 
@@ -158,8 +171,17 @@ def one_app(client: httpx.Client, name: str, calls: Calls) -> None:
 
 
 def running_pods() -> int:
-    out = kubectl("get", "pods", "-A", "-l", f"xae.dev/plane={PLANE}",
-                  "--field-selector", "status.phase=Running", "-o", "name")
+    out = kubectl(
+        "get",
+        "pods",
+        "-A",
+        "-l",
+        f"xae.dev/plane={PLANE}",
+        "--field-selector",
+        "status.phase=Running",
+        "-o",
+        "name",
+    )
     return len(out.split())
 
 
@@ -175,8 +197,10 @@ def run(apps: int, nodes: int, workers: int) -> str:
         t_start = time.monotonic()
         headers = {"Authorization": f"Bearer {token}"}
         names = [f"k{i:04d}-{secrets.token_hex(2)}" for i in range(apps)]
-        with httpx.Client(base_url=plane.url, headers=headers, timeout=900) as client, \
-                ThreadPoolExecutor(max_workers=workers) as pool:
+        with (
+            httpx.Client(base_url=plane.url, headers=headers, timeout=900) as client,
+            ThreadPoolExecutor(max_workers=workers) as pool,
+        ):
             list(pool.map(lambda n: one_app(client, n, calls), names))
         t_api = time.monotonic() - t_start
         wanted = REPLICAS * (apps - len(calls.errors))
@@ -191,14 +215,34 @@ def run(apps: int, nodes: int, workers: int) -> str:
         return report(apps, nodes, workers, calls, t_api, t_running, running, wanted, rows)
     finally:
         kubectl("uncordon", NODE)
-        subprocess.run([str(KUBECTL), "--kubeconfig", str(KUBECONFIG), "delete", "namespace",
-                        f"xae-{PLANE}-admin", "--wait=false"], capture_output=True, timeout=120)
+        subprocess.run(
+            [
+                str(KUBECTL),
+                "--kubeconfig",
+                str(KUBECONFIG),
+                "delete",
+                "namespace",
+                f"xae-{PLANE}-admin",
+                "--wait=false",
+            ],
+            capture_output=True,
+            timeout=120,
+        )
         plane.stop()
         subprocess.run([str(KWOK), "down"], timeout=1800)
 
 
-def report(apps: int, nodes: int, workers: int, calls: Calls, t_api: float, t_running: float,
-           running: int, wanted: int, rows: list[k8s_apiserver.LatencyRow]) -> str:
+def report(
+    apps: int,
+    nodes: int,
+    workers: int,
+    calls: Calls,
+    t_api: float,
+    t_running: float,
+    running: int,
+    wanted: int,
+    rows: list[k8s_apiserver.LatencyRow],
+) -> str:
     summary = k8s_apiserver.summarize(rows)
     lines = [
         "### Kubernetes at scale, simulated (KWOK) — "
@@ -213,8 +257,10 @@ def report(apps: int, nodes: int, workers: int, calls: Calls, t_api: float, t_ru
         "|---|---|---|---|",
     ]
     for kind, values in calls.seconds.items():
-        lines.append(f"| {kind} | {len(values)} | {statistics.median(values):.2f} s | "
-                     f"{quantile(values, 0.99):.2f} s |")
+        lines.append(
+            f"| {kind} | {len(values)} | {statistics.median(values):.2f} s | "
+            f"{quantile(values, 0.99):.2f} s |"
+        )
     lines += [
         "",
         f"- all API calls done after {t_api:.0f} s; {running} of {wanted} pods Running after "

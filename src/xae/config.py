@@ -159,8 +159,14 @@ class Settings(BaseSettings):
     """Seconds a whole build may take; then it is stopped and fails, and nothing is tagged."""
 
     build_blocked_cidrs: list[str] = [
-        "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "169.254.0.0/16",
-        "0.0.0.0/8", "127.0.0.0/8", "224.0.0.0/3",
+        "10.0.0.0/8",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+        "100.64.0.0/10",
+        "169.254.0.0/16",
+        "0.0.0.0/8",
+        "127.0.0.0/8",
+        "224.0.0.0/3",
     ]
     """Where build steps may not connect: private, shared, link-local (cloud metadata) and
     multicast ranges, i.e. other containers, app networks, the cluster's pods and the LAN.

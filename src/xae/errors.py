@@ -122,6 +122,7 @@ class RegistryNotAllowed(Forbidden):
 
     code = "registry_not_allowed"
 
+
 class TooManyRequests(XaeError):
     """Refused for now (e.g. too many failed logins); `retry_after` says for how many seconds."""
 

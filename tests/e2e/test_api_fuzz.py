@@ -77,14 +77,23 @@ def test_no_request_gets_a_5xx_or_an_answer_the_document_does_not_declare(
     fuzz_plane: Plane, tmp_path: Path
 ) -> None:
     argv = [
-        str(BIN / "schemathesis"), "run", f"{fuzz_plane.api}/openapi.json",
-        "--header", f"Authorization: Bearer {fuzz_plane.token}",
-        "--checks", "all",
-        "--exclude-checks", EXCLUDE_CHECKS,
-        "--exclude-path-regex", EXCLUDE_PATHS,
-        "--max-examples", str(MAX_EXAMPLES),
-        "--request-timeout", "60",
-        "--workers", "1",
+        str(BIN / "schemathesis"),
+        "run",
+        f"{fuzz_plane.api}/openapi.json",
+        "--header",
+        f"Authorization: Bearer {fuzz_plane.token}",
+        "--checks",
+        "all",
+        "--exclude-checks",
+        EXCLUDE_CHECKS,
+        "--exclude-path-regex",
+        EXCLUDE_PATHS,
+        "--max-examples",
+        str(MAX_EXAMPLES),
+        "--request-timeout",
+        "60",
+        "--workers",
+        "1",
     ]
     if seed := os.environ.get("XAE_FUZZ_SEED"):  # to replay a run: its output names the seed
         argv += ["--seed", seed]

@@ -18,9 +18,9 @@ from tests.e2e.harness import Plane
 pytestmark = pytest.mark.e2e
 
 
-def _host_check_app(plane: Plane, app_source: Callable[[str], Path], prefix: str) -> tuple[
-    str, Path
-]:
+def _host_check_app(
+    plane: Plane, app_source: Callable[[str], Path], prefix: str
+) -> tuple[str, Path]:
     source = app_source("host-check")
     app = plane.new_app(prefix)
     (source / "Procfile").write_text(f"web: APP_NAME={app} python app.py\n")

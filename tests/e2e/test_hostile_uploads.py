@@ -35,8 +35,9 @@ def _member(name: str, *, data: bytes | None = None, link: str | None = None) ->
     return info
 
 
-def _chain_archive(created: Path, canary: Path, secret: Path, admin_password: Path,
-                   depth: int) -> bytes:
+def _chain_archive(
+    created: Path, canary: Path, secret: Path, admin_password: Path, depth: int
+) -> bytes:
     """The archive of the report: every link below looks inside the tree until `s` arrives.
 
     `depth` must reach `/` from the build dir, yet stay well under the kernel's 40 links per
@@ -80,8 +81,9 @@ def test_a_link_chain_in_an_upload_touches_nothing_on_the_host(
     response = httpx.post(
         f"{plane.api}/v1/apps/{app}/deploys",
         # The source lands in <state>/builds/<app>/<tmp>/src: four levels below the state dir.
-        content=_chain_archive(created, canary, secret, admin_password,
-                               depth=len(plane.state_dir.parts) + 4),
+        content=_chain_archive(
+            created, canary, secret, admin_password, depth=len(plane.state_dir.parts) + 4
+        ),
         headers={"Authorization": f"Bearer {plane.token}", "Content-Type": "application/gzip"},
         timeout=120,
     )
@@ -119,8 +121,16 @@ def test_the_static_stack_serves_no_dotfiles_or_xae_files(
     plane.deploy(app, source)
     wait_for(lambda: plane.serving(app, "<html"), 60, f"{app} to serve index.html")
 
-    for path in ("/.env", "/app.json", "/Procfile", "/xae.yaml", "/.dockerignore",
-                 "/.xae.Dockerfile", "/docs/.env", "/.well-known/../.env"):
+    for path in (
+        "/.env",
+        "/app.json",
+        "/Procfile",
+        "/xae.yaml",
+        "/.dockerignore",
+        "/.xae.Dockerfile",
+        "/docs/.env",
+        "/.well-known/../.env",
+    ):
         response = plane.get(app, path)
         assert response.status_code == 404, path
         assert "not-for-the-public" not in response.text, path

@@ -101,10 +101,25 @@ def test_an_app_cannot_deploy_another_apps_build_by_any_spelling(
     tag = local.rsplit(":", 1)[1]
     attacker = plane.new_app("attacker")
 
-    for ref in (image, local, f"docker.io/{local}", f"index.docker.io/{local}",
-                f"xae/app-{victim}:{tag.rsplit('-', 1)[-1]}"):
-        refused = plane.xae("deploy", "--image", ref, "--port", STATIC_PORT, "--command",
-                            "serve-static", "--app", attacker, check=False)
+    for ref in (
+        image,
+        local,
+        f"docker.io/{local}",
+        f"index.docker.io/{local}",
+        f"xae/app-{victim}:{tag.rsplit('-', 1)[-1]}",
+    ):
+        refused = plane.xae(
+            "deploy",
+            "--image",
+            ref,
+            "--port",
+            STATIC_PORT,
+            "--command",
+            "serve-static",
+            "--app",
+            attacker,
+            check=False,
+        )
         assert refused.returncode == 1, refused.stdout
         assert f"is not a build of app {attacker}" in refused.stderr
         assert f"xae releases --app {attacker}" in refused.stderr
@@ -125,8 +140,17 @@ def test_an_app_redeploys_its_own_build_by_reference(
     image = built_image(plane, app, app_source("static"))
     local = image.split("/", 1)[1] if image.count("/") > 1 else image
 
-    result = plane.xae("deploy", "--image", f"docker.io/{local}", "--port", STATIC_PORT,
-                       "--command", "serve-static", "--app", app)
+    result = plane.xae(
+        "deploy",
+        "--image",
+        f"docker.io/{local}",
+        "--port",
+        STATIC_PORT,
+        "--command",
+        "serve-static",
+        "--app",
+        app,
+    )
 
     assert "no build" in result.stdout
     assert "deployed v2" in result.stdout
@@ -147,8 +171,15 @@ def test_an_image_from_outside_xaes_namespace_serves_without_a_build(
     second = plane.new_app("image")
     try:
         result = plane.xae(
-            "deploy", "--image", mine, "--port", STATIC_PORT, "--command", "serve-static",
-            "--app", second,
+            "deploy",
+            "--image",
+            mine,
+            "--port",
+            STATIC_PORT,
+            "--command",
+            "serve-static",
+            "--app",
+            second,
         )
         assert "no build" in result.stdout
         assert "deployed v1" in result.stdout
@@ -174,8 +205,11 @@ def test_an_image_from_outside_xaes_namespace_serves_without_a_build(
 def test_a_registry_on_loopback_is_refused_before_any_request_reaches_it(plane: Plane) -> None:
     app = plane.new_app("ssrf")
     with secret_server() as server:
-        for ref in (f"127.0.0.1:{server.port}/x:v1", f"localhost:{server.port}/x:v1",
-                    f"0.0.0.0:{server.port}/x:v1"):
+        for ref in (
+            f"127.0.0.1:{server.port}/x:v1",
+            f"localhost:{server.port}/x:v1",
+            f"0.0.0.0:{server.port}/x:v1",
+        ):
             refused = plane.xae("deploy", "--image", ref, "--app", app, check=False)
             assert refused.returncode == 1
             assert "inside the platform" in refused.stderr
@@ -213,8 +247,13 @@ def allow_listed_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pla
     }
     env.pop("XAE_TOKEN", None)
     env.pop("XAE_API_URL", None)
-    p = Plane(env=env, state_dir=state / "state", api_port=int(env["XAE_API_PORT"]),
-              router_port=int(env["XAE_ROUTER_PORT"]), name=name)
+    p = Plane(
+        env=env,
+        state_dir=state / "state",
+        api_port=int(env["XAE_API_PORT"]),
+        router_port=int(env["XAE_ROUTER_PORT"]),
+        name=name,
+    )
     p.admin("start")
     try:
         p.admin("bootstrap")
@@ -243,8 +282,9 @@ def test_an_allowed_registrys_error_is_named_without_its_body(
         assert f"the image {image} cannot be pulled" in failed.stderr
         assert SECRET not in failed.stdout + failed.stderr
 
-        still_refused = p.xae("deploy", "--image", f"127.0.0.1:{server.port}/x:v1",
-                              "--app", app, check=False)
+        still_refused = p.xae(
+            "deploy", "--image", f"127.0.0.1:{server.port}/x:v1", "--app", app, check=False
+        )
         assert "inside the platform" in still_refused.stderr
     [release] = p.xae_json("releases", "--app", app)
     assert release["status"] == "failed"

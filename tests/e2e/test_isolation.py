@@ -72,7 +72,13 @@ def test_a_health_path_with_control_characters_is_refused(
 def test_a_health_check_that_could_take_hours_is_refused_naming_the_bound(plane: Plane) -> None:
     app = plane.new_app("long")
     result = plane.xae(
-        "apps:update", "--app", app, "--health-timeout", "60", "--health-attempts", "1000",
+        "apps:update",
+        "--app",
+        app,
+        "--health-timeout",
+        "60",
+        "--health-attempts",
+        "1000",
         check=False,
     )
     assert result.returncode == 1
@@ -85,8 +91,17 @@ def test_a_hanging_health_check_does_not_delay_healing_another_app(
     slow = deployed_hang_app(plane, app_source, "slow")
     healthy = deployed_hang_app(plane, app_source, "heal")
     # Within the bound (10 s × 60 = 600 s), but every probe of the slow app hangs for 10 s.
-    plane.xae("apps:update", "--app", slow, "--health-path", "/hang",
-              "--health-timeout", "10", "--health-attempts", "60")
+    plane.xae(
+        "apps:update",
+        "--app",
+        slow,
+        "--health-path",
+        "/hang",
+        "--health-timeout",
+        "10",
+        "--health-attempts",
+        "60",
+    )
     [slow_victim] = plane.instances(slow)
     plane.delete_instance(slow_victim["name"])
     # The slow app's replacement is being health-checked (and hangs) from now on.
@@ -100,8 +115,10 @@ def test_a_hanging_health_check_does_not_delay_healing_another_app(
     plane.delete_instance(victim["name"])
     killed = time.monotonic()
     wait_for(
-        lambda: plane.serving(healthy, "hello from")
-        and victim["name"] not in {i["name"] for i in plane.instances(healthy)},
+        lambda: (
+            plane.serving(healthy, "hello from")
+            and victim["name"] not in {i["name"] for i in plane.instances(healthy)}
+        ),
         timeout=HEAL_BOUND,
         what=f"{healthy} to serve again from a new instance",
         interval=0.1,
@@ -126,8 +143,17 @@ def test_an_app_that_cannot_be_reconciled_is_named_by_status_until_it_recovers(
     plane: Plane, app_source: Callable[[str], Path]
 ) -> None:
     app = deployed_hang_app(plane, app_source, "fail")
-    plane.xae("apps:update", "--app", app, "--health-path", "/hang",
-              "--health-timeout", "0.5", "--health-attempts", "2")
+    plane.xae(
+        "apps:update",
+        "--app",
+        app,
+        "--health-path",
+        "/hang",
+        "--health-timeout",
+        "0.5",
+        "--health-attempts",
+        "2",
+    )
     [victim] = plane.instances(app)
     plane.delete_instance(victim["name"])
 
@@ -160,7 +186,9 @@ def test_a_rollout_interrupted_by_a_killed_control_plane_is_failed_at_the_next_s
     (source / "hang-everything").write_text("v2 never answers its health check\n")
     deploy = subprocess.Popen(
         [str(BIN / "xae"), "deploy", str(source), "--app", app],
-        env=plane.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env=plane.env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         # The rollout of v2 is in its health gate once v2's instance runs.

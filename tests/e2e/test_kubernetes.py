@@ -48,7 +48,10 @@ def test_pods_are_hardened_limited_and_probed(
         spec = pod["spec"]
         [container] = spec["containers"]
         assert container["resources"]["limits"] == {
-            "cpu": "500m", "memory": str(256 * 1024**2), "ephemeral-storage": str(1024**3)}
+            "cpu": "500m",
+            "memory": str(256 * 1024**2),
+            "ephemeral-storage": str(1024**3),
+        }
         assert {"name": "tmp", "mountPath": "/tmp"} in container["volumeMounts"]
         security = container["securityContext"]
         assert security["allowPrivilegeEscalation"] is False
@@ -64,9 +67,7 @@ def test_pods_are_hardened_limited_and_probed(
         assert plane.exec(pod["metadata"]["name"], "id", "-u").stdout.strip() == "10001"
 
 
-def test_a_health_path_becomes_http_probes(
-    plane: Plane, app_source: Callable[[str], Path]
-) -> None:
+def test_a_health_path_becomes_http_probes(plane: Plane, app_source: Callable[[str], Path]) -> None:
     app, _ = deployed_flask(plane, app_source, "kprobe")
     plane.xae("apps:update", "--app", app, "--health-path", "/")
 
@@ -95,7 +96,12 @@ def test_destroy_removes_every_object_of_the_app(
     app, _ = deployed_flask(plane, app_source, "kgone")
     kinds = "deployments,services,networkpolicies,secrets,pods,endpointslices"
     assert {o["kind"] for o in objects(plane, kinds, app)} >= {
-        "Deployment", "Service", "NetworkPolicy", "Secret", "Pod", "EndpointSlice"
+        "Deployment",
+        "Service",
+        "NetworkPolicy",
+        "Secret",
+        "Pod",
+        "EndpointSlice",
     }
     plane.xae("apps:destroy", app, "--confirm", app)
     plane.apps.remove(app)

@@ -169,7 +169,11 @@ def test_status_reports_every_component_healthy(plane: Plane) -> None:
     status = plane.xae_json("status")
     names = {c["name"]: c["healthy"] for c in status["components"]}
     assert names == {
-        "api": True, plane.backend: True, "store": True, "router": True, "reconciler": True
+        "api": True,
+        plane.backend: True,
+        "store": True,
+        "router": True,
+        "reconciler": True,
     }
     assert status["backend"] == plane.backend
     assert status["router"]["address"].endswith(f":{plane.router_port}")

@@ -42,8 +42,7 @@ def static_app(plane: Plane, tmp_path_factory: pytest.TempPathFactory) -> str:
 def test_a_resize_beyond_the_machine_is_refused_with_the_numbers(
     plane: Plane, static_app: str
 ) -> None:
-    result = plane.xae("ps:resize", "web", "--memory", "100000G", "--app", static_app,
-                       check=False)
+    result = plane.xae("ps:resize", "web", "--memory", "100000G", "--app", static_app, check=False)
     assert result.returncode == 1
     assert "memory '100000G' is more than the maximum of" in result.stderr
     assert "per instance (this machine has" in result.stderr
@@ -52,10 +51,12 @@ def test_a_resize_beyond_the_machine_is_refused_with_the_numbers(
     result = plane.xae("ps:resize", "web", "--cpus", cpus, "--app", static_app, check=False)
     assert result.returncode == 1
     assert f"cpus {cpus} is more than the maximum of {os.cpu_count()} per instance" in (
-        result.stderr)
+        result.stderr
+    )
 
-    [web] = [f for f in plane.xae_json("ps", "--app", static_app)["formation"]
-             if f["type"] == "web"]
+    [web] = [
+        f for f in plane.xae_json("ps", "--app", static_app)["formation"] if f["type"] == "web"
+    ]
     assert web["memory"] == "512M"
 
 
@@ -63,12 +64,17 @@ def test_a_resize_beyond_the_machine_is_refused_with_the_numbers(
 @pytest.mark.parametrize(
     ("path", "body", "message"),
     [
-        ("formation", {"updates": [{"type": "web", "memory": "99999999999999999999G"}]},
-         "more than the maximum of"),
-        ("formation", {"updates": [{"type": "web", "quantity": 99999999999999999999}]},
-         "less than or equal to"),
-        ("formation", {"updates": [{"type": "web", "quantity": 1000}]},
-         "would run 1000 instances"),
+        (
+            "formation",
+            {"updates": [{"type": "web", "memory": "99999999999999999999G"}]},
+            "more than the maximum of",
+        ),
+        (
+            "formation",
+            {"updates": [{"type": "web", "quantity": 99999999999999999999}]},
+            "less than or equal to",
+        ),
+        ("formation", {"updates": [{"type": "web", "quantity": 1000}]}, "would run 1000 instances"),
         ("rollback", {"version": 99999999999999999999}, "less than or equal to"),
         ("rollback", {"version": True}, "valid integer"),
     ],
@@ -102,8 +108,9 @@ def test_four_parallel_config_sets_are_all_acknowledged_and_all_kept(
     assert {k: config.get(k) for k in keys} == {k: k.lower() for k in keys}
     current = plane.xae_json("apps:info", static_app)["release"]
     assert current == versions[-1]
-    [release] = [r for r in plane.xae_json("releases", "--app", static_app)
-                 if r["version"] == current]
+    [release] = [
+        r for r in plane.xae_json("releases", "--app", static_app) if r["version"] == current
+    ]
     assert set(keys) <= set(release["config_keys"])
     assert release["status"] == "succeeded"
     plane.xae("config:unset", *keys, "--app", static_app)
@@ -123,15 +130,22 @@ def test_eight_parallel_creates_of_one_name_give_one_201_and_seven_409(plane: Pl
     statuses = sorted(r.status_code for r in responses)
     assert statuses == [201] + [409] * 7, [r.text for r in responses]
     assert {r.json()["error"]["code"] for r in responses if r.status_code == 409} == {
-        "already_exists"}
+        "already_exists"
+    }
     assert [a["name"] for a in plane.xae_json("apps")].count(name) == 1
 
 
 def test_a_process_cannot_write_past_its_tmp_bound(plane: Plane, static_app: str) -> None:
     [instance] = plane.instances(static_app)[:1]
     try:
-        result = plane.exec(instance["name"], "dd", "if=/dev/zero", "of=/tmp/fill", "bs=1M",
-                            f"count={TMP_BYTES // 1024**2 + 16}")
+        result = plane.exec(
+            instance["name"],
+            "dd",
+            "if=/dev/zero",
+            "of=/tmp/fill",
+            "bs=1M",
+            f"count={TMP_BYTES // 1024**2 + 16}",
+        )
         assert result.returncode != 0
         assert "No space left on device" in result.stderr
         size = plane.exec(instance["name"], "stat", "-c", "%s", "/tmp/fill")

@@ -107,10 +107,17 @@ class FakeRuntime:
         with self._lock:
             n = next(self._ids)
             instance = Instance(
-                id=f"id{n}", name=f"{spec.app}-{spec.process}-{n}", app=spec.app,
-                process=spec.process, release=spec.release, spec_hash=spec.spec_hash,
-                state=InstanceState.RUNNING, address=f"10.0.0.{n}", port=spec.port,
-                memory_bytes=spec.memory_bytes, cpus=spec.cpus,
+                id=f"id{n}",
+                name=f"{spec.app}-{spec.process}-{n}",
+                app=spec.app,
+                process=spec.process,
+                release=spec.release,
+                spec_hash=spec.spec_hash,
+                state=InstanceState.RUNNING,
+                address=f"10.0.0.{n}",
+                port=spec.port,
+                memory_bytes=spec.memory_bytes,
+                cpus=spec.cpus,
             )
             self.instances[instance.id] = instance
             self.specs[instance.id] = spec
@@ -196,9 +203,7 @@ class FakeHealth:
 
     def handle(self, request: httpx.Request) -> httpx.Response:
         address = request.url.host
-        instance = next(
-            (i for i in self.runtime.list_instances() if i.address == address), None
-        )
+        instance = next((i for i in self.runtime.list_instances() if i.address == address), None)
         if instance is None:
             raise httpx.ConnectError("no such instance", request=request)
         behaviour = self.by_app.get(instance.app)
@@ -239,9 +244,15 @@ def copy_db(template: Path, directory: Path) -> Database:
 
 def make_settings(state_dir: Path, **overrides: object) -> Settings:
     values: dict[str, object] = {
-        "state_dir": state_dir, "base_domain": "localhost", "router_port": 8080,
-        "drain_seconds": 7.5, "default_memory": "512M", "default_cpus": 1.0,
-        "health_path": "/", "health_attempts": 3, "health_interval": 0.0,
+        "state_dir": state_dir,
+        "base_domain": "localhost",
+        "router_port": 8080,
+        "drain_seconds": 7.5,
+        "default_memory": "512M",
+        "default_cpus": 1.0,
+        "health_path": "/",
+        "health_attempts": 3,
+        "health_interval": 0.0,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[arg-type, call-arg]
@@ -278,8 +289,14 @@ def make_platform(
     settings: Settings, db: Database, runtime: FakeRuntime, router: FakeRouter, health: FakeHealth
 ) -> Platform:
     """A `Platform` on the fakes; its Docker connection is made only if a test builds."""
-    return Platform(settings, db, runtime, router, prober=health.prober(),
-                    docker=DockerConnection(settings.docker_url))
+    return Platform(
+        settings,
+        db,
+        runtime,
+        router,
+        prober=health.prober(),
+        docker=DockerConnection(settings.docker_url),
+    )
 
 
 def make_world(template: Path, tmp_path: Path) -> World:
@@ -293,14 +310,22 @@ def make_world(template: Path, tmp_path: Path) -> World:
 
 
 def add_build(
-    p: Platform, name: str, image: str, processes: dict[str, str] | None = None,
+    p: Platform,
+    name: str,
+    image: str,
+    processes: dict[str, str] | None = None,
     port: int | None = None,
 ) -> int:
     """Record a succeeded build of `name` (what the builder would leave), without Docker."""
     with p.db.session() as session:
         app = session.scalars(select(App).where(App.name == name)).one()
-        build = Build(app_id=app.id, image=image, processes=dict(processes or PROCESSES),
-                      port=port, status="succeeded")
+        build = Build(
+            app_id=app.id,
+            image=image,
+            processes=dict(processes or PROCESSES),
+            port=port,
+            status="succeeded",
+        )
         session.add(build)
         session.flush()
         ensure_formation(session, app, build.processes)
@@ -308,7 +333,10 @@ def add_build(
 
 
 def deploy(
-    p: Platform, name: str, image: str, processes: dict[str, str] | None = None,
+    p: Platform,
+    name: str,
+    image: str,
+    processes: dict[str, str] | None = None,
     port: int | None = None,
 ) -> int:
     """Deploy a fake build of `name` as its next release (as the deploy pipeline does);
@@ -317,8 +345,14 @@ def deploy(
     with p.change(name):
         with p.db.session() as session:
             app = session.scalars(select(App).where(App.name == name)).one()
-            release = new_release(session, app, build_id=build_id, config=app.config,
-                                  description=f"Deploy {image}", actor="alice")
+            release = new_release(
+                session,
+                app,
+                build_id=build_id,
+                config=app.config,
+                description=f"Deploy {image}",
+                actor="alice",
+            )
             release_id, version = release.id, release.version
         rollout(p, name, release_id, "alice")
     return version

@@ -30,7 +30,7 @@ def test_nothing_is_allowed_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
     assert Settings().allowed_registries == []
 
 
-@pytest.mark.parametrize("value", ["http://reg.internal:5000", "reg/path", '[1, 2]'])
+@pytest.mark.parametrize("value", ["http://reg.internal:5000", "reg/path", "[1, 2]"])
 def test_an_allowed_registry_that_is_not_host_or_host_port_is_refused_at_start(
     monkeypatch: pytest.MonkeyPatch, value: str
 ) -> None:

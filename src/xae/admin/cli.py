@@ -226,4 +226,3 @@ def _still_valid(session: Session, token: str | None, user: User) -> bool:
 def main() -> None:
     restrict_umask()
     cli()
-

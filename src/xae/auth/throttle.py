@@ -68,9 +68,7 @@ class LoginThrottle:
         limits = (self.limits.per_account, self.limits.per_address)
         with self._lock:
             now = self._clock()
-            waits = [
-                self._wait(key, limit, now) for key, limit in zip(keys, limits, strict=True)
-            ]
+            waits = [self._wait(key, limit, now) for key, limit in zip(keys, limits, strict=True)]
             if max(waits) > 0:
                 raise self._refusal(max(waits))
             for key in keys:

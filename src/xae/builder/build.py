@@ -131,12 +131,16 @@ def ignore_patterns(src: Path) -> list[str]:
     text = sourcefiles.read_text(src, ".dockerignore")
     if text is None:
         return []
-    return [line.strip() for line in text.splitlines() if line.strip()
-            and not line.strip().startswith("#")]
+    return [
+        line.strip()
+        for line in text.splitlines()
+        if line.strip() and not line.strip().startswith("#")
+    ]
 
 
-def write_context(src: Path, into: IO[bytes], dockerfile: str, text: str | None,
-                  exclude: list[str]) -> None:
+def write_context(
+    src: Path, into: IO[bytes], dockerfile: str, text: str | None, exclude: list[str]
+) -> None:
     """Write the build context for `src` as a tar into `into`.
 
     The files of `src` not matched by `exclude` go in as they are (a link stays a link);
@@ -144,8 +148,9 @@ def write_context(src: Path, into: IO[bytes], dockerfile: str, text: str | None,
     of `exclude` plus that name, so the daemon keeps both out of the image.
     """
     try:
-        docker_context_tar(str(src), exclude=list(exclude), dockerfile=(dockerfile, text),
-                           fileobj=into)
+        docker_context_tar(
+            str(src), exclude=list(exclude), dockerfile=(dockerfile, text), fileobj=into
+        )
     except re.error:
         # `from None`: the regex error quotes the pattern, which is the file's content.
         raise BuildFailed(
@@ -192,13 +197,23 @@ class _LogLines:
     def failure(self, what: str) -> BuildFailed:
         self.flush()
         tail = "\n".join(self.tail)
-        return BuildFailed(f"{what}; the last lines of the build log:\n{tail}",
-                           details={"log_tail": list(self.tail)})
+        return BuildFailed(
+            f"{what}; the last lines of the build log:\n{tail}",
+            details={"log_tail": list(self.tail)},
+        )
 
 
-def _run_build(client: docker.DockerClient, context: IO[bytes], dockerfile: str, ref: str,
-               labels: dict[str, str], log: Log, *, settings: Settings,
-               jail: BuildJail | None = None) -> str:
+def _run_build(
+    client: docker.DockerClient,
+    context: IO[bytes],
+    dockerfile: str,
+    ref: str,
+    labels: dict[str, str],
+    log: Log,
+    *,
+    settings: Settings,
+    jail: BuildJail | None = None,
+) -> str:
     """Run the build confined by `jail` (limits, network, deadline), streaming its log; tag
     the image `ref` only if every step succeeded in time; the built image's id."""
     lines = _LogLines(log)
@@ -210,9 +225,15 @@ def _run_build(client: docker.DockerClient, context: IO[bytes], dockerfile: str,
     try:
         with jail.confine() as confined:
             request = BuildRequest.send(
-                client.api, context,
-                {"dockerfile": dockerfile, "rm": True, "forcerm": True,
-                 "labels": json.dumps(labels), **confined.params},
+                client.api,
+                context,
+                {
+                    "dockerfile": dockerfile,
+                    "rm": True,
+                    "forcerm": True,
+                    "labels": json.dumps(labels),
+                    **confined.params,
+                },
                 timeout=timeout + 60,  # the deadline below ends it; this only bounds a read
             )
 
@@ -271,8 +292,16 @@ def _run_build(client: docker.DockerClient, context: IO[bytes], dockerfile: str,
     return image_id
 
 
-def build_image(client: docker.DockerClient, src: Path, *, app: str, tag: str,
-                settings: Settings, log: Log, jail: BuildJail | None = None) -> BuiltImage:
+def build_image(
+    client: docker.DockerClient,
+    src: Path,
+    *,
+    app: str,
+    tag: str,
+    settings: Settings,
+    log: Log,
+    jail: BuildJail | None = None,
+) -> BuiltImage:
     """Build the source tree at `src` into the image `xae/app-<app>:<tag>`.
 
     Writes nothing into `src`; the build context is assembled in a temporary file in `src`'s

@@ -36,7 +36,11 @@ class BuildRequest:
         """Start the build; raises docker.errors.APIError if the engine refuses it."""
         url = f"{api.base_url}/v{api.api_version}/build"
         response = api.post(
-            url, params=dict(params), data=context, stream=True, timeout=timeout,
+            url,
+            params=dict(params),
+            data=context,
+            stream=True,
+            timeout=timeout,
             headers={"Content-Type": "application/tar"},
         )
         if response.status_code >= 400:
@@ -46,7 +50,8 @@ class BuildRequest:
                 explanation = response.text[:500]
             response.close()
             raise docker.errors.APIError(
-                f"{response.status_code} Server Error", response=response,
+                f"{response.status_code} Server Error",
+                response=response,
                 explanation=explanation,
             )
         return cls(response)

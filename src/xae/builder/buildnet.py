@@ -102,13 +102,15 @@ def restore_script(net: BuildNetwork, dns: Sequence[str], blocked: Sequence[str]
     lines = ["*filter", f":{net.input_chain} - [0:0]", f":{net.forward_chain} - [0:0]"]
     for server in dns:
         for proto in ("udp", "tcp"):
-            lines.append(f"-A {net.input_chain} -d {server}/32 -p {proto} -m {proto} "
-                         "--dport 53 -j ACCEPT")
+            lines.append(
+                f"-A {net.input_chain} -d {server}/32 -p {proto} -m {proto} --dport 53 -j ACCEPT"
+            )
     lines.append(f"-A {net.input_chain} {' '.join(REJECT)}")
     for server in dns:
         for proto in ("udp", "tcp"):
-            lines.append(f"-A {net.forward_chain} -d {server}/32 -p {proto} -m {proto} "
-                         "--dport 53 -j RETURN")
+            lines.append(
+                f"-A {net.forward_chain} -d {server}/32 -p {proto} -m {proto} --dport 53 -j RETURN"
+            )
     for cidr in cidrs:
         lines.append(f"-A {net.forward_chain} -d {cidr} {' '.join(REJECT)}")
     lines.append("COMMIT")
@@ -123,8 +125,9 @@ def jump_rules(net: BuildNetwork) -> list[tuple[str, list[str]]]:
     ]
 
 
-def _iptables(run: Run, args: list[str],
-              stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+def _iptables(
+    run: Run, args: list[str], stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
     """`iptables --wait ARGS`, or `iptables-restore --noflush` fed `stdin` when it is given."""
     if stdin is None:
         command = ["iptables", "--wait", *args]
@@ -141,8 +144,9 @@ def _iptables(run: Run, args: list[str],
         raise BuildFailed("iptables did not answer within 30 s; retry the build") from e
 
 
-def install_firewall(net: BuildNetwork, dns: Sequence[str], blocked: Sequence[str],
-                     run: Run = subprocess.run) -> None:
+def install_firewall(
+    net: BuildNetwork, dns: Sequence[str], blocked: Sequence[str], run: Run = subprocess.run
+) -> None:
     """Write xae's two chains for `net` and make sure the bridge's traffic jumps into them."""
     done = _iptables(run, [], stdin=restore_script(net, dns, blocked))
     if done.returncode != 0:
@@ -181,9 +185,13 @@ def ensure_network(client: docker.DockerClient, net: BuildNetwork, plane: str) -
         if found is None:
             try:
                 client.api.create_network(
-                    net.name, driver="bridge", check_duplicate=True,
-                    options={BRIDGE_OPTION: net.bridge,
-                             "com.docker.network.bridge.enable_icc": "false"},
+                    net.name,
+                    driver="bridge",
+                    check_duplicate=True,
+                    options={
+                        BRIDGE_OPTION: net.bridge,
+                        "com.docker.network.bridge.enable_icc": "false",
+                    },
                     labels={LABEL_MANAGED: "1", LABEL_PLANE: plane, ROLE_LABEL: "build"},
                 )
                 return
@@ -202,21 +210,25 @@ def ensure_network(client: docker.DockerClient, net: BuildNetwork, plane: str) -
         )
 
 
-def prepare_build_network(client: docker.DockerClient, settings: Settings,
-                          run: Run = subprocess.run, resolv_conf: Path = RESOLV_CONF) -> str:
+def prepare_build_network(
+    client: docker.DockerClient,
+    settings: Settings,
+    run: Run = subprocess.run,
+    resolv_conf: Path = RESOLV_CONF,
+) -> str:
     """Make the plane's build network and its firewall ready; the network's name."""
     net = BuildNetwork.for_plane(settings.plane)
     ensure_network(client, net, settings.plane)
     try:
-        install_firewall(net, dns_servers(settings, resolv_conf), settings.build_blocked_cidrs,
-                         run)
+        install_firewall(net, dns_servers(settings, resolv_conf), settings.build_blocked_cidrs, run)
     except ValueError as e:  # a malformed address in the settings
         raise BuildFailed(f"the build network settings are not valid: {e}") from e
     return net.name
 
 
-def remove_build_network(client: docker.DockerClient, plane: str,
-                         run: Run = subprocess.run) -> None:
+def remove_build_network(
+    client: docker.DockerClient, plane: str, run: Run = subprocess.run
+) -> None:
     """Remove a plane's build network and its firewall (tests; uninstalling a plane)."""
     net = BuildNetwork.for_plane(plane)
     found = _find_network(client, net.name)

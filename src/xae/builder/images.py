@@ -70,13 +70,24 @@ def _ensure_rootfs(client: docker.DockerClient, log: Log) -> None:
     with tempfile.TemporaryDirectory(prefix="xae-rootfs-") as tmp:
         rootfs = Path(tmp) / "rootfs"
         subprocess.run(
-            ["debootstrap", "--variant=minbase", "--include=ca-certificates",
-             "bookworm", str(rootfs), DEBIAN_MIRROR],
-            check=True, stdout=subprocess.DEVNULL,
+            [
+                "debootstrap",
+                "--variant=minbase",
+                "--include=ca-certificates",
+                "bookworm",
+                str(rootfs),
+                DEBIAN_MIRROR,
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
         )
         tar = subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE)
-        subprocess.run(["docker", "import", "-", ROOTFS], stdin=tar.stdout, check=True,
-                       stdout=subprocess.DEVNULL)
+        subprocess.run(
+            ["docker", "import", "-", ROOTFS],
+            stdin=tar.stdout,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
         if tar.wait() != 0:
             raise BuildFailed("packing the debootstrapped root filesystem failed")
 
@@ -107,8 +118,9 @@ def _build(client: docker.DockerClient, name: str, tag: str, context: io.BytesIO
         client.images.get(ref).tag(name, "latest")
         return
     log(f"building {ref}")
-    for chunk in client.api.build(fileobj=context, custom_context=True, tag=ref, rm=True,
-                                  forcerm=True, decode=True):
+    for chunk in client.api.build(
+        fileobj=context, custom_context=True, tag=ref, rm=True, forcerm=True, decode=True
+    ):
         if "error" in chunk:
             raise BuildFailed(f"building {ref} failed: {chunk['error'].strip()}")
     client.images.get(ref).tag(name, "latest")
@@ -120,11 +132,21 @@ def ensure(settings: Settings, client: docker.DockerClient, log: Log = print) ->
         raise BuildFailed("debootstrap is not installed; run `make up` to install it")
     _ensure_rootfs(client, log)
     btag = base_tag(settings)
-    _build(client, "xae/base", btag,
-           _context(HERE / "base", {}, {"ca-bundle.crt": settings.ca_bundle.read_bytes()}), log)
+    _build(
+        client,
+        "xae/base",
+        btag,
+        _context(HERE / "base", {}, {"ca-bundle.crt": settings.ca_bundle.read_bytes()}),
+        log,
+    )
     for stack in STACKS:
-        _build(client, f"xae/stack-{stack}", stack_tag(stack, settings),
-               _context(HERE / stack, {"base_tag": btag}, {}), log)
+        _build(
+            client,
+            f"xae/stack-{stack}",
+            stack_tag(stack, settings),
+            _context(HERE / stack, {"base_tag": btag}, {}),
+            log,
+        )
 
 
 def main(argv: list[str]) -> int:

@@ -58,8 +58,9 @@ class BuildLimits:
             cpus = validate_cpus(settings.build_cpus)
         except InvalidInput as e:
             raise BuildFailed(f"the platform's build limits are not valid: {e.message}") from e
-        return cls(memory_bytes=memory, cpus=cpus, pids=settings.build_pids,
-                   timeout=settings.build_timeout)
+        return cls(
+            memory_bytes=memory, cpus=cpus, pids=settings.build_pids, timeout=settings.build_timeout
+        )
 
     def engine_params(self) -> dict[str, int]:
         """The build API's resource parameters: memory without extra swap, a CFS CPU quota."""
@@ -74,8 +75,9 @@ class BuildLimits:
 class Confinement:
     """One build's prepared jail: the engine parameters, and how to stop its steps."""
 
-    def __init__(self, client: docker.DockerClient, params: dict[str, str | int],
-                 cgroup: BuildCgroup | None) -> None:
+    def __init__(
+        self, client: docker.DockerClient, params: dict[str, str | int], cgroup: BuildCgroup | None
+    ) -> None:
         self._client = client
         self.params = params
         self.cgroup = cgroup
@@ -118,9 +120,15 @@ class Confinement:
 class BuildJail:
     """Prepares the jail of each build of one plane (see the module docstring)."""
 
-    def __init__(self, client: docker.DockerClient, settings: Settings, *,
-                 cgroup_root: Path = CGROUP_ROOT, run: Run = subprocess.run,
-                 resolv_conf: Path = RESOLV_CONF) -> None:
+    def __init__(
+        self,
+        client: docker.DockerClient,
+        settings: Settings,
+        *,
+        cgroup_root: Path = CGROUP_ROOT,
+        run: Run = subprocess.run,
+        resolv_conf: Path = RESOLV_CONF,
+    ) -> None:
         self._client = client
         self._settings = settings
         self._cgroup_root = cgroup_root
@@ -131,8 +139,7 @@ class BuildJail:
     @contextlib.contextmanager
     def confine(self) -> Iterator[Confinement]:
         """The engine parameters for one build; its cgroup is removed when the block ends."""
-        network = prepare_build_network(self._client, self._settings, self._run,
-                                        self._resolv_conf)
+        network = prepare_build_network(self._client, self._settings, self._run, self._resolv_conf)
         params: dict[str, str | int] = {"networkmode": network, **self.limits.engine_params()}
         cgroup = None
         if self.limits.pids > 0:
@@ -165,8 +172,12 @@ class Deadline:
         self._timer.start()
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.finish()
         self._timer.cancel()
         if self.expired:  # let the expiry's clean-up finish before the caller reports it
@@ -186,8 +197,13 @@ class Deadline:
         self._on_expiry()
 
 
-def remove_plane_jail(client: docker.DockerClient, plane: str, *,
-                      cgroup_root: Path = CGROUP_ROOT, run: Run = subprocess.run) -> None:
+def remove_plane_jail(
+    client: docker.DockerClient,
+    plane: str,
+    *,
+    cgroup_root: Path = CGROUP_ROOT,
+    run: Run = subprocess.run,
+) -> None:
     """Remove what builds of `plane` set up: the build network, its firewall, the cgroup
     parent (uninstalling a plane; the tests' planes)."""
     remove_build_network(client, plane, run)

@@ -191,8 +191,7 @@ class _Tree:
                     )
                 if kind == "file":
                     raise InvalidUpload(
-                        f"{_entry(name)} is inside {_show(self._names[prefix])}, "
-                        "which is a file"
+                        f"{_entry(name)} is inside {_show(self._names[prefix])}, which is a file"
                     )
                 if kind is None:
                     os.mkdir(component, 0o755, dir_fd=fd)
@@ -278,8 +277,9 @@ class _Tree:
         for parts in self._symlinks:
             self._resolve_link(parts, resolved, ())
 
-    def _resolve_link(self, parts: Parts, resolved: dict[Parts, Parts],
-                      following: tuple[Parts, ...]) -> Parts:
+    def _resolve_link(
+        self, parts: Parts, resolved: dict[Parts, Parts], following: tuple[Parts, ...]
+    ) -> Parts:
         """Where the symlink at `parts` finally leads, as a path inside the upload."""
         if parts in resolved:
             return resolved[parts]
@@ -318,7 +318,7 @@ class _Tree:
 def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
-        view = view[os.write(fd, view):]
+        view = view[os.write(fd, view) :]
 
 
 def _extract_all(tar: tarfile.TarFile, tree: _Tree, *, max_bytes: int, max_entries: int) -> None:

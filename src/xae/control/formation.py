@@ -82,9 +82,7 @@ def change(p: Platform, user: User, name: str, changes: list[FormationChange]) -
                     row.memory_bytes = check_memory(p.limits, c.memory)
                 if c.cpus is not None:
                     row.cpus = check_cpus(p.limits, c.cpus)
-            check_instances(
-                p.limits, name, {t: r.quantity for t, r in rows.items() if t in known}
-            )
+            check_instances(p.limits, name, {t: r.quantity for t, r in rows.items() if t in known})
             record(
                 session,
                 user.name,

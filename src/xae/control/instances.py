@@ -121,9 +121,7 @@ class InstanceStrategy:
         try:
             for proc in plan.processes:
                 current[proc.process] = self._ensure_process(plan, proc, live, started, progress)
-            web = [
-                i for i in current.get("web", []) if i.running and self._known_healthy(i, plan)
-            ]
+            web = [i for i in current.get("web", []) if i.running and self._known_healthy(i, plan)]
             self.routes.set(plan.app, [f"{i.address}:{i.port}" for i in web])
         except BaseException:
             # Nothing this pass started may outlive its failure, whatever failed (a refused

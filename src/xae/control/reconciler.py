@@ -61,9 +61,7 @@ def describe(error: Exception) -> str:
         # log line or the status as they are.
         text = error.message[:ERROR_MAX]
         return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
-    return (
-        f"internal error ({type(error).__name__}); the control plane's log has the details"
-    )
+    return f"internal error ({type(error).__name__}); the control plane's log has the details"
 
 
 class Reconciler:
@@ -144,7 +142,10 @@ class Reconciler:
         if isinstance(error, XaeError):
             log.warning(
                 "reconciling %s failed (%s, retrying in %.0f s): %s",
-                name, kind, retry.delay, message,
+                name,
+                kind,
+                retry.delay,
+                message,
             )
         else:
             log.error(

@@ -238,9 +238,7 @@ def rollback(p: Platform, user: User, name: str, version: int | None) -> tuple[i
             else:
                 target = get_release(session, app, version)
             if target.build_id is None and current.build_id is not None:
-                raise InvalidInput(
-                    f"v{target.version} has no build (it predates the first deploy)"
-                )
+                raise InvalidInput(f"v{target.version} has no build (it predates the first deploy)")
             release = new_release(
                 session,
                 app,

@@ -90,6 +90,7 @@ def validate_health_timing(timeout: float, attempts: int) -> None:
             f"{MAX_CHECK_SECONDS:.0f} s: lower one of them"
         )
 
+
 STRICT_RULE = "only a 2xx or 3xx answer passes"
 DEFAULT_RULE = "the default check accepts any answer below 500"
 STRICT_HINT = "set `apps:update --health-path` for a strict 2xx/3xx check"

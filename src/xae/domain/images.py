@@ -187,9 +187,9 @@ def choose_image(ref: str, *, app: str, built: Iterable[str]) -> ImageChoice:
         )
     for image in built:
         mine = parse_image_ref(image)
-        if (
-            (mine.path, mine.tag) == (parsed.path, parsed.tag)
-            and parsed.registry in (mine.registry, DOCKER_HUB)
+        if (mine.path, mine.tag) == (parsed.path, parsed.tag) and parsed.registry in (
+            mine.registry,
+            DOCKER_HUB,
         ):
             return ImageChoice(image=image, ref=mine, own_build=True)
     raise ImageNotAllowed(
@@ -201,10 +201,24 @@ def choose_image(ref: str, *, app: str, built: Iterable[str]) -> ImageChoice:
 
 _PULL_FAILURES: tuple[tuple[tuple[str, ...], str], ...] = (
     (
-        ("connection refused", "no such host", "i/o timeout", "timeout", "timed out",
-         "network is unreachable", "no route to host", "connection reset", "eof",
-         "tls", "x509", "certificate", "http response to https client", "dial tcp",
-         "server misbehaving", "lookup "),
+        (
+            "connection refused",
+            "no such host",
+            "i/o timeout",
+            "timeout",
+            "timed out",
+            "network is unreachable",
+            "no route to host",
+            "connection reset",
+            "eof",
+            "tls",
+            "x509",
+            "certificate",
+            "http response to https client",
+            "dial tcp",
+            "server misbehaving",
+            "lookup ",
+        ),
         "its registry cannot be reached: check the registry's name and that it runs",
     ),
     (
@@ -212,14 +226,27 @@ _PULL_FAILURES: tuple[tuple[tuple[str, ...], str], ...] = (
         "its registry limits the rate of pulls: try again later",
     ),
     (
-        ("unauthorized", "authentication required", "denied", "forbidden",
-         "no basic auth credentials", "requested access to the resource", "http 401",
-         "http 403"),
+        (
+            "unauthorized",
+            "authentication required",
+            "denied",
+            "forbidden",
+            "no basic auth credentials",
+            "requested access to the resource",
+            "http 401",
+            "http 403",
+        ),
         "its registry refused access: the repository does not exist or needs credentials",
     ),
     (
-        ("not found", "manifest unknown", "name unknown", "no such image", "does not exist",
-         "http 404"),
+        (
+            "not found",
+            "manifest unknown",
+            "name unknown",
+            "no such image",
+            "does not exist",
+            "http 404",
+        ),
         "it was not found: check the repository and the tag",
     ),
 )

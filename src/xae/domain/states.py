@@ -75,4 +75,3 @@ class InstanceState(StrEnum):
             return cls(word)
         except ValueError:
             return cls.UNKNOWN
-

@@ -80,9 +80,7 @@ class Build(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     app_id: Mapped[int] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"), index=True)
-    status: Mapped[BuildStatus] = mapped_column(
-        _status(BuildStatus), default=BuildStatus.RUNNING
-    )
+    status: Mapped[BuildStatus] = mapped_column(_status(BuildStatus), default=BuildStatus.RUNNING)
     stack: Mapped[str | None] = mapped_column(String(32), default=None)
     image: Mapped[str | None] = mapped_column(String(256), default=None)
     processes: Mapped[dict[str, str]] = mapped_column(default=dict)

@@ -71,17 +71,22 @@ class Builds:
         log: list[str] = []
         self.refs.append(f"xae/app-{app}:{tag}")
         started = time.monotonic()
-        built = build_image(self.client, src, app=app, tag=tag, settings=self.settings,
-                            log=log.append)
+        built = build_image(
+            self.client, src, app=app, tag=tag, settings=self.settings, log=log.append
+        )
         return built, log, time.monotonic() - started
 
     def serve(self, built: BuiltImage, *, port: int = 5000, greeting: str = "hi") -> str:
         """Run the web process like xae does and return the body of GET /."""
         command = built.processes["web"]
         container = self.client.containers.run(
-            built.ref, command=["/bin/sh", "-c", command] if command else None,
-            user="10001:10001", environment={"PORT": str(port), "GREETING": greeting},
-            init=True, detach=True, labels={"xae.test": RUN_ID},
+            built.ref,
+            command=["/bin/sh", "-c", command] if command else None,
+            user="10001:10001",
+            environment={"PORT": str(port), "GREETING": greeting},
+            init=True,
+            detach=True,
+            labels={"xae.test": RUN_ID},
         )
         self.containers.append(container.id)
         container.reload()
@@ -97,8 +102,9 @@ class Builds:
             container.reload()
             if container.status == "exited" or time.monotonic() > deadline:
                 logs = container.logs().decode(errors="replace")[-2000:]
-                pytest.fail(f"{built.ref} did not serve on port {port} ({container.status}):\n"
-                            f"{logs}")
+                pytest.fail(
+                    f"{built.ref} did not serve on port {port} ({container.status}):\n{logs}"
+                )
             time.sleep(0.1)
 
     def cleanup(self) -> None:
@@ -111,8 +117,9 @@ class Builds:
 
 
 @pytest.fixture(scope="module")
-def builds(client: docker.DockerClient, settings: Settings,
-           tmp_path_factory: pytest.TempPathFactory) -> Iterator[Builds]:
+def builds(
+    client: docker.DockerClient, settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Builds]:
     builds = Builds(client, settings, tmp_path_factory.mktemp("builds"))
     yield builds
     builds.cleanup()
@@ -133,8 +140,9 @@ def test_flask_app_builds_through_the_proxy_and_serves(builds: Builds) -> None:
     assert built.stack == "python"
     assert built.processes == {"web": "gunicorn --bind 0.0.0.0:$PORT app:app"}
     assert built.port is None
-    assert any("Successfully installed" in line and "flask" in line.lower() for line in log) \
-        or any("Using cache" in line for line in log)
+    assert any("Successfully installed" in line and "flask" in line.lower() for line in log) or any(
+        "Using cache" in line for line in log
+    )
     image = builds.client.images.get(built.ref)
     assert image.id == built.image_id
     assert image.labels["xae.app"] == _app_name("flask")
@@ -204,8 +212,7 @@ def test_failing_pip_install_is_build_failed_with_the_log_and_tags_nothing(
     app = _app_name("broken")
     log: list[str] = []
     with pytest.raises(BuildFailed) as raised:
-        build_image(builds.client, src, app=app, tag="v1", settings=builds.settings,
-                    log=log.append)
+        build_image(builds.client, src, app=app, tag="v1", settings=builds.settings, log=log.append)
     message = raised.value.message
     assert "xae-no-such-package-7f3a9c" in message
     assert "non-zero code" in message
@@ -220,20 +227,32 @@ def test_a_broken_dockerfile_is_build_failed(builds: Builds, tmp_path: Path) -> 
     (src / "Dockerfile").write_text("FROM xae/base\nNOTANINSTRUCTION foo\n")
     app = _app_name("baddocker")
     with pytest.raises(BuildFailed, match="(?i)unknown instruction"):
-        build_image(builds.client, src, app=app, tag="v1", settings=builds.settings,
-                    log=lambda line: None)
+        build_image(
+            builds.client, src, app=app, tag="v1", settings=builds.settings, log=lambda line: None
+        )
     with pytest.raises(docker.errors.ImageNotFound):
         builds.client.images.get(f"xae/app-{app}:v1")
 
 
-def test_the_static_stack_nginx_refuses_dotfiles_and_xae_files(builds: Builds,
-                                                                tmp_path: Path) -> None:
+def test_the_static_stack_nginx_refuses_dotfiles_and_xae_files(
+    builds: Builds, tmp_path: Path
+) -> None:
     # Even when such files are in the image (a hand-made image on the stack, or a nested
     # dotfile the build keeps), the stack's nginx answers 404 for them.
     src = tmp_path / "site"
     shutil.copytree(FIXTURES / "static", src)
-    hidden = ("/.env", "/.dockerignore", "/.xaeignore", "/Procfile", "/app.json", "/xae.yaml",
-              "/xae.yml", "/sub/.env", "/.git/config", "/.well-known/.hidden")
+    hidden = (
+        "/.env",
+        "/.dockerignore",
+        "/.xaeignore",
+        "/Procfile",
+        "/app.json",
+        "/xae.yaml",
+        "/xae.yml",
+        "/sub/.env",
+        "/.git/config",
+        "/.well-known/.hidden",
+    )
     for path in hidden:
         (src / path.lstrip("/")).parent.mkdir(parents=True, exist_ok=True)
         (src / path.lstrip("/")).write_text("not-for-the-public\n")
@@ -244,8 +263,9 @@ def test_the_static_stack_nginx_refuses_dotfiles_and_xae_files(builds: Builds,
     ref = f"xae/app-{_app_name('nginx')}:v1"
     builds.refs.append(ref)
     builds.client.images.build(path=str(src), tag=ref, rm=True, forcerm=True)
-    built = BuiltImage(image_id="", ref=ref, stack="static", processes={"web": "serve-static"},
-                       port=None)
+    built = BuiltImage(
+        image_id="", ref=ref, stack="static", processes={"web": "serve-static"}, port=None
+    )
     assert builds.serve(built).startswith("<")
     container = builds.client.containers.get(builds.containers[-1])
     address = container.attrs["NetworkSettings"]["IPAddress"]

@@ -46,14 +46,19 @@ def client() -> Iterator[docker.DockerClient]:
 
 
 @pytest.fixture
-def build(client: docker.DockerClient, tmp_path: Path
-          ) -> Iterator[Callable[..., tuple[BuiltImage, list[str]]]]:
+def build(
+    client: docker.DockerClient, tmp_path: Path
+) -> Iterator[Callable[..., tuple[BuiltImage, list[str]]]]:
     """Builds a Dockerfile on the test's plane with the given settings; removes its image."""
     refs: list[str] = []
 
-    def run(dockerfile: str, app: str, log: list[str] | None = None,
-            files: dict[str, str] | None = None, **overrides: object
-            ) -> tuple[BuiltImage, list[str]]:
+    def run(
+        dockerfile: str,
+        app: str,
+        log: list[str] | None = None,
+        files: dict[str, str] | None = None,
+        **overrides: object,
+    ) -> tuple[BuiltImage, list[str]]:
         src = tmp_path / app
         src.mkdir()
         (src / "Dockerfile").write_text(dockerfile)
@@ -62,8 +67,7 @@ def build(client: docker.DockerClient, tmp_path: Path
         settings = Settings(plane=PLANE, **overrides)  # type: ignore[arg-type]
         lines = log if log is not None else []
         refs.append(f"xae/app-{app}:v1")
-        built = build_image(client, src, app=app, tag="v1", settings=settings,
-                            log=lines.append)
+        built = build_image(client, src, app=app, tag="v1", settings=settings, log=lines.append)
         return built, lines
 
     yield run
@@ -98,7 +102,10 @@ def test_a_build_step_runs_with_the_configured_memory_and_cpu_limits_in_its_pids
         " && echo quota=$(cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us)"
         " && echo period=$(cat /sys/fs/cgroup/cpu/cpu.cfs_period_us)"
         " && echo pidscgroup=$(grep :pids: /proc/self/cgroup)\n",
-        _app("limits"), build_memory="768M", build_cpus=0.5, build_pids=300,
+        _app("limits"),
+        build_memory="768M",
+        build_cpus=0.5,
+        build_pids=300,
     )
     assert int(_printed(log, "memory")) == 768 * 1024**2
     assert int(_printed(log, "memsw")) == 768 * 1024**2, "no swap on top of the memory limit"
@@ -106,8 +113,10 @@ def test_a_build_step_runs_with_the_configured_memory_and_cpu_limits_in_its_pids
     assert int(_printed(log, "period")) == 100_000
     # The kernel counts the step's processes against pids.max of the build's own cgroup, the
     # parent of the step's container (whose own pids.max reads "max"): see the next test.
-    assert re.fullmatch(rf"\d+:pids:/{parent_name(PLANE)}/[0-9a-f]{{16}}/[0-9a-f]{{64}}",
-                        _printed(log, "pidscgroup"))
+    assert re.fullmatch(
+        rf"\d+:pids:/{parent_name(PLANE)}/[0-9a-f]{{16}}/[0-9a-f]{{64}}",
+        _printed(log, "pidscgroup"),
+    )
 
 
 def test_a_build_step_cannot_hold_more_processes_than_the_pids_limit(
@@ -121,11 +130,12 @@ def test_a_build_step_cannot_hold_more_processes_than_the_pids_limit(
             # dash (/bin/sh) gives up at the first failed fork instead of retrying
             f"RUN i=0; while [ $i -lt 500 ]; do sleep 600 & i=$((i+1)); echo holding=$i; done"
             f" # {RUN_ID}\n",
-            _app("forks"), log=log, build_pids=64,
+            _app("forks"),
+            log=log,
+            build_pids=64,
         )
     held = int(_printed(log, "holding"))
-    print(f"a step with build_pids=64 held {held} processes "
-          f"({time.monotonic() - started:.1f}s)")
+    print(f"a step with build_pids=64 held {held} processes ({time.monotonic() - started:.1f}s)")
     assert 50 <= held < 64, "the shell, `sleep`s and the failed fork all count against 64"
     assert "fork" in raised.value.message.lower()
     assert _build_cgroups() == [], "the build's cgroup (and every step in it) is gone"
@@ -186,11 +196,14 @@ print("internet reached", flush=True)
 
 
 def test_a_build_step_reaches_the_internet_but_neither_the_host_nor_other_containers(
-    client: docker.DockerClient, build: Callable[..., tuple[BuiltImage, list[str]]],
+    client: docker.DockerClient,
+    build: Callable[..., tuple[BuiltImage, list[str]]],
 ) -> None:
     server = HostServer()
     other = client.containers.run(
-        "xae/stack-python", ["python3", "-m", "http.server", "8000"], detach=True,
+        "xae/stack-python",
+        ["python3", "-m", "http.server", "8000"],
+        detach=True,
         labels={"xae.test": RUN_ID},
     )
     try:
@@ -207,17 +220,22 @@ def test_a_build_step_reaches_the_internet_but_neither_the_host_nor_other_contai
             time.sleep(0.1)
         # Without the jail, a container reaches the host's listeners through its gateway.
         client.containers.run(
-            "xae/base", ["bash", "-c", f"echo > /dev/tcp/172.17.0.1/{server.port}"],
+            "xae/base",
+            ["bash", "-c", f"echo > /dev/tcp/172.17.0.1/{server.port}"],
             remove=True,
         )
         assert server.accepted == 1
 
-        targets = [("host", _host_address(), server.port), ("docker0", "172.17.0.1", server.port),
-                   ("container", other_ip, 8000)]
+        targets = [
+            ("host", _host_address(), server.port),
+            ("docker0", "172.17.0.1", server.port),
+            ("container", other_ip, 8000),
+        ]
         probe = PROBE.replace("PORT", str(server.port)).replace("TARGETS", repr(targets))
         _, log = build(
             f"FROM xae/stack-python\nCOPY probe.py /tmp/\nRUN python3 /tmp/probe.py # {RUN_ID}\n",
-            _app("net"), files={"probe.py": probe},
+            _app("net"),
+            files={"probe.py": probe},
         )
     finally:
         other.remove(force=True)
@@ -232,15 +250,20 @@ def test_a_build_step_reaches_the_internet_but_neither_the_host_nor_other_contai
 
 
 def test_a_build_that_overruns_its_timeout_is_stopped_and_leaves_nothing_behind(
-    client: docker.DockerClient, build: Callable[..., tuple[BuiltImage, list[str]]],
+    client: docker.DockerClient,
+    build: Callable[..., tuple[BuiltImage, list[str]]],
 ) -> None:
     marker = f"overrun-{RUN_ID}"
     app = _app("slow")
     log: list[str] = []
     started = time.monotonic()
     with pytest.raises(BuildFailed, match=r"timed out after 5 s and was stopped") as raised:
-        build(f"FROM xae/base\nRUN echo started && sleep 600 # {marker}\n", app, log=log,
-              build_timeout=5)
+        build(
+            f"FROM xae/base\nRUN echo started && sleep 600 # {marker}\n",
+            app,
+            log=log,
+            build_timeout=5,
+        )
     elapsed = time.monotonic() - started
     print(f"a build with build_timeout=5 failed after {elapsed:.1f}s")
     assert elapsed < 5 + 20
@@ -248,8 +271,11 @@ def test_a_build_that_overruns_its_timeout_is_stopped_and_leaves_nothing_behind(
     assert "started" in raised.value.message
     with pytest.raises(docker.errors.ImageNotFound):
         client.images.get(f"xae/app-{app}:v1")
-    leftovers = [c.id for c in client.containers.list(all=True)
-                 if marker in " ".join(c.attrs["Config"].get("Cmd") or [])]
+    leftovers = [
+        c.id
+        for c in client.containers.list(all=True)
+        if marker in " ".join(c.attrs["Config"].get("Cmd") or [])
+    ]
     assert leftovers == [], "the step's container was killed and removed"
     assert _build_cgroups() == []
 

@@ -75,14 +75,28 @@ def runtime() -> Iterator[DockerRuntime]:
 
 def _spec(image: str) -> InstanceSpec:
     return InstanceSpec(
-        app="pull", process="web", release=1, image=image, command="", env={}, port=5000,
-        memory_bytes=64 * 1024**2, cpus=0.5, pids_limit=64, spec_hash="h",
+        app="pull",
+        process="web",
+        release=1,
+        image=image,
+        command="",
+        env={},
+        port=5000,
+        memory_bytes=64 * 1024**2,
+        cpus=0.5,
+        pids_limit=64,
+        spec_hash="h",
     )
 
 
-@pytest.mark.parametrize(("status", "says"), [(404, "answered with an error (not shown)"),
-                                              (401, "answered with an error (not shown)"),
-                                              (500, "answered with an error (not shown)")])
+@pytest.mark.parametrize(
+    ("status", "says"),
+    [
+        (404, "answered with an error (not shown)"),
+        (401, "answered with an error (not shown)"),
+        (500, "answered with an error (not shown)"),
+    ],
+)
 def test_a_registrys_error_body_never_reaches_the_start_failure(
     registry: SecretRegistry, runtime: DockerRuntime, status: int, says: str
 ) -> None:
@@ -105,4 +119,3 @@ def test_a_registrys_error_body_never_reaches_the_start_failure(
 def test_an_unreachable_registry_is_named_as_such(runtime: DockerRuntime) -> None:
     with pytest.raises(RuntimeFailure, match="cannot be reached"):
         runtime.start(_spec("127.0.0.1:9/x:v1"))
-

@@ -68,8 +68,9 @@ def test_users_see_only_their_own_apps_and_admins_see_all(
     root = {"Authorization": f"Bearer {world.token('root')}"}
     assert client.get("/v1/apps", headers=bob).json() == []
     assert client.get(f"/v1/apps/{shop}", headers=bob).status_code == 404
-    assert client.delete(f"/v1/apps/{shop}", params={"confirm": shop},
-                         headers=bob).status_code == 404
+    assert (
+        client.delete(f"/v1/apps/{shop}", params={"confirm": shop}, headers=bob).status_code == 404
+    )
     assert [a["name"] for a in client.get("/v1/apps", headers=root).json()] == [shop]
 
 
@@ -83,8 +84,13 @@ def test_app_info_shows_formation_instances_and_health(
     assert info["release"] == 1
     assert info["formation"] == [
         {"type": "web", "quantity": 1, "memory": "512M", "cpus": 1.0, "command": "python app.py"},
-        {"type": "worker", "quantity": 0, "memory": "512M", "cpus": 1.0,
-         "command": "python worker.py"},
+        {
+            "type": "worker",
+            "quantity": 0,
+            "memory": "512M",
+            "cpus": 1.0,
+            "command": "python worker.py",
+        },
     ]
     [instance] = info["instances"]
     assert (instance["type"], instance["release"], instance["state"]) == ("web", 1, "running")

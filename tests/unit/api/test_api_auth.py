@@ -23,9 +23,15 @@ def assert_error(body: Any, code: str) -> dict[str, Any]:
 
 @pytest.mark.parametrize(
     ("method", "path"),
-    [("GET", "/v1/apps"), ("POST", "/v1/apps"), ("GET", "/v1/apps/shop"),
-     ("DELETE", "/v1/apps/shop"), ("PATCH", "/v1/apps/shop/config"), ("GET", "/v1/status"),
-     ("GET", "/v1/auth/whoami")],
+    [
+        ("GET", "/v1/apps"),
+        ("POST", "/v1/apps"),
+        ("GET", "/v1/apps/shop"),
+        ("DELETE", "/v1/apps/shop"),
+        ("PATCH", "/v1/apps/shop/config"),
+        ("GET", "/v1/status"),
+        ("GET", "/v1/auth/whoami"),
+    ],
 )
 def test_calls_without_a_token_are_401_saying_to_log_in(
     anonymous: TestClient, method: str, path: str
@@ -55,8 +61,7 @@ def test_logging_in_returns_a_token_that_works(anonymous: TestClient) -> None:
     assert set(body) == {"token", "expires_at"}
     assert body["token"].startswith("xae_")
 
-    whoami = anonymous.get("/v1/auth/whoami",
-                           headers={"Authorization": f"Bearer {body['token']}"})
+    whoami = anonymous.get("/v1/auth/whoami", headers={"Authorization": f"Bearer {body['token']}"})
     assert whoami.status_code == 200
     assert whoami.json() == {"username": "alice", "is_admin": False}
 
@@ -75,8 +80,9 @@ def test_logging_in_without_a_password_is_422_invalid_input(anonymous: TestClien
 
 
 def test_whoami_tells_admins_apart(world: World, anonymous: TestClient) -> None:
-    response = anonymous.get("/v1/auth/whoami",
-                             headers={"Authorization": f"Bearer {world.token('root')}"})
+    response = anonymous.get(
+        "/v1/auth/whoami", headers={"Authorization": f"Bearer {world.token('root')}"}
+    )
     assert response.json() == {"username": "root", "is_admin": True}
 
 
@@ -93,10 +99,18 @@ def test_an_unknown_path_is_404_in_the_error_shape(client: TestClient) -> None:
 def test_the_openapi_document_lists_the_v1_paths(anonymous: TestClient) -> None:
     paths = set(anonymous.get("/openapi.json").json()["paths"])
     assert {
-        "/v1/auth/tokens", "/v1/auth/whoami", "/v1/status", "/v1/apps", "/v1/apps/{name}",
-        "/v1/apps/{name}/config", "/v1/apps/{name}/releases",
-        "/v1/apps/{name}/releases/{version}", "/v1/apps/{name}/rollback",
-        "/v1/apps/{name}/formation", "/v1/apps/{name}/restart", "/v1/apps/{name}/instances",
+        "/v1/auth/tokens",
+        "/v1/auth/whoami",
+        "/v1/status",
+        "/v1/apps",
+        "/v1/apps/{name}",
+        "/v1/apps/{name}/config",
+        "/v1/apps/{name}/releases",
+        "/v1/apps/{name}/releases/{version}",
+        "/v1/apps/{name}/rollback",
+        "/v1/apps/{name}/formation",
+        "/v1/apps/{name}/restart",
+        "/v1/apps/{name}/instances",
         "/v1/apps/{name}/deploys",
     } <= paths
     assert all(p.startswith("/v1/") for p in paths)

@@ -16,8 +16,14 @@ if TYPE_CHECKING:
 
 @pytest.mark.parametrize(
     "body",
-    [{"version": True}, {"version": "1"}, {"version": 1.0}, {"version": 0},
-     {"version": 99999999999999999999}, {"version": -1}],
+    [
+        {"version": True},
+        {"version": "1"},
+        {"version": 1.0},
+        {"version": 0},
+        {"version": 99999999999999999999},
+        {"version": -1},
+    ],
 )
 def test_a_rollback_version_must_be_a_positive_integer(
     world: World, client: TestClient, shop: str, body: dict[str, object]
@@ -32,26 +38,29 @@ def test_a_rollback_version_must_be_a_positive_integer(
 
 @pytest.mark.parametrize(
     ("update", "message"),
-    [({"quantity": True}, "valid integer"), ({"quantity": 99999999999999999999}, "less than"),
-     ({"quantity": 101}, "would run 101 instances"), ({"cpus": "1"}, "valid number"),
-     ({"memory": "99999999999999999999G"}, "more than the maximum of"),
-     ({"memory": "100000G"}, "more than the maximum of")],
+    [
+        ({"quantity": True}, "valid integer"),
+        ({"quantity": 99999999999999999999}, "less than"),
+        ({"quantity": 101}, "would run 101 instances"),
+        ({"cpus": "1"}, "valid number"),
+        ({"memory": "99999999999999999999G"}, "more than the maximum of"),
+        ({"memory": "100000G"}, "more than the maximum of"),
+    ],
 )
 def test_a_formation_beyond_the_ceilings_is_422_saying_why(
     world: World, client: TestClient, shop: str, update: dict[str, object], message: str
 ) -> None:
     deploy(world.platform, shop, "img:1")
-    response = client.patch(f"/v1/apps/{shop}/formation",
-                            json={"updates": [{"type": "web", **update}]})
+    response = client.patch(
+        f"/v1/apps/{shop}/formation", json={"updates": [{"type": "web", **update}]}
+    )
     assert response.status_code == 422
     assert message in response.json()["error"]["message"]
     [web] = client.get(f"/v1/apps/{shop}/formation").json()[:1]
     assert (web["quantity"], web["memory"]) == (1, "512M")
 
 
-def test_a_nul_in_a_config_value_is_422_and_makes_no_release(
-    client: TestClient, shop: str
-) -> None:
+def test_a_nul_in_a_config_value_is_422_and_makes_no_release(client: TestClient, shop: str) -> None:
     response = client.patch(f"/v1/apps/{shop}/config", json={"TOKEN": "a\u0000b"})
     assert response.status_code == 422
     assert "NUL" in response.json()["error"]["message"]
@@ -80,13 +89,18 @@ def test_the_openapi_document_declares_the_error_answers_with_their_body(
     error_ref = {"$ref": "#/components/schemas/ErrorBody"}
 
     def declared(path: str, method: str) -> dict[str, object]:
-        responses: dict[str, dict[str, dict[str, dict[str, object]]]] = (
-            doc["paths"][path][method]["responses"])
-        return {status: r["content"]["application/json"]["schema"]
-                for status, r in responses.items() if status >= "400"}
+        responses: dict[str, dict[str, dict[str, dict[str, object]]]] = doc["paths"][path][method][
+            "responses"
+        ]
+        return {
+            status: r["content"]["application/json"]["schema"]
+            for status, r in responses.items()
+            if status >= "400"
+        }
 
     assert declared("/v1/apps", "post") == {
-        s: error_ref for s in ("400", "401", "403", "404", "409", "422", "502", "503")}
+        s: error_ref for s in ("400", "401", "403", "404", "409", "422", "502", "503")
+    }
     for path, methods in doc["paths"].items():
         for method in methods:
             errors = declared(path, method)

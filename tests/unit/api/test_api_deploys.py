@@ -70,7 +70,11 @@ def test_an_image_deploy_streams_progress_and_releases_the_image_as_given(
 
     [build] = builds(world)
     assert (build.status, build.stack, build.image, build.port) == (
-        "succeeded", "image", IMAGE, 5000)
+        "succeeded",
+        "image",
+        IMAGE,
+        5000,
+    )
     assert build.processes == {"web": ""}
     assert build.log == f"deployed from image {IMAGE}"
     assert build.finished_at is not None
@@ -109,7 +113,10 @@ def test_an_image_deploy_follows_a_built_release_and_is_audited(
     assert events_of(response.text)[-1]["release"]["version"] == 3
     releases = client.get(f"/v1/apps/{shop}/releases").json()
     assert [(r["version"], r["image"], r["status"]) for r in releases] == [
-        (3, "nginx:1.27", "succeeded"), (2, "img:1", "succeeded"), (1, "img:1", "succeeded")]
+        (3, "nginx:1.27", "succeeded"),
+        (2, "img:1", "succeeded"),
+        (1, "img:1", "succeeded"),
+    ]
     assert releases[0]["config_keys"] == ["GREETING"]  # config carries over, as for builds
     [web] = world.runtime.of(shop, "web")
     assert world.runtime.spec_of(web).env == {"GREETING": "hi"}
@@ -285,12 +292,18 @@ def fake_build(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
     """Builds without Docker: the fake records the source it was given."""
     sources: list[bytes] = []
 
-    def build(client: object, src: Path, *, app: str, tag: str, settings: Settings,
-              log: Any) -> BuiltImage:
+    def build(
+        client: object, src: Path, *, app: str, tag: str, settings: Settings, log: Any
+    ) -> BuiltImage:
         sources.append((src / "index.html").read_bytes())
         log("-----> static app detected")
-        return BuiltImage(image_id="sha256:1", ref=f"xae/app-{app}:{tag}", stack="static",
-                          processes={"web": "serve-static"}, port=None)
+        return BuiltImage(
+            image_id="sha256:1",
+            ref=f"xae/app-{app}:{tag}",
+            stack="static",
+            processes={"web": "serve-static"},
+            port=None,
+        )
 
     monkeypatch.setattr("xae.codecenter.deploy.build_image", build)
     monkeypatch.setattr(DeployPipeline, "docker", property(lambda _: object()))
@@ -307,7 +320,10 @@ def test_a_source_upload_is_spooled_built_and_released(
     events = events_of(response.text)
     assert fake_build == [b"x" * (3 << 20)]
     assert [e["message"] for e in events if e["event"] == "step"][:3] == [
-        "unpacking source", "building image", "releasing v1"]
+        "unpacking source",
+        "building image",
+        "releasing v1",
+    ]
     assert {"event": "log", "line": "-----> static app detected"} in events
     assert events[-1]["event"] == "done"
     assert events[-1]["release"]["description"] == "Deploy build 1 (static)"
@@ -315,8 +331,11 @@ def test_a_source_upload_is_spooled_built_and_released(
 
 
 def test_an_upload_over_the_limit_is_413_and_records_nothing(
-    world: World, client: TestClient, shop: str, fake_build: list[bytes],
-    monkeypatch: pytest.MonkeyPatch
+    world: World,
+    client: TestClient,
+    shop: str,
+    fake_build: list[bytes],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(world.platform.settings, "max_upload_bytes", 10_000)
 

@@ -49,14 +49,17 @@ def test_someone_elses_app_answers_exactly_as_a_missing_one_and_is_left_alone(
     before = [client.get(f"/v1/apps/{shop}{s}").json() for s in ("", "/config", "/releases")]
 
     others = client.request(method, f"/v1/apps/{shop}{suffix}", headers=bob, **kwargs)
-    missing = client.request(method, f"/v1/apps/nope{suffix.replace(shop, 'nope')}",
-                             headers=bob, **kwargs)
+    missing = client.request(
+        method, f"/v1/apps/nope{suffix.replace(shop, 'nope')}", headers=bob, **kwargs
+    )
 
     assert others.status_code == missing.status_code == 404
-    assert others.json() == {"error": {"code": "not_found",
-                                       "message": app_not_found(shop).message, "details": {}}}
-    assert missing.json() == {"error": {"code": "not_found",
-                                        "message": app_not_found("nope").message, "details": {}}}
+    assert others.json() == {
+        "error": {"code": "not_found", "message": app_not_found(shop).message, "details": {}}
+    }
+    assert missing.json() == {
+        "error": {"code": "not_found", "message": app_not_found("nope").message, "details": {}}
+    }
     assert others.headers.keys() == missing.headers.keys()
     after = [client.get(f"/v1/apps/{shop}{s}").json() for s in ("", "/config", "/releases")]
     assert after == before  # alice's app, untouched
@@ -69,8 +72,10 @@ def test_every_route_that_names_an_app_takes_it_from_the_dependency(client: Test
         for method in operations
         if "{name}" in path
     }
-    templates = {(method, "/v1/apps/{name}" + suffix.split("?")[0].replace("/v1", "/{version}"))
-                 for method, suffix, _ in ROUTES}
+    templates = {
+        (method, "/v1/apps/{name}" + suffix.split("?")[0].replace("/v1", "/{version}"))
+        for method, suffix, _ in ROUTES
+    }
     assert paths == templates
 
 
@@ -103,8 +108,13 @@ def test_the_handler_receives_the_loaded_app_detached_with_its_owner_and_release
     response = probe.get(f"/probe/{shop}")
 
     assert response.status_code == 200
-    assert response.json() == {"detached": True, "name": shop, "owner": "alice", "release": 2,
-                               "config": {"GREETING": "hi"}}
+    assert response.json() == {
+        "detached": True,
+        "name": shop,
+        "owner": "alice",
+        "release": 2,
+        "config": {"GREETING": "hi"},
+    }
 
 
 def test_an_admin_receives_any_users_app(world: World, probe: TestClient, shop: str) -> None:

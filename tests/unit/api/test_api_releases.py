@@ -125,11 +125,20 @@ def test_scaling_through_the_api_returns_the_new_formation(
     world: World, client: TestClient, shop: str
 ) -> None:
     deploy(world.platform, shop, "img:1")
-    response = client.patch(f"/v1/apps/{shop}/formation", json={"updates": [
-        {"type": "web", "quantity": 2}, {"type": "worker", "quantity": 1, "memory": "256M"}]})
+    response = client.patch(
+        f"/v1/apps/{shop}/formation",
+        json={
+            "updates": [
+                {"type": "web", "quantity": 2},
+                {"type": "worker", "quantity": 1, "memory": "256M"},
+            ]
+        },
+    )
     assert response.status_code == 200
     assert [(f["type"], f["quantity"], f["memory"]) for f in response.json()] == [
-        ("web", 2, "512M"), ("worker", 1, "256M")]
+        ("web", 2, "512M"),
+        ("worker", 1, "256M"),
+    ]
     instances = client.get(f"/v1/apps/{shop}/instances").json()
     assert [i["type"] for i in instances] == ["web", "web", "worker"]
     assert len(world.router.served()[shop]) == 2
@@ -139,8 +148,9 @@ def test_scaling_an_unknown_process_type_is_422_invalid_input(
     world: World, client: TestClient, shop: str
 ) -> None:
     deploy(world.platform, shop, "img:1")
-    response = client.patch(f"/v1/apps/{shop}/formation",
-                            json={"updates": [{"type": "clock", "quantity": 1}]})
+    response = client.patch(
+        f"/v1/apps/{shop}/formation", json={"updates": [{"type": "clock", "quantity": 1}]}
+    )
     assert response.status_code == 422
     error = response.json()["error"]
     assert error["code"] == "invalid_input"

@@ -59,9 +59,15 @@ class FakeAPI:
     base_url = "http+docker://localhost"
     api_version = "1.41"
 
-    def __init__(self, chunks: list[dict[str, Any]], exposed: dict[str, Any] | None = None,
-                 missing: tuple[str, ...] = (), build_error: Exception | None = None,
-                 cgroup_root: Path | None = None, hang: bool = False) -> None:
+    def __init__(
+        self,
+        chunks: list[dict[str, Any]],
+        exposed: dict[str, Any] | None = None,
+        missing: tuple[str, ...] = (),
+        build_error: Exception | None = None,
+        cgroup_root: Path | None = None,
+        hang: bool = False,
+    ) -> None:
         self.chunks = chunks
         self.exposed = exposed
         self.missing = missing
@@ -77,8 +83,16 @@ class FakeAPI:
         self.pids_max_at_build = ""
         self.context_links: dict[str, str] = {}
 
-    def post(self, url: str, *, params: dict[str, Any], data: Any, stream: bool,
-             timeout: float, headers: dict[str, str]) -> FakeResponse:
+    def post(
+        self,
+        url: str,
+        *,
+        params: dict[str, Any],
+        data: Any,
+        stream: bool,
+        timeout: float,
+        headers: dict[str, str],
+    ) -> FakeResponse:
         assert url == "http+docker://localhost/v1.41/build" and stream
         self.build_calls.append(params)
         if self.cgroup_root is not None and "cgroupparent" in params:
@@ -116,8 +130,15 @@ class FakeAPI:
         return True
 
     def networks(self, names: list[str]) -> list[dict[str, Any]]:
-        return [{"Name": n, "Id": n, "Options": {BRIDGE_OPTION: BuildNetwork.for_plane(
-            "default").bridge}} for n in self.networks_created if n in names]
+        return [
+            {
+                "Name": n,
+                "Id": n,
+                "Options": {BRIDGE_OPTION: BuildNetwork.for_plane("default").bridge},
+            }
+            for n in self.networks_created
+            if n in names
+        ]
 
     def create_network(self, name: str, **kwargs: Any) -> dict[str, str]:
         self.networks_created.append(name)
@@ -160,10 +181,16 @@ def fake_cgroups(root: Path) -> Path:
     return cgroups
 
 
-def fake_jail(client: FakeClient, settings: Settings, cgroups: Path,
-              iptables: FakeIptables | None = None) -> BuildJail:
-    return BuildJail(client, settings, cgroup_root=cgroups,
-                     run=iptables or FakeIptables(), resolv_conf=Path("/nonexistent"))
+def fake_jail(
+    client: FakeClient, settings: Settings, cgroups: Path, iptables: FakeIptables | None = None
+) -> BuildJail:
+    return BuildJail(
+        client,
+        settings,
+        cgroup_root=cgroups,
+        run=iptables or FakeIptables(),
+        resolv_conf=Path("/nonexistent"),
+    )
 
 
 def _app(root: Path, files: dict[str, str]) -> Path:
@@ -184,22 +211,36 @@ OK_CHUNKS: list[dict[str, Any]] = [
 ]
 
 
-def build_image(client: FakeClient, src: Path, settings: Settings,
-                log: list[str] | None = None, app: str = "web1") -> Any:
+def build_image(
+    client: FakeClient,
+    src: Path,
+    settings: Settings,
+    log: list[str] | None = None,
+    app: str = "web1",
+) -> Any:
     sink = log if log is not None else []
     client.api.cgroup_root = fake_cgroups(src.parent)
     jail = fake_jail(client, settings, client.api.cgroup_root)
-    return real_build_image(client, src, app=app, tag="v1", settings=settings, log=sink.append,
-                            jail=jail)
+    return real_build_image(
+        client, src, app=app, tag="v1", settings=settings, log=sink.append, jail=jail
+    )
 
 
 # --- process types --------------------------------------------------------------------------
 
+
 def test_procfile_takes_precedence_over_the_stack_default(tmp_path: Path) -> None:
-    src = _app(tmp_path, {"requirements.txt": "gunicorn\n", "app.py": "app = 1\n",
-                          "Procfile": "web: python -m http.server $PORT\nworker: python w.py\n"})
+    src = _app(
+        tmp_path,
+        {
+            "requirements.txt": "gunicorn\n",
+            "app.py": "app = 1\n",
+            "Procfile": "web: python -m http.server $PORT\nworker: python w.py\n",
+        },
+    )
     assert plan_processes(src, "python") == {
-        "web": "python -m http.server $PORT", "worker": "python w.py"
+        "web": "python -m http.server $PORT",
+        "worker": "python w.py",
     }
 
 
@@ -238,10 +279,16 @@ def test_no_procfile_and_no_default_asks_for_one(tmp_path: Path) -> None:
 
 # --- small helpers --------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("exposed", "port"),
-    [(None, None), ({}, None), ({"8000/tcp": {}}, 8000), ({"53/udp": {}}, None),
-     ({"80/tcp": {}, "443/tcp": {}}, None)],
+    [
+        (None, None),
+        ({}, None),
+        ({"8000/tcp": {}}, 8000),
+        ({"53/udp": {}}, None),
+        ({"80/tcp": {}, "443/tcp": {}}, None),
+    ],
 )
 def test_exposed_port(exposed: dict[str, Any] | None, port: int | None) -> None:
     assert exposed_port({"Config": {"ExposedPorts": exposed}}) == port
@@ -257,11 +304,19 @@ def test_image_ref_validates_app_and_tag() -> None:
 
 # --- build_image with a fake engine ---------------------------------------------------------
 
+
 def test_stack_build_sends_its_dockerfile_in_the_context_and_streams_whole_lines(
     tmp_path: Path, settings: Settings
 ) -> None:
-    src = _app(tmp_path, {"requirements.txt": "flask\n", "app.py": "",
-                          ".dockerignore": "secrets.txt", "secrets.txt": "s3cret"})
+    src = _app(
+        tmp_path,
+        {
+            "requirements.txt": "flask\n",
+            "app.py": "",
+            ".dockerignore": "secrets.txt",
+            "secrets.txt": "s3cret",
+        },
+    )
     api = FakeAPI(OK_CHUNKS)
     log: list[str] = []
     built = build_image(FakeClient(api), src, settings, log)
@@ -285,14 +340,19 @@ def test_stack_build_sends_its_dockerfile_in_the_context_and_streams_whole_lines
     assert api.context_at_build["app.py"] == ""
     # Nothing was written into the tenant's tree, and nothing is left beside it.
     assert sorted(p.name for p in src.iterdir()) == [
-        ".dockerignore", "app.py", "requirements.txt", "secrets.txt"
+        ".dockerignore",
+        "app.py",
+        "requirements.txt",
+        "secrets.txt",
     ]
     assert (src / ".dockerignore").read_text() == "secrets.txt"
     assert {p.name for p in tmp_path.iterdir()} <= {"ca.crt", "cgroup", "src", "state"}
     assert "Step 2/4 : RUN pip install" in log
     assert "Collecting flask" in log
-    assert log[-2:] == ["Successfully tagged xae/app-web1:v1", "-----> built xae/app-web1:v1 "
-                        "(cdcdcdcdcdcd)"]
+    assert log[-2:] == [
+        "Successfully tagged xae/app-web1:v1",
+        "-----> built xae/app-web1:v1 (cdcdcdcdcdcd)",
+    ]
 
 
 def test_dockerfile_build_uses_the_apps_dockerfile_and_its_exposed_port(
@@ -362,9 +422,11 @@ def test_an_invalid_app_name_fails_before_anything(tmp_path: Path, settings: Set
 
 # --- the jail around each build -------------------------------------------------------------
 
+
 def test_a_build_runs_confined_with_the_configured_limits(tmp_path: Path) -> None:
-    settings = Settings(state_dir=tmp_path / "state", build_memory="768M", build_cpus=1.5,
-                        build_pids=64)
+    settings = Settings(
+        state_dir=tmp_path / "state", build_memory="768M", build_cpus=1.5, build_pids=64
+    )
     src = _app(tmp_path, {"Dockerfile": "FROM xae/base\n"})
     api = FakeAPI(OK_CHUNKS)
     build_image(FakeClient(api), src, settings)
@@ -412,8 +474,17 @@ def test_the_default_build_cpus_leave_one_cpu_to_the_platform() -> None:
 def test_a_static_build_keeps_dotfiles_and_xae_files_out_of_the_context(
     tmp_path: Path, settings: Settings
 ) -> None:
-    src = _app(tmp_path, {"index.html": "hi", ".env": "KEY=1", "app.json": "{}",
-                          "Procfile": "web: serve-static\n", "xae.yaml": "", ".dockerignore": ""})
+    src = _app(
+        tmp_path,
+        {
+            "index.html": "hi",
+            ".env": "KEY=1",
+            "app.json": "{}",
+            "Procfile": "web: serve-static\n",
+            "xae.yaml": "",
+            ".dockerignore": "",
+        },
+    )
     (src / ".well-known").mkdir()
     (src / ".well-known" / "security.txt").write_text("Contact: x")
     api = FakeAPI(OK_CHUNKS)

@@ -53,8 +53,11 @@ class Host:
             is_file = path.is_file()
             content = path.read_bytes() if is_file else None
             # A directory's atime moves with our own listing above: only files' atimes count.
-            seen[str(path)] = (content, info.st_mtime_ns,
-                               info.st_atime_ns if self.tracks_reads and is_file else None)
+            seen[str(path)] = (
+                content,
+                info.st_mtime_ns,
+                info.st_atime_ns if self.tracks_reads and is_file else None,
+            )
         # Reading the contents just now moved the atimes: push them back into the past.
         _age(self.root)
         return seen
@@ -85,8 +88,9 @@ def host(tmp_path: Path) -> Host:
     canary = root / "canary.log"
     canary.write_text(CANARY)
     tracks = _reads_are_visible(tmp_path / "probe")
-    found = Host(root=root, secret=secret, canary=canary, target=root / "created",
-                 tracks_reads=tracks)
+    found = Host(
+        root=root, secret=secret, canary=canary, target=root / "created", tracks_reads=tracks
+    )
     _age(root)
     return found
 
@@ -165,11 +169,14 @@ def _refused(workdir: Path, host: Host, *members: Member) -> InvalidUpload:
 
 # --- the upload gate --------------------------------------------------------------------------
 
+
 def test_the_reported_chain_is_refused_naming_the_escaping_link(workdir: Path, host: Host) -> None:
     error = _refused(
-        workdir, host,
-        _file("pyproject.toml",
-              b'[project]\nname = "x"\ndependencies = ["owned\\nby the tenant"]\n'),
+        workdir,
+        host,
+        _file(
+            "pyproject.toml", b'[project]\nname = "x"\ndependencies = ["owned\\nby the tenant"]\n'
+        ),
         _symlink("up", _to_root()),
         _symlink(GENERATED_DOCKERFILE, _via_up(host.target)),
         _symlink(".dockerignore", _via_up(host.canary)),
@@ -189,17 +196,32 @@ def test_the_reported_chain_is_refused_naming_the_escaping_link(workdir: Path, h
         # The dot link first, the escaping link after it.
         [_symlink("s", "."), _symlink("up", "s/s/s/../../.."), _file("index.html")],
         # Nested chain: l1 -> l2/.. with l2 -> l3/l3 and l3 -> . is the tree's parent.
-        [_symlink("l1", "l2/l2/.."), _symlink("l2", "l3/l3"), _symlink("l3", "."),
-         _file("index.html")],
+        [
+            _symlink("l1", "l2/l2/.."),
+            _symlink("l2", "l3/l3"),
+            _symlink("l3", "."),
+            _file("index.html"),
+        ],
         # A chain through a link in a subdirectory: a/b/up -> ../x/../../.. with a/x -> ..
-        [_dir("a"), _dir("a/b"), _symlink("a/b/up", "../x/../.."), _symlink("a/x", ".."),
-         _file("index.html")],
+        [
+            _dir("a"),
+            _dir("a/b"),
+            _symlink("a/b/up", "../x/../.."),
+            _symlink("a/x", ".."),
+            _file("index.html"),
+        ],
         # Plain `..` in a link target, through a directory that does not exist.
         [_symlink("up", "missing/../../secret"), _file("index.html")],
         [_dir("a"), _symlink("a/up", "../../secret"), _file("index.html")],
     ],
-    ids=["minimal", "dot-link-first", "nested-chain", "chain-in-subdir", "dotdot-missing-dir",
-         "dotdot-nested"],
+    ids=[
+        "minimal",
+        "dot-link-first",
+        "nested-chain",
+        "chain-in-subdir",
+        "dotdot-missing-dir",
+        "dotdot-nested",
+    ],
 )
 def test_chains_that_leave_the_tree_are_refused(
     workdir: Path, host: Host, members: list[Member]
@@ -211,7 +233,8 @@ def test_chains_that_leave_the_tree_are_refused(
 def test_a_file_written_through_a_link_is_refused(workdir: Path, host: Host) -> None:
     # `d` would lead to the host once `s -> .` exists; `d/...` must never be written through it.
     error = _refused(
-        workdir, host,
+        workdir,
+        host,
         _symlink("s", "."),
         _symlink("d", _to_root()),
         _file("d" + str(host.target), b"tenant-controlled"),
@@ -228,8 +251,9 @@ def test_a_file_through_a_link_is_refused_even_when_the_link_stays_inside(
 
 def test_a_link_replacing_an_earlier_file_is_refused(workdir: Path, host: Host) -> None:
     # tarfile would unlink the file and create the link in its place.
-    error = _refused(workdir, host, _file("Procfile", b"web: x\n"),
-                     _symlink("Procfile", str(host.secret)))
+    error = _refused(
+        workdir, host, _file("Procfile", b"web: x\n"), _symlink("Procfile", str(host.secret))
+    )
     assert "appears twice" in error.message or "points outside" in error.message
     error = _refused(workdir, host, _file("Procfile", b"web: x\n"), _symlink("Procfile", "x"))
     assert "appears twice" in error.message
@@ -242,7 +266,8 @@ def test_a_link_replacing_a_directory_is_refused(workdir: Path, host: Host) -> N
 
 def test_a_hardlink_to_a_symlink_is_refused(workdir: Path, host: Host) -> None:
     error = _refused(
-        workdir, host,
+        workdir,
+        host,
         _symlink("s", "."),
         _symlink("up", _to_root()),
         _symlink("leak", _via_up(host.secret)),
@@ -253,14 +278,14 @@ def test_a_hardlink_to_a_symlink_is_refused(workdir: Path, host: Host) -> None:
 
 
 def test_a_hardlink_to_an_inside_symlink_is_refused(workdir: Path, host: Host) -> None:
-    error = _refused(workdir, host, _file("a.txt"), _symlink("l", "a.txt"),
-                     _hardlink("h", "l"))
+    error = _refused(workdir, host, _file("a.txt"), _symlink("l", "a.txt"), _hardlink("h", "l"))
     assert "'h' is a hardlink" in error.message
 
 
 def test_a_hardlink_through_a_link_dir_is_refused(workdir: Path, host: Host) -> None:
     error = _refused(
-        workdir, host,
+        workdir,
+        host,
         _symlink("s", "."),
         _symlink("up", _to_root()),
         _hardlink("copy", _via_up(host.secret)),
@@ -269,8 +294,9 @@ def test_a_hardlink_through_a_link_dir_is_refused(workdir: Path, host: Host) -> 
 
 
 def test_a_hardlink_through_an_inside_link_dir_is_refused(workdir: Path, host: Host) -> None:
-    error = _refused(workdir, host, _dir("sub"), _file("sub/f"), _symlink("d", "sub"),
-                     _hardlink("h", "d/f"))
+    error = _refused(
+        workdir, host, _dir("sub"), _file("sub/f"), _symlink("d", "sub"), _hardlink("h", "d/f")
+    )
     assert "'h' is a hardlink" in error.message
 
 
@@ -296,8 +322,9 @@ def test_a_chain_longer_than_the_bound_is_refused(workdir: Path, host: Host) -> 
     assert f"more than {MAX_LINK_DEPTH} links" in error.message
 
 
-def test_chains_that_stay_inside_are_kept_and_hardlinks_become_copies(workdir: Path,
-                                                                      host: Host) -> None:
+def test_chains_that_stay_inside_are_kept_and_hardlinks_become_copies(
+    workdir: Path, host: Host
+) -> None:
     before = host.snapshot()
     src = workdir / "src"
     extract_upload(
@@ -310,7 +337,9 @@ def test_chains_that_stay_inside_are_kept_and_hardlinks_become_copies(workdir: P
             _symlink("dir/back", "../s/dir/../l1"),
             _hardlink("copy.txt", "dir/x.txt"),
         ),
-        src, max_bytes=MB, max_entries=100,
+        src,
+        max_bytes=MB,
+        max_entries=100,
     )
     assert (src / "l1").read_text() == "hello"
     assert (src / "dir" / "back").read_text() == "hello"
@@ -329,6 +358,7 @@ def test_hardlink_copies_count_towards_the_size_limit(workdir: Path) -> None:
 
 
 # --- the build, on a tree that got past the gate anyway ---------------------------------------
+
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
@@ -350,8 +380,9 @@ def _hostile_tree(workdir: Path, files: dict[str, str], links: dict[str, Path]) 
 def _build_fails(src: Path, settings: Settings, host: Host, api: FakeAPI) -> XaeError:
     before = host.snapshot()
     with pytest.raises(XaeError) as raised:
-        build_image(FakeClient(api), src, app="web1", tag="v1",
-                    settings=settings, log=lambda _: None)
+        build_image(
+            FakeClient(api), src, app="web1", tag="v1", settings=settings, log=lambda _: None
+        )
     assert host.snapshot() == before, "a host file was read or written"
     assert not host.target.exists()
     assert SECRET not in raised.value.message
@@ -383,14 +414,16 @@ def test_a_generated_dockerfile_name_linking_out_is_never_written(
 ) -> None:
     src = _hostile_tree(
         workdir,
-        {"pyproject.toml": '[project]\nname = "x"\ndependencies = ["tenant-text"]\n',
-         "app.py": "", "Procfile": "web: python app.py\n"},
+        {
+            "pyproject.toml": '[project]\nname = "x"\ndependencies = ["tenant-text"]\n',
+            "app.py": "",
+            "Procfile": "web: python app.py\n",
+        },
         {GENERATED_DOCKERFILE: host.target},
     )
     before = host.snapshot()
     api = FakeAPI(OK_CHUNKS)
-    build_image(FakeClient(api), src, app="web1", tag="v1",
-                settings=settings, log=lambda _: None)
+    build_image(FakeClient(api), src, app="web1", tag="v1", settings=settings, log=lambda _: None)
     assert host.snapshot() == before
     assert not host.target.exists()
     # The daemon got xae's Dockerfile under that name; the tenant's link stayed as it was.
@@ -398,7 +431,10 @@ def test_a_generated_dockerfile_name_linking_out_is_never_written(
     assert "tenant-text" in api.context_at_build[GENERATED_DOCKERFILE]
     assert (src / GENERATED_DOCKERFILE).is_symlink()
     assert sorted(p.name for p in src.iterdir()) == [
-        GENERATED_DOCKERFILE, "Procfile", "app.py", "pyproject.toml"
+        GENERATED_DOCKERFILE,
+        "Procfile",
+        "app.py",
+        "pyproject.toml",
     ]
 
 

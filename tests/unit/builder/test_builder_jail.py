@@ -80,8 +80,7 @@ def test_installing_twice_inserts_each_jump_once() -> None:
     inserts = [c for c in missing.commands if "-I" in c]
     assert inserts == [
         ["iptables", "--wait", "-I", "INPUT", "1", "-i", NET.bridge, "-j", NET.input_chain],
-        ["iptables", "--wait", "-I", "DOCKER-USER", "1", "-i", NET.bridge, "-j",
-         NET.forward_chain],
+        ["iptables", "--wait", "-I", "DOCKER-USER", "1", "-i", NET.bridge, "-j", NET.forward_chain],
     ]
     assert missing.commands[0] == ["iptables-restore", "--noflush", "--wait"]
 
@@ -106,8 +105,10 @@ def test_a_failing_iptables_is_a_build_failure_that_says_so() -> None:
 
 def test_resolvers_come_from_resolv_conf_without_loopback_or_ipv6(tmp_path: Path) -> None:
     resolv = tmp_path / "resolv.conf"
-    resolv.write_text("# comment\nnameserver 10.255.255.53\nnameserver 127.0.0.53\n"
-                      "nameserver fd00::1\nsearch example\nnameserver 192.0.2.9\n")
+    resolv.write_text(
+        "# comment\nnameserver 10.255.255.53\nnameserver 127.0.0.53\n"
+        "nameserver fd00::1\nsearch example\nnameserver 192.0.2.9\n"
+    )
     assert dns_servers(Settings(), resolv) == ["10.255.255.53", "192.0.2.9"]
     assert dns_servers(Settings(build_dns_servers=["10.1.2.3"]), resolv) == ["10.1.2.3"]
     assert dns_servers(Settings(), tmp_path / "missing") == []
@@ -116,7 +117,10 @@ def test_resolvers_come_from_resolv_conf_without_loopback_or_ipv6(tmp_path: Path
 def test_limits_become_engine_parameters() -> None:
     limits = BuildLimits.from_settings(Settings(build_memory="2G", build_cpus=0.5))
     assert limits.engine_params() == {
-        "memory": 2 * 1024**3, "memswap": 2 * 1024**3, "cpuperiod": 100_000, "cpuquota": 50_000,
+        "memory": 2 * 1024**3,
+        "memswap": 2 * 1024**3,
+        "cpuperiod": 100_000,
+        "cpuquota": 50_000,
     }
     assert limits.pids == 512 and limits.timeout == 900
     with pytest.raises(BuildFailed, match="build limits are not valid"):

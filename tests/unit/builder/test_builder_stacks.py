@@ -30,6 +30,7 @@ def _index(lines: list[str], prefix: str) -> int:
 
 # --- python ---------------------------------------------------------------------------------
 
+
 def test_python_requirements_are_installed_before_the_code_is_copied(tmp_path: Path) -> None:
     src = _write(tmp_path, {"requirements.txt": "flask==3.0.3\n", "app.py": ""})
     lines = _lines(python.dockerfile(src, BASE))
@@ -57,7 +58,11 @@ def test_python_pyproject_installs_declared_dependencies_in_a_cached_layer(
     lines = _lines(python.dockerfile(src, BASE))
     deps_line = next(line for line in lines if line.startswith("RUN ["))
     assert json.loads(deps_line[4:]) == [
-        "/app/.venv/bin/pip", "install", "--no-cache-dir", "flask>=3", "rich"
+        "/app/.venv/bin/pip",
+        "install",
+        "--no-cache-dir",
+        "flask>=3",
+        "rich",
     ]
     copy = lines.index(COPY_ALL)
     assert lines.index(deps_line) < copy
@@ -81,22 +86,37 @@ def test_python_invalid_pyproject_is_a_clear_error(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("files", "command"),
     [
-        ({"requirements.txt": "Flask\ngunicorn==22.0\n", "app.py": "app = Flask(__name__)\n"},
-         "gunicorn --bind 0.0.0.0:$PORT app:app"),
-        ({"requirements.txt": "gunicorn[gevent]>=21 ; python_version>'3'\n",
-          "wsgi.py": "application = make()\n", "app.py": "app = 1\n"},
-         "gunicorn --bind 0.0.0.0:$PORT wsgi:application"),
-        ({"requirements.txt": "Gunicorn\n", "main.py": "def create_app():\n    pass\n"},
-         "gunicorn --bind 0.0.0.0:$PORT 'main:create_app()'"),
-        ({"requirements.txt": "fastapi\nuvicorn[standard]\n", "main.py": "app = FastAPI()\n"},
-         "uvicorn --host 0.0.0.0 --port $PORT main:app"),
+        (
+            {"requirements.txt": "Flask\ngunicorn==22.0\n", "app.py": "app = Flask(__name__)\n"},
+            "gunicorn --bind 0.0.0.0:$PORT app:app",
+        ),
+        (
+            {
+                "requirements.txt": "gunicorn[gevent]>=21 ; python_version>'3'\n",
+                "wsgi.py": "application = make()\n",
+                "app.py": "app = 1\n",
+            },
+            "gunicorn --bind 0.0.0.0:$PORT wsgi:application",
+        ),
+        (
+            {"requirements.txt": "Gunicorn\n", "main.py": "def create_app():\n    pass\n"},
+            "gunicorn --bind 0.0.0.0:$PORT 'main:create_app()'",
+        ),
+        (
+            {"requirements.txt": "fastapi\nuvicorn[standard]\n", "main.py": "app = FastAPI()\n"},
+            "uvicorn --host 0.0.0.0 --port $PORT main:app",
+        ),
         ({"requirements.txt": "flask\n", "app.py": ""}, "python app.py"),
         ({"requirements.txt": "flask\n", "main.py": "", "server.py": ""}, "python main.py"),
         ({"requirements.txt": "", "server.py": ""}, "python server.py"),
         ({"requirements.txt": "# gunicorn is commented out\n", "app.py": ""}, "python app.py"),
-        ({"pyproject.toml": '[project]\nname="x"\nversion="1"\ndependencies=["gunicorn"]\n',
-          "app.py": "app = make()\n"},
-         "gunicorn --bind 0.0.0.0:$PORT app:app"),
+        (
+            {
+                "pyproject.toml": '[project]\nname="x"\nversion="1"\ndependencies=["gunicorn"]\n',
+                "app.py": "app = make()\n",
+            },
+            "gunicorn --bind 0.0.0.0:$PORT app:app",
+        ),
     ],
 )
 def test_python_default_web_command(tmp_path: Path, files: dict[str, str], command: str) -> None:
@@ -110,6 +130,7 @@ def test_python_without_a_runnable_file_asks_for_a_procfile(tmp_path: Path) -> N
 
 
 # --- node -----------------------------------------------------------------------------------
+
 
 def _package(scripts: dict[str, str] | None = None, **extra: str) -> str:
     data: dict[str, object] = {"name": "x", "version": "1.0.0", **extra}
@@ -144,8 +165,10 @@ def test_node_without_a_lockfile_uses_npm_install(tmp_path: Path) -> None:
     ("files", "command"),
     [
         ({"package.json": _package({"start": "node web.js"}), "server.js": ""}, "npm start"),
-        ({"package.json": _package({"test": "jest"}), "index.js": "", "app.js": ""},
-         "node index.js"),
+        (
+            {"package.json": _package({"test": "jest"}), "index.js": "", "app.js": ""},
+            "node index.js",
+        ),
         ({"package.json": _package(), "server.js": "", "index.js": ""}, "node server.js"),
         ({"package.json": _package(), "app.js": ""}, "node app.js"),
         ({"package.json": _package(main="start.js"), "start.js": ""}, "node start.js"),
@@ -169,6 +192,7 @@ def test_node_invalid_package_json_is_a_clear_error(tmp_path: Path) -> None:
 
 
 # --- static ---------------------------------------------------------------------------------
+
 
 def test_static_copies_the_site_and_serves_it(tmp_path: Path) -> None:
     src = _write(tmp_path, {"index.html": "<h1>hi</h1>"})

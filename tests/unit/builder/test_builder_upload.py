@@ -19,8 +19,9 @@ from xae.errors import InvalidUpload, UploadTooLarge
 MB = 1024 * 1024
 
 
-def _member(name: str, kind: bytes = tarfile.REGTYPE, data: bytes = b"", link: str = "",
-            mode: int = 0o644) -> tuple[tarfile.TarInfo, bytes]:
+def _member(
+    name: str, kind: bytes = tarfile.REGTYPE, data: bytes = b"", link: str = "", mode: int = 0o644
+) -> tuple[tarfile.TarInfo, bytes]:
     info = tarfile.TarInfo(name)
     info.type = kind
     info.mode = mode
@@ -35,13 +36,17 @@ def _archive(*members: tuple[tarfile.TarInfo, bytes], compress: str = "") -> io.
         for info, data in members:
             tar.addfile(info, io.BytesIO(data) if info.isreg() else None)
     compressors: dict[str, Callable[[bytes], bytes]] = {
-        "": bytes, "gz": gzip.compress, "bz2": bz2.compress, "xz": lzma.compress
+        "": bytes,
+        "gz": gzip.compress,
+        "bz2": bz2.compress,
+        "xz": lzma.compress,
     }
     return io.BytesIO(compressors[compress](buf.getvalue()))
 
 
-def _extract(archive: io.BytesIO, dest: Path, *, max_bytes: int = 10 * MB,
-             max_entries: int = 1000) -> None:
+def _extract(
+    archive: io.BytesIO, dest: Path, *, max_bytes: int = 10 * MB, max_entries: int = 1000
+) -> None:
     extract_upload(archive, dest, max_bytes=max_bytes, max_entries=max_entries)
 
 
@@ -105,8 +110,19 @@ def test_refuses_a_non_empty_destination(tmp_path: Path) -> None:
         (_member("blk", tarfile.BLKTYPE), "device, fifo"),
         (_member("fifo", tarfile.FIFOTYPE), "device, fifo"),
     ],
-    ids=["absolute", "dotdot", "nested-dotdot", "symlink-absolute", "symlink-up",
-         "symlink-nested-up", "hardlink-absolute", "hardlink-up", "chardev", "blockdev", "fifo"],
+    ids=[
+        "absolute",
+        "dotdot",
+        "nested-dotdot",
+        "symlink-absolute",
+        "symlink-up",
+        "symlink-nested-up",
+        "hardlink-absolute",
+        "hardlink-up",
+        "chardev",
+        "blockdev",
+        "fifo",
+    ],
 )
 def test_refuses_unsafe_entries_and_leaves_nothing(
     tmp_path: Path, member: tuple[tarfile.TarInfo, bytes], message: str

@@ -131,8 +131,17 @@ def test_deploy_image_posts_the_reference_and_prints_events(
             {"event": "done", "release": {"version": 2}, "url": "http://shop.localhost:8080"},
         ),
     )
-    result = run("deploy", "--image", "nginx:1.27", "--port", "8080", "--command", "nginx -g x",
-                 "--app", "shop")
+    result = run(
+        "deploy",
+        "--image",
+        "nginx:1.27",
+        "--port",
+        "8080",
+        "--command",
+        "nginx -g x",
+        "--app",
+        "shop",
+    )
 
     assert result.exit_code == 0, result.output
     assert fake_api.last.headers["Content-Type"] == "application/json"
@@ -146,8 +155,11 @@ def test_deploy_image_posts_the_reference_and_prints_events(
 def test_deploy_image_leaves_port_and_command_to_the_server_defaults(
     logged_in: Path, fake_api: FakeApi, run: Callable[..., Result]
 ) -> None:
-    fake_api.on("POST", "/v1/apps/shop/deploys/image",
-                _ndjson({"event": "done", "release": {"version": 1}, "url": "http://x"}))
+    fake_api.on(
+        "POST",
+        "/v1/apps/shop/deploys/image",
+        _ndjson({"event": "done", "release": {"version": 1}, "url": "http://x"}),
+    )
     result = run("deploy", "--image", "nginx", "-a", "shop")
     assert result.exit_code == 0, result.output
     assert fake_api.last_json() == {"image": "nginx"}
@@ -159,8 +171,13 @@ def test_deploy_image_shows_the_apis_refusal(
     fake_api.json(
         "POST",
         "/v1/apps/shop/deploys/image",
-        {"error": {"code": "invalid_input", "message": "the image reference 'Nginx' is not valid",
-                   "details": {}}},
+        {
+            "error": {
+                "code": "invalid_input",
+                "message": "the image reference 'Nginx' is not valid",
+                "details": {},
+            }
+        },
         422,
     )
     result = run("deploy", "--image", "Nginx", "--app", "shop")
@@ -179,7 +196,10 @@ def test_deploy_image_with_a_directory_too_is_a_usage_error(
 
 @pytest.mark.parametrize("option", [["--port", "8080"], ["--command", "run"]])
 def test_port_and_command_without_image_are_a_usage_error(
-    tmp_path: Path, logged_in: Path, fake_api: FakeApi, run: Callable[..., Result],
+    tmp_path: Path,
+    logged_in: Path,
+    fake_api: FakeApi,
+    run: Callable[..., Result],
     option: list[str],
 ) -> None:
     result = run("deploy", str(_source(tmp_path)), *option, "--app", "shop")
@@ -189,11 +209,17 @@ def test_port_and_command_without_image_are_a_usage_error(
 
 
 def test_deploy_without_a_directory_uploads_the_current_one(
-    tmp_path: Path, logged_in: Path, fake_api: FakeApi, run: Callable[..., Result],
+    tmp_path: Path,
+    logged_in: Path,
+    fake_api: FakeApi,
+    run: Callable[..., Result],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    fake_api.on("POST", "/v1/apps/shop/deploys",
-                _ndjson({"event": "done", "release": {"version": 1}, "url": "http://x"}))
+    fake_api.on(
+        "POST",
+        "/v1/apps/shop/deploys",
+        _ndjson({"event": "done", "release": {"version": 1}, "url": "http://x"}),
+    )
     monkeypatch.chdir(_source(tmp_path))
     result = run("deploy", "--app", "shop")
     assert result.exit_code == 0, result.output

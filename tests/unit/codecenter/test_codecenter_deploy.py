@@ -45,22 +45,30 @@ def loaded(world: World, name: str) -> App:
 
 
 def _fake_build(log_lines: list[str], *, fail: bool = False) -> Any:
-    def build(client: object, src: Path, *, app: str, tag: str, settings: Settings,
-              log: Any) -> BuiltImage:
+    def build(
+        client: object, src: Path, *, app: str, tag: str, settings: Settings, log: Any
+    ) -> BuiltImage:
         for line in log_lines:
             log(line)
         if fail:
             raise BuildFailed("the build failed: pip could not install the requirements")
-        return BuiltImage(image_id="sha256:1", ref=f"xae/app-{app}:{tag}", stack="static",
-                          processes={"web": "serve-static"}, port=None)
+        return BuiltImage(
+            image_id="sha256:1",
+            ref=f"xae/app-{app}:{tag}",
+            stack="static",
+            processes={"web": "serve-static"},
+            port=None,
+        )
+
     return build
 
 
 def _audit(world: World, action: str) -> list[tuple[str, dict[str, Any]]]:
     with world.db.session() as session:
-        return [(e.result, e.details)
-                for e in session.scalars(select(Event).where(Event.action == action)
-                                         .order_by(Event.id))]
+        return [
+            (e.result, e.details)
+            for e in session.scalars(select(Event).where(Event.action == action).order_by(Event.id))
+        ]
 
 
 def _rows(world: World) -> list[tuple[Any, ...]]:
@@ -68,7 +76,8 @@ def _rows(world: World) -> list[tuple[Any, ...]]:
         return [
             (r.version, r.description, r.status, b.stack, b.image, b.port, b.processes, b.status)
             for r, b in session.execute(
-                select(Release, Build).join(Build, Release.build_id == Build.id)
+                select(Release, Build)
+                .join(Build, Release.build_id == Build.id)
                 .order_by(Release.version)
             )
         ]
@@ -77,12 +86,18 @@ def _rows(world: World) -> list[tuple[Any, ...]]:
 def test_a_source_deploy_records_the_built_image_and_releases_it(
     world: World, shop: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def fake_build(client: object, src: Path, *, app: str, tag: str, settings: Settings,
-                   log: Any) -> BuiltImage:
+    def fake_build(
+        client: object, src: Path, *, app: str, tag: str, settings: Settings, log: Any
+    ) -> BuiltImage:
         assert (src / "index.html").exists()
         log("-----> static app detected")
-        return BuiltImage(image_id="sha256:1", ref=f"xae/app-{app}:{tag}", stack="static",
-                          processes={"web": "serve-static"}, port=None)
+        return BuiltImage(
+            image_id="sha256:1",
+            ref=f"xae/app-{app}:{tag}",
+            stack="static",
+            processes={"web": "serve-static"},
+            port=None,
+        )
 
     monkeypatch.setattr("xae.codecenter.deploy.build_image", fake_build)
     pipeline = DeployPipeline(world.platform)
@@ -91,8 +106,13 @@ def test_a_source_deploy_records_the_built_image_and_releases_it(
     pipeline.run(world.user(), loaded(world, shop), _tarball(), events.append)
 
     [(version, description, status, stack, image, port, processes, build_status)] = _rows(world)
-    assert (version, status, stack, image, port) == (1, "succeeded", "static", "xae/app-shop:b1",
-                                                     None)
+    assert (version, status, stack, image, port) == (
+        1,
+        "succeeded",
+        "static",
+        "xae/app-shop:b1",
+        None,
+    )
     assert description == "Deploy build 1 (static)"
     assert (processes, build_status) == ({"web": "serve-static"}, "succeeded")
     assert LogLine("-----> static app detected") in events
@@ -107,8 +127,16 @@ def test_an_image_deploy_records_an_image_build_without_docker(world: World, sho
     pipeline.run_image(world.user(), loaded(world, shop), "nginx:1.27", 8080, "", events.append)
 
     assert _rows(world) == [
-        (1, "Deploy image nginx:1.27", "succeeded", "image", "nginx:1.27", 8080, {"web": ""},
-         "succeeded")
+        (
+            1,
+            "Deploy image nginx:1.27",
+            "succeeded",
+            "image",
+            "nginx:1.27",
+            8080,
+            {"web": ""},
+            "succeeded",
+        )
     ]
     assert not world.platform.docker.connected  # no Docker client was ever made
     first = events[0]
@@ -121,33 +149,45 @@ def test_the_pipeline_refuses_a_bad_reference_even_when_the_api_is_bypassed(
     world: World, shop: str
 ) -> None:
     with pytest.raises(InvalidInput):
-        DeployPipeline(world.platform).run_image(world.user(), loaded(world, shop), "a b", 5000, "",
-                                                 print)
+        DeployPipeline(world.platform).run_image(
+            world.user(), loaded(world, shop), "a b", 5000, "", print
+        )
     assert _rows(world) == []
 
 
 def test_a_failed_build_is_recorded_failed_with_its_log_and_makes_no_release(
     world: World, shop: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("xae.codecenter.deploy.build_image",
-                        _fake_build(["-----> python app detected", "ERROR: no such package"],
-                                    fail=True))
+    monkeypatch.setattr(
+        "xae.codecenter.deploy.build_image",
+        _fake_build(["-----> python app detected", "ERROR: no such package"], fail=True),
+    )
     pipeline = DeployPipeline(world.platform)
 
     with pytest.raises(BuildFailed) as raised:
         pipeline.run(world.user(), loaded(world, shop), _tarball(), lambda _: None)
 
-    assert raised.value.details["log_tail"] == ["-----> python app detected",
-                                                "ERROR: no such package"]
+    assert raised.value.details["log_tail"] == [
+        "-----> python app detected",
+        "ERROR: no such package",
+    ]
     with world.db.session() as session:
         [build] = session.scalars(select(Build))
-        assert (build.status, build.log) == ("failed",
-                                             "-----> python app detected\nERROR: no such package")
+        assert (build.status, build.log) == (
+            "failed",
+            "-----> python app detected\nERROR: no such package",
+        )
         assert build.finished_at is not None
         assert list(session.scalars(select(Release))) == []
     assert _audit(world, "build") == [
-        ("failed", {"build": build.id,
-                    "error": "the build failed: pip could not install the requirements"})]
+        (
+            "failed",
+            {
+                "build": build.id,
+                "error": "the build failed: pip could not install the requirements",
+            },
+        )
+    ]
     assert world.runtime.of(shop) == []
 
 

@@ -70,7 +70,10 @@ ff000000000000000000000000000000 08 {_Z} 00 {_Z} 00000100 00000001 00000000 0000
 
 def test_internal_networks_are_the_attached_ones_but_the_way_out() -> None:
     assert [str(n) for n in internal_ipv4_networks(ROUTE)] == [
-        "172.17.0.0/16", "172.18.0.0/16", "10.88.0.0/16"]
+        "172.17.0.0/16",
+        "172.18.0.0/16",
+        "10.88.0.0/16",
+    ]
     assert [str(n) for n in internal_ipv6_networks(IPV6_ROUTE)] == ["fd00:0:0:a000::/64"]
 
 
@@ -82,8 +85,12 @@ def test_this_machines_own_addresses_are_read_from_the_kernel() -> None:
 def test_the_platform_is_this_machine_plus_the_api_and_router_hosts(
     world: World, tmp_path: Path
 ) -> None:
-    for name, text in [("route", ROUTE), ("fib_trie", FIB_TRIE), ("if_inet6", IF_INET6),
-                       ("ipv6_route", IPV6_ROUTE)]:
+    for name, text in [
+        ("route", ROUTE),
+        ("fib_trie", FIB_TRIE),
+        ("if_inet6", IF_INET6),
+        ("ipv6_route", IPV6_ROUTE),
+    ]:
         (tmp_path / name).write_text(text)
     settings = world.platform.settings.model_copy(
         update={"api_host": "198.51.100.1", "router_host": "0.0.0.0"}
@@ -128,18 +135,18 @@ def test_an_image_deploy_of_someone_elses_build_confers_no_right_to_it(
 ) -> None:
     """A row of stack `image` (say, recorded before this gate existed) is not a build."""
     with world.db.session() as session:
-        session.add(Build(app_id=apps["shop"], status="succeeded", stack="image",
-                          image="xae/app-bank:b2"))
+        session.add(
+            Build(app_id=apps["shop"], status="succeeded", stack="image", image="xae/app-bank:b2")
+        )
     with pytest.raises(ImageNotAllowed):
         _vet(world, "shop", apps["shop"], "xae/app-bank:b2")
 
 
-def test_a_failed_build_is_not_an_image_the_app_may_run(
-    world: World, apps: dict[str, int]
-) -> None:
+def test_a_failed_build_is_not_an_image_the_app_may_run(world: World, apps: dict[str, int]) -> None:
     with world.db.session() as session:
-        session.add(Build(app_id=apps["shop"], status="failed", stack="python",
-                          image="xae/app-shop:b9"))
+        session.add(
+            Build(app_id=apps["shop"], status="failed", stack="python", image="xae/app-shop:b9")
+        )
     with pytest.raises(ImageNotAllowed):
         _vet(world, "shop", apps["shop"], "xae/app-shop:b9")
 
@@ -150,8 +157,10 @@ def test_a_pushed_build_is_run_from_the_registry_it_was_pushed_to(
     """The configured registry is on loopback here, and still fine for the app's own builds."""
     add_build(world.platform, "shop", "127.0.0.1:5000/xae/app-shop:b3")
     assert _vet(world, "shop", apps["shop"], "xae/app-shop:b3") == "127.0.0.1:5000/xae/app-shop:b3"
-    assert (_vet(world, "shop", apps["shop"], "127.0.0.1:5000/xae/app-shop:b3")
-            == "127.0.0.1:5000/xae/app-shop:b3")
+    assert (
+        _vet(world, "shop", apps["shop"], "127.0.0.1:5000/xae/app-shop:b3")
+        == "127.0.0.1:5000/xae/app-shop:b3"
+    )
     with pytest.raises(RegistryNotAllowed):  # the same registry for anything else: no
         _vet(world, "shop", apps["shop"], "127.0.0.1:5000/library/nginx:1")
 
@@ -174,5 +183,7 @@ def test_the_pipeline_refuses_another_apps_image_when_the_api_is_bypassed(
     with world.db.session() as session:
         assert list(session.scalars(select(Release))) == []
         assert [b.image for b in session.scalars(select(Build).order_by(Build.id))] == [
-            "xae/app-shop:b1", "xae/app-bank:b2"]
+            "xae/app-shop:b1",
+            "xae/app-bank:b2",
+        ]
     assert world.runtime.of("shop") == []

@@ -123,12 +123,20 @@ def test_destroying_an_unknown_app_is_not_found(world: World, alice: User) -> No
 
 
 def test_health_settings_are_stored_per_app(world: World, shop: str, alice: User) -> None:
-    update_app(world.platform, alice, shop, HealthSettings(
-        path="/healthz", timeout=3.0, attempts=10, drain_seconds=0))
+    update_app(
+        world.platform,
+        alice,
+        shop,
+        HealthSettings(path="/healthz", timeout=3.0, attempts=10, drain_seconds=0),
+    )
     with world.db.session() as session:
         app = get_app(session, shop)
         assert (app.health_path, app.health_timeout, app.health_attempts, app.drain_seconds) == (
-            "/healthz", 3.0, 10, 0)
+            "/healthz",
+            3.0,
+            10,
+            0,
+        )
 
 
 @pytest.mark.parametrize(

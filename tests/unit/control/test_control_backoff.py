@@ -140,7 +140,10 @@ def test_a_temporary_failure_waits_at_most_the_configured_cap(
 
 
 def test_a_permanent_error_backs_off_longer_than_a_temporary_one(
-    world: World, shop: str, clock: Clock, reconciler: Reconciler,
+    world: World,
+    shop: str,
+    clock: Clock,
+    reconciler: Reconciler,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     deploy(world.platform, shop, "img:1")

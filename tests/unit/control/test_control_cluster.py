@@ -25,11 +25,27 @@ from xae.runtime.base import (
 
 
 def make_plan(app: str = "shop", quantity: int = 2, spec_hash: str = "v1") -> AppPlan:
-    spec = InstanceSpec(app=app, process="web", release=1, image="i", command="", env={},
-                        port=5000, memory_bytes=1, cpus=1.0, pids_limit=1, spec_hash=spec_hash)
-    return AppPlan(app=app, owner="ann", release=1,
-                   processes=(ProcessPlan("web", quantity, spec),),
-                   health=HealthCheck("/", 1.0, 3, 0.1, False), drain_seconds=0)
+    spec = InstanceSpec(
+        app=app,
+        process="web",
+        release=1,
+        image="i",
+        command="",
+        env={},
+        port=5000,
+        memory_bytes=1,
+        cpus=1.0,
+        pids_limit=1,
+        spec_hash=spec_hash,
+    )
+    return AppPlan(
+        app=app,
+        owner="ann",
+        release=1,
+        processes=(ProcessPlan("web", quantity, spec),),
+        health=HealthCheck("/", 1.0, 3, 0.1, False),
+        drain_seconds=0,
+    )
 
 
 class FakeOrchestrator:

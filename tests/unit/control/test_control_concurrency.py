@@ -80,9 +80,7 @@ def test_config_changes_scales_and_rollbacks_at_once_each_get_their_own_version(
     assert versions == [1, 2, 3, 4, 5]  # two deploys, then three releases of their own
 
 
-def test_creating_one_name_eight_times_at_once_creates_it_once(
-    world: World, alice: User
-) -> None:
+def test_creating_one_name_eight_times_at_once_creates_it_once(world: World, alice: User) -> None:
     results = at_once(8, lambda _: create_app(world.platform, alice, "race"))
 
     assert results.count(None) == 1
@@ -93,9 +91,7 @@ def test_creating_one_name_eight_times_at_once_creates_it_once(
         assert session.scalars(select(App.name)).all() == ["race"]
 
 
-def test_one_apps_change_does_not_wait_for_another_apps_lock(
-    world: World, alice: User
-) -> None:
+def test_one_apps_change_does_not_wait_for_another_apps_lock(world: World, alice: User) -> None:
     for name in ("one", "two"):
         create_app(world.platform, alice, name)
     with world.platform.change("one"):

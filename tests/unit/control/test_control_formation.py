@@ -30,8 +30,12 @@ def test_a_deploy_gives_web_one_instance_and_other_types_none(world: World, depl
 def test_scaling_up_starts_instances_and_routes_to_every_web(
     world: World, deployed: str, alice: User
 ) -> None:
-    change(world.platform, alice, deployed, [
-        FormationChange("web", quantity=3), FormationChange("worker", quantity=2)])
+    change(
+        world.platform,
+        alice,
+        deployed,
+        [FormationChange("web", quantity=3), FormationChange("worker", quantity=2)],
+    )
 
     web = world.runtime.of(deployed, "web")
     assert len(web) == 3
@@ -84,8 +88,12 @@ def test_a_bad_change_applies_none_of_the_changes_in_the_request(
     world: World, deployed: str, alice: User
 ) -> None:
     with pytest.raises(InvalidInput):
-        change(world.platform, alice, deployed, [
-            FormationChange("web", quantity=4), FormationChange("clock", quantity=1)])
+        change(
+            world.platform,
+            alice,
+            deployed,
+            [FormationChange("web", quantity=4), FormationChange("clock", quantity=1)],
+        )
     assert quantities(world, deployed) == {"web": 1, "worker": 0}
 
 

@@ -12,14 +12,30 @@ from xae.control.strategy import AppLocks
 from xae.domain.states import InstanceState
 from xae.runtime.base import HealthCheck, Instance
 
-INSTANCE = Instance(id="i1", name="shop-web-1", app="shop", process="web", release=1,
-                    spec_hash="h", state=InstanceState.RUNNING, address="10.0.0.7", port=5000,
-                    memory_bytes=1, cpus=1.0)
+INSTANCE = Instance(
+    id="i1",
+    name="shop-web-1",
+    app="shop",
+    process="web",
+    release=1,
+    spec_hash="h",
+    state=InstanceState.RUNNING,
+    address="10.0.0.7",
+    port=5000,
+    memory_bytes=1,
+    cpus=1.0,
+)
 
 
 def check(*, strict: bool = False, attempts: int = 3, interval: float = 0.0) -> HealthCheck:
-    return HealthCheck(path="/up", timeout=0.5, attempts=attempts, interval=interval,
-                       strict=strict, host="shop.localhost")
+    return HealthCheck(
+        path="/up",
+        timeout=0.5,
+        attempts=attempts,
+        interval=interval,
+        strict=strict,
+        host="shop.localhost",
+    )
 
 
 def prober(handler: httpx.MockTransport) -> Prober:
@@ -42,7 +58,8 @@ def test_a_probe_asks_the_instance_with_the_apps_own_host_name() -> None:
 
 def test_a_strict_check_refuses_what_is_not_2xx_or_3xx() -> None:
     result = prober(httpx.MockTransport(lambda r: httpx.Response(404))).probe(
-        INSTANCE, check(strict=True))
+        INSTANCE, check(strict=True)
+    )
     assert (result.ok, result.status) == (False, 404)
 
 
@@ -53,10 +70,13 @@ def test_no_answer_says_why() -> None:
     def hang(request: httpx.Request) -> httpx.Response:
         raise httpx.ReadTimeout("slow", request=request)
 
-    assert "nothing listens on $PORT" in prober(httpx.MockTransport(refuse)).probe(
-        INSTANCE, check()).error
+    assert (
+        "nothing listens on $PORT"
+        in prober(httpx.MockTransport(refuse)).probe(INSTANCE, check()).error
+    )
     assert prober(httpx.MockTransport(hang)).probe(INSTANCE, check()).error == (
-        "no answer within 0.5 s")
+        "no answer within 0.5 s"
+    )
 
 
 def test_waiting_stops_at_the_first_pass() -> None:
@@ -68,7 +88,8 @@ def test_waiting_stops_at_the_first_pass() -> None:
         return httpx.Response(next(answers))
 
     result = prober(httpx.MockTransport(answer)).wait_healthy(
-        INSTANCE, check(attempts=10, interval=0.01), lambda: True)
+        INSTANCE, check(attempts=10, interval=0.01), lambda: True
+    )
     assert result.ok and len(calls) == 3
 
 
@@ -93,7 +114,8 @@ def test_with_no_budget_one_probe_is_still_sent() -> None:
         return httpx.Response(503)
 
     prober(httpx.MockTransport(answer)).wait_healthy(
-        INSTANCE, check(attempts=1, interval=0.0), lambda: True)
+        INSTANCE, check(attempts=1, interval=0.0), lambda: True
+    )
     assert len(calls) == 1
 
 

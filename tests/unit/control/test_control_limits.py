@@ -27,8 +27,9 @@ from xae.errors import DeployFailed, InvalidInput, InvalidProcfile
 from xae.store.models import Release, User
 
 GiB = 1024**3
-LIMITS = Limits(memory=2 * GiB, cpus=2.0, instances=10, config_keys=3, config_bytes=1024,
-                keep_failed_releases=2)
+LIMITS = Limits(
+    memory=2 * GiB, cpus=2.0, instances=10, config_keys=3, config_bytes=1024, keep_failed_releases=2
+)
 
 
 def test_by_default_an_instance_gets_at_most_8g_and_never_more_than_the_machine(
@@ -62,8 +63,11 @@ def test_memory_up_to_the_ceiling_is_accepted() -> None:
 
 def test_more_instances_than_the_app_may_run_are_refused_naming_the_total() -> None:
     check_instances(LIMITS, "shop", {"web": 6, "worker": 4})
-    with pytest.raises(InvalidInput, match=r"shop would run 11 instances \(web=6, worker=5\); "
-                       r"the maximum is 10 per app"):
+    with pytest.raises(
+        InvalidInput,
+        match=r"shop would run 11 instances \(web=6, worker=5\); "
+        r"the maximum is 10 per app",
+    ):
         check_instances(LIMITS, "shop", {"web": 6, "worker": 5, "clock": 0})
 
 
@@ -114,8 +118,9 @@ def test_a_resize_beyond_the_ceiling_changes_nothing(
         change(world.platform, alice, deployed, [FormationChange("web", cpus=machine_cpus() + 1)])
     assert world.runtime.of(deployed, "web") == [before]
     with world.db.session() as session:
-        [web] = [f for f in formations(session, get_app(session, deployed))
-                 if f.process_type == "web"]
+        [web] = [
+            f for f in formations(session, get_app(session, deployed)) if f.process_type == "web"
+        ]
         assert (web.memory_bytes, web.cpus) == (None, None)
 
 
@@ -144,9 +149,7 @@ def test_a_config_over_the_ceiling_makes_no_release(
         assert session.scalar(select(Release.version).order_by(Release.version.desc())) == 2
 
 
-def test_only_the_newest_failed_releases_are_kept(
-    world: World, deployed: str, alice: User
-) -> None:
+def test_only_the_newest_failed_releases_are_kept(world: World, deployed: str, alice: User) -> None:
     world.platform.limits = LIMITS  # keeps 2 failed releases
     world.runtime.unhealthy_images.add("img:1")
     for n in range(4):
@@ -157,8 +160,13 @@ def test_only_the_newest_failed_releases_are_kept(
 
     with world.db.session() as session:
         app = get_app(session, deployed)
-        rows = session.scalars(select(Release).where(Release.app_id == app.id)
-                               .order_by(Release.version))
+        rows = session.scalars(
+            select(Release).where(Release.app_id == app.id).order_by(Release.version)
+        )
         assert [(r.version, r.status) for r in rows] == [
-            (1, "succeeded"), (4, "failed"), (5, "failed"), (6, "succeeded")]
+            (1, "succeeded"),
+            (4, "failed"),
+            (5, "failed"),
+            (6, "succeeded"),
+        ]
         assert app.config == {"A": "1"}

@@ -24,14 +24,20 @@ def formation(ptype: str, quantity: int, **kw: object) -> Formation:
 
 
 def plan(
-    settings: Settings, *, config: dict[str, str] | None = None, version: int = 1,
-    formations: list[Formation] | None = None, image: str = "xae/shop:1",
-    port: int | None = None, app: App | None = None,
+    settings: Settings,
+    *,
+    config: dict[str, str] | None = None,
+    version: int = 1,
+    formations: list[Formation] | None = None,
+    image: str = "xae/shop:1",
+    port: int | None = None,
+    app: App | None = None,
 ) -> AppPlan:
     app = app or App(name="shop", owner=User(name="ann"), config={})
     release = Release(version=version, config=config or {})
-    build = Build(image=image, processes={"web": "python app.py", "worker": "python w.py"},
-                  port=port)
+    build = Build(
+        image=image, processes={"web": "python app.py", "worker": "python w.py"}, port=port
+    )
     if formations is None:
         formations = [formation("web", 1), formation("worker", 0)]
     return plan_app(app, release, build, formations, settings)
@@ -62,8 +68,12 @@ def test_a_new_image_changes_the_spec_hash(settings: Settings) -> None:
 
 def test_a_memory_change_changes_only_that_process_spec_hash(settings: Settings) -> None:
     before = hashes(plan(settings))
-    after = hashes(plan(settings, formations=[
-        formation("web", 1, memory_bytes=256 * 1024**2), formation("worker", 0)]))
+    after = hashes(
+        plan(
+            settings,
+            formations=[formation("web", 1, memory_bytes=256 * 1024**2), formation("worker", 0)],
+        )
+    )
     assert before["web"] != after["web"]
     assert before["worker"] == after["worker"]
 
@@ -100,16 +110,18 @@ def test_web_uses_the_port_the_build_declares(settings: Settings) -> None:
 
 
 def test_quantities_come_from_the_formation_and_missing_types_get_none(settings: Settings) -> None:
-    quantities = {p.process: p.quantity for p in plan(settings, formations=[
-        formation("web", 3)]).processes}
+    quantities = {
+        p.process: p.quantity for p in plan(settings, formations=[formation("web", 3)]).processes
+    }
     assert quantities == {"web": 3, "worker": 0}
 
 
 def test_specs_carry_the_release_config_command_image_and_default_limits(
     settings: Settings,
 ) -> None:
-    web = next(p.spec for p in plan(settings, config={"A": "1"}, version=4).processes
-               if p.process == "web")
+    web = next(
+        p.spec for p in plan(settings, config={"A": "1"}, version=4).processes if p.process == "web"
+    )
     assert (web.app, web.process, web.release) == ("shop", "web", 4)
     assert web.image == "xae/shop:1"
     assert web.command == "python app.py"
@@ -119,8 +131,11 @@ def test_specs_carry_the_release_config_command_image_and_default_limits(
 
 
 def test_formation_limits_override_the_defaults(settings: Settings) -> None:
-    web = plan(settings, formations=[
-        formation("web", 1, memory_bytes=64 * 1024**2, cpus=0.25)]).processes[0].spec
+    web = (
+        plan(settings, formations=[formation("web", 1, memory_bytes=64 * 1024**2, cpus=0.25)])
+        .processes[0]
+        .spec
+    )
     assert (web.memory_bytes, web.cpus) == (64 * 1024**2, 0.25)
 
 
@@ -131,8 +146,15 @@ def test_the_default_health_check_accepts_any_non_5xx_answer_on_slash(settings: 
 
 
 def test_a_user_set_health_path_is_strict_and_app_overrides_apply(settings: Settings) -> None:
-    app = App(name="shop", owner=User(name="ann"), config={}, health_path="/healthz",
-              health_timeout=5.0, health_attempts=7, drain_seconds=0.0)
+    app = App(
+        name="shop",
+        owner=User(name="ann"),
+        config={},
+        health_path="/healthz",
+        health_timeout=5.0,
+        health_attempts=7,
+        drain_seconds=0.0,
+    )
     p = plan(settings, app=app)
     assert (p.health.path, p.health.timeout, p.health.attempts) == ("/healthz", 5.0, 7)
     assert p.health.strict

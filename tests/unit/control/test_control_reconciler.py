@@ -31,9 +31,19 @@ def _restarted(world: World, router: FakeRouter) -> Platform:
 
 
 def ghost_spec() -> InstanceSpec:
-    return InstanceSpec(app="ghost", process="web", release=1, image="ghost:1", command="x",
-                        env={}, port=5000, memory_bytes=64 * 1024**2, cpus=1.0, pids_limit=256,
-                        spec_hash="ghost")
+    return InstanceSpec(
+        app="ghost",
+        process="web",
+        release=1,
+        image="ghost:1",
+        command="x",
+        env={},
+        port=5000,
+        memory_bytes=64 * 1024**2,
+        cpus=1.0,
+        pids_limit=256,
+        spec_hash="ghost",
+    )
 
 
 def test_instances_of_apps_not_in_the_store_are_removed(world: World, shop: str) -> None:
@@ -58,9 +68,7 @@ def test_routes_of_apps_not_in_the_store_are_dropped(world: World, shop: str) ->
     assert shop in world.router.served()
 
 
-def test_a_pass_replaces_dead_instances_of_every_app(
-    world: World, shop: str, alice: User
-) -> None:
+def test_a_pass_replaces_dead_instances_of_every_app(world: World, shop: str, alice: User) -> None:
     create_app(world.platform, alice, "blog")
     deploy(world.platform, shop, "img:1")
     deploy(world.platform, "blog", "blog:1")
@@ -112,8 +120,12 @@ def test_warm_start_seeds_routes_from_running_healthy_web_instances(
     world: World, shop: str, alice: User
 ) -> None:
     deploy(world.platform, shop, "img:1")
-    change(world.platform, alice, shop, [
-        FormationChange("web", quantity=3), FormationChange("worker", quantity=1)])
+    change(
+        world.platform,
+        alice,
+        shop,
+        [FormationChange("web", quantity=3), FormationChange("worker", quantity=1)],
+    )
     healthy, sick, dead = world.runtime.of(shop, "web")
     world.runtime.set_healthy(sick.id, False)
     world.runtime.kill(dead.id)
@@ -175,7 +187,9 @@ def test_after_a_restart_the_first_apply_carries_every_app_that_was_serving(
     [fresh] = world.runtime.of(shop)
     assert router.applied[0] and {r.app for r in router.applied[0]} == {shop, "blog"}
     assert router.served() == {
-        shop: [f"{fresh.address}:{fresh.port}"], "blog": [f"{blog.address}:{blog.port}"]}
+        shop: [f"{fresh.address}:{fresh.port}"],
+        "blog": [f"{blog.address}:{blog.port}"],
+    }
 
 
 def test_an_app_created_and_deployed_during_a_pass_is_not_taken_for_deleted(
@@ -251,9 +265,7 @@ def test_a_pass_that_raises_anything_is_caught_for_its_app_and_leaks_no_instance
     assert set(reconciler.failures()) == {"bad"}
 
 
-def test_a_failing_app_is_reported_until_a_pass_of_it_succeeds(
-    world: World, shop: str
-) -> None:
+def test_a_failing_app_is_reported_until_a_pass_of_it_succeeds(world: World, shop: str) -> None:
     deploy(world.platform, shop, "img:1")
     [web] = world.runtime.of(shop)
     world.runtime.kill(web.id)
@@ -331,8 +343,18 @@ def test_failure_messages_carry_no_control_characters() -> None:
 
 def test_a_probe_of_a_stored_malformed_path_fails_instead_of_raising() -> None:
     prober = Prober(probe_client(httpx.MockTransport(lambda request: httpx.Response(200))))
-    instance = Instance(id="x", name="x", app="a", process="web", release=1, spec_hash="h",
-                        state=InstanceState.RUNNING, address="127.0.0.1", port=9, memory_bytes=1,
-                        cpus=1.0)
+    instance = Instance(
+        id="x",
+        name="x",
+        app="a",
+        process="web",
+        release=1,
+        spec_hash="h",
+        state=InstanceState.RUNNING,
+        address="127.0.0.1",
+        port=9,
+        memory_bytes=1,
+        cpus=1.0,
+    )
     check = HealthCheck(path="/a\tb\r\n", timeout=0.5, attempts=1, interval=0.0, strict=True)
     assert prober.probe_once(instance, check) is False

@@ -20,8 +20,9 @@ def start_a_rollout_and_die(world: World, app: str, image: str) -> int:
     build_id = add_build(p, app, image)
     with p.db.session() as session:
         row = get_app(session, app)
-        release = new_release(session, row, build_id=build_id, config={}, description="Deploy",
-                              actor="alice")
+        release = new_release(
+            session, row, build_id=build_id, config={}, description="Deploy", actor="alice"
+        )
         plan = p.plan(session, row, release)
         version = release.version
     assert plan is not None
@@ -48,9 +49,7 @@ def test_a_pending_release_is_failed_with_the_reason_in_it_and_in_the_audit_trai
         assert get_app(session, shop).current_release.version == 1  # type: ignore[union-attr]
 
 
-def test_the_next_pass_removes_the_interrupted_releases_instances(
-    world: World, shop: str
-) -> None:
+def test_the_next_pass_removes_the_interrupted_releases_instances(world: World, shop: str) -> None:
     deploy(world.platform, shop, "img:1")
     [old] = world.runtime.of(shop)
     start_a_rollout_and_die(world, shop, "img:2")

@@ -28,8 +28,11 @@ def app_config(world: World, name: str) -> dict[str, str]:
 def versions(world: World, name: str) -> list[int]:
     with world.db.session() as session:
         app = get_app(session, name)
-        return list(session.scalars(
-            select(Release.version).where(Release.app_id == app.id).order_by(Release.version)))
+        return list(
+            session.scalars(
+                select(Release.version).where(Release.app_id == app.id).order_by(Release.version)
+            )
+        )
 
 
 def test_setting_config_makes_a_new_release_that_instances_run_with(
@@ -176,9 +179,7 @@ def test_rollback_without_an_earlier_release_is_rejected(
         rollback(world.platform, alice, shop, None)
 
 
-def test_rollback_to_an_unknown_version_is_not_found(
-    world: World, shop: str, alice: User
-) -> None:
+def test_rollback_to_an_unknown_version_is_not_found(world: World, shop: str, alice: User) -> None:
     deploy(world.platform, shop, "img:1")
     with pytest.raises(NotFound, match="no release v9"):
         rollback(world.platform, alice, shop, 9)
@@ -196,8 +197,12 @@ def test_rollback_to_a_release_before_the_first_deploy_is_rejected(
 def finished_build(world: World, name: str, image: str) -> int:
     """A succeeded build row, as the Code Center leaves it: no formation rows yet."""
     with world.db.session() as session:
-        build = Build(app_id=get_app(session, name).id, status="succeeded", image=image,
-                      processes={"web": "python app.py", "worker": "python worker.py"})
+        build = Build(
+            app_id=get_app(session, name).id,
+            status="succeeded",
+            image=image,
+            processes={"web": "python app.py", "worker": "python worker.py"},
+        )
         session.add(build)
         session.flush()
         return build.id
@@ -210,8 +215,9 @@ def test_a_finished_build_becomes_the_next_release_with_the_current_config(
     build_id = finished_build(world, shop, "img:2")
     steps: list[str] = []
 
-    version = release_build(world.platform, "alice", shop, build_id, "Deploy build 7 (python)",
-                            steps.append)
+    version = release_build(
+        world.platform, "alice", shop, build_id, "Deploy build 7 (python)", steps.append
+    )
 
     assert version == 2
     assert steps[0] == "releasing v2"
@@ -222,14 +228,19 @@ def test_a_finished_build_becomes_the_next_release_with_the_current_config(
         app = get_app(session, shop)
         assert app.current_release_id == made.id
         assert {f.process_type: f.quantity for f in formations(session, app)} == {
-            "web": 1, "worker": 0}
-        rolled = session.scalars(select(Event).where(Event.action == "release.rollout")
-                                 .order_by(Event.id.desc())).first()
+            "web": 1,
+            "worker": 0,
+        }
+        rolled = session.scalars(
+            select(Event).where(Event.action == "release.rollout").order_by(Event.id.desc())
+        ).first()
         assert rolled is not None
         assert (rolled.actor, rolled.result, rolled.details) == ("alice", "ok", {"version": 2})
     [web] = world.runtime.of(shop, "web")
     assert (world.runtime.spec_of(web).image, world.runtime.spec_of(web).env) == (
-        "img:2", {"GREETING": "hi"})
+        "img:2",
+        {"GREETING": "hi"},
+    )
 
 
 def test_a_build_whose_rollout_fails_is_a_failed_release_and_the_old_one_keeps_serving(

@@ -94,9 +94,7 @@ def test_a_rollout_of_several_web_instances_swaps_the_route_once_before_any_stop
     assert {e[1] for e in world.events.items[4:]} == old
 
 
-def test_an_unhealthy_release_fails_and_leaves_the_old_one_serving(
-    world: World, shop: str
-) -> None:
+def test_an_unhealthy_release_fails_and_leaves_the_old_one_serving(world: World, shop: str) -> None:
     deploy(world.platform, shop, "img:1")
     [old] = world.runtime.of(shop, "web")
     routes_before = list(world.router.applied)

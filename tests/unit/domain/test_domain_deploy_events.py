@@ -22,8 +22,12 @@ def test_a_log_line_is_an_event_with_its_line() -> None:
 def test_done_carries_the_url_then_the_release_then_what_runs() -> None:
     done = Done(url="http://shop.localhost:8080/", release=RELEASE, processes={"web": 1})
     assert done.to_json() == json.dumps(
-        {"event": "done", "url": "http://shop.localhost:8080/", "release": RELEASE,
-         "processes": {"web": 1}}
+        {
+            "event": "done",
+            "url": "http://shop.localhost:8080/",
+            "release": RELEASE,
+            "processes": {"web": 1},
+        }
     )
     assert list(json.loads(done.to_json())) == ["event", "url", "release", "processes"]
 
@@ -38,9 +42,14 @@ def test_done_without_a_release_leaves_the_key_out() -> None:
 def test_a_failure_is_an_error_event_in_the_apis_error_shape() -> None:
     error = BuildFailed("the build failed: see the log", details={"log_tail": ["boom"]})
     assert Failed.of(error).to_json() == json.dumps(
-        {"event": "error", "error": {"code": "build_failed",
-                                     "message": "the build failed: see the log",
-                                     "details": {"log_tail": ["boom"]}}}
+        {
+            "event": "error",
+            "error": {
+                "code": "build_failed",
+                "message": "the build failed: see the log",
+                "details": {"log_tail": ["boom"]},
+            },
+        }
     )
 
 
@@ -48,7 +57,10 @@ def test_an_unexpected_failure_has_empty_details() -> None:
     failed = Failed(code="internal_error", message="the deploy hit an unexpected error")
     assert failed.to_dict() == {
         "event": "error",
-        "error": {"code": "internal_error", "message": "the deploy hit an unexpected error",
-                  "details": {}},
+        "error": {
+            "code": "internal_error",
+            "message": "the deploy hit an unexpected error",
+            "details": {},
+        },
     }
     assert Failed.of(XaeError("x")).to_dict()["error"]["code"] == "internal_error"

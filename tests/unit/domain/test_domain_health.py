@@ -15,8 +15,15 @@ from xae.errors import InvalidInput
 
 @pytest.mark.parametrize(
     "path",
-    ["/", "/up", "/health/ready", "/healthz?full=1&x=a%20b", "/a-b_c.d~e!$&'()*+,;=:@",
-     "/q?a/b?c", "/" + "a" * (HEALTH_PATH_MAX - 1)],
+    [
+        "/",
+        "/up",
+        "/health/ready",
+        "/healthz?full=1&x=a%20b",
+        "/a-b_c.d~e!$&'()*+,;=:@",
+        "/q?a/b?c",
+        "/" + "a" * (HEALTH_PATH_MAX - 1),
+    ],
 )
 def test_url_paths_pass(path: str) -> None:
     assert validate_health_path(path) == path

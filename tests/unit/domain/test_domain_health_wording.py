@@ -9,9 +9,17 @@ from xae.domain.health import accepts, advice, describe, gate_failure, still_ser
 
 @pytest.mark.parametrize(
     ("status", "strict", "ok"),
-    [(200, True, True), (302, True, True), (404, True, False), (500, True, False),
-     (200, False, True), (404, False, True), (400, False, True), (500, False, False),
-     (503, False, False)],
+    [
+        (200, True, True),
+        (302, True, True),
+        (404, True, False),
+        (500, True, False),
+        (200, False, True),
+        (404, False, True),
+        (400, False, True),
+        (500, False, False),
+        (503, False, False),
+    ],
 )
 def test_the_default_check_accepts_below_500_and_a_set_path_only_2xx_3xx(
     status: int, strict: bool, ok: bool

@@ -135,8 +135,16 @@ def test_references_the_engine_could_read_as_an_image_id_are_refused(ref: str) -
 
 @pytest.mark.parametrize(
     "ref",
-    ["nginx:1.27", "deadbeef:latest", "ghcr.io/acme/shop:v2", f"ghcr.io/acme/shop@{DIGEST}",
-     "team/xae:1", "library/xae-tools:1", "a" * 65, "localhost:5000/shop:v1"],
+    [
+        "nginx:1.27",
+        "deadbeef:latest",
+        "ghcr.io/acme/shop:v2",
+        f"ghcr.io/acme/shop@{DIGEST}",
+        "team/xae:1",
+        "library/xae-tools:1",
+        "a" * 65,
+        "localhost:5000/shop:v1",
+    ],
 )
 def test_references_outside_xaes_namespace_are_the_registrys_question(ref: str) -> None:
     choice = choose_image(ref, app="shop", built=[])
@@ -149,18 +157,24 @@ SECRET = "SECRET-BODY-123"
 @pytest.mark.parametrize(
     ("detail", "says"),
     [
-        ('Get "http://127.0.0.1:1/v2/": dial tcp 127.0.0.1:1: connect: connection refused',
-         "cannot be reached"),
-        ("Get https://r.example/v2/: net/http: request canceled (Client.Timeout exceeded)",
-         "cannot be reached"),
-        ("pull access denied for nope, repository does not exist or may require 'docker login': "
-         "denied: requested access to the resource is denied", "refused access"),
+        (
+            'Get "http://127.0.0.1:1/v2/": dial tcp 127.0.0.1:1: connect: connection refused',
+            "cannot be reached",
+        ),
+        (
+            "Get https://r.example/v2/: net/http: request canceled (Client.Timeout exceeded)",
+            "cannot be reached",
+        ),
+        (
+            "pull access denied for nope, repository does not exist or may require 'docker login': "
+            "denied: requested access to the resource is denied",
+            "refused access",
+        ),
         ("unauthorized: authentication required", "refused access"),
         ("manifest for nginx:nope not found: manifest unknown: manifest unknown", "not found"),
         ("toomanyrequests: You have reached your pull rate limit.", "limits the rate"),
         (f"unknown: {SECRET}", "answered with an error (not shown)"),
-        (f"error parsing HTTP 404 response body: invalid character 'S': \"{SECRET}\"",
-         "not found"),
+        (f"error parsing HTTP 404 response body: invalid character 'S': \"{SECRET}\"", "not found"),
         ("", "answered with an error (not shown)"),
     ],
 )

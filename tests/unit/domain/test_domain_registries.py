@@ -100,8 +100,15 @@ def test_a_name_that_does_not_resolve_is_refused_as_unknowable(registry: str) ->
 
 @pytest.mark.parametrize(
     "registry",
-    ["registry.example.com", "registry.example.com:5000", "203.0.113.7:5000", "8.8.8.8",
-     "docker.io", "index.docker.io", "registry-1.docker.io"],
+    [
+        "registry.example.com",
+        "registry.example.com:5000",
+        "203.0.113.7:5000",
+        "8.8.8.8",
+        "docker.io",
+        "index.docker.io",
+        "registry-1.docker.io",
+    ],
 )
 def test_registries_outside_the_platform_pass(registry: str) -> None:
     check(registry)
@@ -149,7 +156,9 @@ def test_the_allow_list_allows_exactly_what_it_names(registry: str, allowed: lis
 
 def test_allow_list_entries_are_normalised_and_checked() -> None:
     assert normalise_allow_list([" Reg.Internal:5000 ", "", "10.0.0.1"]) == (
-        "reg.internal:5000", "10.0.0.1")
+        "reg.internal:5000",
+        "10.0.0.1",
+    )
     for bad in ("http://reg.internal", "reg.internal/path", "reg internal", "-x"):
         with pytest.raises(InvalidInput, match="host or host:port"):
             normalise_allow_list([bad])

@@ -39,8 +39,13 @@ def test_formatted_memory_parses_back_to_the_same_bytes(text: str) -> None:
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [(512 * MiB, "512M"), (1024 * MiB, "1G"), (1536 * MiB, "1536M"), (1025 * 1024, "1025K"),
-     (MIN_MEMORY + 1, str(MIN_MEMORY + 1))],
+    [
+        (512 * MiB, "512M"),
+        (1024 * MiB, "1G"),
+        (1536 * MiB, "1536M"),
+        (1025 * 1024, "1025K"),
+        (MIN_MEMORY + 1, str(MIN_MEMORY + 1)),
+    ],
 )
 def test_memory_is_formatted_in_the_largest_exact_unit(value: int, expected: str) -> None:
     assert format_memory(value) == expected

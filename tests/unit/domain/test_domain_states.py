@@ -27,8 +27,9 @@ def test_every_docker_container_state_is_an_instance_state_of_the_same_word(word
     assert InstanceState.of(word).value == word
 
 
-@pytest.mark.parametrize("word", ["terminating", "crashing", "starting", "pending", "exited",
-                                  "running", "unknown"])
+@pytest.mark.parametrize(
+    "word", ["terminating", "crashing", "starting", "pending", "exited", "running", "unknown"]
+)
 def test_every_state_the_kubernetes_backend_derives_is_an_instance_state(word: str) -> None:
     assert InstanceState.of(word).value == word
 
@@ -49,7 +50,9 @@ def test_every_instance_state_is_documented() -> None:
     documented = {
         stmt.targets[0].id
         for stmt, after in zip(cls.body, cls.body[1:], strict=False)
-        if isinstance(stmt, ast.Assign) and isinstance(stmt.targets[0], ast.Name)
-        and isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant)
+        if isinstance(stmt, ast.Assign)
+        and isinstance(stmt.targets[0], ast.Name)
+        and isinstance(after, ast.Expr)
+        and isinstance(after.value, ast.Constant)
     }
     assert documented == {s.name for s in InstanceState}

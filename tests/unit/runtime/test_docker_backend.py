@@ -22,9 +22,18 @@ from xae.runtime.docker.backend import DockerRuntime, container_args, container_
 
 def spec(**overrides: Any) -> InstanceSpec:
     values: dict[str, Any] = dict(
-        app="shop", process="web", release=3, image="xae/shop:b7", command="gunicorn app:app",
-        env={"GREETING": "hi"}, port=5000, memory_bytes=256 * 1024**2, cpus=0.5,
-        pids_limit=128, spec_hash="h1", tmp_bytes=32 * 1024**2,
+        app="shop",
+        process="web",
+        release=3,
+        image="xae/shop:b7",
+        command="gunicorn app:app",
+        env={"GREETING": "hi"},
+        port=5000,
+        memory_bytes=256 * 1024**2,
+        cpus=0.5,
+        pids_limit=128,
+        spec_hash="h1",
+        tmp_bytes=32 * 1024**2,
     )
     values.update(overrides)
     return InstanceSpec(**values)
@@ -69,8 +78,11 @@ class FakeContainer:
     def summary(self) -> dict[str, Any]:
         network = self.kwargs["network"]
         return {
-            "Id": self.id, "Names": ["/" + self.kwargs["name"]], "Labels": self.kwargs["labels"],
-            "State": self.status, "Created": 1714564800,
+            "Id": self.id,
+            "Names": ["/" + self.kwargs["name"]],
+            "Labels": self.kwargs["labels"],
+            "State": self.status,
+            "Created": 1714564800,
             "NetworkSettings": {"Networks": {network: {"IPAddress": "172.30.0.2"}}},
         }
 
@@ -128,7 +140,8 @@ class FakeEngine:
 
     def containers_list(self, filters: dict[str, list[str]]) -> list[dict[str, Any]]:
         return [
-            c.summary() for c in self.containers_by_id.values()
+            c.summary()
+            for c in self.containers_by_id.values()
             if _matches(c.kwargs["labels"], filters["label"])
         ]
 
@@ -144,8 +157,9 @@ class FakeEngine:
         return iter(self.pull_lines)
 
     # networks and images (`list` is shared: the runtime calls it with `names` or `filters`)
-    def list(self, names: list[str] | None = None,
-             filters: dict[str, list[str]] | None = None) -> list[Any]:
+    def list(
+        self, names: list[str] | None = None, filters: dict[str, list[str]] | None = None
+    ) -> list[Any]:
         if names is not None:
             return [self.networks_by_name[n] for n in names if n in self.networks_by_name]
         assert filters is not None
@@ -244,8 +258,7 @@ def test_a_containers_labels_are_the_ones_list_and_clean_up_filter_on() -> None:
     labels = container_args(spec(), plane="p1", name="n")["labels"]
     assert labels[LABEL_MANAGED] == "1"
     assert (labels[LABEL_PLANE], labels[LABEL_APP]) == ("p1", "shop")
-    assert (labels["xae.process"], labels["xae.release"], labels["xae.spec"]) == (
-        "web", "v3", "h1")
+    assert (labels["xae.process"], labels["xae.release"], labels["xae.spec"]) == ("web", "v3", "h1")
 
 
 def test_container_names_carry_the_plane_only_off_the_default_one() -> None:
@@ -267,7 +280,9 @@ def test_start_creates_the_network_then_the_container_and_reports_its_bridge_add
     instance = runtime.start(spec())
     assert [c[0] for c in engine.calls] == ["network.create", "create"]
     assert engine.calls[0][1:] == (
-        "xae-p1-shop", {LABEL_MANAGED: "1", LABEL_PLANE: "p1", LABEL_APP: "shop"})
+        "xae-p1-shop",
+        {LABEL_MANAGED: "1", LABEL_PLANE: "p1", LABEL_APP: "shop"},
+    )
     assert (instance.app, instance.process, instance.release) == ("shop", "web", 3)
     assert (instance.address, instance.port, instance.state) == ("172.30.0.2", 5000, "running")
     assert instance.name.startswith("xae-p1-shop-web-v3-")
@@ -357,7 +372,20 @@ def test_remove_app_removes_its_containers_network_and_built_images_only(
 def test_logs_come_back_as_whole_lines(runtime: DockerRuntime) -> None:
     instance = runtime.start(spec())
     assert list(runtime.logs(instance, tail=2)) == [
-        "2024-05-01T12:00:00Z one", "2024-05-01T12:00:01Z two"]
-    gone = Instance(id="nope", name="x", app="shop", process="web", release=1, spec_hash="",
-                    state=InstanceState.EXITED, address=None, port=None, memory_bytes=0, cpus=0)
+        "2024-05-01T12:00:00Z one",
+        "2024-05-01T12:00:01Z two",
+    ]
+    gone = Instance(
+        id="nope",
+        name="x",
+        app="shop",
+        process="web",
+        release=1,
+        spec_hash="",
+        state=InstanceState.EXITED,
+        address=None,
+        port=None,
+        memory_bytes=0,
+        cpus=0,
+    )
     assert list(runtime.logs(gone)) == []

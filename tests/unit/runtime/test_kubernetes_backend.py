@@ -23,19 +23,38 @@ NS = "xae-p1-ann"
 Key = tuple[str, str, str]
 
 
-def plan(*, release: int = 1, env: dict[str, str] | None = None, image: str = "reg/shop:1",
-         processes: tuple[str, ...] = ("web",), quantity: int = 2) -> AppPlan:
+def plan(
+    *,
+    release: int = 1,
+    env: dict[str, str] | None = None,
+    image: str = "reg/shop:1",
+    processes: tuple[str, ...] = ("web",),
+    quantity: int = 2,
+) -> AppPlan:
     procs = []
     for process in processes:
         spec = InstanceSpec(
-            app="shop", process=process, release=release, image=image, command="python app.py",
-            env=dict(env or {"A": "1"}), port=5000 if process == "web" else None,
-            memory_bytes=128 * 1024**2, cpus=0.5, pids_limit=64,
+            app="shop",
+            process=process,
+            release=release,
+            image=image,
+            command="python app.py",
+            env=dict(env or {"A": "1"}),
+            port=5000 if process == "web" else None,
+            memory_bytes=128 * 1024**2,
+            cpus=0.5,
+            pids_limit=64,
             spec_hash=f"{process}-{release}-{image}",
         )
         procs.append(ProcessPlan(process, quantity, spec))
-    return AppPlan(app="shop", owner="ann", release=release, processes=tuple(procs),
-                   health=HealthCheck("/", 1.0, 3, 0.1, False), drain_seconds=1.0)
+    return AppPlan(
+        app="shop",
+        owner="ann",
+        release=release,
+        processes=tuple(procs),
+        health=HealthCheck("/", 1.0, 3, 0.1, False),
+        drain_seconds=1.0,
+    )
 
 
 class FakeCache:
@@ -62,13 +81,16 @@ class FakeCache:
 
     def app_pods(self, app: str | None = None) -> list[Any]:
         with self.changed:
-            return [p for p in self.pods.values()
-                    if app is None or p.metadata.labels.get(m.APP) == app]
+            return [
+                p for p in self.pods.values() if app is None or p.metadata.labels.get(m.APP) == app
+            ]
 
     def apps(self) -> set[str]:
         with self.changed:
-            return {o.metadata.labels.get(m.APP) for o in
-                    [*self.deployments.values(), *self.pods.values()]}
+            return {
+                o.metadata.labels.get(m.APP)
+                for o in [*self.deployments.values(), *self.pods.values()]
+            }
 
 
 class FakeCluster:
@@ -107,13 +129,16 @@ class FakeCluster:
         if kind.__name__ == "Deployment":
             with self.cache.changed:
                 self.cache.deployments.pop(key, None)
-                for pod_key in [k for k, p in self.cache.pods.items()
-                                if p.metadata.labels.get(m.PROCESS)
-                                == self._process(key)]:
+                for pod_key in [
+                    k
+                    for k, p in self.cache.pods.items()
+                    if p.metadata.labels.get(m.PROCESS) == self._process(key)
+                ]:
                     del self.cache.pods[pod_key]
 
-    def list(self, kind: Any, namespace: str = "*", labels: dict[str, str] | None = None
-             ) -> Iterator[Any]:
+    def list(
+        self, kind: Any, namespace: str = "*", labels: dict[str, str] | None = None
+    ) -> Iterator[Any]:
         for (k, ns, _), obj in list(self.objects.items()):
             if k != kind.__name__ or namespace not in ("*", ns):
                 continue
@@ -121,7 +146,7 @@ class FakeCluster:
                 yield obj
 
     def log(self, name: str, **kwargs: Any) -> Iterator[str]:
-        return iter(self.log_lines[-(kwargs.get("tail_lines") or 100):])
+        return iter(self.log_lines[-(kwargs.get("tail_lines") or 100) :])
 
     # -- the Deployment controller, simulated --------------------------------------------------
 
@@ -134,40 +159,64 @@ class FakeCluster:
         process = meta.labels[m.PROCESS]
         replicas = d.spec.replicas
         with self.cache.changed:
-            for key in [k for k, p in self.cache.pods.items()
-                        if p.metadata.labels.get(m.PROCESS) == process]:
+            for key in [
+                k for k, p in self.cache.pods.items() if p.metadata.labels.get(m.PROCESS) == process
+            ]:
                 if self.outcome == "ready":
                     del self.cache.pods[key]
             if self.outcome == "ready":
                 raw = d.to_dict()
-                raw["status"] = {"observedGeneration": meta.generation, "replicas": replicas,
-                                 "updatedReplicas": replicas, "availableReplicas": replicas}
+                raw["status"] = {
+                    "observedGeneration": meta.generation,
+                    "replicas": replicas,
+                    "updatedReplicas": replicas,
+                    "availableReplicas": replicas,
+                }
                 self.cache.deployments[("Deployment", meta.namespace, meta.name)] = (
-                    codecs.from_dict(raw))
+                    codecs.from_dict(raw)
+                )
             for n in range(replicas):
                 self.cache.pods[("Pod", meta.namespace, f"{meta.name}-{spec_hash}-{n}")] = (
-                    self._pod(d, spec_hash, n))
+                    self._pod(d, spec_hash, n)
+                )
             self.cache.changed.notify_all()
 
     def _pod(self, d: Any, spec_hash: str, n: int) -> Any:
         ready = self.outcome == "ready"
         state: dict[str, Any] = (
-            {"waiting": {"reason": "CrashLoopBackOff"}} if self.outcome == "crash"
-            else {"running": {}})
+            {"waiting": {"reason": "CrashLoopBackOff"}}
+            if self.outcome == "crash"
+            else {"running": {}}
+        )
         container = d.spec.template.spec.containers[0].to_dict()
-        return codecs.from_dict({
-            "apiVersion": "v1", "kind": "Pod",
-            "metadata": {"name": f"{d.metadata.name}-{n}", "namespace": d.metadata.namespace,
-                         "uid": f"uid-{spec_hash}-{n}",
-                         "labels": {**d.spec.template.metadata.labels, m.SPEC: spec_hash}},
-            "spec": {"containers": [container]},
-            "status": {
-                "phase": "Running", "podIP": f"10.1.0.{n + 1}",
-                "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
-                "containerStatuses": [{"name": "web", "image": "x", "imageID": "",
-                                       "ready": ready, "restartCount": 0, "state": state}],
-            },
-        })
+        return codecs.from_dict(
+            {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {
+                    "name": f"{d.metadata.name}-{n}",
+                    "namespace": d.metadata.namespace,
+                    "uid": f"uid-{spec_hash}-{n}",
+                    "labels": {**d.spec.template.metadata.labels, m.SPEC: spec_hash},
+                },
+                "spec": {"containers": [container]},
+                "status": {
+                    "phase": "Running",
+                    "podIP": f"10.1.0.{n + 1}",
+                    "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
+                    "containerStatuses": [
+                        {
+                            "name": "web",
+                            "image": "x",
+                            "imageID": "",
+                            "ready": ready,
+                            "restartCount": 0,
+                            "state": state,
+                        }
+                    ],
+                },
+            }
+        )
 
 
 @pytest.fixture
@@ -183,8 +232,11 @@ def cluster(cache: FakeCache) -> FakeCluster:
 @pytest.fixture
 def k8s(cluster: FakeCluster, cache: FakeCache) -> KubernetesOrchestrator:
     return KubernetesOrchestrator(
-        cluster, plane="p1", router_cidrs=["10.88.0.1/32"],  # type: ignore[arg-type]
-        rollout_timeout=0.3, cache=cache,  # type: ignore[arg-type]
+        cluster,  # type: ignore[arg-type]
+        plane="p1",
+        router_cidrs=["10.88.0.1/32"],
+        rollout_timeout=0.3,
+        cache=cache,  # type: ignore[arg-type]
     )
 
 
@@ -199,8 +251,11 @@ def test_apply_sends_every_object_in_order_and_returns_once_rolled_out(
     k8s.apply(plan(), said.append)
     secret = m.secret_name("shop", {"A": "1"})
     assert applied(cluster) == [
-        ("Namespace", NS), ("Secret", secret), ("NetworkPolicy", "shop"),
-        ("Service", "shop"), ("Deployment", "shop-web"),
+        ("Namespace", NS),
+        ("Secret", secret),
+        ("NetworkPolicy", "shop"),
+        ("Service", "shop"),
+        ("Deployment", "shop-web"),
     ]
     assert said[0] == f"applying v1 to namespace {NS}" and said[-1] == "v1 rolled out"
     assert k8s.in_sync(plan())

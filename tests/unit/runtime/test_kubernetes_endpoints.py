@@ -11,16 +11,22 @@ from xae.runtime.kubernetes.cache import ready_addresses
 
 
 def endpoint_slice(*endpoints: tuple[str, bool | None], port: int = 5000) -> EndpointSlice:
-    obj: Any = codecs.from_dict({
-        "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
-        "metadata": {"name": "shop-abc", "namespace": "xae-ann"},
-        "addressType": "IPv4",
-        "ports": [{"name": "http", "port": port, "protocol": "TCP"}],
-        "endpoints": [
-            {"addresses": [ip], **({"conditions": {"ready": ready}} if ready is not None else {})}
-            for ip, ready in endpoints
-        ],
-    })
+    obj: Any = codecs.from_dict(
+        {
+            "apiVersion": "discovery.k8s.io/v1",
+            "kind": "EndpointSlice",
+            "metadata": {"name": "shop-abc", "namespace": "xae-ann"},
+            "addressType": "IPv4",
+            "ports": [{"name": "http", "port": port, "protocol": "TCP"}],
+            "endpoints": [
+                {
+                    "addresses": [ip],
+                    **({"conditions": {"ready": ready}} if ready is not None else {}),
+                }
+                for ip, ready in endpoints
+            ],
+        }
+    )
     assert isinstance(obj, EndpointSlice)
     return obj
 

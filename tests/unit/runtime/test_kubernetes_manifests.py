@@ -10,21 +10,42 @@ from xae.runtime.command import shell_command
 from xae.runtime.kubernetes import manifests as m
 
 
-def spec(process: str = "web", *, port: int | None = 5000, env: dict[str, str] | None = None,
-         command: str = "gunicorn app:app") -> InstanceSpec:
+def spec(
+    process: str = "web",
+    *,
+    port: int | None = 5000,
+    env: dict[str, str] | None = None,
+    command: str = "gunicorn app:app",
+) -> InstanceSpec:
     return InstanceSpec(
-        app="shop", process=process, release=3, image="127.0.0.1:5000/xae/app-shop:b7",
-        command=command, env=env if env is not None else {"GREETING": "hi"}, port=port,
-        memory_bytes=256 * 1024**2, cpus=0.5, pids_limit=256, spec_hash=f"hash-{process}",
+        app="shop",
+        process=process,
+        release=3,
+        image="127.0.0.1:5000/xae/app-shop:b7",
+        command=command,
+        env=env if env is not None else {"GREETING": "hi"},
+        port=port,
+        memory_bytes=256 * 1024**2,
+        cpus=0.5,
+        pids_limit=256,
+        spec_hash=f"hash-{process}",
     )
 
 
 def plan(*processes: ProcessPlan, strict: bool = False, owner: str = "ann") -> AppPlan:
     return AppPlan(
-        app="shop", owner=owner, release=3,
+        app="shop",
+        owner=owner,
+        release=3,
         processes=processes or (ProcessPlan("web", 2, spec()),),
-        health=HealthCheck(path="/healthz" if strict else "/", timeout=2.0, attempts=120,
-                           interval=0.25, strict=strict, host="shop.apps.example"),
+        health=HealthCheck(
+            path="/healthz" if strict else "/",
+            timeout=2.0,
+            attempts=120,
+            interval=0.25,
+            strict=strict,
+            host="shop.apps.example",
+        ),
         drain_seconds=10.0,
     )
 
@@ -56,8 +77,9 @@ def test_the_namespace_enforces_pod_security_restricted() -> None:
 
 
 def test_objects_are_applied_in_dependency_order() -> None:
-    kinds = [o["kind"] for o in m.app_objects("default", plan(), router_cidrs=[],
-                                                progress_deadline=60)]
+    kinds = [
+        o["kind"] for o in m.app_objects("default", plan(), router_cidrs=[], progress_deadline=60)
+    ]
     assert kinds == ["Namespace", "Secret", "NetworkPolicy", "Service", "Deployment"]
 
 
@@ -144,6 +166,7 @@ def test_tmp_is_a_bounded_memory_volume_and_the_disk_an_ephemeral_storage_limit(
     assert c["volumeMounts"] == [{"name": "tmp", "mountPath": "/tmp"}]
     [d] = objects(p)["Deployment"]
     assert d["spec"]["template"]["spec"]["volumes"] == [
-        {"name": "tmp", "emptyDir": {"medium": "Memory", "sizeLimit": str(32 * 1024**2)}}]
+        {"name": "tmp", "emptyDir": {"medium": "Memory", "sizeLimit": str(32 * 1024**2)}}
+    ]
     assert c["resources"]["limits"]["ephemeral-storage"] == str(1024**3)
     assert c["resources"]["requests"]["ephemeral-storage"] == str(1024**3 // 10)

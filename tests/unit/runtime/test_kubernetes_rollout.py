@@ -14,38 +14,79 @@ from xae.runtime.kubernetes import manifests as m
 from xae.runtime.kubernetes.rollout import Wanted, evaluate
 
 
-def deployment(*, spec_hash: str = "new", generation: int = 2, observed: int = 2,
-               replicas: int = 2, updated: int = 2, available: int = 2,
-               conditions: list[dict[str, Any]] | None = None) -> Deployment:
-    obj: Any = codecs.from_dict({
-        "apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": {"name": "shop-web", "namespace": "xae-ann", "generation": generation,
-                     "labels": {m.APP: "shop", m.PROCESS: "web"},
-                     "annotations": {m.SPEC: spec_hash}},
-        "spec": {"selector": {"matchLabels": {m.APP: "shop"}},
-                 "template": {"spec": {"containers": [{"name": "web", "image": "x"}]}}},
-        "status": {"observedGeneration": observed, "replicas": replicas,
-                   "updatedReplicas": updated, "availableReplicas": available,
-                   "conditions": conditions or []},
-    })
+def deployment(
+    *,
+    spec_hash: str = "new",
+    generation: int = 2,
+    observed: int = 2,
+    replicas: int = 2,
+    updated: int = 2,
+    available: int = 2,
+    conditions: list[dict[str, Any]] | None = None,
+) -> Deployment:
+    obj: Any = codecs.from_dict(
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {
+                "name": "shop-web",
+                "namespace": "xae-ann",
+                "generation": generation,
+                "labels": {m.APP: "shop", m.PROCESS: "web"},
+                "annotations": {m.SPEC: spec_hash},
+            },
+            "spec": {
+                "selector": {"matchLabels": {m.APP: "shop"}},
+                "template": {"spec": {"containers": [{"name": "web", "image": "x"}]}},
+            },
+            "status": {
+                "observedGeneration": observed,
+                "replicas": replicas,
+                "updatedReplicas": updated,
+                "availableReplicas": available,
+                "conditions": conditions or [],
+            },
+        }
+    )
     assert isinstance(obj, Deployment)
     return obj
 
 
-def pod(*, spec_hash: str = "new", waiting: str | None = None, restarts: int = 0,
-        created: str = "2026-01-01T00:00:00Z") -> Pod:
+def pod(
+    *,
+    spec_hash: str = "new",
+    waiting: str | None = None,
+    restarts: int = 0,
+    created: str = "2026-01-01T00:00:00Z",
+) -> Pod:
     state: dict[str, Any] = {"waiting": {"reason": waiting}} if waiting else {"running": {}}
-    obj: Any = codecs.from_dict({
-        "apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": f"shop-web-{spec_hash}", "namespace": "xae-ann",
-                     "creationTimestamp": created,
-                     "labels": {m.APP: "shop", m.PROCESS: "web", m.SPEC: spec_hash}},
-        "spec": {"containers": [{"name": "web", "image": "x"}]},
-        "status": {"phase": "Running", "containerStatuses": [{
-            "name": "web", "image": "x", "imageID": "", "ready": False, "restartCount": restarts,
-            "state": state, "lastState": {"terminated": {"exitCode": 1}} if restarts else {},
-        }]},
-    })
+    obj: Any = codecs.from_dict(
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {
+                "name": f"shop-web-{spec_hash}",
+                "namespace": "xae-ann",
+                "creationTimestamp": created,
+                "labels": {m.APP: "shop", m.PROCESS: "web", m.SPEC: spec_hash},
+            },
+            "spec": {"containers": [{"name": "web", "image": "x"}]},
+            "status": {
+                "phase": "Running",
+                "containerStatuses": [
+                    {
+                        "name": "web",
+                        "image": "x",
+                        "imageID": "",
+                        "ready": False,
+                        "restartCount": restarts,
+                        "state": state,
+                        "lastState": {"terminated": {"exitCode": 1}} if restarts else {},
+                    }
+                ],
+            },
+        }
+    )
     assert isinstance(obj, Pod)
     return obj
 
@@ -100,16 +141,24 @@ def test_a_restarted_new_pod_fails_the_rollout() -> None:
 
 
 def test_old_pods_in_trouble_do_not_fail_a_new_rollout() -> None:
-    status = evaluate({"web": deployment(available=1)}, WANTED,
-                      [pod(spec_hash="old", waiting="CrashLoopBackOff")])
+    status = evaluate(
+        {"web": deployment(available=1)}, WANTED, [pod(spec_hash="old", waiting="CrashLoopBackOff")]
+    )
     assert status.failure is None
 
 
 def test_a_passed_progress_deadline_fails() -> None:
-    stuck = deployment(available=0, conditions=[{
-        "type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded",
-        "message": "ReplicaSet has timed out progressing.",
-    }])
+    stuck = deployment(
+        available=0,
+        conditions=[
+            {
+                "type": "Progressing",
+                "status": "False",
+                "reason": "ProgressDeadlineExceeded",
+                "message": "ReplicaSet has timed out progressing.",
+            }
+        ],
+    )
     status = evaluate({"web": stuck}, WANTED, [pod()])
     assert status.failure is not None and "timed out" in status.failure.reason
 
@@ -133,10 +182,18 @@ def test_a_config_error_fails_only_when_it_lasts() -> None:
 @pytest.mark.parametrize(
     ("reason", "message", "says"),
     [
-        ("ErrImagePull", 'failed to pull and unpack image "127.0.0.1:9/x:v1": failed to resolve '
-         'reference: unexpected status from GET request: 404 Not Found: SECRET-BODY', "not found"),
-        ("ImagePullBackOff", 'Back-off pulling image "x": ErrImagePull: dial tcp 10.0.0.9:5000: '
-         "connect: connection refused", "cannot be reached"),
+        (
+            "ErrImagePull",
+            'failed to pull and unpack image "127.0.0.1:9/x:v1": failed to resolve '
+            "reference: unexpected status from GET request: 404 Not Found: SECRET-BODY",
+            "not found",
+        ),
+        (
+            "ImagePullBackOff",
+            'Back-off pulling image "x": ErrImagePull: dial tcp 10.0.0.9:5000: '
+            "connect: connection refused",
+            "cannot be reached",
+        ),
         ("ImagePullBackOff", "SECRET-BODY", "answered with an error (not shown)"),
     ],
 )

@@ -20,7 +20,9 @@ DOCKER_ENGINE_STATES = ("created", "running", "paused", "restarting", "removing"
 
 def summary(state: str | None) -> _ContainerSummary:
     row: _ContainerSummary = {
-        "Id": "c0ffee", "Names": ["/xae-shop-web-1"], "Created": 1_700_000_000,
+        "Id": "c0ffee",
+        "Names": ["/xae-shop-web-1"],
+        "Created": 1_700_000_000,
         "Labels": {"xae.app": "shop", "xae.process": "web", "xae.release": "v2"},
     }
     if state is not None:
@@ -44,41 +46,64 @@ def test_only_a_running_instance_counts_as_running() -> None:
     assert running == ["running"]
 
 
-def pod(*, phase: str | None = "Running", container: dict[str, Any] | None = None,
-        deleting: bool = False, status: bool = True) -> Pod:
-    meta: dict[str, Any] = {"name": "shop-web-1", "namespace": "xae-ann", "uid": "u1",
-                            "labels": {m.APP: "shop", m.PROCESS: "web", m.RELEASE: "2"}}
+def pod(
+    *,
+    phase: str | None = "Running",
+    container: dict[str, Any] | None = None,
+    deleting: bool = False,
+    status: bool = True,
+) -> Pod:
+    meta: dict[str, Any] = {
+        "name": "shop-web-1",
+        "namespace": "xae-ann",
+        "uid": "u1",
+        "labels": {m.APP: "shop", m.PROCESS: "web", m.RELEASE: "2"},
+    }
     if deleting:
         meta["deletionTimestamp"] = "2026-01-01T00:00:00Z"
-    raw: dict[str, Any] = {"apiVersion": "v1", "kind": "Pod", "metadata": meta,
-                           "spec": {"containers": [{"name": "web", "image": "x"}]}}
+    raw: dict[str, Any] = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": meta,
+        "spec": {"containers": [{"name": "web", "image": "x"}]},
+    }
     if status:
         raw["status"] = {"phase": phase} if phase else {}
         if container is not None:
-            raw["status"]["containerStatuses"] = [{
-                "name": "web", "image": "x", "imageID": "", "ready": False, "restartCount": 0,
-                "state": container,
-            }]
+            raw["status"]["containerStatuses"] = [
+                {
+                    "name": "web",
+                    "image": "x",
+                    "imageID": "",
+                    "ready": False,
+                    "restartCount": 0,
+                    "state": container,
+                }
+            ]
     obj: Any = codecs.from_dict(raw)
     assert isinstance(obj, Pod)
     return obj
 
 
-@pytest.mark.parametrize(("case", "expected"), [
-    (pod(deleting=True, container={"running": {}}), "terminating"),
-    (pod(status=False), "pending"),
-    (pod(phase="Pending", container={"waiting": {"reason": "ContainerCreating"}}), "starting"),
-    (pod(container={"waiting": {"reason": "ImagePullBackOff"}}), "starting"),
-    (pod(container={"waiting": {"reason": "CrashLoopBackOff"}}), "crashing"),
-    (pod(container={"terminated": {"exitCode": 1}}), "exited"),
-    (pod(container={"running": {}}), "running"),
-    (pod(phase="Pending"), "pending"),
-    (pod(phase="Running"), "running"),
-    (pod(phase="Succeeded"), "exited"),
-    (pod(phase="Failed"), "exited"),
-    (pod(phase="Unknown"), "unknown"),
-    (pod(phase=None), "pending"),
-], ids=lambda v: v if isinstance(v, str) else "")
+@pytest.mark.parametrize(
+    ("case", "expected"),
+    [
+        (pod(deleting=True, container={"running": {}}), "terminating"),
+        (pod(status=False), "pending"),
+        (pod(phase="Pending", container={"waiting": {"reason": "ContainerCreating"}}), "starting"),
+        (pod(container={"waiting": {"reason": "ImagePullBackOff"}}), "starting"),
+        (pod(container={"waiting": {"reason": "CrashLoopBackOff"}}), "crashing"),
+        (pod(container={"terminated": {"exitCode": 1}}), "exited"),
+        (pod(container={"running": {}}), "running"),
+        (pod(phase="Pending"), "pending"),
+        (pod(phase="Running"), "running"),
+        (pod(phase="Succeeded"), "exited"),
+        (pod(phase="Failed"), "exited"),
+        (pod(phase="Unknown"), "unknown"),
+        (pod(phase=None), "pending"),
+    ],
+    ids=lambda v: v if isinstance(v, str) else "",
+)
 def test_kubernetes_derives_each_pods_state_as_a_member(case: Pod, expected: str) -> None:
     state = _instance(case).state
     assert isinstance(state, InstanceState) and state == expected

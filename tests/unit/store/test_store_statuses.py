@@ -31,14 +31,17 @@ def test_rows_an_older_xae_wrote_read_as_members(world: World) -> None:
     with world.db.session() as session:
         app_id = get_app(session, "shop").id
         session.execute(
-            text("INSERT INTO releases (app_id, version, config, description, status, "
-                 "created_by, created_at) VALUES (:a, 1, '{}', '', 'succeeded', 'x', "
-                 "'2026-01-01 00:00:00')"),
+            text(
+                "INSERT INTO releases (app_id, version, config, description, status, "
+                "created_by, created_at) VALUES (:a, 1, '{}', '', 'succeeded', 'x', "
+                "'2026-01-01 00:00:00')"
+            ),
             {"a": app_id},
         )
     with world.db.session() as session:
         release = session.scalars(select(Release)).one()
         assert release.status is ReleaseStatus.SUCCEEDED
-        assert session.scalars(
-            select(Release).where(Release.status == ReleaseStatus.SUCCEEDED)
-        ).one() is release
+        assert (
+            session.scalars(select(Release).where(Release.status == ReleaseStatus.SUCCEEDED)).one()
+            is release
+        )

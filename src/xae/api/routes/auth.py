@@ -22,6 +22,7 @@ from xae.errors import Unauthorized
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
 log = logging.getLogger("xae.api.auth")
 
+
 @router.post(
     "/tokens",
     status_code=status.HTTP_201_CREATED,

@@ -49,9 +49,7 @@ _SPOOL_WRITE = 1 << 20
 """Bytes gathered from the body before one write to the spool (one hop to the thread pool)."""
 
 
-@router.post(
-    "/{name}/deploys", response_class=StreamingResponse, responses=_EVENTS | errors(413)
-)
+@router.post("/{name}/deploys", response_class=StreamingResponse, responses=_EVENTS | errors(413))
 async def deploy(app: AppDep, request: Request, p: PlatformDep, user: UserDep) -> StreamingResponse:
     name = app.name
     limit = p.settings.max_upload_bytes
@@ -104,9 +102,7 @@ def deploy_image(
     with p.db.session() as session:
         image = vet_image(session, p.settings, name, app.id, image)
     pipeline = DeployPipeline(p)
-    return _stream(
-        p, name, lambda emit: pipeline.run_image(user, app, image, port, command, emit)
-    )
+    return _stream(p, name, lambda emit: pipeline.run_image(user, app, image, port, command, emit))
 
 
 def _nothing() -> None:

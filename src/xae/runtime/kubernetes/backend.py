@@ -180,7 +180,8 @@ class KubernetesOrchestrator:
         if web is None or web.spec.port is None:
             return []
         pods = [
-            p for p in self.cache.app_pods(app)
+            p
+            for p in self.cache.app_pods(app)
             if _labels(p).get(m.SPEC) == web.spec.spec_hash and _ready(p) and _pod_ip(p)
         ]
         return sorted(f"{_pod_ip(p)}:{web.spec.port}" for p in pods)
@@ -245,8 +246,10 @@ class KubernetesOrchestrator:
             details["instance"] = failure.pod
             tail = details["log_tail"] = self._log_tail(plan, failure.pod)
         check = plan.health
-        probe = check_label(check.path, check.host, check.attempts) if check.strict else (
-            f"a connection to $PORT, {check.attempts} attempts"
+        probe = (
+            check_label(check.path, check.host, check.attempts)
+            if check.strict
+            else (f"a connection to $PORT, {check.attempts} attempts")
         )
         raise DeployFailed(
             f"new {failure.process} instances of v{plan.release} cannot serve: {failure.reason} "

@@ -204,6 +204,3 @@ class ClusterCache:
 def _app_of(obj: Any) -> str | None:
     labels: dict[str, str] = obj.metadata.labels or {}
     return labels.get(APP)
-
-
-

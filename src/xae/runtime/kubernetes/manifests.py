@@ -88,8 +88,11 @@ def config_secret(plane: str, ns: str, app: str, env: dict[str, str]) -> Manifes
     return {
         "apiVersion": "v1",
         "kind": "Secret",
-        "metadata": {"name": secret_name(app, env), "namespace": ns,
-                     "labels": app_labels(plane, app)},
+        "metadata": {
+            "name": secret_name(app, env),
+            "namespace": ns,
+            "labels": app_labels(plane, app),
+        },
         "type": "Opaque",
         "immutable": True,
         "stringData": dict(env),
@@ -258,7 +261,6 @@ def app_objects(
     if web is not None and web.spec.port is not None:
         objects.append(web_service(plane, ns, plan.app, web.spec.port))
     objects += [
-        deployment(plane, ns, plan, p, progress_deadline=progress_deadline)
-        for p in plan.processes
+        deployment(plane, ns, plan, p, progress_deadline=progress_deadline) for p in plan.processes
     ]
     return objects
