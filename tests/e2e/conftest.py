@@ -104,3 +104,26 @@ def app_source(tmp_path: Path) -> Callable[[str], Path]:
         return target
 
     return copy
+
+
+def _plane_param(item: pytest.Item | None) -> object:
+    callspec = getattr(item, "callspec", None)
+    return callspec.params.get("plane") if callspec is not None else None
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    """Destroy a plane's apps when a module is done with that plane.
+
+    Tests of one module may share an app (module-scoped fixtures), so apps live until the
+    module moves on; keeping them all to the end of the session would fill the machine
+    (Docker networks, the single node's CPU requests) long before the suite ends."""
+    plane = getattr(item, "funcargs", {}).get("plane")
+    if not isinstance(plane, Plane) or not plane.apps:
+        return
+    same_module = nextitem is not None and nextitem.module is item.module  # type: ignore[attr-defined]
+    if same_module and _plane_param(nextitem) == _plane_param(item):
+        return
+    for app in list(plane.apps):
+        plane.xae("apps:destroy", app, "--confirm", app, check=False)
+    plane.apps.clear()

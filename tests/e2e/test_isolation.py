@@ -90,7 +90,8 @@ def test_a_hanging_health_check_does_not_delay_healing_another_app(
 ) -> None:
     slow = deployed_hang_app(plane, app_source, "slow")
     healthy = deployed_hang_app(plane, app_source, "heal")
-    # Within the bound (10 s × 60 = 600 s), but every probe of the slow app hangs for 10 s.
+    # Within the bound (timeout × attempts = 600 s): every probe of the slow app hangs until its
+    # 1 s timeout, for a start budget of 600 attempts × 0.25 s = 150 s.
     plane.xae(
         "apps:update",
         "--app",
@@ -98,9 +99,9 @@ def test_a_hanging_health_check_does_not_delay_healing_another_app(
         "--health-path",
         "/hang",
         "--health-timeout",
-        "10",
+        "1",
         "--health-attempts",
-        "60",
+        "600",
     )
     [slow_victim] = plane.instances(slow)
     plane.delete_instance(slow_victim["name"])
@@ -182,7 +183,7 @@ def test_a_rollout_interrupted_by_a_killed_control_plane_is_failed_at_the_next_s
     source = app_source("hang")
     app = plane.new_app("intr")
     plane.deploy(app, source)
-    plane.xae("apps:update", "--app", app, "--health-timeout", "10", "--health-attempts", "50")
+    plane.xae("apps:update", "--app", app, "--health-timeout", "1", "--health-attempts", "600")
     (source / "hang-everything").write_text("v2 never answers its health check\n")
     deploy = subprocess.Popen(
         [str(BIN / "xae"), "deploy", str(source), "--app", app],

@@ -219,16 +219,17 @@ def test_a_build_step_reaches_the_internet_but_neither_the_host_nor_other_contai
             assert time.monotonic() < deadline, "the other container did not serve"
             time.sleep(0.1)
         # Without the jail, a container reaches the host's listeners through its gateway.
+        gateway = client.networks.get("bridge").attrs["IPAM"]["Config"][0]["Gateway"]
         client.containers.run(
             "xae/base",
-            ["bash", "-c", f"echo > /dev/tcp/172.17.0.1/{server.port}"],
+            ["bash", "-c", f"echo > /dev/tcp/{gateway}/{server.port}"],
             remove=True,
         )
         assert server.accepted == 1
 
         targets = [
             ("host", _host_address(), server.port),
-            ("docker0", "172.17.0.1", server.port),
+            ("docker0", gateway, server.port),
             ("container", other_ip, 8000),
         ]
         probe = PROBE.replace("PORT", str(server.port)).replace("TARGETS", repr(targets))
