@@ -128,10 +128,17 @@ def test_a_hanging_health_check_does_not_delay_healing_another_app(
 
     assert took < HEAL_BOUND
     if plane.backend == "docker":
-        # The slow app's pass is still stuck in its own check: it delayed only itself. (On
+        # The slow app's pass is still stuck in its own check (it delayed only itself), and
+        # `xae status` says so once it has run past the reconcile deadline (5 s). (On
         # kubernetes the kubelet runs the probes; no reconcile pass ever waits on them.)
-        detail = reconciler_component(plane)["detail"]
-        assert "slow passes still running: " in detail and slow in detail
+        wait_for(
+            lambda: (
+                "slow passes still running: " in (d := reconciler_component(plane)["detail"])
+                and slow in d
+            ),
+            timeout=30,
+            what=f"`xae status` to list {slow}'s pass as still running",
+        )
 
     # Let the slow app's pass end (its check stops once its instance is gone), so it can heal.
     plane.xae("apps:update", "--app", slow, "--health-path", "/")
