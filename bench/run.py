@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +66,11 @@ def fetch(app: str, port: int) -> str:
     except httpx.HTTPError:
         return ""
     return response.text if response.status_code == 200 else ""
+
+
+def serves(app: str, port: int, needle: str) -> bool:
+    """Whether the app's page, fetched through the router, contains `needle`."""
+    return needle in fetch(app, port)
 
 
 def until(predicate: Callable[[], bool], timeout: float = 120, interval: float = 0.02) -> None:
@@ -117,7 +123,7 @@ def bench_redeploy(app: str, port: int) -> Result:
             times.append(
                 timed(
                     lambda: xae("deploy", str(src), "--app", app),
-                    lambda m=marker: m in fetch(app, port),
+                    partial(serves, app, port, marker),
                 )
             )
     return latency("warm redeploy (code-only change), deploy → new release serving", times, 3)
@@ -129,8 +135,8 @@ def bench_config(app: str, port: int) -> Result:
         value = f"cfg{run}{secrets.token_hex(2)}"
         times.append(
             timed(
-                lambda v=value: xae("config:set", f"GREETING={v}", "--app", app),
-                lambda v=value: v in fetch(app, port),
+                partial(xae, "config:set", f"GREETING={value}", "--app", app),
+                partial(serves, app, port, value),
             )
         )
     return latency("config:set → new release serving", times, 2)
@@ -325,8 +331,18 @@ def write_report(results: list[Result], where: Path) -> None:
     extra = where.parent / "benchmarks-notes.md"
     if extra.exists():
         lines += ["", extra.read_text().strip()]
+    kept = appended_sections(where.read_text()) if where.exists() else ""
+    if kept:
+        lines += ["", kept]
     where.parent.mkdir(parents=True, exist_ok=True)
     where.write_text("\n".join(lines) + "\n")
+
+
+def appended_sections(text: str) -> str:
+    """The `### ` sections other benchmarks appended (bench/k8s_scale.py): a re-run of this
+    one rewrites its own part of the file and keeps theirs."""
+    match = re.search(r"^### ", text, re.MULTILINE)
+    return text[match.start() :].strip() if match else ""
 
 
 def main() -> int:
