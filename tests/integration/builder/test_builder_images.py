@@ -29,14 +29,8 @@ RUN_ID = uuid.uuid4().hex[:8]
 
 
 @pytest.fixture(scope="module")
-def client() -> Iterator[docker.DockerClient]:
-    try:
-        client = docker.from_env(version="auto")
-        client.ping()
-    except docker.errors.DockerException as e:
-        pytest.fail(f"the Docker engine is not reachable ({e}): `make test` starts dockerd")
-    yield client
-    client.close()
+def client(engine: docker.DockerClient) -> docker.DockerClient:
+    return engine
 
 
 @pytest.fixture(scope="module")

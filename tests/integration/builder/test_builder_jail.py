@@ -34,15 +34,9 @@ PLANE = f"itjail-{RUN_ID}"
 
 
 @pytest.fixture(scope="module")
-def client() -> Iterator[docker.DockerClient]:
-    try:
-        client = docker.from_env(version="auto")
-        client.ping()
-    except docker.errors.DockerException as e:
-        pytest.fail(f"the Docker engine is not reachable ({e}): `make test` starts dockerd")
-    yield client
-    remove_plane_jail(client, PLANE)
-    client.close()
+def client(engine: docker.DockerClient) -> Iterator[docker.DockerClient]:
+    yield engine
+    remove_plane_jail(engine, PLANE)
 
 
 @pytest.fixture

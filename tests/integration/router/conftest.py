@@ -19,8 +19,8 @@ from tests.integration.router.router_harness import (
     Handler,
     Reply,
     free_port,
-    kill_leftover_master,
     request,
+    started_router,
 )
 
 from xae.config import Settings
@@ -73,15 +73,8 @@ def settings(state_dir: Path) -> Settings:
 @pytest.fixture
 def router(settings: Settings) -> Iterator[NginxRouter]:
     """A started router on a free port, stopped (or killed) at teardown."""
-    r = NginxRouter(settings)
-    r.start()
-    try:
+    with started_router(settings) as r:
         yield r
-    finally:
-        try:
-            r.stop()
-        finally:
-            kill_leftover_master(r)
 
 
 @pytest.fixture

@@ -14,9 +14,12 @@ import signal
 import socket
 import subprocess
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from xae.config import Settings
 from xae.router import NginxRouter
 from xae.router import process as router_process
 
@@ -176,3 +179,17 @@ def request_from(
         )
     finally:
         conn.close()
+
+
+@contextmanager
+def started_router(settings: Settings) -> Iterator[NginxRouter]:
+    """A started router, stopped (or its master killed) when the block ends."""
+    r = NginxRouter(settings)
+    r.start()
+    try:
+        yield r
+    finally:
+        try:
+            r.stop()
+        finally:
+            kill_leftover_master(r)

@@ -22,6 +22,7 @@ from tests.integration.router.router_harness import (
     kill_leftover_master,
     non_loopback_ipv4,
     request_from,
+    started_router,
 )
 
 from xae.config import Settings
@@ -41,18 +42,11 @@ PROBES = (GENERATION_PATH, STATUS_PATH, "/__xae/", "/__xae/not_found.txt")
 @pytest.fixture
 def public_router(state_dir: Path) -> Iterator[NginxRouter]:
     """A router listening on every address, as xae's default (0.0.0.0) does."""
-    r = NginxRouter(
-        Settings(state_dir=state_dir, router_host="0.0.0.0", router_port=free_port(),
-                 nginx_bin=NGINX)
-    )  # fmt: skip
-    r.start()
-    try:
+    settings = Settings(
+        state_dir=state_dir, router_host="0.0.0.0", router_port=free_port(), nginx_bin=NGINX
+    )
+    with started_router(settings) as r:
         yield r
-    finally:
-        try:
-            r.stop()
-        finally:
-            kill_leftover_master(r)
 
 
 def _uid(pid: int) -> int:
@@ -95,6 +89,7 @@ def test_the_internal_socket_answers_the_probes(public_router: NginxRouter) -> N
 
 def test_no_other_user_can_open_the_internal_socket(public_router: NginxRouter) -> None:
     if os.geteuid() != 0:
+        # Root-only by nature; `make test` (and CI) run as root, so this always runs there.
         pytest.skip("only root can run a probe as another user")
     probe = (
         "import socket, sys\n"
@@ -146,6 +141,7 @@ def test_workers_run_as_nobody_and_buffer_large_bodies_outside_the_state_dir(
     router: NginxRouter, backend: StartBackend, get: Get, state_dir: Path
 ) -> None:
     if os.geteuid() != 0:
+        # Root-only by nature; `make test` (and CI) run as root, so this always runs there.
         pytest.skip("nginx started by a non-root user cannot switch users: nothing to check")
     assert stat.S_IMODE(state_dir.stat().st_mode) == 0o700
     nobody = pwd.getpwnam("nobody").pw_uid
@@ -172,6 +168,7 @@ def test_workers_run_as_nobody_and_buffer_large_bodies_outside_the_state_dir(
 
 def test_stop_removes_the_worker_temp_dirs(router: NginxRouter) -> None:
     if router.paths.worker_temp is None:
+        # Root-only by nature; `make test` (and CI) run as root, so this always runs there.
         pytest.skip("as a non-root user the temp dirs are inside the router dir")
     assert router.paths.worker_temp.is_dir()
     router.stop()
