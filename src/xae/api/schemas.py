@@ -46,8 +46,9 @@ class ErrorBody(BaseModel):
 
 
 class TokenCreate(Request):
-    username: str
-    password: str
+    # Bounded before anything is looked up or hashed: a megabyte password costs no scrypt run.
+    username: str = Field(max_length=64)
+    password: str = Field(max_length=1024)
 
 
 class TokenPublic(BaseModel):

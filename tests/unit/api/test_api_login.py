@@ -89,3 +89,13 @@ def test_someone_elses_app_answers_exactly_like_a_missing_one(
         missing = client.request(method, f"/v1/apps/nope{suffix}", params={"confirm": "nope"})
         assert theirs.status_code == missing.status_code == 404
         assert theirs.text.replace(shop, "NAME") == missing.text.replace("nope", "NAME")
+
+
+def test_an_oversized_login_is_refused_before_any_password_check(anonymous: TestClient) -> None:
+    for username, password in (("u" * 65, "x"), ("admin", "p" * 1_000_000)):
+        response = anonymous.post(
+            "/v1/auth/tokens", json={"username": username, "password": password}
+        )
+        assert response.status_code == 422
+        assert response.json()["error"]["code"] == "invalid_input"
+        assert "p" * 100 not in response.text  # the refused value is not echoed back
