@@ -22,6 +22,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from xae.auth.policy import Principal
 from xae.auth.tokens import create_user, issue_token
 from xae.config import Settings
 from xae.control.formation import ensure_formation
@@ -29,16 +30,18 @@ from xae.control.health import Prober, probe_client
 from xae.control.platform import Platform
 from xae.control.releases import new_release, rollout
 from xae.docker_client import DockerConnection
+from xae.domain.access import Role
 from xae.domain.states import InstanceState
 from xae.errors import RuntimeFailure
 from xae.router.base import Route, RouterStatus
 from xae.router.validate import validate_routes
 from xae.runtime.base import Instance, InstanceSpec
 from xae.store.db import Database
-from xae.store.models import App, Build, User
+from xae.store.models import App, Build, Membership, Team, User
 
 PASSWORD = "correct-horse-battery"
-"""The password of the template database's users `alice` (owner) and `root` (admin)."""
+"""The password of the template database's users `alice` and `bob` (each the owner of a team
+of their own name) and `root` (admin)."""
 
 PROCESSES = {"web": "python app.py", "worker": "python worker.py"}
 
@@ -228,8 +231,12 @@ def make_db_template(factory: pytest.TempPathFactory) -> Path:
     db = Database(f"sqlite:///{path}")
     db.migrate()
     with db.session() as session:
-        create_user(session, "alice", PASSWORD)
-        create_user(session, "bob", PASSWORD)
+        for name in ("alice", "bob"):
+            user = create_user(session, name, PASSWORD)
+            team = Team(name=name)
+            session.add(team)
+            session.flush()
+            session.add(Membership(team_id=team.id, user_id=user.id, role=Role.OWNER))
         create_user(session, "root", PASSWORD, is_admin=True)
     db.engine.dispose()
     _templates[id(factory)] = path
@@ -278,11 +285,15 @@ class World:
             user = session.scalars(select(User).where(User.name == name)).one()
             return issue_token(session, user, timedelta(days=1)).token
 
-    def user(self, name: str = "alice") -> User:
+    def user(self, name: str = "alice") -> Principal:
+        """User `name` as the API sees them through an admin-scoped token."""
         with self.db.session() as session:
             user = session.scalars(select(User).where(User.name == name)).one()
-            session.expunge(user)
-        return user
+            roles = {
+                m.team_id: m.role
+                for m in session.scalars(select(Membership).where(Membership.user_id == user.id))
+            }
+            return Principal(user.id, user.name, user.is_admin, roles=roles, token_name="test")
 
 
 def make_platform(

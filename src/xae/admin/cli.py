@@ -26,9 +26,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from xae.api.statedir import restrict_umask, secure_state_dir
-from xae.auth.tokens import authenticate, create_user, issue_token, revoke_tokens, set_password
+from xae.auth.tokens import create_user, issue_token, revoke_tokens, set_password, token_row
 from xae.clientconfig import BadClientConfig, ClientConfig, load_stored, save
 from xae.config import Settings, get_settings
+from xae.control.teams import ensure_default_team
 from xae.errors import Unauthorized, XaeError
 from xae.router.nginx import NginxRouter
 from xae.store.db import Database
@@ -163,6 +164,9 @@ def bootstrap(username: str = "admin") -> None:
             user = create_user(session, username, password, is_admin=True)
             typer.echo(f"created the admin user {username!r}")
             _show_password(username, password)
+        team = ensure_default_team(session, user)
+        if team is not None:
+            typer.echo(f"created the team {team!r}, owned by {username!r}, for your apps")
         try:
             stored = load_stored()
         except BadClientConfig as e:
@@ -217,10 +221,10 @@ def _still_valid(session: Session, token: str | None, user: User) -> bool:
     if token is None:
         return False
     try:
-        owner = authenticate(session, token, valid_for=timedelta(days=1))
+        row = token_row(session, token, valid_for=timedelta(days=1))
     except Unauthorized:
         return False
-    return owner.id == user.id
+    return row.user_id == user.id
 
 
 def main() -> None:

@@ -3,11 +3,25 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
 
 from xae.api import errors
+from xae.api.guards import PUBLIC, Guard, route_guards
 from xae.api.responses import AUTHENTICATED
 from xae.api.responses import errors as error_responses
-from xae.api.routes import apps, auth, deploys, formation, logs, releases, status
+from xae.api.routes import (
+    apps,
+    audit,
+    auth,
+    deploys,
+    formation,
+    logs,
+    releases,
+    status,
+    teams,
+    tokens,
+    users,
+)
 from xae.auth.throttle import LoginThrottle, ThrottleLimits
 from xae.control.platform import Platform
 from xae.control.reconciler import Reconciler
@@ -32,11 +46,34 @@ def create_app(platform: Platform, reconciler: Reconciler | None = None) -> Fast
     )
     errors.install(app)
     app.include_router(auth.router, responses=error_responses(400, 401, 422, 429))
-    for module in (status, apps, deploys, releases, formation, logs):
+    for module in (status, apps, deploys, releases, formation, logs, teams, users, tokens, audit):
         app.include_router(module.router, responses=AUTHENTICATED)
 
-    @app.get("/healthz", include_in_schema=False)
+    @app.get("/healthz", include_in_schema=False, dependencies=[PUBLIC])
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
+    declare_actions(app)
     return app
+
+
+class UnguardedRoute(RuntimeError):
+    """A route that declares no action: it would skip authorization, so xae does not start."""
+
+
+def declare_actions(app: FastAPI) -> None:
+    """Check that every route declares what it does (`xae.api.guards`) and publish it in the
+    OpenAPI document as `x-xae-action` (a list: moving an app is checked on the app and on the
+    team it moves to)."""
+    for route in app.routes:
+        if not isinstance(route, APIRoute):
+            continue  # the OpenAPI document and docs pages
+        guards: list[Guard] = route_guards(route)
+        if not guards:
+            raise UnguardedRoute(
+                f"{sorted(route.methods or ())} {route.path} declares no action: take the app or "
+                "team through a guard of xae.api.guards (AppRead, TeamManage, Self, ...), or "
+                "mark it public with dependencies=[PUBLIC]"
+            )
+        actions = sorted({str(g.action) if g.action else "public" for g in guards})
+        route.openapi_extra = {**(route.openapi_extra or {}), "x-xae-action": actions}

@@ -1,8 +1,7 @@
-"""FastAPI dependencies: the platform, the database session, the authenticated user and the
-app a path names (`AppDep`).
+"""FastAPI dependencies: the platform, the database session and the caller (`Principal`).
 
-`AppDep` is the one place where a request's app is looked up and authorized (`xae.auth.policy`):
-a handler that acts on an app takes it and never looks the app up or authorizes it again.
+Authorization is not here: every route declares the one action it performs with a guard from
+`xae.api.guards`, which loads the object the path names and asks `xae.auth.policy`.
 """
 
 from __future__ import annotations
@@ -14,12 +13,10 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
-from xae.auth.policy import authorize_app
+from xae.auth.policy import Principal
 from xae.auth.tokens import authenticate
-from xae.control.apps import get_app
 from xae.control.platform import Platform
 from xae.errors import Unauthorized
-from xae.store.models import App, User
 
 _bearer = HTTPBearer(auto_error=False)
 
@@ -40,34 +37,17 @@ def get_session(platform: PlatformDep) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
-def current_user(
+def current_principal(
+    request: Request,
     platform: PlatformDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> User:
+) -> Principal:
+    """Who the bearer token speaks for; 401 without a valid one."""
     if credentials is None:
         raise Unauthorized("no token given: run `xae login`")
+    address = request.client.host if request.client else None
     with platform.db.session() as session:
-        user = authenticate(session, credentials.credentials)
-        session.expunge(user)
-    return user
+        return authenticate(session, credentials.credentials, address)
 
 
-UserDep = Annotated[User, Depends(current_user)]
-
-
-def authorized_app(name: str, platform: PlatformDep, user: UserDep) -> App:
-    """The app the path's `name` names, loaded once and authorized for the caller.
-
-    A missing app and someone else's answer the same (`xae.auth.policy.app_not_found`). The row
-    comes back detached from its session, with its owner and current release loaded: handlers
-    read it as it was at the start of the request. Services that change the app re-read it
-    under the app's lock, since the state a change starts from must be read inside it."""
-    with platform.db.session() as session:
-        app = get_app(session, name)
-        authorize_app(user, app)
-        # Loaded now, while the session is open: the views read them from the detached row.
-        _ = app.owner, app.current_release
-    return app
-
-
-AppDep = Annotated[App, Depends(authorized_app)]
+PrincipalDep = Annotated[Principal, Depends(current_principal)]

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from xae.domain.access import Role, Scope
 from xae.domain.policy import DEFAULT_PORT
 
 MAX_INT = 2**31 - 1
@@ -47,7 +48,7 @@ class ErrorBody(BaseModel):
 
 class TokenCreate(Request):
     # Bounded before anything is looked up or hashed: a megabyte password costs no scrypt run.
-    username: str = Field(max_length=64)
+    username: str = Field(max_length=254)
     password: str = Field(max_length=1024)
 
 
@@ -56,9 +57,23 @@ class TokenPublic(BaseModel):
     expires_at: Utc
 
 
+class TokenInfo(BaseModel):
+    name: str | None
+    scope: Scope
+    app: str | None = Field(None, description="the one app the token may act on, if limited")
+    expires_at: Utc | None = None
+
+
+class TeamRole(BaseModel):
+    team: str
+    role: Role
+
+
 class WhoAmI(BaseModel):
     username: str
     is_admin: bool
+    token: TokenInfo | None = None
+    teams: list[TeamRole] = []
 
 
 class Component(BaseModel):
@@ -98,7 +113,7 @@ class AppUpdate(Request):
 class AppPublic(BaseModel):
     name: str
     url: str
-    owner: str
+    team: str
     created_at: Utc
     release: int | None
 
@@ -173,3 +188,80 @@ class FormationPatch(Request):
 
 class RestartRequest(Request):
     type: str | None = Field(None, max_length=64)
+
+
+class TeamCreate(Request):
+    name: str = Field(max_length=100)
+
+
+class TeamPublic(BaseModel):
+    name: str
+    role: Role | None = Field(description="the caller's role in the team (admins: none)")
+    created_at: Utc
+
+
+class Member(BaseModel):
+    user: str
+    role: Role
+
+
+class TeamInfo(TeamPublic):
+    members: list[Member]
+    apps: list[str]
+
+
+class MemberSet(Request):
+    role: Role
+
+
+class UserCreate(Request):
+    name: str = Field(max_length=254, description="an e-mail address")
+    password: str | None = Field(
+        None, min_length=8, max_length=1024, description="omitted: one is generated and shown once"
+    )
+    admin: bool = False
+
+
+class UserPublic(BaseModel):
+    name: str
+    is_admin: bool
+    created_at: Utc
+
+
+class UserCreated(UserPublic):
+    password: str | None = Field(None, description="the generated password, shown only now")
+
+
+class ApiTokenCreate(Request):
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    scope: Scope = Scope.DEPLOY
+    app: str | None = Field(None, max_length=30, description="limit the token to this app")
+    expires_in_days: int = Field(30, ge=1, le=366)
+
+
+class ApiTokenPublic(BaseModel):
+    id: int
+    name: str
+    scope: Scope
+    app: str | None
+    created_at: Utc
+    expires_at: Utc
+    last_used_at: Utc | None
+    current: bool = Field(False, description="the token this request was made with")
+
+
+class ApiTokenIssued(ApiTokenPublic):
+    token: str = Field(description="shown only now: store it, e.g. as a CI secret")
+
+
+class AuditEventPublic(BaseModel):
+    id: int
+    at: Utc
+    actor: str
+    token_name: str | None
+    source: str | None
+    action: str
+    target: str
+    app: str | None
+    result: str
+    details: dict[str, Any]

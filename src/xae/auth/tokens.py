@@ -1,7 +1,9 @@
 """Users and bearer tokens.
 
 Tokens are random and shown once; the store keeps only their SHA-256, so a leaked database
-does not leak working credentials.
+does not leak working credentials. Each token is named, scoped (`xae.domain.access.Scope`),
+expires, and may be limited to one app; `authenticate` turns one into the `Principal` that
+`xae.auth.policy` judges, with the user's team roles read in the same lookup.
 """
 
 from __future__ import annotations
@@ -15,16 +17,25 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from xae.auth.passwords import hash_password, unknown_user_hash, verify_password
+from xae.auth.policy import Principal
+from xae.domain.access import Scope
+from xae.domain.names import validate_user_name
 from xae.errors import AlreadyExists, InvalidInput, Unauthorized
-from xae.store.models import Token, User, utcnow
+from xae.store.models import Membership, Token, User, utcnow
 
 TOKEN_PREFIX = "xae_"
+
+
+LAST_USED_PRECISION = timedelta(minutes=1)
+"""How stale a token's `last_used_at` may be: it is written at most this often, so that
+reading the API does not write to the store on every request."""
 
 
 @dataclass(frozen=True)
 class IssuedToken:
     token: str
     expires_at: datetime
+    id: int = 0
 
 
 def _digest(token: str) -> str:
@@ -32,8 +43,7 @@ def _digest(token: str) -> str:
 
 
 def create_user(session: Session, name: str, password: str, *, is_admin: bool = False) -> User:
-    if not name or len(name) > 64 or not name.replace("-", "").replace("_", "").isalnum():
-        raise InvalidInput("user names are 1-64 letters, digits, '-' or '_'")
+    validate_user_name(name)
     if len(password) < 8:
         raise InvalidInput("passwords need at least 8 characters")
     if session.scalar(select(User).where(User.name == name)) is not None:
@@ -60,11 +70,28 @@ def revoke_tokens(session: Session, user: User) -> int:
     return len(tokens)
 
 
-def issue_token(session: Session, user: User, ttl: timedelta) -> IssuedToken:
+def issue_token(
+    session: Session,
+    user: User,
+    ttl: timedelta,
+    *,
+    name: str = "login",
+    scope: Scope = Scope.ADMIN,
+    app_id: int | None = None,
+) -> IssuedToken:
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     expires_at = utcnow() + ttl
-    session.add(Token(user_id=user.id, token_hash=_digest(token), expires_at=expires_at))
-    return IssuedToken(token=token, expires_at=expires_at)
+    row = Token(
+        user_id=user.id,
+        token_hash=_digest(token),
+        expires_at=expires_at,
+        name=name,
+        scope=scope,
+        app_id=app_id,
+    )
+    session.add(row)
+    session.flush()
+    return IssuedToken(token=token, expires_at=expires_at, id=row.id)
 
 
 LOGIN_FAILED = "wrong user name or password"
@@ -82,12 +109,37 @@ def login(session: Session, name: str, password: str, ttl: timedelta) -> IssuedT
     return issue_token(session, user, ttl)
 
 
-def authenticate(session: Session, token: str, valid_for: timedelta = timedelta(0)) -> User:
-    """The user a bearer token belongs to; `Unauthorized` if it is unknown, expired, or
-    expires within `valid_for`."""
+def token_row(session: Session, token: str, valid_for: timedelta = timedelta(0)) -> Token:
+    """The stored token a bearer token is; `Unauthorized` if it is unknown (or revoked),
+    expired, or expires within `valid_for`."""
     row = session.scalar(select(Token).where(Token.token_hash == _digest(token)))
     if row is None:
-        raise Unauthorized("the token is not valid: run `xae login`")
-    if row.expires_at <= utcnow() + valid_for:
+        raise Unauthorized("the token is not valid (revoked, or never issued): run `xae login`")
+    now = utcnow()
+    if row.expires_at <= now + valid_for:
         raise Unauthorized("the token has expired: run `xae login` again")
-    return row.user
+    return row
+
+
+def authenticate(session: Session, token: str, address: str | None = None) -> Principal:
+    """Who a bearer token speaks for, with its limits and the user's team roles."""
+    row = token_row(session, token)
+    now = utcnow()
+    if row.last_used_at is None or row.last_used_at < now - LAST_USED_PRECISION:
+        row.last_used_at = now
+    user = row.user
+    roles = {
+        m.team_id: m.role
+        for m in session.scalars(select(Membership).where(Membership.user_id == user.id))
+    }
+    return Principal(
+        user_id=user.id,
+        name=user.name,
+        is_admin=user.is_admin,
+        scope=row.scope,
+        token_id=row.id,
+        token_name=row.name,
+        app_id=row.app_id,
+        roles=roles,
+        address=address,
+    )

@@ -27,7 +27,7 @@ from typing import BinaryIO
 import docker
 from sqlalchemy.orm import Session
 
-from xae.auth.policy import app_not_found
+from xae.auth.policy import Principal, app_not_found
 from xae.builder.build import build_image
 from xae.builder.registry import push_image
 from xae.builder.upload import extract_upload
@@ -42,7 +42,7 @@ from xae.domain.states import BuildStatus
 from xae.domain.terminal import strip_escapes
 from xae.errors import BuildFailed, XaeError
 from xae.runtime.base import Progress
-from xae.store.models import App, Build, User, utcnow
+from xae.store.models import App, Build, utcnow
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,7 @@ class DeployPipeline:
         """The process's one Docker client (`Platform.docker`), connected on first use."""
         return self.p.docker.client()
 
-    def run(self, user: User, app: App, upload: BinaryIO, emit: Emit) -> None:
+    def run(self, user: Principal, app: App, upload: BinaryIO, emit: Emit) -> None:
         """Deploy `upload` (a tar or tar.gz of the app's source) to `app` (the row the API
         loaded and authorized: only its id and name are read)."""
         settings, name = self.p.settings, app.name
@@ -121,7 +121,7 @@ class DeployPipeline:
         release_build(self.p, user.name, name, build_id, description, _steps(emit))
 
     def run_image(
-        self, user: User, app: App, image: str, port: int, command: str, emit: Emit
+        self, user: Principal, app: App, image: str, port: int, command: str, emit: Emit
     ) -> None:
         """Deploy the ready-made `image` to `app`: its `web` process runs `command` (empty:
         the image's own CMD) and listens on `port`. `image` must be one of the app's own builds
@@ -146,7 +146,7 @@ class DeployPipeline:
         )
 
     def _succeed_build(
-        self, user: User, app: App, finished: FinishedBuild, *, build_id: int | None = None
+        self, user: Principal, app: App, finished: FinishedBuild, *, build_id: int | None = None
     ) -> int:
         """Record `finished` as a succeeded build of `app` (row `build_id`, or a new row for
         an image deploy) with its audit event; returns the row's id."""
@@ -169,9 +169,10 @@ class DeployPipeline:
             session.flush()
             record(
                 session,
-                user.name,
+                user,
                 "build",
                 name,
+                app=name,
                 details={"build": row.id, "stack": finished.stack, "image": finished.image},
             )
             return row.id
@@ -186,7 +187,7 @@ class DeployPipeline:
         return root
 
     def _fail_build(
-        self, build_id: int, lines: list[str], user: User, name: str, error: XaeError
+        self, build_id: int, lines: list[str], user: Principal, name: str, error: XaeError
     ) -> None:
         """Record build `build_id` as failed, with its log and audit event."""
         with self.p.db.session() as session:
@@ -196,9 +197,10 @@ class DeployPipeline:
                 build.log = "\n".join(lines[-2000:])
             record(
                 session,
-                user.name,
+                user,
                 "build",
                 name,
+                app=name,
                 result="failed",
                 details={"build": build_id, "error": error.message[:500]},
             )

@@ -10,13 +10,15 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from xae.auth.policy import app_not_found
+from xae.auth.policy import Principal, app_not_found
 from xae.control.audit import record
 from xae.control.platform import Platform
+from xae.control.teams import default_team
+from xae.domain.access import Action
 from xae.domain.health import validate_health_path, validate_health_timing
 from xae.domain.names import validate_app_name
 from xae.errors import AlreadyExists, InvalidInput
-from xae.store.models import App, Build, Formation, Release, User
+from xae.store.models import App, Build, Formation, Release, Team
 
 
 def get_app(session: Session, name: str) -> App:
@@ -26,18 +28,23 @@ def get_app(session: Session, name: str) -> App:
     return app
 
 
-def create_app(p: Platform, user: User, name: str) -> None:
+def create_app(p: Platform, user: Principal, name: str, team: Team | None = None) -> None:
+    """A new app of `team` (the caller was authorized to create apps in it); without one, of
+    the caller's only team (`xae.control.teams.default_team`)."""
     validate_app_name(name)
+    if team is None:
+        with p.db.session() as session:
+            team = default_team(session, user, Action.TEAM_CREATE_APP)
     taken = AlreadyExists(f"an app named {name!r} already exists: pick another name")
     try:
         with p.db.session() as session:
             if session.scalar(select(App).where(App.name == name)) is not None:
                 raise taken
-            session.add(App(name=name, owner_id=user.id, config={}))
+            session.add(App(name=name, team_id=team.id, config={}))
             # Flushed here so that a concurrent create of the same name, which passed the
             # check above too, fails on the unique name as a conflict (409), not a crash.
             session.flush()
-            record(session, user.name, "app.create", name)
+            record(session, user, "app.create", name, app=name, team_id=team.id)
     except IntegrityError as e:
         raise taken from e
     p.routes.set(name, [])
@@ -51,7 +58,7 @@ class HealthSettings:
     drain_seconds: float | None = None
 
 
-def update_app(p: Platform, user: User, name: str, changes: HealthSettings) -> None:
+def update_app(p: Platform, user: Principal, name: str, changes: HealthSettings) -> None:
     if changes.path is not None:
         validate_health_path(changes.path)
     if changes.drain_seconds is not None and not (
@@ -80,14 +87,35 @@ def update_app(p: Platform, user: User, name: str, changes: HealthSettings) -> N
             app.drain_seconds = changes.drain_seconds
         record(
             session,
-            user.name,
+            user,
             "app.update",
             name,
+            app=name,
             details={k: v for k, v in vars(changes).items() if v is not None},
         )
 
 
-def destroy_app(p: Platform, user: User, name: str, confirm: str | None) -> None:
+def transfer_app(p: Platform, user: Principal, name: str, team: Team) -> None:
+    """Move an app to another team (the caller may move it, and create apps in `team`).
+
+    On kubernetes the app's objects move to the team's namespace at the next rollout; its
+    releases, config and routes are unchanged."""
+    with p.change(name):
+        with p.db.session() as session:
+            app = get_app(session, name)
+            before = app.team
+            if before.id == team.id:
+                raise InvalidInput(f"app {name!r} is already in team {team.name!r}")
+            app.team_id = team.id
+            details = {"from_team": before.name, "to_team": team.name}
+            for team_id in (before.id, team.id):
+                record(
+                    session, user, "app.transfer", name, app=name, team_id=team_id, details=details
+                )
+        p.converge_held(name)
+
+
+def destroy_app(p: Platform, user: Principal, name: str, confirm: str | None) -> None:
     validate_app_name(name)
     if confirm != name:
         raise InvalidInput(
@@ -97,7 +125,7 @@ def destroy_app(p: Platform, user: User, name: str, confirm: str | None) -> None
     with p.strategy.lock(name):
         with p.db.session() as session:
             app = get_app(session, name)
-            app_id = app.id
+            app_id, team_id = app.id, app.team_id
         p.strategy.remove_app(name)
         with p.db.session() as session:
             session.execute(
@@ -108,7 +136,7 @@ def destroy_app(p: Platform, user: User, name: str, confirm: str | None) -> None
             session.execute(delete(Release).where(Release.app_id == app_id))
             session.execute(delete(Build).where(Build.app_id == app_id))
             session.execute(delete(App).where(App.id == app_id))
-            record(session, user.name, "app.destroy", name)
+            record(session, user, "app.destroy", name, app=name, team_id=team_id)
     sources = p.settings.builds_dir / name
     if sources.exists():
         shutil.rmtree(sources)

@@ -10,12 +10,13 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from xae.auth.policy import Principal
 from xae.control.apps import get_app
 from xae.control.audit import record
 from xae.control.limits import check_cpus, check_instances, check_memory
 from xae.control.platform import Platform
 from xae.errors import InvalidInput
-from xae.store.models import App, Build, Formation, User
+from xae.store.models import App, Build, Formation
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,7 @@ def formations(session: Session, app: App) -> list[Formation]:
     )
 
 
-def change(p: Platform, user: User, name: str, changes: list[FormationChange]) -> None:
+def change(p: Platform, user: Principal, name: str, changes: list[FormationChange]) -> None:
     if not changes:
         raise InvalidInput("nothing to change: use e.g. `xae ps:scale web=2`")
     with p.change(name):
@@ -85,15 +86,16 @@ def change(p: Platform, user: User, name: str, changes: list[FormationChange]) -
             check_instances(p.limits, name, {t: r.quantity for t, r in rows.items() if t in known})
             record(
                 session,
-                user.name,
+                user,
                 "formation.change",
                 name,
+                app=name,
                 details={"changes": [vars(c) for c in changes]},
             )
         p.converge_held(name)
 
 
-def restart(p: Platform, user: User, name: str, process_type: str | None) -> None:
+def restart(p: Platform, user: Principal, name: str, process_type: str | None) -> None:
     with p.change(name):
         with p.db.session() as session:
             app = get_app(session, name)
@@ -103,5 +105,5 @@ def restart(p: Platform, user: User, name: str, process_type: str | None) -> Non
             for row in rows:
                 if process_type in (None, row.process_type):
                     row.restart_generation += 1
-            record(session, user.name, "ps.restart", name, details={"type": process_type})
+            record(session, user, "ps.restart", name, app=name, details={"type": process_type})
         p.converge_held(name)

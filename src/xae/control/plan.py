@@ -76,7 +76,7 @@ def plan_app(
         processes.append(ProcessPlan(process=ptype, quantity=quantity, spec=spec))
     return AppPlan(
         app=app.name,
-        owner=app.owner.name,
+        owner=app.team.name,
         release=release.version,
         processes=tuple(processes),
         health=health_for(app, settings),

@@ -57,6 +57,7 @@ def fail_interrupted(db: Database) -> Interrupted:
                 ACTOR,
                 "release.rollout",
                 app,
+                app=app,
                 result="failed",
                 details={"version": release.version, "error": RELEASE_REASON},
             )
@@ -75,6 +76,7 @@ def fail_interrupted(db: Database) -> Interrupted:
                 ACTOR,
                 "build",
                 app,
+                app=app,
                 result="failed",
                 details={"build": build.id, "error": BUILD_REASON},
             )

@@ -18,7 +18,7 @@ from __future__ import annotations
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from xae.auth.policy import app_not_found
+from xae.auth.policy import Principal, app_not_found
 from xae.control.apps import get_app
 from xae.control.audit import record
 from xae.control.formation import ensure_formation
@@ -28,7 +28,7 @@ from xae.domain.names import validate_config_key
 from xae.domain.states import BuildStatus, ReleaseStatus
 from xae.errors import InvalidInput, NotFound, XaeError
 from xae.runtime.base import Progress
-from xae.store.models import App, Build, Release, User
+from xae.store.models import App, Build, Release
 
 
 def _quiet(_: str) -> None:
@@ -87,7 +87,9 @@ def rollout(
         release.status = ReleaseStatus.SUCCEEDED
         app.current_release_id = release.id
         app.config = dict(release.config)
-        record(session, actor, "release.rollout", name, details={"version": release.version})
+        record(
+            session, actor, "release.rollout", name, app=name, details={"version": release.version}
+        )
 
     try:
         p.converge_held(name, progress, release_id=release_id, on_success=promote)
@@ -105,6 +107,7 @@ def rollout(
                     actor,
                     "release.rollout",
                     name,
+                    app=name,
                     result="failed",
                     details={"version": release.version, "error": reason[:500]},
                 )
@@ -168,7 +171,7 @@ def release_build(
     return version
 
 
-def set_config(p: Platform, user: User, name: str, changes: dict[str, str | None]) -> int:
+def set_config(p: Platform, user: Principal, name: str, changes: dict[str, str | None]) -> int:
     """Apply config changes as a new release and roll it out; returns its version."""
     if not changes:
         raise InvalidInput("no config changes given: use `xae config:set KEY=VALUE`")
@@ -203,16 +206,17 @@ def set_config(p: Platform, user: User, name: str, changes: dict[str, str | None
             release_id, version = release.id, release.version
             record(
                 session,
-                user.name,
+                user,
                 "config.change",
                 name,
+                app=name,
                 details={"set": set_keys, "unset": unset_keys, "version": version},
             )
         rollout(p, name, release_id, user.name)
     return version
 
 
-def rollback(p: Platform, user: User, name: str, version: int | None) -> tuple[int, int]:
+def rollback(p: Platform, user: Principal, name: str, version: int | None) -> tuple[int, int]:
     """Roll back to `version` (default: the release before the current one) as a new release.
 
     Returns (target version, new version).

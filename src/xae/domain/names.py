@@ -51,3 +51,35 @@ def validate_config_key(key: str) -> str:
     if key.startswith("XAE_") or key == "PORT":
         raise InvalidName(f"config key {key!r} is reserved by xae")
     return key
+
+
+TEAM_NAME_MAX = 30
+USER_NAME_MAX = 254
+_EMAIL = re.compile(
+    r"^[a-z0-9](?:[a-z0-9._+-]{0,62}[a-z0-9_+-])?@[a-z0-9-]{1,63}(?:\.[a-z0-9-]{1,63})+$"
+)
+_PLAIN_USER = re.compile(r"^[a-z0-9](?:[a-z0-9_-]{0,62})$", re.IGNORECASE)
+
+
+def validate_team_name(name: str) -> str:
+    """Team names are like app names: a team becomes a Kubernetes namespace's name."""
+    if not name:
+        raise InvalidName("a team name is required")
+    if len(name) > TEAM_NAME_MAX or not _APP_NAME.fullmatch(name) or "--" in name:
+        raise InvalidName(
+            f"team name {name[:40]!r} is not valid: use at most {TEAM_NAME_MAX} lowercase "
+            "letters, digits and single dashes, starting with a letter and not ending with a dash"
+        )
+    return name
+
+
+def validate_user_name(name: str) -> str:
+    """A user logs in with an e-mail address (lower case), or a plain name such as `admin`."""
+    if not name:
+        raise InvalidName("a user name (an e-mail address) is required")
+    if len(name) > USER_NAME_MAX or not (_EMAIL.fullmatch(name) or _PLAIN_USER.fullmatch(name)):
+        raise InvalidName(
+            f"user {name[:60]!r} is not valid: use an e-mail address in lower case "
+            "(letters, digits, '.', '_', '+', '-'), or a plain name of letters, digits, '-' and '_'"
+        )
+    return name

@@ -83,6 +83,7 @@ class ProcessPlan:
 class AppPlan:
     app: str
     owner: str
+    """The app's team: on kubernetes, its namespace."""
     release: int
     processes: tuple[ProcessPlan, ...]
     health: HealthCheck

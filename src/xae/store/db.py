@@ -36,12 +36,35 @@ def make_engine(url: str) -> Engine:
 
 
 def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest revision."""
+    """Bring the schema to the newest revision.
+
+    On SQLite, foreign keys are off while migrating: a migration that changes a column rebuilds
+    its table (copy, drop, rename), and dropping a table that others refer to with `ON DELETE
+    CASCADE` would otherwise delete their rows. The keys are checked before the migration
+    commits, so a migration that breaks them fails as a whole."""
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
+    sqlite = engine.dialect.name == "sqlite"
+    with engine.connect() as conn:
+        if sqlite:
+            # Outside any transaction (the pragma is ignored inside one).
+            conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            conn.commit()
+        try:
+            with conn.begin():
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, "head")
+                if sqlite:
+                    broken = conn.exec_driver_sql("PRAGMA foreign_key_check").all()
+                    if broken:
+                        raise RuntimeError(
+                            f"the migration left {len(broken)} broken reference(s), e.g. "
+                            f"{tuple(broken[0])}; nothing was changed"
+                        )
+        finally:
+            if sqlite:
+                conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+                conn.commit()
 
 
 class Database:

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import JSON, Enum, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from xae.domain.access import Role, Scope
 from xae.domain.states import BuildStatus, ReleaseStatus
 
 
@@ -34,23 +35,62 @@ class Base(DeclarativeBase):
 
 
 class User(Base):
+    """Someone who logs in: by e-mail address (or, for users made before teams, a plain name)."""
+
     __tablename__ = "users"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(254), unique=True)
     password_hash: Mapped[str] = mapped_column(String(256))
     is_admin: Mapped[bool] = mapped_column(default=False)
+    """A platform admin: every team's owner, and the only one who manages users."""
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Team(Base):
+    """Who owns apps together. Every app belongs to exactly one team."""
+
+    __tablename__ = "teams"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(30), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Membership(Base):
+    """A user's role in a team."""
+
+    __tablename__ = "memberships"
+    __table_args__ = (UniqueConstraint("team_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    team_id: Mapped[int] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    role: Mapped[Role] = mapped_column(_status(Role))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    team: Mapped[Team] = relationship()
+    user: Mapped[User] = relationship()
 
 
 class Token(Base):
+    """A bearer token: named, scoped, expiring, optionally limited to one app. Only its SHA-256
+    is stored."""
+
     __tablename__ = "tokens"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(64), default="login")
+    scope: Mapped[Scope] = mapped_column(_status(Scope), default=Scope.ADMIN)
+    app_id: Mapped[int | None] = mapped_column(
+        ForeignKey("apps.id", ondelete="CASCADE"), default=None
+    )
+    """The one app a deploy token may act on; None: every app the user may."""
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime]
+    last_used_at: Mapped[datetime | None] = mapped_column(default=None)
 
     user: Mapped[User] = relationship()
 
@@ -60,7 +100,7 @@ class App(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(30), unique=True)
-    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    team_id: Mapped[int] = mapped_column(ForeignKey("teams.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     config: Mapped[dict[str, str]] = mapped_column(default=dict)
     current_release_id: Mapped[int | None] = mapped_column(
@@ -71,7 +111,7 @@ class App(Base):
     health_attempts: Mapped[int | None] = mapped_column(default=None)
     drain_seconds: Mapped[float | None] = mapped_column(default=None)
 
-    owner: Mapped[User] = relationship()
+    team: Mapped[Team] = relationship()
     current_release: Mapped[Release | None] = relationship(foreign_keys=[current_release_id])
 
 
@@ -131,8 +171,15 @@ class Event(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
-    actor: Mapped[str] = mapped_column(String(64))
+    actor: Mapped[str] = mapped_column(String(254))
+    """The user's name (or `system`, `xae-admin`)."""
+    token_name: Mapped[str | None] = mapped_column(String(64), default=None)
+    source: Mapped[str | None] = mapped_column(String(64), default=None)
+    """The client's address, for changes made through the API."""
     action: Mapped[str] = mapped_column(String(64))
-    target: Mapped[str] = mapped_column(String(128))
+    target: Mapped[str] = mapped_column(String(254))
+    app: Mapped[str | None] = mapped_column(String(30), default=None, index=True)
+    team_id: Mapped[int | None] = mapped_column(default=None, index=True)
+    """The team whose owners may read the event (no foreign key: the trail outlives teams)."""
     result: Mapped[str] = mapped_column(String(16), default="ok")
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)

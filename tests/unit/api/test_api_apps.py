@@ -17,7 +17,7 @@ def test_creating_an_app_returns_201_with_its_url(client: TestClient) -> None:
     body = response.json()
     assert body["name"] == "shop"
     assert body["url"] == "http://shop.localhost:8080/"
-    assert body["owner"] == "alice"
+    assert body["team"] == "alice"
     assert body["release"] is None
 
 

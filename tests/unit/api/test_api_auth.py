@@ -63,7 +63,15 @@ def test_logging_in_returns_a_token_that_works(anonymous: TestClient) -> None:
 
     whoami = anonymous.get("/v1/auth/whoami", headers={"Authorization": f"Bearer {body['token']}"})
     assert whoami.status_code == 200
-    assert whoami.json() == {"username": "alice", "is_admin": False}
+    me = whoami.json()
+    assert (me["username"], me["is_admin"]) == ("alice", False)
+    assert me["teams"] == [{"team": "alice", "role": "owner"}]
+    assert me["token"] | {"expires_at": None} == {
+        "name": "login",
+        "scope": "admin",
+        "app": None,
+        "expires_at": None,
+    }
 
 
 def test_logging_in_with_a_wrong_password_is_401(anonymous: TestClient) -> None:
@@ -83,7 +91,8 @@ def test_whoami_tells_admins_apart(world: World, anonymous: TestClient) -> None:
     response = anonymous.get(
         "/v1/auth/whoami", headers={"Authorization": f"Bearer {world.token('root')}"}
     )
-    assert response.json() == {"username": "root", "is_admin": True}
+    me = response.json()
+    assert (me["username"], me["is_admin"], me["teams"]) == ("root", True, [])
 
 
 def test_healthz_needs_no_token(anonymous: TestClient) -> None:

@@ -1,4 +1,5 @@
-"""`AppDep`: every route on an app looks it up and authorizes it once, in one place.
+"""`AppAccess` guards (`xae.api.guards`): every route on an app looks it up and authorizes it
+once, in one place.
 
 Someone else's app answers exactly as a missing one, on every route that names an app; the
 handler gets the loaded row, usable after its session closed; a read looks the app up once.
@@ -15,7 +16,7 @@ from fastapi import APIRouter
 from sqlalchemy import event, inspect
 from tests.unit.fakes import World, deploy
 
-from xae.api.deps import AppDep
+from xae.api.guards import AppRead as AppDep
 from xae.auth.policy import app_not_found
 
 if TYPE_CHECKING:
@@ -37,6 +38,7 @@ ROUTES: list[tuple[str, str, dict[str, Any]]] = [
     ("GET", "/logs", {}),
     ("POST", "/deploys", {"content": b"not a tarball"}),
     ("POST", "/deploys/image", {"json": {"image": "nginx:1.27"}}),
+    ("POST", "/transfer?team=bob", {}),
 ]
 
 
@@ -90,7 +92,7 @@ def probe(client: TestClient) -> TestClient:
         return {
             "detached": inspect(app).detached,
             "name": app.name,
-            "owner": app.owner.name,
+            "team": app.team.name,
             "release": release.version if release else None,
             "config": app.config,
         }
@@ -111,7 +113,7 @@ def test_the_handler_receives_the_loaded_app_detached_with_its_owner_and_release
     assert response.json() == {
         "detached": True,
         "name": shop,
-        "owner": "alice",
+        "team": "alice",
         "release": 2,
         "config": {"GREETING": "hi"},
     }
@@ -119,7 +121,7 @@ def test_the_handler_receives_the_loaded_app_detached_with_its_owner_and_release
 
 def test_an_admin_receives_any_users_app(world: World, probe: TestClient, shop: str) -> None:
     root = {"Authorization": f"Bearer {world.token('root')}"}
-    assert probe.get(f"/probe/{shop}", headers=root).json()["owner"] == "alice"
+    assert probe.get(f"/probe/{shop}", headers=root).json()["team"] == "alice"
 
 
 @pytest.fixture

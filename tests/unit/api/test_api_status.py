@@ -79,7 +79,7 @@ def test_a_failing_app_makes_the_reconciler_unhealthy_naming_it_until_it_recover
     theirs = component(bob)
     assert theirs["healthy"] is True
     assert "shop" not in theirs["detail"] and "could not start" not in theirs["detail"]
-    assert "1 app(s) of other users fail" in theirs["detail"]
+    assert "1 app(s) of other teams fail" in theirs["detail"]
 
     world.runtime.failing_images.clear()
     wait_for(lambda: component(alice)["healthy"] is True, "the failure to clear")

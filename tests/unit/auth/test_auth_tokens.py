@@ -22,10 +22,12 @@ from xae.auth.tokens import (
     login,
     revoke_tokens,
     set_password,
+    token_row,
 )
+from xae.domain.access import Action, Role
 from xae.errors import AlreadyExists, InvalidInput, NotFound, Unauthorized
 from xae.store.db import Database
-from xae.store.models import App, Token, User, utcnow
+from xae.store.models import App, Membership, Team, Token, User, utcnow
 
 DAY = timedelta(days=1)
 
@@ -58,7 +60,7 @@ def test_creating_a_user_twice_is_already_exists(db: Database) -> None:
 
 @pytest.mark.parametrize("name", ["", "a b", "al;ce", "x" * 65, "../root"])
 def test_invalid_user_names_are_rejected(db: Database, name: str) -> None:
-    with pytest.raises(InvalidInput, match="user names are"), db.session() as session:
+    with pytest.raises(InvalidInput, match="is not valid|is required"), db.session() as session:
         create_user(session, name, "long-enough-pw")
 
 
@@ -118,7 +120,7 @@ def test_a_token_about_to_expire_fails_a_check_that_needs_it_for_longer(db: Data
     with db.session() as session:
         assert authenticate(session, issued.token).name == "alice"
         with pytest.raises(Unauthorized):
-            authenticate(session, issued.token, valid_for=DAY)
+            token_row(session, issued.token, valid_for=DAY)
 
 
 @pytest.mark.parametrize("token", ["", "xae_not-a-real-token", "Bearer xae_abc"])
@@ -148,16 +150,26 @@ def test_setting_the_password_of_an_unknown_user_is_invalid(db: Database) -> Non
         set_password(session, "nobody", "brand-new-password")
 
 
-def test_owners_and_admins_may_act_on_an_app_and_others_see_it_as_missing(db: Database) -> None:
+def test_team_members_and_admins_may_act_on_an_app_and_others_see_it_as_missing(
+    db: Database,
+) -> None:
     with db.session() as session:
         users = {u.name: u for u in session.scalars(select(User))}
-        app = App(name="shop", owner_id=users["alice"].id, config={})
+        team = Team(name="shop-team")
+        session.add(team)
+        session.flush()
+        session.add(Membership(team_id=team.id, user_id=users["alice"].id, role=Role.DEVELOPER))
+        app = App(name="shop", team_id=team.id, config={})
         session.add(app)
         session.flush()
-        authorize_app(users["alice"], app)
-        authorize_app(users["root"], app)
-        with pytest.raises(NotFound, match="'shop' does not exist, or is not yours"):
-            authorize_app(users["bob"], app)
+        for name in ("alice", "root", "bob"):
+            issued = issue_token(session, users[name], DAY)
+            principal = authenticate(session, issued.token)
+            if name == "bob":
+                with pytest.raises(NotFound, match="'shop' does not exist, or is not yours"):
+                    authorize_app(principal, app, Action.APP_READ, writes=False)
+            else:
+                authorize_app(principal, app, Action.APP_DEPLOY, writes=True)
 
 
 def _median_login_seconds(db: Database, name: str, calls: int = 5) -> float:

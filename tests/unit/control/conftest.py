@@ -5,17 +5,17 @@ from __future__ import annotations
 import pytest
 from tests.unit.fakes import World
 
+from xae.auth.policy import Principal
 from xae.control.apps import create_app
-from xae.store.models import User
 
 
 @pytest.fixture
-def alice(world: World) -> User:
+def alice(world: World) -> Principal:
     return world.user("alice")
 
 
 @pytest.fixture
-def shop(world: World, alice: User) -> str:
+def shop(world: World, alice: Principal) -> str:
     """An app named `shop`, created by alice and not deployed yet."""
     create_app(world.platform, alice, "shop")
     world.events.clear()

@@ -6,9 +6,10 @@ import pytest
 from sqlalchemy import func, select
 from tests.unit.fakes import World, deploy
 
+from xae.auth.policy import Principal
 from xae.control.apps import HealthSettings, create_app, destroy_app, get_app, update_app
 from xae.errors import AlreadyExists, InvalidInput, InvalidName, NotFound
-from xae.store.models import App, Build, Event, Formation, Release, User
+from xae.store.models import App, Build, Event, Formation, Release
 
 
 def count(world: World, model: type[object]) -> int:
@@ -17,25 +18,25 @@ def count(world: World, model: type[object]) -> int:
 
 
 def test_a_created_app_belongs_to_its_creator_and_gets_an_empty_route(
-    world: World, alice: User
+    world: World, alice: Principal
 ) -> None:
     create_app(world.platform, alice, "shop")
     with world.db.session() as session:
         app = get_app(session, "shop")
-        assert app.owner.name == "alice"
+        assert app.team.name == "alice"
         assert app.config == {}
         assert app.current_release is None
     assert world.router.served() == {"shop": []}
 
 
-def test_an_app_name_can_be_used_once(world: World, alice: User) -> None:
+def test_an_app_name_can_be_used_once(world: World, alice: Principal) -> None:
     create_app(world.platform, alice, "shop")
     with pytest.raises(AlreadyExists, match="'shop' already exists"):
         create_app(world.platform, alice, "shop")
 
 
 @pytest.mark.parametrize("name", ["Shop", "../x", "a;b", "", "x" * 31])
-def test_an_invalid_app_name_creates_nothing(world: World, alice: User, name: str) -> None:
+def test_an_invalid_app_name_creates_nothing(world: World, alice: Principal, name: str) -> None:
     with pytest.raises(InvalidName):
         create_app(world.platform, alice, name)
     assert count(world, App) == 0
@@ -43,7 +44,7 @@ def test_an_invalid_app_name_creates_nothing(world: World, alice: User, name: st
 
 
 def test_an_app_name_with_a_trailing_newline_is_refused_and_routing_keeps_working(
-    world: World, alice: User
+    world: World, alice: Principal
 ) -> None:
     # The name gate must refuse "shop\n" before the app is stored; the router refuses its host
     # name, so if it gets through, every later route change of every app fails.
@@ -64,7 +65,7 @@ def test_an_unknown_app_is_not_found_with_a_hint(world: World) -> None:
 
 
 def test_destroy_requires_the_app_name_as_confirmation(
-    world: World, shop: str, alice: User
+    world: World, shop: str, alice: Principal
 ) -> None:
     deploy(world.platform, shop, "img:1")
     for confirm in (None, "", "shop2", "SHOP"):
@@ -75,7 +76,7 @@ def test_destroy_requires_the_app_name_as_confirmation(
 
 
 def test_destroy_removes_instances_route_rows_and_sources(
-    world: World, shop: str, alice: User
+    world: World, shop: str, alice: Principal
 ) -> None:
     deploy(world.platform, shop, "img:1")
     deploy(world.platform, shop, "img:2")
@@ -97,7 +98,7 @@ def test_destroy_removes_instances_route_rows_and_sources(
     assert actions[0] == "app.create" and actions[-1] == "app.destroy"
 
 
-def test_destroy_leaves_other_apps_alone(world: World, shop: str, alice: User) -> None:
+def test_destroy_leaves_other_apps_alone(world: World, shop: str, alice: Principal) -> None:
     create_app(world.platform, alice, "blog")
     deploy(world.platform, "blog", "blog:1")
     deploy(world.platform, shop, "img:1")
@@ -109,7 +110,9 @@ def test_destroy_leaves_other_apps_alone(world: World, shop: str, alice: User) -
     assert world.router.served() == {"blog": [f"{blog_web.address}:{blog_web.port}"]}
 
 
-def test_a_destroyed_app_name_can_be_created_again(world: World, shop: str, alice: User) -> None:
+def test_a_destroyed_app_name_can_be_created_again(
+    world: World, shop: str, alice: Principal
+) -> None:
     deploy(world.platform, shop, "img:1")
     destroy_app(world.platform, alice, shop, confirm=shop)
     create_app(world.platform, alice, shop)
@@ -117,12 +120,12 @@ def test_a_destroyed_app_name_can_be_created_again(world: World, shop: str, alic
         assert get_app(session, shop).current_release is None
 
 
-def test_destroying_an_unknown_app_is_not_found(world: World, alice: User) -> None:
+def test_destroying_an_unknown_app_is_not_found(world: World, alice: Principal) -> None:
     with pytest.raises(NotFound):
         destroy_app(world.platform, alice, "nope", confirm="nope")
 
 
-def test_health_settings_are_stored_per_app(world: World, shop: str, alice: User) -> None:
+def test_health_settings_are_stored_per_app(world: World, shop: str, alice: Principal) -> None:
     update_app(
         world.platform,
         alice,
@@ -155,14 +158,14 @@ def test_health_settings_are_stored_per_app(world: World, shop: str, alice: User
     ],
 )
 def test_bad_health_settings_are_rejected(
-    world: World, shop: str, alice: User, changes: HealthSettings, message: str
+    world: World, shop: str, alice: Principal, changes: HealthSettings, message: str
 ) -> None:
     with pytest.raises(InvalidInput, match=message):
         update_app(world.platform, alice, shop, changes)
 
 
 def test_the_time_bound_counts_the_stored_value_of_the_other_setting(
-    world: World, shop: str, alice: User
+    world: World, shop: str, alice: Principal
 ) -> None:
     update_app(world.platform, alice, shop, HealthSettings(timeout=60, attempts=10))
     with pytest.raises(InvalidInput, match="1000 attempts × 60 s could take 60000 s"):

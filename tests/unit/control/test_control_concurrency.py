@@ -12,11 +12,12 @@ from typing import TypeVar
 from sqlalchemy import select
 from tests.unit.fakes import World, deploy
 
+from xae.auth.policy import Principal
 from xae.control.apps import create_app, get_app
 from xae.control.formation import FormationChange, change
 from xae.control.releases import rollback, set_config
 from xae.errors import AlreadyExists
-from xae.store.models import App, Release, User
+from xae.store.models import App, Release
 
 T = TypeVar("T")
 
@@ -37,7 +38,7 @@ def at_once(count: int, work: Callable[[int], T]) -> list[T | BaseException]:
 
 
 def test_parallel_config_changes_are_all_kept_in_the_current_release(
-    world: World, shop: str, alice: User
+    world: World, shop: str, alice: Principal
 ) -> None:
     deploy(world.platform, shop, "img:1")
     keys = [f"KEY_{n}" for n in range(4)]
@@ -63,7 +64,7 @@ def test_parallel_config_changes_are_all_kept_in_the_current_release(
 
 
 def test_config_changes_scales_and_rollbacks_at_once_each_get_their_own_version(
-    world: World, shop: str, alice: User
+    world: World, shop: str, alice: Principal
 ) -> None:
     deploy(world.platform, shop, "img:1")
     deploy(world.platform, shop, "img:2")
@@ -80,7 +81,9 @@ def test_config_changes_scales_and_rollbacks_at_once_each_get_their_own_version(
     assert versions == [1, 2, 3, 4, 5]  # two deploys, then three releases of their own
 
 
-def test_creating_one_name_eight_times_at_once_creates_it_once(world: World, alice: User) -> None:
+def test_creating_one_name_eight_times_at_once_creates_it_once(
+    world: World, alice: Principal
+) -> None:
     results = at_once(8, lambda _: create_app(world.platform, alice, "race"))
 
     assert results.count(None) == 1
@@ -91,7 +94,9 @@ def test_creating_one_name_eight_times_at_once_creates_it_once(world: World, ali
         assert session.scalars(select(App.name)).all() == ["race"]
 
 
-def test_one_apps_change_does_not_wait_for_another_apps_lock(world: World, alice: User) -> None:
+def test_one_apps_change_does_not_wait_for_another_apps_lock(
+    world: World, alice: Principal
+) -> None:
     for name in ("one", "two"):
         create_app(world.platform, alice, name)
     with world.platform.change("one"):

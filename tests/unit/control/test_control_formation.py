@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from tests.unit.fakes import World, deploy
 
+from xae.auth.policy import Principal
 from xae.control.apps import get_app
 from xae.control.formation import FormationChange, change, formations, restart
 from xae.errors import DeployFailed, InvalidInput, NotFound
-from xae.store.models import User
 
 
 def quantities(world: World, name: str) -> dict[str, int]:
@@ -28,7 +28,7 @@ def test_a_deploy_gives_web_one_instance_and_other_types_none(world: World, depl
 
 
 def test_scaling_up_starts_instances_and_routes_to_every_web(
-    world: World, deployed: str, alice: User
+    world: World, deployed: str, alice: Principal
 ) -> None:
     change(
         world.platform,
@@ -46,7 +46,7 @@ def test_scaling_up_starts_instances_and_routes_to_every_web(
 
 
 def test_scaling_down_routes_away_from_instances_before_stopping_them(
-    world: World, deployed: str, alice: User
+    world: World, deployed: str, alice: Principal
 ) -> None:
     change(world.platform, alice, deployed, [FormationChange("web", quantity=3)])
     world.events.clear()
@@ -59,14 +59,14 @@ def test_scaling_down_routes_away_from_instances_before_stopping_them(
 
 
 def test_scaling_web_to_zero_leaves_an_empty_route(
-    world: World, deployed: str, alice: User
+    world: World, deployed: str, alice: Principal
 ) -> None:
     change(world.platform, alice, deployed, [FormationChange("web", quantity=0)])
     assert world.runtime.of(deployed) == []
     assert world.router.served() == {deployed: []}
 
 
-def test_worker_instances_are_never_routed(world: World, deployed: str, alice: User) -> None:
+def test_worker_instances_are_never_routed(world: World, deployed: str, alice: Principal) -> None:
     change(world.platform, alice, deployed, [FormationChange("worker", quantity=1)])
     [worker] = world.runtime.of(deployed, "worker")
     [web] = world.runtime.of(deployed, "web")
@@ -75,7 +75,7 @@ def test_worker_instances_are_never_routed(world: World, deployed: str, alice: U
 
 
 def test_an_unknown_process_type_is_rejected_naming_the_known_ones(
-    world: World, deployed: str, alice: User
+    world: World, deployed: str, alice: Principal
 ) -> None:
     with pytest.raises(InvalidInput) as caught:
         change(world.platform, alice, deployed, [FormationChange("clock", quantity=1)])
@@ -85,7 +85,7 @@ def test_an_unknown_process_type_is_rejected_naming_the_known_ones(
 
 
 def test_a_bad_change_applies_none_of_the_changes_in_the_request(
-    world: World, deployed: str, alice: User
+    world: World, deployed: str, alice: Principal
 ) -> None:
     with pytest.raises(InvalidInput):
         change(
@@ -102,31 +102,33 @@ def test_a_bad_change_applies_none_of_the_changes_in_the_request(
     [(-1, "0 or more"), (101, "would run 101 instances .*the maximum is 100 per app")],
 )
 def test_a_quantity_out_of_range_is_rejected(
-    world: World, deployed: str, alice: User, quantity: int, message: str
+    world: World, deployed: str, alice: Principal, quantity: int, message: str
 ) -> None:
     with pytest.raises(InvalidInput, match=message):
         change(world.platform, alice, deployed, [FormationChange("web", quantity=quantity)])
 
 
-def test_no_changes_is_rejected_with_an_example(world: World, deployed: str, alice: User) -> None:
+def test_no_changes_is_rejected_with_an_example(
+    world: World, deployed: str, alice: Principal
+) -> None:
     with pytest.raises(InvalidInput, match="ps:scale web=2"):
         change(world.platform, alice, deployed, [])
 
 
 def test_scaling_an_app_that_was_never_deployed_says_to_deploy(
-    world: World, shop: str, alice: User
+    world: World, shop: str, alice: Principal
 ) -> None:
     with pytest.raises(InvalidInput, match="has not been deployed yet"):
         change(world.platform, alice, shop, [FormationChange("web", quantity=2)])
 
 
-def test_scaling_an_unknown_app_is_not_found(world: World, alice: User) -> None:
+def test_scaling_an_unknown_app_is_not_found(world: World, alice: Principal) -> None:
     with pytest.raises(NotFound, match="'nope' does not exist"):
         change(world.platform, alice, "nope", [FormationChange("web", quantity=2)])
 
 
 def test_a_memory_change_replaces_instances_with_the_new_limit(
-    world: World, deployed: str, alice: User
+    world: World, deployed: str, alice: Principal
 ) -> None:
     [old] = world.runtime.of(deployed, "web")
     change(world.platform, alice, deployed, [FormationChange("web", memory="256M", cpus=0.5)])
@@ -135,7 +137,7 @@ def test_a_memory_change_replaces_instances_with_the_new_limit(
     assert (new.memory_bytes, new.cpus) == (256 * 1024**2, 0.5)
 
 
-def test_bad_limits_are_rejected(world: World, deployed: str, alice: User) -> None:
+def test_bad_limits_are_rejected(world: World, deployed: str, alice: Principal) -> None:
     with pytest.raises(InvalidInput, match="256M"):
         change(world.platform, alice, deployed, [FormationChange("web", memory="lots")])
     with pytest.raises(InvalidInput, match="0.01 and 64"):
@@ -143,7 +145,7 @@ def test_bad_limits_are_rejected(world: World, deployed: str, alice: User) -> No
 
 
 def test_scaling_up_with_instances_that_never_get_healthy_fails(
-    world: World, deployed: str, alice: User
+    world: World, deployed: str, alice: Principal
 ) -> None:
     [web] = world.runtime.of(deployed, "web")
     world.runtime.unhealthy_images.add("img:1")
@@ -154,7 +156,7 @@ def test_scaling_up_with_instances_that_never_get_healthy_fails(
 
 
 def test_restarting_one_type_replaces_only_its_instances(
-    world: World, deployed: str, alice: User
+    world: World, deployed: str, alice: Principal
 ) -> None:
     change(world.platform, alice, deployed, [FormationChange("worker", quantity=1)])
     [web] = world.runtime.of(deployed, "web")
@@ -168,7 +170,7 @@ def test_restarting_one_type_replaces_only_its_instances(
 
 
 def test_restarting_everything_replaces_every_instance(
-    world: World, deployed: str, alice: User
+    world: World, deployed: str, alice: Principal
 ) -> None:
     change(world.platform, alice, deployed, [FormationChange("worker", quantity=1)])
     before = {i.id for i in world.runtime.of(deployed)}
@@ -177,6 +179,8 @@ def test_restarting_everything_replaces_every_instance(
     assert len(after) == 2 and not before & after
 
 
-def test_restarting_an_unknown_type_is_rejected(world: World, deployed: str, alice: User) -> None:
+def test_restarting_an_unknown_type_is_rejected(
+    world: World, deployed: str, alice: Principal
+) -> None:
     with pytest.raises(InvalidInput, match="no process type 'clock'"):
         restart(world.platform, alice, deployed, "clock")

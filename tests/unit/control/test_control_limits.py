@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import select
 from tests.unit.fakes import World, deploy, make_settings
 
+from xae.auth.policy import Principal
 from xae.control.apps import get_app
 from xae.control.formation import FormationChange, change, formations
 from xae.control.limits import (
@@ -24,7 +25,7 @@ from xae.control.limits import (
 from xae.control.releases import set_config
 from xae.domain.procfile import MAX_PROCESS_TYPES, parse_procfile
 from xae.errors import DeployFailed, InvalidInput, InvalidProcfile
-from xae.store.models import Release, User
+from xae.store.models import Release
 
 GiB = 1024**3
 LIMITS = Limits(
@@ -109,7 +110,7 @@ def deployed(world: World, shop: str) -> str:
 
 
 def test_a_resize_beyond_the_ceiling_changes_nothing(
-    world: World, deployed: str, alice: User
+    world: World, deployed: str, alice: Principal
 ) -> None:
     [before] = world.runtime.of(deployed, "web")
     with pytest.raises(InvalidInput, match="more than the maximum"):
@@ -125,7 +126,7 @@ def test_a_resize_beyond_the_ceiling_changes_nothing(
 
 
 def test_instances_are_capped_across_process_types(
-    world: World, deployed: str, alice: User
+    world: World, deployed: str, alice: Principal
 ) -> None:
     world.platform.limits = LIMITS
     change(world.platform, alice, deployed, [FormationChange("web", quantity=5)])
@@ -135,7 +136,7 @@ def test_instances_are_capped_across_process_types(
 
 
 def test_a_config_over_the_ceiling_makes_no_release(
-    world: World, deployed: str, alice: User
+    world: World, deployed: str, alice: Principal
 ) -> None:
     world.platform.limits = LIMITS
     set_config(world.platform, alice, deployed, {"A": "1", "B": "2"})
@@ -149,7 +150,9 @@ def test_a_config_over_the_ceiling_makes_no_release(
         assert session.scalar(select(Release.version).order_by(Release.version.desc())) == 2
 
 
-def test_only_the_newest_failed_releases_are_kept(world: World, deployed: str, alice: User) -> None:
+def test_only_the_newest_failed_releases_are_kept(
+    world: World, deployed: str, alice: Principal
+) -> None:
     world.platform.limits = LIMITS  # keeps 2 failed releases
     world.runtime.unhealthy_images.add("img:1")
     for n in range(4):

@@ -11,7 +11,7 @@ from xae.config import Settings
 from xae.control.plan import plan_app
 from xae.domain.policy import DEFAULT_PORT
 from xae.runtime.base import AppPlan
-from xae.store.models import App, Build, Formation, Release, User
+from xae.store.models import App, Build, Formation, Release, Team
 
 
 @pytest.fixture
@@ -33,7 +33,7 @@ def plan(
     port: int | None = None,
     app: App | None = None,
 ) -> AppPlan:
-    app = app or App(name="shop", owner=User(name="ann"), config={})
+    app = app or App(name="shop", team=Team(name="ann"), config={})
     release = Release(version=version, config=config or {})
     build = Build(
         image=image, processes={"web": "python app.py", "worker": "python w.py"}, port=port
@@ -148,7 +148,7 @@ def test_the_default_health_check_accepts_any_non_5xx_answer_on_slash(settings: 
 def test_a_user_set_health_path_is_strict_and_app_overrides_apply(settings: Settings) -> None:
     app = App(
         name="shop",
-        owner=User(name="ann"),
+        team=Team(name="ann"),
         config={},
         health_path="/healthz",
         health_timeout=5.0,

@@ -12,6 +12,7 @@ import httpx
 import pytest
 from tests.unit.fakes import FakeRouter, World, deploy, make_platform
 
+from xae.auth.policy import Principal
 from xae.control.apps import create_app
 from xae.control.formation import FormationChange, change
 from xae.control.health import Prober, probe_client
@@ -21,7 +22,6 @@ from xae.control.scheduler import AppScheduler
 from xae.domain.states import InstanceState
 from xae.errors import DeployFailed
 from xae.runtime.base import HealthCheck, Instance, InstanceSpec
-from xae.store.models import User
 
 
 def _restarted(world: World, router: FakeRouter) -> Platform:
@@ -68,7 +68,9 @@ def test_routes_of_apps_not_in_the_store_are_dropped(world: World, shop: str) ->
     assert shop in world.router.served()
 
 
-def test_a_pass_replaces_dead_instances_of_every_app(world: World, shop: str, alice: User) -> None:
+def test_a_pass_replaces_dead_instances_of_every_app(
+    world: World, shop: str, alice: Principal
+) -> None:
     create_app(world.platform, alice, "blog")
     deploy(world.platform, shop, "img:1")
     deploy(world.platform, "blog", "blog:1")
@@ -85,7 +87,7 @@ def test_a_pass_replaces_dead_instances_of_every_app(world: World, shop: str, al
 
 
 def test_one_failing_app_is_reported_and_does_not_stop_the_others(
-    world: World, shop: str, alice: User
+    world: World, shop: str, alice: Principal
 ) -> None:
     create_app(world.platform, alice, "blog")
     deploy(world.platform, shop, "img:1")
@@ -117,7 +119,7 @@ def test_an_app_busy_with_a_deploy_is_skipped(world: World, shop: str) -> None:
 
 
 def test_warm_start_seeds_routes_from_running_healthy_web_instances(
-    world: World, shop: str, alice: User
+    world: World, shop: str, alice: Principal
 ) -> None:
     deploy(world.platform, shop, "img:1")
     change(
@@ -150,7 +152,7 @@ def test_warm_start_gives_undeployed_apps_an_empty_route(world: World, shop: str
 
 
 def test_after_a_restart_the_first_pass_restarts_nothing_and_reapplies_nothing(
-    world: World, shop: str, alice: User
+    world: World, shop: str, alice: Principal
 ) -> None:
     deploy(world.platform, shop, "img:1")
     change(world.platform, alice, shop, [FormationChange("web", quantity=2)])
@@ -169,7 +171,7 @@ def test_after_a_restart_the_first_pass_restarts_nothing_and_reapplies_nothing(
 
 
 def test_after_a_restart_the_first_apply_carries_every_app_that_was_serving(
-    world: World, shop: str, alice: User
+    world: World, shop: str, alice: Principal
 ) -> None:
     create_app(world.platform, alice, "blog")
     deploy(world.platform, shop, "img:1")
@@ -193,7 +195,7 @@ def test_after_a_restart_the_first_apply_carries_every_app_that_was_serving(
 
 
 def test_an_app_created_and_deployed_during_a_pass_is_not_taken_for_deleted(
-    world: World, shop: str, alice: User
+    world: World, shop: str, alice: Principal
 ) -> None:
     platform = world.platform
     real_converge = platform.converge_app
@@ -236,7 +238,7 @@ def _gate_by_app(world: World, behaviours: dict[str, Callable[[], bool]]) -> Non
 
 
 def test_a_pass_that_raises_anything_is_caught_for_its_app_and_leaks_no_instance(
-    world: World, shop: str, alice: User
+    world: World, shop: str, alice: Principal
 ) -> None:
     create_app(world.platform, alice, "bad")
     deploy(world.platform, shop, "img:1")
@@ -289,7 +291,7 @@ def test_a_failing_app_is_reported_until_a_pass_of_it_succeeds(world: World, sho
 
 
 def test_a_hanging_health_check_of_one_app_does_not_delay_healing_another(
-    world: World, shop: str, alice: User
+    world: World, shop: str, alice: Principal
 ) -> None:
     create_app(world.platform, alice, "slow")
     deploy(world.platform, shop, "img:1")
@@ -328,7 +330,7 @@ def test_a_hanging_health_check_of_one_app_does_not_delay_healing_another(
 
 
 def test_an_app_destroyed_while_its_pass_waited_is_not_a_failure(
-    world: World, shop: str, alice: User
+    world: World, shop: str, alice: Principal
 ) -> None:
     reconciler = Reconciler(world.platform)
     reconciler.reconcile_app("gone-meanwhile")

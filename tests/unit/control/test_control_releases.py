@@ -7,12 +7,13 @@ import pytest
 from sqlalchemy import select
 from tests.unit.fakes import World, deploy
 
+from xae.auth.policy import Principal
 from xae.control.apps import create_app, get_app
 from xae.control.formation import formations
 from xae.control.releases import get_release, release_build, rollback, set_config
 from xae.domain.states import BuildStatus
 from xae.errors import DeployFailed, InvalidInput, InvalidName, NotFound
-from xae.store.models import Build, Event, Release, User
+from xae.store.models import Build, Event, Release
 
 
 def release(world: World, name: str, version: int) -> Release:
@@ -36,7 +37,7 @@ def versions(world: World, name: str) -> list[int]:
 
 
 def test_setting_config_makes_a_new_release_that_instances_run_with(
-    world: World, shop: str, alice: User
+    world: World, shop: str, alice: Principal
 ) -> None:
     deploy(world.platform, shop, "img:1")
     [old] = world.runtime.of(shop, "web")
@@ -56,7 +57,7 @@ def test_setting_config_makes_a_new_release_that_instances_run_with(
 
 
 def test_a_config_release_describes_the_keys_as_written(
-    world: World, shop: str, alice: User
+    world: World, shop: str, alice: Principal
 ) -> None:
     set_config(world.platform, alice, shop, {"DATABASE_URL": "x", "API_KEY": "y"})
     set_config(world.platform, alice, shop, {"API_KEY": None})
@@ -65,7 +66,7 @@ def test_a_config_release_describes_the_keys_as_written(
 
 
 def test_unsetting_a_key_removes_it_and_keeps_the_others(
-    world: World, shop: str, alice: User
+    world: World, shop: str, alice: Principal
 ) -> None:
     set_config(world.platform, alice, shop, {"A": "1", "B": "2"})
     set_config(world.platform, alice, shop, {"A": None, "C": "3"})
@@ -74,7 +75,7 @@ def test_unsetting_a_key_removes_it_and_keeps_the_others(
 
 
 def test_config_on_an_undeployed_app_is_kept_for_its_first_deploy(
-    world: World, shop: str, alice: User
+    world: World, shop: str, alice: Principal
 ) -> None:
     assert set_config(world.platform, alice, shop, {"A": "1"}) == 1
     assert world.runtime.of(shop) == []
@@ -87,20 +88,20 @@ def test_config_on_an_undeployed_app_is_kept_for_its_first_deploy(
 
 @pytest.mark.parametrize("key", ["PORT", "XAE_APP", "1BAD", "BAD-KEY"])
 def test_reserved_or_invalid_keys_make_no_release(
-    world: World, shop: str, alice: User, key: str
+    world: World, shop: str, alice: Principal, key: str
 ) -> None:
     with pytest.raises(InvalidName):
         set_config(world.platform, alice, shop, {key: "1"})
     assert versions(world, shop) == []
 
 
-def test_an_empty_config_change_is_rejected(world: World, shop: str, alice: User) -> None:
+def test_an_empty_config_change_is_rejected(world: World, shop: str, alice: Principal) -> None:
     with pytest.raises(InvalidInput, match="config:set KEY=VALUE"):
         set_config(world.platform, alice, shop, {})
 
 
 def test_a_value_over_32k_is_rejected_without_echoing_it(
-    world: World, shop: str, alice: User
+    world: World, shop: str, alice: Principal
 ) -> None:
     with pytest.raises(InvalidInput) as caught:
         set_config(world.platform, alice, shop, {"BIG": "s" * 40000})
@@ -109,7 +110,7 @@ def test_a_value_over_32k_is_rejected_without_echoing_it(
 
 
 def test_a_config_change_that_breaks_the_app_keeps_the_old_config_serving(
-    world: World, shop: str, alice: User
+    world: World, shop: str, alice: Principal
 ) -> None:
     deploy(world.platform, shop, "img:1")
     [old] = world.runtime.of(shop, "web")
@@ -124,7 +125,7 @@ def test_a_config_change_that_breaks_the_app_keeps_the_old_config_serving(
 
 
 def test_rollback_makes_a_new_release_with_the_previous_build_and_config(
-    world: World, shop: str, alice: User
+    world: World, shop: str, alice: Principal
 ) -> None:
     deploy(world.platform, shop, "img:1")  # v1
     set_config(world.platform, alice, shop, {"A": "1"})  # v2
@@ -145,7 +146,7 @@ def test_rollback_makes_a_new_release_with_the_previous_build_and_config(
 
 
 def test_rollback_to_a_named_version_uses_that_build_and_config(
-    world: World, shop: str, alice: User
+    world: World, shop: str, alice: Principal
 ) -> None:
     deploy(world.platform, shop, "img:1")
     set_config(world.platform, alice, shop, {"A": "1"})
@@ -159,7 +160,7 @@ def test_rollback_to_a_named_version_uses_that_build_and_config(
     assert versions(world, shop) == [1, 2, 3, 4]
 
 
-def test_rollback_skips_failed_releases(world: World, shop: str, alice: User) -> None:
+def test_rollback_skips_failed_releases(world: World, shop: str, alice: Principal) -> None:
     deploy(world.platform, shop, "img:1")  # v1
     world.runtime.unhealthy_images.add("img:2")
     with pytest.raises(DeployFailed):
@@ -170,7 +171,7 @@ def test_rollback_skips_failed_releases(world: World, shop: str, alice: User) ->
 
 
 def test_rollback_without_an_earlier_release_is_rejected(
-    world: World, shop: str, alice: User
+    world: World, shop: str, alice: Principal
 ) -> None:
     with pytest.raises(InvalidInput, match="deploy it first"):
         rollback(world.platform, alice, shop, None)
@@ -179,14 +180,16 @@ def test_rollback_without_an_earlier_release_is_rejected(
         rollback(world.platform, alice, shop, None)
 
 
-def test_rollback_to_an_unknown_version_is_not_found(world: World, shop: str, alice: User) -> None:
+def test_rollback_to_an_unknown_version_is_not_found(
+    world: World, shop: str, alice: Principal
+) -> None:
     deploy(world.platform, shop, "img:1")
     with pytest.raises(NotFound, match="no release v9"):
         rollback(world.platform, alice, shop, 9)
 
 
 def test_rollback_to_a_release_before_the_first_deploy_is_rejected(
-    world: World, shop: str, alice: User
+    world: World, shop: str, alice: Principal
 ) -> None:
     set_config(world.platform, alice, shop, {"A": "1"})  # v1, no build
     deploy(world.platform, shop, "img:1")  # v2
@@ -209,7 +212,7 @@ def finished_build(world: World, name: str, image: str) -> int:
 
 
 def test_a_finished_build_becomes_the_next_release_with_the_current_config(
-    world: World, shop: str, alice: User
+    world: World, shop: str, alice: Principal
 ) -> None:
     set_config(world.platform, alice, shop, {"GREETING": "hi"})  # v1, no build
     build_id = finished_build(world, shop, "img:2")
@@ -258,7 +261,7 @@ def test_a_build_whose_rollout_fails_is_a_failed_release_and_the_old_one_keeps_s
         assert get_app(session, shop).current_release.version == 1  # type: ignore[union-attr]
 
 
-def test_another_apps_build_is_never_released(world: World, shop: str, alice: User) -> None:
+def test_another_apps_build_is_never_released(world: World, shop: str, alice: Principal) -> None:
     create_app(world.platform, alice, "bank")
     bank_build = finished_build(world, "bank", "xae/app-bank:b1")
 

@@ -12,11 +12,12 @@ import pytest
 from sqlalchemy import select
 from tests.unit.fakes import World, deploy
 
+from xae.auth.policy import Principal
 from xae.control.apps import get_app
 from xae.control.formation import FormationChange, change
 from xae.errors import DeployFailed
 from xae.runtime.base import Instance
-from xae.store.models import Event, Release, User
+from xae.store.models import Event, Release
 
 
 def upstream(instance: Instance) -> str:
@@ -77,7 +78,7 @@ def test_a_rollout_routes_only_to_the_new_instance_then_stops_the_old(
 
 
 def test_a_rollout_of_several_web_instances_swaps_the_route_once_before_any_stop(
-    world: World, shop: str, alice: User
+    world: World, shop: str, alice: Principal
 ) -> None:
     deploy(world.platform, shop, "img:1")
     change(world.platform, alice, shop, [FormationChange("web", quantity=3)])
@@ -213,7 +214,7 @@ def test_a_running_instance_with_another_spec_is_drained(world: World, shop: str
 
 
 def test_process_types_dropped_from_the_procfile_are_drained(
-    world: World, shop: str, alice: User
+    world: World, shop: str, alice: Principal
 ) -> None:
     deploy(world.platform, shop, "img:1")
     change(world.platform, alice, shop, [FormationChange("worker", quantity=2)])
@@ -225,7 +226,7 @@ def test_process_types_dropped_from_the_procfile_are_drained(
 
 
 def test_an_instance_that_turns_unhealthy_is_taken_out_of_the_route(
-    world: World, shop: str, alice: User
+    world: World, shop: str, alice: Principal
 ) -> None:
     deploy(world.platform, shop, "img:1")
     change(world.platform, alice, shop, [FormationChange("web", quantity=2)])

@@ -1,12 +1,22 @@
-"""Apps: list, create, inspect, update health settings, destroy."""
+"""Apps: list, create (in a team), inspect, update health settings, move, destroy."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Request, Response, status
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
-from xae.api.deps import AppDep, PlatformDep, SessionDep, UserDep
+from xae.api.deps import PlatformDep
+from xae.api.guards import (
+    AppDeploy,
+    AppDestroy,
+    AppRead,
+    AppTransfer,
+    NewAppTeam,
+    Self,
+    TeamCreateApp,
+)
+from xae.api.pagination import PageDep, page
 from xae.api.responses import errors
 from xae.api.routes.views import app_public, formation_public, instance_public
 from xae.api.schemas import AppCreate, AppInfo, AppPublic, AppUpdate, Health
@@ -15,27 +25,50 @@ from xae.control.plan import health_for
 from xae.control.platform import Platform
 from xae.store.models import App
 
-router = APIRouter(prefix="/v1/apps", tags=["apps"])
+router = APIRouter(prefix="/v1", tags=["apps"])
 
 
-@router.get("")
-def list_apps(p: PlatformDep, session: SessionDep, user: UserDep) -> list[AppPublic]:
-    query = select(App).order_by(App.name)
-    if not user.is_admin:
-        query = query.where(App.owner_id == user.id)
-    return [app_public(p, app) for app in session.scalars(query)]
-
-
-@router.post("", status_code=status.HTTP_201_CREATED, responses=errors(409))
-def create_app(body: AppCreate, p: PlatformDep, user: UserDep) -> AppPublic:
-    service.create_app(p, user, body.name)
+@router.get("/apps")
+def list_apps(
+    p: PlatformDep, principal: Self, pages: PageDep, request: Request, response: Response
+) -> list[AppPublic]:
+    """The apps of the caller's teams (all apps, for admins), by name."""
+    query = (
+        select(App)
+        .options(selectinload(App.team), selectinload(App.current_release))
+        .order_by(App.name)
+        .limit(pages.limit + 1)
+    )
+    teams = principal.visible_team_ids()
+    if teams is not None:
+        query = query.where(App.team_id.in_(teams))
+    if principal.app_id is not None:
+        query = query.where(App.id == principal.app_id)
+    if pages.after is not None:
+        query = query.where(App.name > pages.after)
     with p.db.session() as session:
-        return app_public(p, service.get_app(session, body.name))
+        rows = list(session.scalars(query))
+    return [app_public(p, a) for a in page(rows, pages, lambda a: a.name, request, response)]
 
 
-@router.get("/{name}")
-def app_info(app: AppDep, p: PlatformDep, session: SessionDep) -> AppInfo:
-    return _info(p, session, app)
+@router.post("/apps", status_code=status.HTTP_201_CREATED, responses=errors(409))
+def create_app(body: AppCreate, team: NewAppTeam, p: PlatformDep, principal: Self) -> AppPublic:
+    """A new app in team `?team=` (by default: your only team where you may create apps)."""
+    service.create_app(p, principal, body.name, team)
+    with p.db.session() as session:
+        return app_public(p, _loaded(session, body.name))
+
+
+@router.get("/apps/{name}")
+def app_info(app: AppRead, p: PlatformDep) -> AppInfo:
+    with p.db.session() as session:
+        return _info(p, session, app)
+
+
+def _loaded(session: Session, name: str) -> App:
+    app = service.get_app(session, name)
+    _ = app.team, app.current_release
+    return app
 
 
 def _info(p: Platform, session: Session, app: App) -> AppInfo:
@@ -52,11 +85,11 @@ def _info(p: Platform, session: Session, app: App) -> AppInfo:
     )
 
 
-@router.patch("/{name}")
-def update_app(app: AppDep, body: AppUpdate, p: PlatformDep, user: UserDep) -> AppInfo:
+@router.patch("/apps/{name}")
+def update_app(app: AppDeploy, body: AppUpdate, p: PlatformDep, principal: Self) -> AppInfo:
     service.update_app(
         p,
-        user,
+        principal,
         app.name,
         service.HealthSettings(
             path=body.health_path,
@@ -67,10 +100,22 @@ def update_app(app: AppDep, body: AppUpdate, p: PlatformDep, user: UserDep) -> A
     )
     with p.db.session() as session:
         # The app as the change left it (authorized above, at the start of this request).
-        return _info(p, session, service.get_app(session, app.name))
+        return _info(p, session, _loaded(session, app.name))
 
 
-@router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT)
-def destroy_app(app: AppDep, p: PlatformDep, user: UserDep, confirm: str | None = None) -> Response:
-    service.destroy_app(p, user, app.name, confirm)
+@router.post("/apps/{name}/transfer", responses=errors(403))
+def transfer_app(
+    app: AppTransfer, team: TeamCreateApp, p: PlatformDep, principal: Self
+) -> AppPublic:
+    """Move the app to the team `?team=` (owner of its team, and may create apps in that one)."""
+    service.transfer_app(p, principal, app.name, team)
+    with p.db.session() as session:
+        return app_public(p, _loaded(session, app.name))
+
+
+@router.delete("/apps/{name}", status_code=status.HTTP_204_NO_CONTENT)
+def destroy_app(
+    app: AppDestroy, p: PlatformDep, principal: Self, confirm: str | None = None
+) -> Response:
+    service.destroy_app(p, principal, app.name, confirm)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -10,14 +10,17 @@ import logging
 from datetime import timedelta
 
 from fastapi import APIRouter, Request, status
+from sqlalchemy import select
 
-from xae.api.deps import PlatformDep, UserDep
+from xae.api.deps import PlatformDep
+from xae.api.guards import PUBLIC, Self
 from xae.api.responses import errors
-from xae.api.schemas import TokenCreate, TokenPublic, WhoAmI
+from xae.api.schemas import TeamRole, TokenCreate, TokenInfo, TokenPublic, WhoAmI
 from xae.auth.throttle import LoginThrottle
 from xae.auth.tokens import login
 from xae.control.audit import record
 from xae.errors import Unauthorized
+from xae.store.models import App, Team, Token
 
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
 log = logging.getLogger("xae.api.auth")
@@ -27,6 +30,7 @@ log = logging.getLogger("xae.api.auth")
     "/tokens",
     status_code=status.HTTP_201_CREATED,
     responses=errors(401, 429),
+    dependencies=[PUBLIC],
 )
 def create_token(body: TokenCreate, request: Request, p: PlatformDep) -> TokenPublic:
     throttle: LoginThrottle = request.app.state.login_throttle
@@ -40,11 +44,33 @@ def create_token(body: TokenCreate, request: Request, p: PlatformDep) -> TokenPu
         except Unauthorized:
             log.warning("failed login for user name %r from %s", body.username[:64], address)
             raise
-        record(session, body.username, "auth.login", body.username)
+        record(session, body.username, "auth.login", body.username)  # team-less: admins read it
     throttle.succeeded(attempt)
     return TokenPublic(token=issued.token, expires_at=issued.expires_at)
 
 
 @router.get("/whoami")
-def whoami(user: UserDep) -> WhoAmI:
-    return WhoAmI(username=user.name, is_admin=user.is_admin)
+def whoami(principal: Self, p: PlatformDep) -> WhoAmI:
+    """The caller: user, admin or not, their role in each team, and this token's limits."""
+    with p.db.session() as session:
+        names = dict(
+            session.execute(select(Team.id, Team.name).where(Team.id.in_(principal.roles)))
+            .tuples()
+            .all()
+        )
+        token = session.get(Token, principal.token_id) if principal.token_id else None
+        app = session.get(App, principal.app_id) if principal.app_id else None
+        return WhoAmI(
+            username=principal.name,
+            is_admin=principal.is_admin,
+            token=TokenInfo(
+                name=principal.token_name,
+                scope=principal.scope,
+                app=app.name if app else None,
+                expires_at=token.expires_at if token else None,
+            ),
+            teams=sorted(
+                (TeamRole(team=names[t], role=r) for t, r in principal.roles.items() if t in names),
+                key=lambda tr: tr.team,
+            ),
+        )

@@ -23,7 +23,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from xae.api.deps import AppDep, PlatformDep, UserDep
+from xae.api.deps import PlatformDep
+from xae.api.guards import AppDeploy, Self
 from xae.api.responses import errors
 from xae.api.routes.views import release_public
 from xae.api.schemas import ImageDeploy
@@ -50,7 +51,7 @@ _SPOOL_WRITE = 1 << 20
 
 
 @router.post("/{name}/deploys", response_class=StreamingResponse, responses=_EVENTS | errors(413))
-async def deploy(app: AppDep, request: Request, p: PlatformDep, user: UserDep) -> StreamingResponse:
+async def deploy(app: AppDeploy, request: Request, p: PlatformDep, user: Self) -> StreamingResponse:
     name = app.name
     limit = p.settings.max_upload_bytes
     spool = await run_in_threadpool(_open_spool, p)
@@ -94,7 +95,7 @@ def _finish_spool(spool: BinaryIO, rest: bytes) -> None:
 
 @router.post("/{name}/deploys/image", response_class=StreamingResponse, responses=_EVENTS)
 def deploy_image(
-    app: AppDep, body: ImageDeploy, p: PlatformDep, user: UserDep
+    app: AppDeploy, body: ImageDeploy, p: PlatformDep, user: Self
 ) -> StreamingResponse:
     name = app.name
     image, port = validate_image_ref(body.image), validate_port(body.port)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
 
-from xae.api.deps import AppDep, PlatformDep, SessionDep, UserDep
+from xae.api.deps import PlatformDep, SessionDep
+from xae.api.guards import AppDeploy, AppRead, Self
 from xae.api.routes.views import formation_public, instance_public
 from xae.api.schemas import FormationPatch, FormationPublic, InstancePublic, RestartRequest
 from xae.control import formation as service
@@ -14,13 +15,13 @@ router = APIRouter(prefix="/v1/apps", tags=["formation"])
 
 
 @router.get("/{name}/formation")
-def get_formation(app: AppDep, p: PlatformDep, session: SessionDep) -> list[FormationPublic]:
+def get_formation(app: AppRead, p: PlatformDep, session: SessionDep) -> list[FormationPublic]:
     return formation_public(p, session, app)
 
 
 @router.patch("/{name}/formation")
 def change_formation(
-    app: AppDep, body: FormationPatch, p: PlatformDep, user: UserDep
+    app: AppDeploy, body: FormationPatch, p: PlatformDep, user: Self
 ) -> list[FormationPublic]:
     service.change(
         p,
@@ -39,12 +40,12 @@ def change_formation(
 
 
 @router.post("/{name}/restart", status_code=status.HTTP_204_NO_CONTENT)
-def restart(app: AppDep, body: RestartRequest, p: PlatformDep, user: UserDep) -> Response:
+def restart(app: AppDeploy, body: RestartRequest, p: PlatformDep, user: Self) -> Response:
     service.restart(p, user, app.name, body.type)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/{name}/instances")
-def list_instances(app: AppDep, p: PlatformDep) -> list[InstancePublic]:
+def list_instances(app: AppRead, p: PlatformDep) -> list[InstancePublic]:
     instances = sorted(p.backend.list_instances(app.name), key=lambda i: (i.process, i.name))
     return [instance_public(p, i) for i in instances]

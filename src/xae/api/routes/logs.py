@@ -7,7 +7,8 @@ from collections.abc import Iterator
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 
-from xae.api.deps import AppDep, PlatformDep
+from xae.api.deps import PlatformDep
+from xae.api.guards import AppLogs
 from xae.logs.stream import app_logs
 
 router = APIRouter(prefix="/v1/apps", tags=["logs"])
@@ -19,7 +20,7 @@ router = APIRouter(prefix="/v1/apps", tags=["logs"])
     responses={200: {"description": "Log lines", "content": {"text/plain": {}}}},
 )
 def logs(
-    app: AppDep,
+    app: AppLogs,
     p: PlatformDep,
     follow: bool = False,
     process: str | None = None,

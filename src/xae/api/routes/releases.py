@@ -8,11 +8,14 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 from sqlalchemy import select
 
-from xae.api.deps import AppDep, PlatformDep, SessionDep, UserDep
+from xae.api.deps import PlatformDep, SessionDep
+from xae.api.guards import AppDeploy, AppRead, Self
 from xae.api.routes.views import release_public
 from xae.api.schemas import ReleasePublic, RollbackRequest
+from xae.auth.policy import allows_app
 from xae.control import releases as service
 from xae.control.apps import get_app
+from xae.domain.access import Action
 from xae.errors import InvalidInput
 from xae.store.models import Release
 
@@ -27,7 +30,7 @@ def _release(p: PlatformDep, name: str, version: int) -> ReleasePublic:
 
 
 @router.get("/{name}/releases")
-def list_releases(app: AppDep, session: SessionDep) -> list[ReleasePublic]:
+def list_releases(app: AppRead, session: SessionDep) -> list[ReleasePublic]:
     rows = session.scalars(
         select(Release).where(Release.app_id == app.id).order_by(Release.version.desc())
     )
@@ -39,7 +42,7 @@ _VERSION = r"^v?([0-9]{1,9})$"
 
 @router.get("/{name}/releases/{version}")
 def release_info(
-    app: AppDep,
+    app: AppRead,
     version: Annotated[str, Path(description="the release: v3 or 3", max_length=20)],
     session: SessionDep,
 ) -> ReleasePublic:
@@ -50,19 +53,22 @@ def release_info(
 
 
 @router.post("/{name}/rollback")
-def rollback(app: AppDep, body: RollbackRequest, p: PlatformDep, user: UserDep) -> ReleasePublic:
+def rollback(app: AppDeploy, body: RollbackRequest, p: PlatformDep, user: Self) -> ReleasePublic:
     _, version = service.rollback(p, user, app.name, body.version)
     return _release(p, app.name, version)
 
 
 @router.get("/{name}/config")
-def get_config(app: AppDep) -> dict[str, str]:
-    return dict(app.config)
+def get_config(app: AppRead, principal: Self) -> dict[str, str | None]:
+    """Every key with its value; a viewer sees the keys only (values are null)."""
+    if allows_app(principal, app, Action.APP_CONFIG_READ):
+        return dict(app.config)
+    return dict.fromkeys(app.config)
 
 
 @router.patch("/{name}/config")
 def change_config(
-    app: AppDep, body: dict[str, str | None], p: PlatformDep, user: UserDep
+    app: AppDeploy, body: dict[str, str | None], p: PlatformDep, user: Self
 ) -> ReleasePublic:
     version = service.set_config(p, user, app.name, body)
     return _release(p, app.name, version)

@@ -5,18 +5,20 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from sqlalchemy import select, text
 
-from xae.api.deps import PlatformDep, UserDep
+from xae.api.deps import PlatformDep
+from xae.api.guards import Self
 from xae.api.schemas import Component, RouterInfo, Status
+from xae.auth.policy import Principal
 from xae.control.platform import Platform
 from xae.control.reconciler import AppFailure, Reconciler
 from xae.errors import XaeError
-from xae.store.models import App, User
+from xae.store.models import App
 
 router = APIRouter(prefix="/v1", tags=["status"])
 
 
 @router.get("/status")
-def get_status(request: Request, p: PlatformDep, user: UserDep) -> Status:
+def get_status(request: Request, p: PlatformDep, user: Self) -> Status:
     components = [Component(name="api", healthy=True, detail=f"serving at {p.settings.api_url}")]
     backend = p.backend.name
     try:
@@ -56,10 +58,10 @@ def get_status(request: Request, p: PlatformDep, user: UserDep) -> Status:
     )
 
 
-def _reconciler(reconciler: Reconciler | None, p: Platform, user: User) -> Component:
+def _reconciler(reconciler: Reconciler | None, p: Platform, user: Principal) -> Component:
     """Whether self-healing works for the user's apps: unhealthy while any of them fails.
 
-    A user sees the names and errors of their own failing apps (an admin: of all apps) and
+    A user sees the names and errors of their teams' failing apps (an admin: of all apps) and
     only how many other apps fail, never their names or errors."""
     restart = "restart xae: `make down && make up`"
     if reconciler is None:
@@ -68,11 +70,15 @@ def _reconciler(reconciler: Reconciler | None, p: Platform, user: User) -> Compo
         return Component(name="reconciler", healthy=False, detail="stopped", hint=restart)
     failures = reconciler.failures()
     overdue = reconciler.scheduler.overdue()
-    if user.is_admin:
+    teams = user.visible_team_ids()
+    if teams is None:
         mine = set(failures) | set(overdue)
     else:
+        query = select(App.name).where(App.team_id.in_(teams))
+        if user.app_id is not None:
+            query = query.where(App.id == user.app_id)
         with p.db.session() as session:
-            mine = set(session.scalars(select(App.name).where(App.owner_id == user.id)))
+            mine = set(session.scalars(query))
     problems = [
         f"{name} fails since {f.since:%Y-%m-%d %H:%M:%S} UTC ({f.passes} passes): {f.error}"
         f" ({_next_pass(f)})"
@@ -81,7 +87,7 @@ def _reconciler(reconciler: Reconciler | None, p: Platform, user: User) -> Compo
     ]
     others = len(set(failures) - mine)
     if others:
-        problems.append(f"{others} app(s) of other users fail")
+        problems.append(f"{others} app(s) of other teams fail")
     slow = [f"{name} ({secs:.0f} s)" for name, secs in sorted(overdue.items()) if name in mine]
     detail = f"{reconciler.passes} passes"
     if reconciler.loop_error:

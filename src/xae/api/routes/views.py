@@ -16,7 +16,7 @@ def app_public(p: Platform, app: App) -> AppPublic:
     return AppPublic(
         name=app.name,
         url=p.url_for(app.name),
-        owner=app.owner.name,
+        team=app.team.name,
         created_at=app.created_at,
         release=app.current_release.version if app.current_release else None,
     )

@@ -156,13 +156,21 @@ class KubernetesOrchestrator:
             self._restore(plan, before)
             raise
         self._prune_secrets(plan)
+        self._remove_elsewhere(plan)
 
     def in_sync(self, plan: AppPlan) -> bool:
         self._ensure_cache()
-        deployed = {_process_of(d): d for d in self.cache.app_deployments(plan.app)}
+        ns = m.namespace_name(self.plane, plan.owner)
+        everywhere = self.cache.app_deployments(plan.app)
+        deployed = {
+            _process_of(d): d
+            for d in everywhere
+            if d.metadata is not None and d.metadata.namespace == ns
+        }
+        if len(deployed) != len(everywhere):
+            return False  # some are in another namespace: the app moved to another team
         if set(deployed) != {p.process for p in plan.processes}:
             return False
-        ns = m.namespace_name(self.plane, plan.owner)
         for proc in plan.processes:
             d = deployed[proc.process]
             wanted = m.deployment(self.plane, ns, plan, proc, progress_deadline=self._deadline)
@@ -208,6 +216,7 @@ class KubernetesOrchestrator:
     ) -> None:
         """Wait until the cluster runs `plan`; on failure raise `DeployFailed` saying that
         `serving` (`vN` of the web Deployment before, None if there was none) keeps serving."""
+        ns = m.namespace_name(self.plane, plan.owner)
         wanted = {
             p.process: Wanted(p.quantity, p.spec.spec_hash, generations.get(p.process, 0))
             for p in plan.processes
@@ -217,7 +226,11 @@ class KubernetesOrchestrator:
         with self.cache.changed:
             while True:
                 # The condition's lock is reentrant: the cache's readers take it again.
-                deployments = {_process_of(d): d for d in self.cache.app_deployments(plan.app)}
+                deployments = {
+                    _process_of(d): d
+                    for d in self.cache.app_deployments(plan.app)
+                    if d.metadata is not None and d.metadata.namespace == ns
+                }
                 status = evaluate(deployments, wanted, self.cache.app_pods(plan.app))
                 if status.done:
                     progress(f"v{plan.release} rolled out")
@@ -294,6 +307,17 @@ class KubernetesOrchestrator:
         for secret in self.client.list(Secret, namespace=ns, labels=labels):
             if secret.metadata is not None and secret.metadata.name not in used:
                 self._delete(Secret, secret.metadata.name, ns)
+
+    def _remove_elsewhere(self, plan: AppPlan) -> None:
+        """The app's objects in other namespaces than its team's: after the app moved to
+        another team, its old pods go once the new ones serve."""
+        ns = m.namespace_name(self.plane, plan.owner)
+        labels: dict[str, Any] = dict(m.app_labels(self.plane, plan.app))
+        kinds: list[Any] = [Deployment, Service, NetworkPolicy, Secret]
+        for kind in kinds:
+            for obj in self.client.list(kind, namespace="*", labels=labels):
+                if obj.metadata is not None and obj.metadata.namespace != ns:
+                    self._delete(kind, obj.metadata.name, obj.metadata.namespace)
 
     def _delete(self, kind: Any, name: str | None, namespace: str | None) -> None:
         if not name:
