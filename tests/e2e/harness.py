@@ -94,9 +94,26 @@ class Plane:
         if check and proc.returncode != 0:
             pytest.fail(
                 f"`xae {' '.join(args)}` exited {proc.returncode}\n"
-                f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+                f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}{self.plane_log_if_down()}"
             )
         return proc
+
+    def plane_log_if_down(self, lines: int = 60) -> str:
+        """When the control plane is not answering: whether its process lives, and the end of
+        its log (a plane that died mid-suite is otherwise a mystery once its state is gone)."""
+        try:
+            httpx.get(f"{self.api}/healthz", timeout=2)
+            return ""
+        except httpx.HTTPError as e:
+            pid_file = self.state_dir / "xae.pid"
+            pid = pid_file.read_text().strip() if pid_file.exists() else "?"
+            alive = pid.isdigit() and Path(f"/proc/{pid}").exists()
+            log = self.state_dir / "logs" / "xae.log"
+            tail = log.read_text(errors="replace").splitlines()[-lines:] if log.exists() else []
+            return (
+                f"\n-- the control plane does not answer ({type(e).__name__}); pid {pid} "
+                f"{'alive' if alive else 'gone'}; the end of {log}:\n" + "\n".join(tail)
+            )
 
     def xae_json(self, *args: str) -> Any:
         return json.loads(self.xae(*args, "--json").stdout)
@@ -149,8 +166,9 @@ class Plane:
 
     @property
     def namespace(self) -> str:
-        """The Kubernetes namespace of the tests' user (`admin`)."""
-        return f"xae-{self.name}-admin"
+        """The Kubernetes namespace of the tests' apps: their team's (`default`, the bootstrap
+        admin's)."""
+        return f"xae-{self.name}-default"
 
     def kubectl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         proc = subprocess.run(

@@ -21,9 +21,12 @@ from xae.errors import AlreadyExists, InvalidInput
 from xae.store.models import App, Build, Formation, Release, Team
 
 
-def get_app(session: Session, name: str) -> App:
+def get_app(session: Session, name: str, app_id: int | None = None) -> App:
+    """The app named `name`; with `app_id`, only if it is still the app the caller was
+    authorized for (a name destroyed and created again by someone else in between is another
+    app, and answers as missing)."""
     app = session.scalar(select(App).where(App.name == name))
-    if app is None:
+    if app is None or (app_id is not None and app.id != app_id):
         raise app_not_found(name)
     return app
 
@@ -58,7 +61,9 @@ class HealthSettings:
     drain_seconds: float | None = None
 
 
-def update_app(p: Platform, user: Principal, name: str, changes: HealthSettings) -> None:
+def update_app(
+    p: Platform, user: Principal, name: str, changes: HealthSettings, *, app_id: int | None = None
+) -> None:
     if changes.path is not None:
         validate_health_path(changes.path)
     if changes.drain_seconds is not None and not (
@@ -66,7 +71,7 @@ def update_app(p: Platform, user: Principal, name: str, changes: HealthSettings)
     ):
         raise InvalidInput("drain seconds must be between 0 and 3600")
     with p.db.session() as session:
-        app = get_app(session, name)
+        app = get_app(session, name, app_id)
         if changes.timeout is not None or changes.attempts is not None:
             # The bound is on the check as it will run: the new value with the other one kept.
             validate_health_timing(
@@ -95,14 +100,16 @@ def update_app(p: Platform, user: Principal, name: str, changes: HealthSettings)
         )
 
 
-def transfer_app(p: Platform, user: Principal, name: str, team: Team) -> None:
+def transfer_app(
+    p: Platform, user: Principal, name: str, team: Team, *, app_id: int | None = None
+) -> None:
     """Move an app to another team (the caller may move it, and create apps in `team`).
 
     On kubernetes the app's objects move to the team's namespace at the next rollout; its
     releases, config and routes are unchanged."""
     with p.change(name):
         with p.db.session() as session:
-            app = get_app(session, name)
+            app = get_app(session, name, app_id)
             before = app.team
             if before.id == team.id:
                 raise InvalidInput(f"app {name!r} is already in team {team.name!r}")
@@ -115,7 +122,9 @@ def transfer_app(p: Platform, user: Principal, name: str, team: Team) -> None:
         p.converge_held(name)
 
 
-def destroy_app(p: Platform, user: Principal, name: str, confirm: str | None) -> None:
+def destroy_app(
+    p: Platform, user: Principal, name: str, confirm: str | None, *, app_id: int | None = None
+) -> None:
     validate_app_name(name)
     if confirm != name:
         raise InvalidInput(
@@ -124,7 +133,7 @@ def destroy_app(p: Platform, user: Principal, name: str, confirm: str | None) ->
         )
     with p.strategy.lock(name):
         with p.db.session() as session:
-            app = get_app(session, name)
+            app = get_app(session, name, app_id)
             app_id, team_id = app.id, app.team_id
         p.strategy.remove_app(name)
         with p.db.session() as session:

@@ -56,12 +56,19 @@ def formations(session: Session, app: App) -> list[Formation]:
     )
 
 
-def change(p: Platform, user: Principal, name: str, changes: list[FormationChange]) -> None:
+def change(
+    p: Platform,
+    user: Principal,
+    name: str,
+    changes: list[FormationChange],
+    *,
+    app_id: int | None = None,
+) -> None:
     if not changes:
         raise InvalidInput("nothing to change: use e.g. `xae ps:scale web=2`")
     with p.change(name):
         with p.db.session() as session:
-            app = get_app(session, name)
+            app = get_app(session, name, app_id)
             known = process_types(session, app)
             if not known:
                 raise InvalidInput(
@@ -95,10 +102,12 @@ def change(p: Platform, user: Principal, name: str, changes: list[FormationChang
         p.converge_held(name)
 
 
-def restart(p: Platform, user: Principal, name: str, process_type: str | None) -> None:
+def restart(
+    p: Platform, user: Principal, name: str, process_type: str | None, *, app_id: int | None = None
+) -> None:
     with p.change(name):
         with p.db.session() as session:
-            app = get_app(session, name)
+            app = get_app(session, name, app_id)
             rows = formations(session, app)
             if process_type is not None and process_type not in {r.process_type for r in rows}:
                 raise InvalidInput(f"{name} has no process type {process_type[:40]!r}")

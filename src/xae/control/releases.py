@@ -171,7 +171,14 @@ def release_build(
     return version
 
 
-def set_config(p: Platform, user: Principal, name: str, changes: dict[str, str | None]) -> int:
+def set_config(
+    p: Platform,
+    user: Principal,
+    name: str,
+    changes: dict[str, str | None],
+    *,
+    app_id: int | None = None,
+) -> int:
     """Apply config changes as a new release and roll it out; returns its version."""
     if not changes:
         raise InvalidInput("no config changes given: use `xae config:set KEY=VALUE`")
@@ -181,7 +188,7 @@ def set_config(p: Platform, user: Principal, name: str, changes: dict[str, str |
             check_config_value(key, value)
     with p.change(name):
         with p.db.session() as session:
-            app = get_app(session, name)
+            app = get_app(session, name, app_id)
             config = dict(app.config)
             for key, value in changes.items():
                 if value is None:
@@ -216,14 +223,16 @@ def set_config(p: Platform, user: Principal, name: str, changes: dict[str, str |
     return version
 
 
-def rollback(p: Platform, user: Principal, name: str, version: int | None) -> tuple[int, int]:
+def rollback(
+    p: Platform, user: Principal, name: str, version: int | None, *, app_id: int | None = None
+) -> tuple[int, int]:
     """Roll back to `version` (default: the release before the current one) as a new release.
 
     Returns (target version, new version).
     """
     with p.change(name):
         with p.db.session() as session:
-            app = get_app(session, name)
+            app = get_app(session, name, app_id)
             current = app.current_release
             if current is None:
                 raise InvalidInput(f"{name} has no release to roll back from: deploy it first")

@@ -97,6 +97,8 @@ class Token(Base):
 
 class App(Base):
     __tablename__ = "apps"
+    # Ids are never reused: a change authorized for an app checks it is still that app.
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(30), unique=True)

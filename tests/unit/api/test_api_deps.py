@@ -150,3 +150,24 @@ def test_a_read_looks_the_app_up_once(
     assert client.get(f"/v1/apps/{shop}{suffix}").status_code == 200
 
     assert len(app_lookups) == 1
+
+
+def test_a_change_authorized_for_an_app_never_lands_on_a_new_app_of_the_same_name(
+    world: World, client: TestClient, shop: str
+) -> None:
+    """The name was destroyed and taken by another team between the check and the change."""
+    from xae.control import releases
+    from xae.control.apps import create_app, destroy_app, get_app
+
+    with world.db.session() as session:
+        authorized = get_app(session, shop).id
+    destroy_app(world.platform, world.user("alice"), shop, confirm=shop)
+    create_app(world.platform, world.user("bob"), shop)
+
+    with pytest.raises(type(app_not_found(shop))):
+        releases.set_config(
+            world.platform, world.user("alice"), shop, {"A": "1"}, app_id=authorized
+        )
+
+    bob = {"Authorization": f"Bearer {world.token('bob')}"}
+    assert client.get(f"/v1/apps/{shop}/config", headers=bob).json() == {}

@@ -97,6 +97,7 @@ def update_app(app: AppDeploy, body: AppUpdate, p: PlatformDep, principal: Self)
             attempts=body.health_attempts,
             drain_seconds=body.drain_seconds,
         ),
+        app_id=app.id,
     )
     with p.db.session() as session:
         # The app as the change left it (authorized above, at the start of this request).
@@ -108,7 +109,7 @@ def transfer_app(
     app: AppTransfer, team: TeamCreateApp, p: PlatformDep, principal: Self
 ) -> AppPublic:
     """Move the app to the team `?team=` (owner of its team, and may create apps in that one)."""
-    service.transfer_app(p, principal, app.name, team)
+    service.transfer_app(p, principal, app.name, team, app_id=app.id)
     with p.db.session() as session:
         return app_public(p, _loaded(session, app.name))
 
@@ -117,5 +118,5 @@ def transfer_app(
 def destroy_app(
     app: AppDestroy, p: PlatformDep, principal: Self, confirm: str | None = None
 ) -> Response:
-    service.destroy_app(p, principal, app.name, confirm)
+    service.destroy_app(p, principal, app.name, confirm, app_id=app.id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

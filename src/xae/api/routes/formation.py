@@ -33,6 +33,7 @@ def change_formation(
             )
             for u in body.updates
         ],
+        app_id=app.id,
     )
     with p.db.session() as session:
         # The formation as the change left it (the app was authorized at the request's start).
@@ -41,7 +42,7 @@ def change_formation(
 
 @router.post("/{name}/restart", status_code=status.HTTP_204_NO_CONTENT)
 def restart(app: AppDeploy, body: RestartRequest, p: PlatformDep, user: Self) -> Response:
-    service.restart(p, user, app.name, body.type)
+    service.restart(p, user, app.name, body.type, app_id=app.id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

@@ -54,7 +54,7 @@ def release_info(
 
 @router.post("/{name}/rollback")
 def rollback(app: AppDeploy, body: RollbackRequest, p: PlatformDep, user: Self) -> ReleasePublic:
-    _, version = service.rollback(p, user, app.name, body.version)
+    _, version = service.rollback(p, user, app.name, body.version, app_id=app.id)
     return _release(p, app.name, version)
 
 
@@ -70,5 +70,5 @@ def get_config(app: AppRead, principal: Self) -> dict[str, str | None]:
 def change_config(
     app: AppDeploy, body: dict[str, str | None], p: PlatformDep, user: Self
 ) -> ReleasePublic:
-    version = service.set_config(p, user, app.name, body)
+    version = service.set_config(p, user, app.name, body, app_id=app.id)
     return _release(p, app.name, version)

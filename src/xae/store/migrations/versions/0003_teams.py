@@ -80,8 +80,10 @@ def upgrade() -> None:
     )
 
     def new_team(name: str) -> int:
-        result = conn.execute(sa.insert(teams).values(name=name, created_at=now))
-        return int(result.inserted_primary_key[0])  # type: ignore[index]
+        conn.execute(sa.insert(teams).values(name=name, created_at=now))
+        return int(
+            conn.execute(sa.text("SELECT id FROM teams WHERE name = :n"), {"n": name}).scalar_one()
+        )
 
     admins = [u for u in users if u.is_admin]
     if admins or owners:
@@ -110,7 +112,11 @@ def upgrade() -> None:
             sa.text("UPDATE apps SET team_id = :team WHERE owner_id = :user"),
             {"team": team_id, "user": user_id},
         )
-    with op.batch_alter_table("apps") as batch:
+    # AUTOINCREMENT: an id is never given twice, so a request authorized for one app can tell
+    # it from a later app of the same name (SQLite would otherwise reuse the highest id).
+    with op.batch_alter_table(
+        "apps", recreate="always", table_kwargs={"sqlite_autoincrement": True}
+    ) as batch:
         batch.alter_column("team_id", existing_type=sa.Integer(), nullable=False)
         batch.create_foreign_key("fk_apps_team_id", "teams", ["team_id"], ["id"])
         batch.create_index("ix_apps_team_id", ["team_id"])
