@@ -18,6 +18,7 @@ from xae.auth.policy import authorize_app
 from xae.auth.tokens import authenticate
 from xae.control.apps import get_app
 from xae.control.platform import Platform
+from xae.domain.names import validate_app_name
 from xae.errors import Unauthorized
 from xae.store.models import App, User
 
@@ -61,7 +62,11 @@ def authorized_app(name: str, platform: PlatformDep, user: UserDep) -> App:
     A missing app and someone else's answer the same (`xae.auth.policy.app_not_found`). The row
     comes back detached from its session, with its owner and current release loaded: handlers
     read it as it was at the start of the request. Services that change the app re-read it
-    under the app's lock, since the state a change starts from must be read inside it."""
+    under the app's lock, since the state a change starts from must be read inside it.
+
+    A name that cannot be an app's is refused (422, saying what a name may be) before anything
+    is looked up: it tells nothing about which apps exist, since none can have it."""
+    validate_app_name(name)
     with platform.db.session() as session:
         app = get_app(session, name)
         authorize_app(user, app)

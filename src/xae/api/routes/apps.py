@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response, status
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response, status
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -71,6 +73,13 @@ def update_app(app: AppDep, body: AppUpdate, p: PlatformDep, user: UserDep) -> A
 
 
 @router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT)
-def destroy_app(app: AppDep, p: PlatformDep, user: UserDep, confirm: str | None = None) -> Response:
+def destroy_app(
+    app: AppDep,
+    p: PlatformDep,
+    user: UserDep,
+    confirm: Annotated[
+        str | None, Query(max_length=64, description="the app's name again, to confirm")
+    ] = None,
+) -> Response:
     service.destroy_app(p, user, app.name, confirm)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

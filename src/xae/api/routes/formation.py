@@ -9,6 +9,7 @@ from xae.api.routes.views import formation_public, instance_public
 from xae.api.schemas import FormationPatch, FormationPublic, InstancePublic, RestartRequest
 from xae.control import formation as service
 from xae.control.apps import get_app
+from xae.domain.names import validate_process_type
 
 router = APIRouter(prefix="/v1/apps", tags=["formation"])
 
@@ -22,6 +23,8 @@ def get_formation(app: AppDep, p: PlatformDep, session: SessionDep) -> list[Form
 def change_formation(
     app: AppDep, body: FormationPatch, p: PlatformDep, user: UserDep
 ) -> list[FormationPublic]:
+    for update in body.updates:
+        validate_process_type(update.type)
     service.change(
         p,
         user,
@@ -40,6 +43,8 @@ def change_formation(
 
 @router.post("/{name}/restart", status_code=status.HTTP_204_NO_CONTENT)
 def restart(app: AppDep, body: RestartRequest, p: PlatformDep, user: UserDep) -> Response:
+    if body.type is not None:
+        validate_process_type(body.type)
     service.restart(p, user, app.name, body.type)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 

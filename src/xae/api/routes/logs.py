@@ -8,6 +8,7 @@ from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 
 from xae.api.deps import AppDep, PlatformDep
+from xae.domain.names import validate_process_type
 from xae.logs.stream import app_logs
 
 router = APIRouter(prefix="/v1/apps", tags=["logs"])
@@ -25,6 +26,8 @@ def logs(
     process: str | None = None,
     tail: int = 100,
 ) -> StreamingResponse:
+    if process is not None:
+        validate_process_type(process)
     lines = app_logs(
         p.backend, app.name, process=process, tail=max(0, min(tail, 10_000)), follow=follow
     )
