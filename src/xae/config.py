@@ -218,6 +218,16 @@ class Settings(BaseSettings):
     the kubelet evicts an instance that writes more. Docker's overlay2 on ext4 cannot bound
     the writable layer (see docs/operations.md)."""
 
+    max_json_body: int = Field(default=64 * 1024, ge=1024)
+    """The largest request body the API reads (JSON or form), in bytes; larger ones are
+    refused with 413 before parsing. A deploy's upload has its own limit, `max_upload_bytes`."""
+
+    api_rate: float = Field(default=50.0, ge=0)
+    api_burst: int = Field(default=200, ge=1)
+    """Requests per second each API token may make on average, and at once after being idle
+    (requests without a token: per client address); more are refused with 429 and
+    `Retry-After`. A rate of 0 turns the limit off."""
+
     @property
     def db_url(self) -> str:
         return f"sqlite:///{self.state_dir / 'xae.db'}"

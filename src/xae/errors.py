@@ -143,3 +143,10 @@ def is_temporary(error: BaseException) -> bool:
     if isinstance(error, XaeError):
         return error.temporary
     return True
+
+
+class BodyTooLarge(InvalidInput):
+    """A request body (other than a deploy's upload) larger than the API reads."""
+
+    code = "body_too_large"
+    status = 413

@@ -7,6 +7,7 @@ from fastapi.routing import APIRoute
 
 from xae.api import errors
 from xae.api.guards import PUBLIC, Guard, route_guards
+from xae.api.limits import BodyLimit, RateLimit
 from xae.api.responses import AUTHENTICATED
 from xae.api.responses import errors as error_responses
 from xae.api.routes import (
@@ -22,6 +23,7 @@ from xae.api.routes import (
     tokens,
     users,
 )
+from xae.auth.ratelimit import RateLimiter, RateLimits
 from xae.auth.throttle import LoginThrottle, ThrottleLimits
 from xae.control.platform import Platform
 from xae.control.reconciler import Reconciler
@@ -45,7 +47,13 @@ def create_app(platform: Platform, reconciler: Reconciler | None = None) -> Fast
         )
     )
     errors.install(app)
-    app.include_router(auth.router, responses=error_responses(400, 401, 422, 429))
+    # The last added runs first: a caller over its rate is refused before its body is read.
+    app.add_middleware(BodyLimit, max_bytes=settings.max_json_body)
+    app.state.rate_limiter = RateLimiter(
+        RateLimits(rate=settings.api_rate, burst=settings.api_burst)
+    )
+    app.add_middleware(RateLimit, limiter=app.state.rate_limiter)
+    app.include_router(auth.router, responses=error_responses(400, 401, 413, 422, 429))
     for module in (status, apps, deploys, releases, formation, logs, teams, users, tokens, audit):
         app.include_router(module.router, responses=AUTHENTICATED)
 

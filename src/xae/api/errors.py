@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -34,6 +35,25 @@ def _allowed_methods(request: Request) -> list[str]:
     ]
 
 
+_MAX_PROBLEMS = 10
+_MAX_PART = 40
+
+
+def _place(loc: Sequence[object]) -> str:
+    """Where a problem is (`updates.0.type`). A part can be a key the client chose (a config
+    var's name): it is shown escaped and cut short, so the message never carries raw control
+    characters, look-alikes unmarked, or a client's megabyte back."""
+    parts = []
+    for part in loc:
+        if part == "body":
+            continue
+        text = str(part)
+        if len(text) > _MAX_PART or not (text.isascii() and text.isprintable()):
+            text = ascii(text[:_MAX_PART]) + ("…" if len(text) > _MAX_PART else "")
+        parts.append(text)
+    return ".".join(parts)
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(XaeError)
     async def xae_error(_: Request, exc: XaeError) -> JSONResponse:
@@ -46,9 +66,10 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = [
-            f"{'.'.join(str(p) for p in e['loc'] if p != 'body')}: {e['msg']}" for e in exc.errors()
-        ]
+        errors = exc.errors()
+        problems = [f"{_place(e['loc'])}: {e['msg']}" for e in errors[:_MAX_PROBLEMS]]
+        if len(errors) > _MAX_PROBLEMS:
+            problems.append(f"and {len(errors) - _MAX_PROBLEMS} more problems")
         return JSONResponse(
             error_body("invalid_input", "the request is not valid: " + "; ".join(problems)),
             status_code=422,

@@ -30,6 +30,7 @@ from xae.auth.policy import (
 )
 from xae.control.teams import default_team
 from xae.domain.access import Action
+from xae.domain.names import validate_app_name, validate_team_name
 from xae.store.models import App, Team
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -80,6 +81,8 @@ class AppAccess(Guard):
     def __call__(
         self, name: str, request: Request, platform: PlatformDep, principal: PrincipalDep
     ) -> App:
+        # A name no app can have is refused (422) before any lookup: it reveals nothing.
+        validate_app_name(name)
         with platform.db.session() as session:
             app = session.scalar(
                 select(App)
@@ -108,6 +111,7 @@ class TeamAccess(Guard):
         self, team: str, request: Request, platform: PlatformDep, principal: PrincipalDep
     ) -> Team:
         assert self.action is not None
+        validate_team_name(team)
         with platform.db.session() as session:
             row = session.scalar(select(Team).where(Team.name == team))
             if row is None:

@@ -16,9 +16,9 @@ _WHY = {
     403: "The token's user may not do this",
     404: "No such app (or one of another user's), release or process type",
     409: "The name is taken, or the change conflicts with the app's state",
-    413: "The upload is larger than the server accepts",
+    413: "The request body (or a deploy's upload) is larger than the server accepts",
     422: "The request is not valid; the message says what to fix",
-    429: "Too many attempts; wait and try again",
+    429: "Too many requests or attempts; wait as long as `Retry-After` says and try again",
     502: "The container engine or cluster failed to do it",
     503: "The container engine or cluster cannot be reached",
 }
@@ -29,5 +29,5 @@ def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {s: {"model": ErrorBody, "description": _WHY[s]} for s in statuses}
 
 
-AUTHENTICATED = errors(400, 401, 403, 404, 422, 502, 503)
-"""What any call with a token may answer besides success."""
+AUTHENTICATED = errors(400, 401, 403, 404, 413, 422, 429, 502, 503)
+"""What any call with a token may answer besides success (413 and 429: `xae.api.limits`)."""

@@ -43,7 +43,7 @@ def _digest(token: str) -> str:
 
 
 def create_user(session: Session, name: str, password: str, *, is_admin: bool = False) -> User:
-    validate_user_name(name)
+    name = validate_user_name(name)
     if len(password) < 8:
         raise InvalidInput("passwords need at least 8 characters")
     if session.scalar(select(User).where(User.name == name)) is not None:
@@ -101,6 +101,8 @@ LOGIN_FAILED = "wrong user name or password"
 def login(session: Session, name: str, password: str, ttl: timedelta) -> IssuedToken:
     """A token for `name`; `Unauthorized` with `LOGIN_FAILED` otherwise, after the same work
     (one full password check) whether or not the user exists."""
+    if "@" in name:
+        name = name.lower()  # addresses are stored lower-cased
     user = session.scalar(select(User).where(User.name == name))
     stored = user.password_hash if user is not None else unknown_user_hash()
     matches = verify_password(password, stored)

@@ -101,7 +101,7 @@ def set_member(
     session: Session, actor: Principal, team: Team, user_name: str, role: Role
 ) -> Member:
     """Add `user_name` to `team` in `role`, or change their role."""
-    validate_user_name(user_name)
+    user_name = validate_user_name(user_name)
     user = session.scalar(select(User).where(User.name == user_name))
     if user is None:
         raise NotFound(
@@ -130,6 +130,7 @@ def set_member(
 
 
 def remove_member(session: Session, actor: Principal, team: Team, user_name: str) -> None:
+    user_name = validate_user_name(user_name)
     user = session.scalar(select(User).where(User.name == user_name))
     membership = (
         session.scalar(

@@ -13,6 +13,7 @@ from xae.auth.policy import Principal
 from xae.auth.tokens import create_user as _create_user
 from xae.control.audit import record
 from xae.domain.access import Role
+from xae.domain.names import validate_user_name
 from xae.errors import Forbidden, InvalidInput, NotFound
 from xae.store.models import Membership, Team, User
 
@@ -32,6 +33,7 @@ def create_user(
 
 
 def remove_user(session: Session, actor: Principal, name: str) -> None:
+    name = validate_user_name(name)
     user = session.scalar(select(User).where(User.name == name))
     if user is None:
         raise NotFound(f"there is no user {name!r}: `xae users` lists them")

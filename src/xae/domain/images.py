@@ -62,17 +62,17 @@ def validate_image_ref(ref: str) -> str:
         raise InvalidInput(f"an image reference is required, {_EXAMPLES}")
     if len(ref) > IMAGE_REF_MAX:
         raise InvalidInput(
-            f"the image reference {ref[:40]!r}… is {len(ref)} characters long; "
+            f"the image reference {ascii(ref[:40])}… is {len(ref)} characters long; "
             f"use at most {IMAGE_REF_MAX}"
         )
     if _CONTROL_OR_SPACE.search(ref):
         raise InvalidInput(
-            f"the image reference {ref[:80]!r} contains spaces or control characters: give "
+            f"the image reference {ascii(ref[:80])} contains spaces or control characters: give "
             f"exactly one reference, {_EXAMPLES}"
         )
     if not _REFERENCE.fullmatch(ref):
         raise InvalidInput(
-            f"the image reference {ref[:80]!r} is not valid: write it as "
+            f"the image reference {ascii(ref[:80])} is not valid: write it as "
             "[registry[:port]/]name[:tag][@sha256:digest] with a lowercase name, "
             f"{_EXAMPLES}"
         )

@@ -23,12 +23,13 @@ def validate_app_name(name: str) -> str:
         raise InvalidName("an app name is required")
     if len(name) > APP_NAME_MAX:
         raise InvalidName(
-            f"app name {name[:40]!r} is {len(name)} characters long; use at most {APP_NAME_MAX}"
+            f"app name {ascii(name[:40])} is {len(name)} characters long; "
+            f"use at most {APP_NAME_MAX}"
         )
     if not _APP_NAME.fullmatch(name) or "--" in name:
         raise InvalidName(
-            f"app name {name!r} is not valid: use lowercase letters, digits and single dashes, "
-            "starting with a letter and not ending with a dash (it becomes a DNS label)"
+            f"app name {ascii(name)} is not valid: use lowercase letters, digits and single "
+            "dashes, starting with a letter and not ending with a dash (it becomes a DNS label)"
         )
     return name
 
@@ -36,8 +37,8 @@ def validate_app_name(name: str) -> str:
 def validate_process_type(name: str) -> str:
     if not _PROCESS_TYPE.fullmatch(name):
         raise InvalidName(
-            f"process type {name!r} is not valid: use lowercase letters, digits, '-' or '_', "
-            "starting with a letter, at most 30 characters"
+            f"process type {ascii(name[:40])} is not valid: use lowercase letters, digits, "
+            "'-' or '_', starting with a letter, at most 30 characters"
         )
     return name
 
@@ -45,41 +46,88 @@ def validate_process_type(name: str) -> str:
 def validate_config_key(key: str) -> str:
     if not _CONFIG_KEY.fullmatch(key):
         raise InvalidName(
-            f"config key {key[:40]!r} is not valid: use letters, digits and '_', "
+            f"config key {ascii(key[:40])} is not valid: use letters, digits and '_', "
             "not starting with a digit"
         )
     if key.startswith("XAE_") or key == "PORT":
-        raise InvalidName(f"config key {key!r} is reserved by xae")
+        raise InvalidName(f"config key {ascii(key)} is reserved by xae")
     return key
 
 
-TEAM_NAME_MAX = 30
-USER_NAME_MAX = 254
-_EMAIL = re.compile(
-    r"^[a-z0-9](?:[a-z0-9._+-]{0,62}[a-z0-9_+-])?@[a-z0-9-]{1,63}(?:\.[a-z0-9-]{1,63})+$"
+TEAM_NAME_MAX = APP_NAME_MAX
+EMAIL_MAX = 254
+"""The longest address SMTP carries (RFC 5321's path limit less its angle brackets)."""
+_EMAIL_LOCAL_MAX = 64
+_EMAIL_LOCAL = re.compile(r"[a-z0-9]+(?:[._+-][a-z0-9]+)*")
+_HOST_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+_EMAIL_RULE = (
+    "use ASCII letters, digits and single . _ + - inside the part before the '@', and a host "
+    "name of letters, digits, dashes and dots after it, e.g. ada@example.com"
 )
-_PLAIN_USER = re.compile(r"^[a-z0-9](?:[a-z0-9_-]{0,62})$", re.IGNORECASE)
 
 
 def validate_team_name(name: str) -> str:
-    """Team names are like app names: a team becomes a Kubernetes namespace's name."""
+    """Return `name` if it is a valid team name (the rules of an app name: a team's name may
+    become a label, a namespace or a directory as an app's does), else raise `InvalidName`."""
     if not name:
         raise InvalidName("a team name is required")
-    if len(name) > TEAM_NAME_MAX or not _APP_NAME.fullmatch(name) or "--" in name:
+    if len(name) > TEAM_NAME_MAX:
         raise InvalidName(
-            f"team name {name[:40]!r} is not valid: use at most {TEAM_NAME_MAX} lowercase "
-            "letters, digits and single dashes, starting with a letter and not ending with a dash"
+            f"team name {ascii(name[:40])} is {len(name)} characters long; "
+            f"use at most {TEAM_NAME_MAX}"
+        )
+    if not _APP_NAME.fullmatch(name) or "--" in name:
+        raise InvalidName(
+            f"team name {ascii(name)} is not valid: use lowercase letters, digits and single "
+            "dashes, starting with a letter and not ending with a dash"
         )
     return name
+
+
+def validate_email(email: str) -> str:
+    """Return `email` lower-cased if it is a user email xae accepts, else raise `InvalidName`.
+
+    A conservative subset of RFC 5321, ASCII only: no quoted local parts, comments, IP
+    literals or internationalised names, which are where look-alikes and parser disagreements
+    live. ASCII is checked before lower-casing, since `str.lower` maps some non-ASCII letters
+    onto ASCII ones (the Kelvin sign K becomes `k`). A one-label host (`dev@localhost`) is
+    accepted for installations without DNS."""
+    if not email:
+        raise InvalidName("a user email is required")
+    if len(email) > EMAIL_MAX:
+        raise InvalidName(
+            f"user email {ascii(email[:40])}… is {len(email)} characters long; "
+            f"use at most {EMAIL_MAX}"
+        )
+    if not email.isascii():
+        position, char = next((i, c) for i, c in enumerate(email) if not c.isascii())
+        raise InvalidName(
+            f"user email {ascii(email[:80])} has a non-ASCII character (U+{ord(char):04X}) at "
+            f"position {position}: {_EMAIL_RULE}"
+        )
+    lowered = email.lower()
+    local, at, host = lowered.partition("@")
+    if (
+        not at
+        or len(local) > _EMAIL_LOCAL_MAX
+        or not _EMAIL_LOCAL.fullmatch(local)
+        or not all(_HOST_LABEL.fullmatch(label) for label in host.split("."))
+    ):
+        raise InvalidName(f"user email {ascii(email[:80])} is not valid: {_EMAIL_RULE}")
+    return lowered
+
+
+_PLAIN_USER = re.compile(r"[a-z][a-z0-9_-]{0,63}")
 
 
 def validate_user_name(name: str) -> str:
-    """A user logs in with an e-mail address (lower case), or a plain name such as `admin`."""
-    if not name:
-        raise InvalidName("a user name (an e-mail address) is required")
-    if len(name) > USER_NAME_MAX or not (_EMAIL.fullmatch(name) or _PLAIN_USER.fullmatch(name)):
-        raise InvalidName(
-            f"user {name[:60]!r} is not valid: use an e-mail address in lower case "
-            "(letters, digits, '.', '_', '+', '-'), or a plain name of letters, digits, '-' and '_'"
-        )
-    return name
+    """A user logs in with an e-mail address (`validate_email`, lower-cased), or a plain name
+    such as the bootstrap `admin` (lower-case letters, digits, '-' and '_', at most 64)."""
+    if name and "@" not in name and name.isascii() and _PLAIN_USER.fullmatch(name):
+        return name
+    if "@" in name:
+        return validate_email(name)
+    raise InvalidName(
+        f"user {ascii(name[:60])} is not valid: use an e-mail address, e.g. ada@example.com, "
+        "or a plain name of lower-case letters, digits, '-' and '_'"
+    )

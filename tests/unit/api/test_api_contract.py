@@ -99,12 +99,12 @@ def test_the_openapi_document_declares_the_error_answers_with_their_body(
         }
 
     assert declared("/v1/apps", "post") == {
-        s: error_ref for s in ("400", "401", "403", "404", "409", "422", "502", "503")
+        s: error_ref for s in ("400", "401", "403", "404", "409", "413", "422", "429", "502", "503")
     }
     for path, methods in doc["paths"].items():
         for method in methods:
             errors = declared(path, method)
-            assert {"401", "422"} <= set(errors), (method, path)
+            assert {"401", "413", "422", "429"} <= set(errors), (method, path)
             assert all(v == error_ref for v in errors.values()), (method, path)
     assert "429" in declared("/v1/auth/tokens", "post")
     assert "HTTPValidationError" not in doc["components"]["schemas"]

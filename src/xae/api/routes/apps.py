@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response, status
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response, status
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
@@ -116,7 +118,12 @@ def transfer_app(
 
 @router.delete("/apps/{name}", status_code=status.HTTP_204_NO_CONTENT)
 def destroy_app(
-    app: AppDestroy, p: PlatformDep, principal: Self, confirm: str | None = None
+    app: AppDestroy,
+    p: PlatformDep,
+    principal: Self,
+    confirm: Annotated[
+        str | None, Query(max_length=64, description="the app's name again, to confirm")
+    ] = None,
 ) -> Response:
     service.destroy_app(p, principal, app.name, confirm, app_id=app.id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -10,6 +10,7 @@ from xae.api.routes.views import formation_public, instance_public
 from xae.api.schemas import FormationPatch, FormationPublic, InstancePublic, RestartRequest
 from xae.control import formation as service
 from xae.control.apps import get_app
+from xae.domain.names import validate_process_type
 
 router = APIRouter(prefix="/v1/apps", tags=["formation"])
 
@@ -23,6 +24,8 @@ def get_formation(app: AppRead, p: PlatformDep, session: SessionDep) -> list[For
 def change_formation(
     app: AppDeploy, body: FormationPatch, p: PlatformDep, user: Self
 ) -> list[FormationPublic]:
+    for update in body.updates:
+        validate_process_type(update.type)
     service.change(
         p,
         user,
@@ -42,6 +45,8 @@ def change_formation(
 
 @router.post("/{name}/restart", status_code=status.HTTP_204_NO_CONTENT)
 def restart(app: AppDeploy, body: RestartRequest, p: PlatformDep, user: Self) -> Response:
+    if body.type is not None:
+        validate_process_type(body.type)
     service.restart(p, user, app.name, body.type, app_id=app.id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 

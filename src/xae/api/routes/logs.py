@@ -9,6 +9,7 @@ from fastapi.responses import StreamingResponse
 
 from xae.api.deps import PlatformDep
 from xae.api.guards import AppLogs
+from xae.domain.names import validate_process_type
 from xae.logs.stream import app_logs
 
 router = APIRouter(prefix="/v1/apps", tags=["logs"])
@@ -26,6 +27,8 @@ def logs(
     process: str | None = None,
     tail: int = 100,
 ) -> StreamingResponse:
+    if process is not None:
+        validate_process_type(process)
     lines = app_logs(
         p.backend, app.name, process=process, tail=max(0, min(tail, 10_000)), follow=follow
     )

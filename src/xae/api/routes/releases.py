@@ -48,7 +48,7 @@ def release_info(
 ) -> ReleasePublic:
     match = re.fullmatch(_VERSION, version)
     if match is None:
-        raise InvalidInput(f"{version[:20]!r} is not a release: write it like v3")
+        raise InvalidInput(f"{ascii(version[:20])} is not a release: write it like v3")
     return release_public(session, service.get_release(session, app, int(match.group(1))))
 
 
