@@ -169,3 +169,32 @@ def test_a_health_check_that_could_take_hours_is_422_naming_the_bound(
     )
     assert response.status_code == 422
     assert "at most 600 s" in response.json()["error"]["message"]
+
+
+def test_lists_are_paged_with_a_cursor_that_walks_every_item_once(
+    world: World, client: TestClient
+) -> None:
+    for i in range(5):
+        assert client.post("/v1/apps", json={"name": f"app-{i}"}).status_code == 201
+    deploy(world.platform, "app-0", "img:1")
+    for value in ("a", "b", "c"):
+        client.patch("/v1/apps/app-0/config", json={"K": value})
+
+    for path, key in (("/v1/apps", "name"), ("/v1/apps/app-0/releases", "version")):
+        seen, cursor, pages = [], None, 0
+        while True:
+            params = {"limit": 2} | ({"cursor": cursor} if cursor else {})
+            response = client.get(path, params=params)
+            assert response.status_code == 200
+            seen += [item[key] for item in response.json()]
+            pages += 1
+            cursor = response.headers.get("X-Next-Cursor")
+            if cursor is None:
+                break
+            assert 'rel="next"' in response.headers["Link"]
+        full = [item[key] for item in client.get(path).json()]
+        assert seen == full and len(full) >= 4 and pages == (len(full) + 1) // 2
+
+    refused = client.get("/v1/apps", params={"cursor": "!!not-ours!!"})
+    assert refused.status_code == 422
+    assert client.get("/v1/apps", params={"limit": 501}).status_code == 422

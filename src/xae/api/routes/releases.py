@@ -5,11 +5,12 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Request, Response
 from sqlalchemy import select
 
 from xae.api.deps import PlatformDep, SessionDep
 from xae.api.guards import AppDeploy, AppRead, Self
+from xae.api.pagination import PageDep, page
 from xae.api.routes.views import release_public
 from xae.api.schemas import ReleasePublic, RollbackRequest
 from xae.auth.policy import allows_app
@@ -30,11 +31,23 @@ def _release(p: PlatformDep, name: str, version: int) -> ReleasePublic:
 
 
 @router.get("/{name}/releases")
-def list_releases(app: AppRead, session: SessionDep) -> list[ReleasePublic]:
-    rows = session.scalars(
-        select(Release).where(Release.app_id == app.id).order_by(Release.version.desc())
+def list_releases(
+    app: AppRead, session: SessionDep, pages: PageDep, request: Request, response: Response
+) -> list[ReleasePublic]:
+    """Newest first."""
+    query = (
+        select(Release)
+        .where(Release.app_id == app.id)
+        .order_by(Release.version.desc())
+        .limit(pages.limit + 1)
     )
-    return [release_public(session, r) for r in rows]
+    if pages.after is not None:
+        if not pages.after.isdigit():
+            raise InvalidInput("the cursor is not one this API gave out")
+        query = query.where(Release.version < int(pages.after))
+    rows = list(session.scalars(query))
+    shown = page(rows, pages, lambda r: str(r.version), request, response)
+    return [release_public(session, r) for r in shown]
 
 
 _VERSION = r"^v?([0-9]{1,9})$"
