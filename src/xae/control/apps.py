@@ -33,7 +33,7 @@ def create_app(p: Platform, user: User, name: str) -> None:
         with p.db.session() as session:
             if session.scalar(select(App).where(App.name == name)) is not None:
                 raise taken
-            session.add(App(name=name, owner_id=user.id, config={}))
+            session.add(App(name=name, owner_id=user.id))
             # Flushed here so that a concurrent create of the same name, which passed the
             # check above too, fails on the unique name as a conflict (409), not a crash.
             session.flush()

@@ -13,6 +13,7 @@ from xae.api.routes.views import release_public
 from xae.api.schemas import ReleasePublic, RollbackRequest
 from xae.control import releases as service
 from xae.control.apps import get_app
+from xae.control.configvars import open_config
 from xae.errors import InvalidInput
 from xae.store.models import Release
 
@@ -56,8 +57,8 @@ def rollback(app: AppDep, body: RollbackRequest, p: PlatformDep, user: UserDep) 
 
 
 @router.get("/{name}/config")
-def get_config(app: AppDep) -> dict[str, str]:
-    return dict(app.config)
+def get_config(app: AppDep, p: PlatformDep) -> dict[str, str]:
+    return open_config(p.vault, app)
 
 
 @router.patch("/{name}/config")
