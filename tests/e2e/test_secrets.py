@@ -7,13 +7,16 @@ logins never throttle another test's.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import secrets
+import sqlite3
 import stat
 import statistics
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -181,3 +184,75 @@ def test_another_users_app_is_not_found_exactly_like_a_missing_one(plane: Plane)
         absent = http.get(f"/v1/apps/{missing}")
     assert theirs.status_code == absent.status_code == 404
     assert theirs.text.replace(app, "NAME") == absent.text.replace(missing, "NAME")
+
+
+def _stored_bytes(plane: Plane) -> bytes:
+    """Every byte of the plane's store as it lies on disk (the database and its WAL)."""
+    files = [p for p in plane.state_dir.glob("xae.db*") if p.is_file()]
+    assert files
+    return b"".join(p.read_bytes() for p in files)
+
+
+def _audit_details(plane: Plane) -> list[tuple[str, str]]:
+    """(action, details) of every audit event, read from the store as an operator would."""
+    uri = f"file:{plane.state_dir / 'xae.db'}?mode=ro"
+    with contextlib.closing(sqlite3.connect(uri, uri=True)) as db:
+        return [(str(a), str(d)) for a, d in db.execute("SELECT action, details FROM events")]
+
+
+def _image_metadata(image: str) -> str:
+    proc = subprocess.run(
+        ["docker", "image", "inspect", image], capture_output=True, text=True, timeout=60
+    )
+    history = subprocess.run(
+        ["docker", "history", "--no-trunc", image], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0 and history.returncode == 0, proc.stderr + history.stderr
+    return proc.stdout + history.stdout
+
+
+def test_a_config_value_is_sealed_at_rest_kept_out_of_logs_and_builds_and_survives_rotate_key(
+    plane: Plane, app_source: Callable[[str], Path]
+) -> None:
+    app = plane.new_app("seal")
+    source = app_source("flask")
+    plane.deploy(app, source)
+    secret = f"sek-{secrets.token_hex(12)}"
+
+    plane.xae("config:set", f"GREETING={secret}", "--app", app)
+
+    assert f"greeting={secret}" in plane.get(app).text  # the app gets the value
+    assert secret.encode() not in _stored_bytes(plane)
+    log = plane.state_dir / "logs" / "xae.log"
+    assert secret not in log.read_text(errors="replace")
+    events = _audit_details(plane)
+    assert any(a == "config.change" and "GREETING" in d for a, d in events)  # names only
+    assert all(secret not in details for _, details in events)
+
+    redeploy = plane.deploy(app, source)
+    assert secret not in redeploy.stdout + redeploy.stderr  # the build output
+    current = plane.xae_json("releases", "--app", app)[0]
+    assert current["status"] == "succeeded"
+    assert current["config_keys"] == ["GREETING"]
+    assert secret not in _image_metadata(current["image"])  # builds never get config
+    assert f"greeting={secret}" in plane.get(app).text
+
+    key_file = plane.state_dir / "secrets.key"
+    assert mode(key_file) == 0o600
+    old_ring = key_file.read_bytes()
+    rotated = plane.admin("rotate-key")
+    assert "sealed the config" in rotated.stdout
+    assert key_file.read_bytes() != old_ring and mode(key_file) == 0o600
+    for old_key in old_ring.split():
+        assert old_key not in rotated.stdout.encode() + rotated.stderr.encode()
+        assert old_key not in key_file.read_bytes()  # the old key is gone
+    assert any(a == "vault.rotate" for a, _ in _audit_details(plane))
+
+    assert f"greeting={secret}" in plane.get(app).text  # running instances keep serving
+    assert plane.xae_json("config", "--app", app)["GREETING"] == secret  # the plane opens it
+    plane.deploy(app, source)  # a redeploy after the rotation
+    assert f"greeting={secret}" in plane.get(app).text
+    plane.xae("config:set", "OTHER=1", "--app", app)
+    assert f"greeting={secret}" in plane.get(app).text
+    assert secret.encode() not in _stored_bytes(plane)
+    assert secret not in log.read_text(errors="replace")

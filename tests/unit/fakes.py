@@ -10,6 +10,8 @@ that answers for the fake instances): an instance is healthy unless its image is
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import itertools
 import shutil
 import threading
@@ -38,6 +40,7 @@ from xae.router.validate import validate_routes
 from xae.runtime.base import Instance, InstanceSpec
 from xae.store.db import Database
 from xae.store.models import App, Build, Membership, Team, User
+from xae.store.sealed import Vault, key_file
 
 PASSWORD = "correct-horse-battery"
 """The password of the template database's users `alice` and `bob` (each the owner of a team
@@ -219,6 +222,13 @@ class FakeHealth:
 # -- database ---------------------------------------------------------------------------
 
 
+def scrypt_hash(password: str) -> str:
+    """A password hash as xae wrote it before argon2id (scrypt, n=2^14, r=8, p=1)."""
+    salt = b"0123456789abcdef"
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=2**14, r=8, p=1)
+    return "scrypt$" + base64.b64encode(salt).decode() + "$" + base64.b64encode(digest).decode()
+
+
 _templates: dict[int, Path] = {}
 
 
@@ -307,6 +317,7 @@ def make_platform(
         router,
         prober=health.prober(),
         docker=DockerConnection(settings.docker_url),
+        vault=Vault.at(key_file(settings.state_dir), create=True),
     )
 
 
@@ -316,7 +327,9 @@ def make_world(template: Path, tmp_path: Path) -> World:
     router = FakeRouter(events)
     health = FakeHealth(runtime)
     db = copy_db(template, tmp_path)
-    platform = make_platform(make_settings(tmp_path / "state"), db, runtime, router, health)
+    settings = make_settings(tmp_path / "state")
+    settings.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    platform = make_platform(settings, db, runtime, router, health)
     return World(platform=platform, runtime=runtime, router=router, events=events, health=health)
 
 
@@ -360,7 +373,7 @@ def deploy(
                 session,
                 app,
                 build_id=build_id,
-                config=app.config,
+                config_of=app,
                 description=f"Deploy {image}",
                 actor="alice",
             )

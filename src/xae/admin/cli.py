@@ -3,8 +3,9 @@
 `start` runs the server in the background and waits until it answers; `stop` stops it and the
 router (app containers keep running and are picked up again by the next `start`); `bootstrap`
 creates the admin user once and logs the local CLI in; `create-user` and `reset-password` manage
-accounts. A generated password is printed once and stored only as a hash: nothing on disk
-holds it, so losing it means `reset-password`, never reading a file.
+accounts; `rotate-key` seals every config var with a new key. A generated password is printed
+once and stored only as a hash: nothing on disk holds it, so losing it means `reset-password`,
+never reading a file.
 
 Every command runs with umask 077 and first makes the state dir private (`xae.api.statedir`).
 """
@@ -29,11 +30,13 @@ from xae.api.statedir import restrict_umask, secure_state_dir
 from xae.auth.tokens import create_user, issue_token, revoke_tokens, set_password, token_row
 from xae.clientconfig import BadClientConfig, ClientConfig, load_stored, save
 from xae.config import Settings, get_settings
+from xae.control.configvars import rotate_key
 from xae.control.teams import ensure_default_team
 from xae.errors import Unauthorized, XaeError
 from xae.router.nginx import NginxRouter
 from xae.store.db import Database
 from xae.store.models import User
+from xae.store.sealed import Vault, key_file
 
 cli = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 
@@ -144,10 +147,14 @@ def stop(keep_router: bool = False) -> None:
     typer.echo("xae stopped")
 
 
-def _database(settings: Settings) -> Database:
+def _vault(settings: Settings) -> Vault:
+    return Vault.at(key_file(settings.state_dir), create=True)
+
+
+def _database(settings: Settings, vault: Vault | None = None) -> Database:
     _private_state_dir(settings)
     db = Database(settings.db_url)
-    db.migrate()
+    db.migrate(vault or _vault(settings))
     return db
 
 
@@ -214,6 +221,25 @@ def reset_password(username: str = typer.Argument("admin")) -> None:
         "revoked: log in again with `xae login` (or `xae-admin bootstrap` on this machine)"
     )
     _show_password(username, password)
+
+
+@cli.command("rotate-key")
+def rotate_key_command() -> None:
+    """Seal all config vars with a new key and retire the old one (the control plane may run;
+    it follows the key file). Back up the state dir afterwards: old backups need the old key."""
+    settings = get_settings()
+    _private_state_dir(settings)
+    try:
+        vault = _vault(settings)
+        db = _database(settings, vault)
+        done = rotate_key(db, vault, actor="xae-admin")
+    except XaeError as e:
+        typer.secho(f"error: {e.message}", fg="red", err=True)
+        raise typer.Exit(1) from e
+    typer.echo(
+        f"sealed the config of {done.apps} app(s) and {done.releases} release(s) with a new "
+        f"key; the old key is gone from {vault.path}"
+    )
 
 
 def _still_valid(session: Session, token: str | None, user: User) -> bool:

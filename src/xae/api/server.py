@@ -24,6 +24,7 @@ from xae.errors import PortInUse, XaeError
 from xae.router.nginx import NginxRouter
 from xae.runtime.base import Orchestrator, Runtime
 from xae.store.db import Database
+from xae.store.sealed import Vault, key_file
 
 log = logging.getLogger("xae.server")
 
@@ -74,13 +75,16 @@ def build_platform(settings: Settings) -> Platform:
     the docker backend), the backend's, and the health prober's HTTP client."""
     for notice in secure_state_dir(settings):
         log.warning("%s", notice)
+    vault = Vault.at(key_file(settings.state_dir), create=True)
     db = Database(settings.db_url)
-    db.migrate()
+    db.migrate(vault)
     docker = DockerConnection(settings.docker_url)
     backend = make_backend(settings, docker)
     backend.ping()
     prober = Prober(probe_client())
-    return Platform(settings, db, backend, NginxRouter(settings), prober=prober, docker=docker)
+    return Platform(
+        settings, db, backend, NginxRouter(settings), prober=prober, docker=docker, vault=vault
+    )
 
 
 def serve(settings: Settings) -> None:

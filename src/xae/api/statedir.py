@@ -26,7 +26,7 @@ PRIVATE_UMASK = 0o077
 LEGACY_PASSWORD_FILE = "admin-password"
 """Where xae before 0.2 wrote the generated admin password, in plain text."""
 
-_FILES = ("xae.db", "xae.db-wal", "xae.db-shm", "xae.db-journal", "xae.pid")
+_FILES = ("xae.db", "xae.db-wal", "xae.db-shm", "xae.db-journal", "xae.pid", "secrets.key")
 _DIRS_WITH_FILES = ("logs", "router")
 _DIRS = ("builds",)
 

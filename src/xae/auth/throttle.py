@@ -1,6 +1,6 @@
 """Throttling password guesses: per user name and per client address, in a sliding window.
 
-Without it, anyone who can reach the API may try passwords as fast as scrypt allows. Every
+Without it, anyone who can reach the API may try passwords as fast as the hash allows. Every
 login attempt is counted *before* the password is checked (so parallel requests cannot slip
 past the limit together) and forgiven if it succeeds; when a name or an address has used up its
 allowance within the window, further attempts are refused without a password check until the

@@ -16,7 +16,12 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from xae.auth.passwords import hash_password, unknown_user_hash, verify_password
+from xae.auth.passwords import (
+    hash_password,
+    needs_rehash,
+    unknown_user_hash,
+    verify_password,
+)
 from xae.auth.policy import Principal
 from xae.domain.access import Scope
 from xae.domain.names import validate_user_name
@@ -100,7 +105,10 @@ LOGIN_FAILED = "wrong user name or password"
 
 def login(session: Session, name: str, password: str, ttl: timedelta) -> IssuedToken:
     """A token for `name`; `Unauthorized` with `LOGIN_FAILED` otherwise, after the same work
-    (one full password check) whether or not the user exists."""
+    (one full password check) whether or not the user exists.
+
+    A password stored the old way (scrypt, or argon2id with other parameters) is hashed again
+    with today's parameters once it has been proved right: the row is updated here."""
     if "@" in name:
         name = name.lower()  # addresses are stored lower-cased
     user = session.scalar(select(User).where(User.name == name))
@@ -108,6 +116,8 @@ def login(session: Session, name: str, password: str, ttl: timedelta) -> IssuedT
     matches = verify_password(password, stored)
     if user is None or not matches:
         raise Unauthorized(LOGIN_FAILED)
+    if needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
     return issue_token(session, user, ttl)
 
 

@@ -43,7 +43,7 @@ def create_app(p: Platform, user: Principal, name: str, team: Team | None = None
         with p.db.session() as session:
             if session.scalar(select(App).where(App.name == name)) is not None:
                 raise taken
-            session.add(App(name=name, team_id=team.id, config={}))
+            session.add(App(name=name, team_id=team.id))
             # Flushed here so that a concurrent create of the same name, which passed the
             # check above too, fails on the unique name as a conflict (409), not a crash.
             session.flush()

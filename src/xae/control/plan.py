@@ -32,8 +32,15 @@ def _hash(payload: dict[str, object]) -> str:
 
 
 def plan_app(
-    app: App, release: Release, build: Build, formations: list[Formation], settings: Settings
+    app: App,
+    release: Release,
+    build: Build,
+    formations: list[Formation],
+    settings: Settings,
+    config: dict[str, str],
 ) -> AppPlan:
+    """The plan of `app` at `release`; `config` is the release's config, opened by the caller
+    (the plan is the one place values reach the runtime)."""
     by_type = {f.process_type: f for f in formations}
     processes: list[ProcessPlan] = []
     for ptype, command in sorted(build.processes.items()):
@@ -43,7 +50,7 @@ def plan_app(
         cpus = (formation.cpus if formation else None) or settings.default_cpus
         generation = formation.restart_generation if formation else 0
         port = (build.port or DEFAULT_PORT) if ptype == "web" else None
-        env = dict(release.config)
+        env = dict(config)
         tmp, disk = parse_memory(settings.tmp_size), parse_memory(settings.instance_disk)
         identity: dict[str, object] = {
             "release": release.version,

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from xae.config import Settings
 from xae.control.cluster import ClusterStrategy
+from xae.control.configvars import open_config
 from xae.control.health import HealthTracker, Prober
 from xae.control.instances import InstanceStrategy
 from xae.control.limits import Limits, limits_for
@@ -34,6 +35,7 @@ from xae.router.base import Router
 from xae.runtime.base import AppPlan, Orchestrator, Progress, Runtime
 from xae.store.db import Database
 from xae.store.models import App, Build, Formation, Release
+from xae.store.sealed import Vault
 
 log = logging.getLogger("xae.control")
 
@@ -52,6 +54,7 @@ class Platform:
         *,
         prober: Prober,
         docker: DockerConnection,
+        vault: Vault,
     ) -> None:
         self.settings = settings
         self.db = db
@@ -60,6 +63,8 @@ class Platform:
         self.prober = prober
         self.docker = docker
         """The Docker engine the Code Center builds on (on either backend)."""
+        self.vault = vault
+        """Seals and opens config vars (`xae.control.configvars`)."""
         self.routes = RouteTable(router, settings.base_domain)
         self.health = HealthTracker()
         self.limits: Limits = limits_for(settings)
@@ -82,7 +87,8 @@ class Platform:
         if build is None or not build.image:
             return None
         formations = list(session.scalars(select(Formation).where(Formation.app_id == app.id)))
-        return plan_app(app, release, build, formations, self.settings)
+        config = open_config(self.vault, release)
+        return plan_app(app, release, build, formations, self.settings, config)
 
     def converge_app(
         self,

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from xae.auth.policy import Principal, app_not_found
 from xae.control.apps import get_app
 from xae.control.audit import record
+from xae.control.configvars import copy_config, open_config, seal_config
 from xae.control.formation import ensure_formation
 from xae.control.limits import check_config, check_config_value
 from xae.control.platform import Platform
@@ -44,10 +45,12 @@ def new_release(
     app: App,
     *,
     build_id: int | None,
-    config: dict[str, str],
+    config_of: App | Release | None,
     description: str,
     actor: str,
 ) -> Release:
+    """The app's next release, with a copy of `config_of`'s config vars, still sealed (None:
+    the caller seals the release's config itself)."""
     version = (
         session.scalar(select(func.max(Release.version)).where(Release.app_id == app.id)) or 0
     ) + 1
@@ -55,11 +58,12 @@ def new_release(
         app_id=app.id,
         version=version,
         build_id=build_id,
-        config=dict(config),
         description=description,
         status=ReleaseStatus.PENDING,
         created_by=actor,
     )
+    if config_of is not None:
+        copy_config(config_of, release)
     session.add(release)
     session.flush()
     return release
@@ -86,7 +90,7 @@ def rollout(
         assert release is not None
         release.status = ReleaseStatus.SUCCEEDED
         app.current_release_id = release.id
-        app.config = dict(release.config)
+        copy_config(release, app)
         record(
             session, actor, "release.rollout", name, app=name, details={"version": release.version}
         )
@@ -161,7 +165,7 @@ def release_build(
                 session,
                 app,
                 build_id=build.id,
-                config=app.config,
+                config_of=app,
                 description=description,
                 actor=actor,
             )
@@ -189,7 +193,7 @@ def set_config(
     with p.change(name):
         with p.db.session() as session:
             app = get_app(session, name, app_id)
-            config = dict(app.config)
+            config = open_config(p.vault, app)
             for key, value in changes.items():
                 if value is None:
                     config.pop(key, None)
@@ -206,10 +210,11 @@ def set_config(
                 session,
                 app,
                 build_id=current.build_id if current else None,
-                config=config,
+                config_of=None,
                 description=_sentence("; ".join(parts))[:256],
                 actor=user.name,
             )
+            seal_config(p.vault, release, config)
             release_id, version = release.id, release.version
             record(
                 session,
@@ -256,7 +261,7 @@ def rollback(
                 session,
                 app,
                 build_id=target.build_id,
-                config=target.config,
+                config_of=target,
                 description=f"Rollback to v{target.version}",
                 actor=user.name,
             )

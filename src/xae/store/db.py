@@ -16,7 +16,12 @@ from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+from xae.store.sealed import Vault
+
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+SCRUB = "scrub"
+"""Set in alembic's `cfg.attributes` by a migration that replaced plain text in place."""
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -35,8 +40,12 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
-def migrate(engine: Engine) -> None:
+def migrate(engine: Engine, vault: Vault | None = None) -> None:
     """Bring the schema to the newest revision.
+
+    `vault` seals what a migration moves out of plain text (`0004_sealed_config`); a store that
+    holds no such thing migrates without one. When a migration sealed something, SQLite's WAL is
+    checkpointed and truncated and the file vacuumed, so no page of it keeps the plain text.
 
     On SQLite, foreign keys are off while migrating: a migration that changes a column rebuilds
     its table (copy, drop, rename), and dropping a table that others refer to with `ON DELETE
@@ -44,6 +53,7 @@ def migrate(engine: Engine) -> None:
     commits, so a migration that breaks them fails as a whole."""
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["vault"] = vault
     sqlite = engine.dialect.name == "sqlite"
     with engine.connect() as conn:
         if sqlite:
@@ -65,6 +75,10 @@ def migrate(engine: Engine) -> None:
             if sqlite:
                 conn.exec_driver_sql("PRAGMA foreign_keys=ON")
                 conn.commit()
+    if cfg.attributes.get(SCRUB) and sqlite:
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("VACUUM")
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
 class Database:
@@ -72,8 +86,8 @@ class Database:
         self.engine = make_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
-    def migrate(self) -> None:
-        migrate(self.engine)
+    def migrate(self, vault: Vault | None = None) -> None:
+        migrate(self.engine, vault)
 
     @contextmanager
     def session(self) -> Iterator[Session]:

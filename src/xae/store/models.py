@@ -31,7 +31,7 @@ def _status(enum: type[StrEnum]) -> Enum:
 
 
 class Base(DeclarativeBase):
-    type_annotation_map = {dict[str, Any]: JSON, dict[str, str]: JSON}
+    type_annotation_map = {dict[str, Any]: JSON, dict[str, str]: JSON, list[str]: JSON}
 
 
 class User(Base):
@@ -104,7 +104,10 @@ class App(Base):
     name: Mapped[str] = mapped_column(String(30), unique=True)
     team_id: Mapped[int] = mapped_column(ForeignKey("teams.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    config: Mapped[dict[str, str]] = mapped_column(default=dict)
+    config_sealed: Mapped[str] = mapped_column(Text, default="", server_default="")
+    """The config vars, sealed (`xae.store.sealed`); "" when there are none."""
+    config_keys: Mapped[list[str]] = mapped_column(default=list, server_default="[]")
+    """Their names, sorted, in clear: listing names needs no key."""
     current_release_id: Mapped[int | None] = mapped_column(
         ForeignKey("releases.id", use_alter=True, ondelete="SET NULL"), default=None
     )
@@ -140,7 +143,9 @@ class Release(Base):
     app_id: Mapped[int] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"), index=True)
     version: Mapped[int] = mapped_column(Integer)
     build_id: Mapped[int | None] = mapped_column(ForeignKey("builds.id"), default=None)
-    config: Mapped[dict[str, str]] = mapped_column(default=dict)
+    config_sealed: Mapped[str] = mapped_column(Text, default="", server_default="")
+    """The release's copy of the config vars, sealed like `App.config_sealed`."""
+    config_keys: Mapped[list[str]] = mapped_column(default=list, server_default="[]")
     description: Mapped[str] = mapped_column(String(256), default="")
     status: Mapped[ReleaseStatus] = mapped_column(
         _status(ReleaseStatus), default=ReleaseStatus.PENDING

@@ -94,7 +94,7 @@ def probe(client: TestClient) -> TestClient:
             "name": app.name,
             "team": app.team.name,
             "release": release.version if release else None,
-            "config": app.config,
+            "config": app.config_keys,
         }
 
     client.app.include_router(router)  # type: ignore[attr-defined]
@@ -115,7 +115,7 @@ def test_the_handler_receives_the_loaded_app_detached_with_its_owner_and_release
         "name": shop,
         "team": "alice",
         "release": 2,
-        "config": {"GREETING": "hi"},
+        "config": ["GREETING"],
     }
 
 

@@ -26,7 +26,7 @@ from xae.errors import Forbidden, NotFound
 from xae.store.models import App, Team
 
 RED, BLUE = Team(id=1, name="red"), Team(id=2, name="blue")
-SHOP = App(id=10, name="shop", team_id=RED.id, team=RED, config={})
+SHOP = App(id=10, name="shop", team_id=RED.id, team=RED)
 APP_ACTIONS = [a for a in Action if a.value.startswith("app.")]
 TEAM_ACTIONS = [a for a in Action if a.value.startswith("team.") and a != Action.TEAM_CREATE]
 
@@ -89,7 +89,7 @@ def test_a_tokens_scope_bounds_even_an_owner(scope: Scope, action: Action) -> No
 
 def test_an_app_limited_token_sees_only_its_app_and_only_reads_and_deploys_it() -> None:
     ci = member(Role.OWNER, Scope.DEPLOY, app_id=SHOP.id)
-    other = App(id=11, name="blog", team_id=RED.id, team=RED, config={})
+    other = App(id=11, name="blog", team_id=RED.id, team=RED)
     for action in APP_ACTIONS:
         with pytest.raises(NotFound):
             authorize_app(ci, other, action, writes=False)

@@ -10,9 +10,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from tests.unit.fakes import PASSWORD
+from tests.unit.fakes import PASSWORD, scrypt_hash
 
-from xae.auth.passwords import verify_password
+from xae.auth.passwords import needs_rehash, verify_password
 from xae.auth.policy import authorize_app
 from xae.auth.tokens import (
     TOKEN_PREFIX,
@@ -159,7 +159,7 @@ def test_team_members_and_admins_may_act_on_an_app_and_others_see_it_as_missing(
         session.add(team)
         session.flush()
         session.add(Membership(team_id=team.id, user_id=users["alice"].id, role=Role.DEVELOPER))
-        app = App(name="shop", team_id=team.id, config={})
+        app = App(name="shop", team_id=team.id)
         session.add(app)
         session.flush()
         for name in ("alice", "root", "bob"):
@@ -201,3 +201,25 @@ def test_revoking_a_users_tokens_makes_them_all_unauthorized(db: Database) -> No
             authenticate(session, token.token)
     with db.session() as session:
         assert authenticate(session, bobs.token).name == "bob"
+
+
+def test_a_scrypt_password_is_rehashed_with_argon2id_at_the_next_successful_login(
+    db: Database,
+) -> None:
+    with db.session() as session:
+        _alice(session).password_hash = scrypt_hash(PASSWORD)
+    with pytest.raises(Unauthorized), db.session() as session:
+        login(session, "alice", "wrong-password", DAY)
+    with db.session() as session:
+        assert _alice(session).password_hash.startswith("scrypt$")  # a failure changes nothing
+
+    with db.session() as session:
+        assert login(session, "alice", PASSWORD, DAY).token
+
+    with db.session() as session:
+        stored = _alice(session).password_hash
+    assert stored.startswith("$argon2id$") and not needs_rehash(stored)
+    assert verify_password(PASSWORD, stored)
+    with db.session() as session:
+        assert login(session, "alice", PASSWORD, DAY).token
+        assert _alice(session).password_hash == stored  # an up-to-date hash is left alone

@@ -24,7 +24,7 @@ def test_a_created_app_belongs_to_its_creator_and_gets_an_empty_route(
     with world.db.session() as session:
         app = get_app(session, "shop")
         assert app.team.name == "alice"
-        assert app.config == {}
+        assert (app.config_sealed, app.config_keys) == ("", [])
         assert app.current_release is None
     assert world.router.served() == {"shop": []}
 

@@ -14,6 +14,7 @@ from tests.unit.fakes import World, deploy
 
 from xae.auth.policy import Principal
 from xae.control.apps import create_app, get_app
+from xae.control.configvars import open_config
 from xae.control.formation import FormationChange, change
 from xae.control.releases import rollback, set_config
 from xae.errors import AlreadyExists
@@ -52,9 +53,10 @@ def test_parallel_config_changes_are_all_kept_in_the_current_release(
         assert all(isinstance(r, int) for r in results), results
         with world.db.session() as session:
             app = get_app(session, shop)
-            assert app.config == {k: str(round_) for k in keys}
+            config = open_config(world.platform.vault, app)
+            assert config == {k: str(round_) for k in keys}
             assert app.current_release is not None
-            assert app.current_release.config == app.config
+            assert open_config(world.platform.vault, app.current_release) == config
             assert app.current_release.version == max(r for r in results if isinstance(r, int))
     with world.db.session() as session:
         versions = list(session.scalars(select(Release.version).order_by(Release.version)))

@@ -10,6 +10,7 @@ from tests.unit.fakes import World, deploy, make_settings
 
 from xae.auth.policy import Principal
 from xae.control.apps import get_app
+from xae.control.configvars import open_config
 from xae.control.formation import FormationChange, change, formations
 from xae.control.limits import (
     DEFAULT_MAX_MEMORY,
@@ -146,7 +147,7 @@ def test_a_config_over_the_ceiling_makes_no_release(
         set_config(world.platform, alice, deployed, {"C": "\x00"})
     with world.db.session() as session:
         app = get_app(session, deployed)
-        assert app.config == {"A": "1", "B": "2"}
+        assert open_config(world.platform.vault, app) == {"A": "1", "B": "2"}
         assert session.scalar(select(Release.version).order_by(Release.version.desc())) == 2
 
 
@@ -172,4 +173,4 @@ def test_only_the_newest_failed_releases_are_kept(
             (5, "failed"),
             (6, "succeeded"),
         ]
-        assert app.config == {"A": "1"}
+        assert open_config(world.platform.vault, app) == {"A": "1"}

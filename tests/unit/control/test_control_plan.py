@@ -33,14 +33,14 @@ def plan(
     port: int | None = None,
     app: App | None = None,
 ) -> AppPlan:
-    app = app or App(name="shop", team=Team(name="ann"), config={})
-    release = Release(version=version, config=config or {})
+    app = app or App(name="shop", team=Team(name="ann"))
+    release = Release(version=version, config_keys=sorted(config or {}))
     build = Build(
         image=image, processes={"web": "python app.py", "worker": "python w.py"}, port=port
     )
     if formations is None:
         formations = [formation("web", 1), formation("worker", 0)]
-    return plan_app(app, release, build, formations, settings)
+    return plan_app(app, release, build, formations, settings, config or {})
 
 
 def hashes(p: AppPlan) -> dict[str, str]:
@@ -149,7 +149,6 @@ def test_a_user_set_health_path_is_strict_and_app_overrides_apply(settings: Sett
     app = App(
         name="shop",
         team=Team(name="ann"),
-        config={},
         health_path="/healthz",
         health_timeout=5.0,
         health_attempts=7,

@@ -21,7 +21,7 @@ def start_a_rollout_and_die(world: World, app: str, image: str) -> int:
     with p.db.session() as session:
         row = get_app(session, app)
         release = new_release(
-            session, row, build_id=build_id, config={}, description="Deploy", actor="alice"
+            session, row, build_id=build_id, config_of=None, description="Deploy", actor="alice"
         )
         plan = p.plan(session, row, release)
         version = release.version

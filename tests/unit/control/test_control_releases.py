@@ -9,6 +9,7 @@ from tests.unit.fakes import World, deploy
 
 from xae.auth.policy import Principal
 from xae.control.apps import create_app, get_app
+from xae.control.configvars import open_config
 from xae.control.formation import formations
 from xae.control.releases import get_release, release_build, rollback, set_config
 from xae.domain.states import BuildStatus
@@ -23,7 +24,7 @@ def release(world: World, name: str, version: int) -> Release:
 
 def app_config(world: World, name: str) -> dict[str, str]:
     with world.db.session() as session:
-        return dict(get_app(session, name).config)
+        return open_config(world.platform.vault, get_app(session, name))
 
 
 def versions(world: World, name: str) -> list[int]:
@@ -46,7 +47,7 @@ def test_setting_config_makes_a_new_release_that_instances_run_with(
 
     assert version == 2
     new = release(world, shop, 2)
-    assert new.config == {"DATABASE_URL": "postgres://db/shop"}
+    assert open_config(world.platform.vault, new) == {"DATABASE_URL": "postgres://db/shop"}
     assert new.build_id == release(world, shop, 1).build_id
     assert new.status == "succeeded"
     assert new.created_by == "alice"
@@ -71,7 +72,7 @@ def test_unsetting_a_key_removes_it_and_keeps_the_others(
     set_config(world.platform, alice, shop, {"A": "1", "B": "2"})
     set_config(world.platform, alice, shop, {"A": None, "C": "3"})
     assert app_config(world, shop) == {"B": "2", "C": "3"}
-    assert sorted(release(world, shop, 1).config) == ["A", "B"]  # old releases are immutable
+    assert release(world, shop, 1).config_keys == ["A", "B"]  # old releases are immutable
 
 
 def test_config_on_an_undeployed_app_is_kept_for_its_first_deploy(
@@ -137,7 +138,7 @@ def test_rollback_makes_a_new_release_with_the_previous_build_and_config(
     assert (target, new) == (3, 5)
     v5 = release(world, shop, 5)
     assert v5.build_id == release(world, shop, 3).build_id
-    assert v5.config == {"A": "1"}
+    assert open_config(world.platform.vault, v5) == {"A": "1"}
     assert v5.description == "Rollback to v3"
     assert app_config(world, shop) == {"A": "1"}
     [web] = world.runtime.of(shop, "web")
@@ -225,7 +226,8 @@ def test_a_finished_build_becomes_the_next_release_with_the_current_config(
     assert version == 2
     assert steps[0] == "releasing v2"
     made = release(world, shop, 2)
-    assert (made.status, made.build_id, made.config) == ("succeeded", build_id, {"GREETING": "hi"})
+    assert (made.status, made.build_id) == ("succeeded", build_id)
+    assert open_config(world.platform.vault, made) == {"GREETING": "hi"}
     assert (made.description, made.created_by) == ("Deploy build 7 (python)", "alice")
     with world.db.session() as session:
         app = get_app(session, shop)

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from xae.domain.access import Role, Scope
 from xae.store.db import MIGRATIONS, Database
 from xae.store.models import App, Event, Membership, Release, Team, Token, User
+from xae.store.sealed import Vault, key_file
 
 
 def _at_0002(path: Path) -> None:
@@ -60,7 +61,7 @@ def test_an_installation_from_before_teams_keeps_everything_and_everyone_sees_th
     _at_0002(path)
     db = Database(f"sqlite:///{path}")
 
-    db.migrate()
+    db.migrate(Vault.at(key_file(tmp_path), create=True))
 
     with db.session() as session:
         teams = {t.id: t.name for t in session.scalars(select(Team))}

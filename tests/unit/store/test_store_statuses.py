@@ -32,7 +32,7 @@ def test_rows_an_older_xae_wrote_read_as_members(world: World) -> None:
         app_id = get_app(session, "shop").id
         session.execute(
             text(
-                "INSERT INTO releases (app_id, version, config, description, status, "
+                "INSERT INTO releases (app_id, version, config_keys, description, status, "
                 "created_by, created_at) VALUES (:a, 1, '{}', '', 'succeeded', 'x', "
                 "'2026-01-01 00:00:00')"
             ),

@@ -16,6 +16,7 @@ from xae.api.schemas import ReleasePublic, RollbackRequest
 from xae.auth.policy import allows_app
 from xae.control import releases as service
 from xae.control.apps import get_app
+from xae.control.configvars import config_names, open_config
 from xae.domain.access import Action
 from xae.errors import InvalidInput
 from xae.store.models import Release
@@ -72,11 +73,12 @@ def rollback(app: AppDeploy, body: RollbackRequest, p: PlatformDep, user: Self) 
 
 
 @router.get("/{name}/config")
-def get_config(app: AppRead, principal: Self) -> dict[str, str | None]:
-    """Every key with its value; a viewer sees the keys only (values are null)."""
+def get_config(app: AppRead, p: PlatformDep, principal: Self) -> dict[str, str | None]:
+    """Every key with its value; a viewer sees the keys only (values are null, and are not
+    even unsealed)."""
     if allows_app(principal, app, Action.APP_CONFIG_READ):
-        return dict(app.config)
-    return dict.fromkeys(app.config)
+        return dict(open_config(p.vault, app))
+    return dict.fromkeys(config_names(app))
 
 
 @router.patch("/{name}/config")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from xae.api.schemas import AppPublic, FormationPublic, InstancePublic, ReleasePublic
+from xae.control.configvars import config_names
 from xae.control.formation import formations, process_types
 from xae.control.platform import Platform
 from xae.domain.resources import format_memory, parse_memory
@@ -32,7 +33,7 @@ def release_public(session: Session, release: Release) -> ReleasePublic:
         image=build.image if build else None,
         created_at=release.created_at,
         created_by=release.created_by,
-        config_keys=sorted(release.config),
+        config_keys=config_names(release),
         failure_reason=release.failure_reason,
     )
 
