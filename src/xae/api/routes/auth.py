@@ -18,7 +18,7 @@ from xae.api.responses import errors
 from xae.api.schemas import TeamRole, TokenCreate, TokenInfo, TokenPublic, WhoAmI
 from xae.auth.throttle import LoginThrottle
 from xae.auth.tokens import login
-from xae.control.audit import record
+from xae.control.audit import Actor, record
 from xae.errors import Unauthorized
 from xae.store.models import App, Team, Token
 
@@ -44,7 +44,8 @@ def create_token(body: TokenCreate, request: Request, p: PlatformDep) -> TokenPu
         except Unauthorized:
             log.warning("failed login for user name %r from %s", body.username[:64], address)
             raise
-        record(session, body.username, "auth.login", body.username)  # team-less: admins read it
+        # Filed under no team: admins read it.
+        record(session, Actor(body.username, None, address), "auth.login", body.username)
     throttle.succeeded(attempt)
     return TokenPublic(token=issued.token, expires_at=issued.expires_at)
 
