@@ -257,3 +257,17 @@ def test_an_app_token_deploys_its_app_sees_no_other_and_is_refused_once_revoked(
     assert ids == sorted(ids, reverse=True)  # newest first
     table = blue.admin("audit", "--app", blue.app).stdout
     assert f"dev@example.com ({name})" in table
+
+
+def test_only_an_owner_moves_an_app_to_another_team(blue: Blue) -> None:
+    refused = blue.dev("apps:transfer", blue.other, "--team", "default", ok=False)
+    assert "needs the owner role" in refused.stderr and "(forbidden)" in refused.stderr
+    moved = blue.admin("apps:transfer", blue.other, "--team", "default")
+    assert f"moved {blue.other} to team default" in moved.stdout
+    try:
+        assert blue.other not in {a["name"] for a in blue.dev.json("apps")}
+        teams = {a["name"]: a["team"] for a in blue.admin.json("apps")}
+        assert teams[blue.other] == "default" and teams[blue.app] == "blue"
+    finally:
+        blue.admin("apps:transfer", blue.other, "--team", "blue")
+    assert blue.other in {a["name"] for a in blue.dev.json("apps")}
