@@ -1,4 +1,7 @@
-"""`xae apps`, `apps:create`, `apps:info`, `apps:destroy`, `apps:update`.
+"""`xae apps`, `apps:create`, `apps:info`, `apps:destroy`, `apps:update`, `apps:transfer`.
+
+Every app belongs to one team; `apps:create --team` picks it (left out, the API takes the
+caller's only team, and says which to choose when there are several), `apps:transfer` moves it.
 
 Destroying is the one irreversible verb, so it asks for the app's name again (`--confirm`,
 or a prompt on a terminal) and refuses locally on a mismatch before any request is sent;
@@ -15,7 +18,7 @@ import typer
 from xae.cli import output
 from xae.cli.client import api
 from xae.cli.errors import CLIError, usage_error
-from xae.cli.options import AppOption, JsonOption, app_name, require_app
+from xae.cli.options import AppOption, JsonOption, TeamOption, app_name, require_app, team_name
 from xae.cli.ps import render_formation, render_instances
 
 NameArgument = Annotated[
@@ -28,21 +31,21 @@ def _pick(name: str | None, app: str | None) -> str:
 
 
 def list_apps(ctx: typer.Context, as_json: JsonOption = False) -> None:
-    """List the apps you can see."""
-    apps: list[dict[str, Any]] = api(ctx).get("/v1/apps")
+    """List the apps of your teams."""
+    apps: list[dict[str, Any]] = api(ctx).get_all("/v1/apps")
     if as_json:
         output.print_json(apps)
         return
     if not apps:
         output.plain("no apps yet: create one with `xae apps:create NAME`")
         return
-    table = output.table("name", "release", "url", "owner", "created")
+    table = output.table("name", "team", "release", "url", "created")
     for app in apps:
         table.add_row(
             str(app.get("name")),
+            output.text(app.get("team")),
             output.version(app.get("release")),
             output.text(app.get("url")),
-            output.text(app.get("owner")),
             output.when(app.get("created_at")),
         )
     output.show(table)
@@ -51,14 +54,21 @@ def list_apps(ctx: typer.Context, as_json: JsonOption = False) -> None:
 def create(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="A DNS label: lowercase letters, digits, dashes.")],
+    team: TeamOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Create an app."""
-    app: dict[str, Any] = api(ctx).post("/v1/apps", {"name": app_name(name)})
+    """Create an app in a team (by default your only team)."""
+    app: dict[str, Any] = api(ctx).post(
+        "/v1/apps",
+        {"name": app_name(name)},
+        params={"team": team_name(team) if team is not None else None},
+    )
     if as_json:
         output.print_json(app)
         return
-    output.success(f"created {app.get('name')}, to be served at {app.get('url')}")
+    output.success(
+        f"created {app.get('name')} in team {app.get('team')}, to be served at {app.get('url')}"
+    )
     output.plain(f"deploy it with: xae deploy . --app {app.get('name')}")
 
 
@@ -82,7 +92,7 @@ def render_app(data: dict[str, Any]) -> None:
         [
             ("name", data.get("name")),
             ("url", data.get("url")),
-            ("owner", data.get("owner")),
+            ("team", data.get("team")),
             ("release", output.version(data.get("release"))),
             ("created", output.when(data.get("created_at"))),
             (
@@ -169,3 +179,25 @@ def update(
         return
     output.success(f"updated {target}")
     render_app(data)
+
+
+def transfer(
+    ctx: typer.Context,
+    name: NameArgument = None,
+    app: AppOption = None,
+    team: Annotated[
+        str, typer.Option("--team", "-t", help="The team to move the app to.", show_default=False)
+    ] = "",
+    as_json: JsonOption = False,
+) -> None:
+    """Move an app to another team (owner of its team, and developer or more in the other)."""
+    target = _pick(name, app)
+    if not team:
+        raise usage_error("to which team? pass --team TEAM (`xae teams` lists yours)")
+    moved: dict[str, Any] = api(ctx).post(
+        f"/v1/apps/{target}/transfer", params={"team": team_name(team)}
+    )
+    if as_json:
+        output.print_json(moved)
+        return
+    output.success(f"moved {target} to team {moved.get('team')}")

@@ -22,7 +22,12 @@ def login(
     api_url: Annotated[
         str | None, typer.Option("--api-url", help="Base URL of the xae API.")
     ] = None,
-    username: Annotated[str | None, typer.Option("--username", "-u")] = None,
+    username: Annotated[
+        str | None,
+        typer.Option(
+            "--email", "--username", "-u", help="Your e-mail address (or a plain name: admin)."
+        ),
+    ] = None,
     password: Annotated[
         str | None, typer.Option("--password", "-p", help="Prompted (hidden) when omitted.")
     ] = None,
@@ -30,7 +35,7 @@ def login(
     """Log in to an xae API and store the token in ~/.config/xae/config.json."""
     url = (api_url or config.load().api_url).rstrip("/")
     if username is None:
-        username = str(typer.prompt("Username"))
+        username = str(typer.prompt("Email")).strip()
     if password is None:
         password = str(typer.prompt("Password", hide_input=True))
     client = session(ctx).client(api_url=url, authenticated=False)
@@ -39,7 +44,7 @@ def login(
     except CLIError as e:
         if e.status == 401:
             raise CLIError(
-                f"login failed: {e.api_message or 'wrong username or password'}",
+                f"login failed: {e.api_message or 'wrong e-mail address or password'}",
                 code=e.code,
             ) from e
         raise
@@ -68,10 +73,23 @@ def logout() -> None:
 
 
 def whoami(ctx: typer.Context, as_json: JsonOption = False) -> None:
-    """Show who the stored token belongs to."""
-    user = api(ctx).get("/v1/auth/whoami")
+    """Show who you are: your teams and roles, and what the token in use may do."""
+    user: dict[str, Any] = api(ctx).get("/v1/auth/whoami")
     if as_json:
         output.print_json(user)
         return
-    suffix = " (admin)" if user.get("is_admin") else ""
-    output.plain(f"{user.get('username')}{suffix}")
+    token = user.get("token")
+    teams = user.get("teams") or []
+    rows: list[tuple[str, Any]] = [
+        ("user", user.get("username")),
+        ("admin", bool(user.get("is_admin"))),
+        ("teams", ", ".join(f"{t.get('team')} ({t.get('role')})" for t in teams) or None),
+    ]
+    if isinstance(token, dict):
+        rows += [
+            ("token", token.get("name") or "(a login token)"),
+            ("scope", token.get("scope")),
+            ("app", token.get("app") or "any app of your teams"),
+            ("expires", output.when(token.get("expires_at"))),
+        ]
+    output.key_values(rows)

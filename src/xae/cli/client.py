@@ -4,6 +4,10 @@ It adds the bearer token, applies timeouts (none for reading streams: builds and
 stay quiet for a long time), and turns every failure into a `CLIError` that says what to do:
 the API's JSON error, a 401, a server that is not running. Commands get an `ApiClient` from the
 `Session` in the Typer context, so tests can inject an `httpx.MockTransport`.
+
+List endpoints answer one page as a plain JSON list and, when more follow, the next page's
+cursor in the `X-Next-Cursor` header: `get_all` follows it (a bounded number of pages, so a
+server that keeps answering with a cursor cannot keep the CLI looping), `get_page` reads one.
 """
 
 from __future__ import annotations
@@ -23,6 +27,11 @@ from xae.cli.errors import CLIError
 TIMEOUT = httpx.Timeout(60.0, connect=5.0)
 STREAM_TIMEOUT = httpx.Timeout(60.0, connect=5.0, read=None)
 _MAX_ERROR_TEXT = 300
+MAX_PAGES = 100
+"""The most pages `get_all` follows; past it the listing stops with an error saying so."""
+PAGE_SIZE = 500
+"""Items asked for per page when listing everything (the API's largest page)."""
+NEXT_CURSOR = "X-Next-Cursor"
 
 Params = Mapping[str, str | int | float | bool | None]
 
@@ -58,6 +67,16 @@ class ApiClient:
         params: Params | None = None,
     ) -> Any:
         """Send one request; return the decoded JSON body (`None` for an empty body)."""
+        return self._send(method, path, json_body=json_body, params=params)[0]
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        params: Params | None = None,
+    ) -> tuple[Any, httpx.Headers]:
         try:
             response = self._http.request(method, path, json=json_body, params=_clean(params))
         except httpx.HTTPError as e:
@@ -65,23 +84,53 @@ class ApiClient:
         if response.is_error:
             raise error_from_response(response)
         if not response.content:
-            return None
+            return None, response.headers
         try:
-            return response.json()
+            return response.json(), response.headers
         except ValueError as e:
             raise CLIError(
                 f"the API answered {method} {path} with something that is not JSON",
                 code="bad_response",
             ) from e
 
+    def get_page(self, path: str, *, params: Params | None = None) -> tuple[list[Any], str | None]:
+        """One page of a list endpoint and the next page's cursor (None on the last page)."""
+        body, headers = self._send("GET", path, params=params)
+        if not isinstance(body, list):
+            raise CLIError(
+                f"the API answered GET {path} with something that is not a list",
+                code="bad_response",
+            )
+        return body, headers.get(NEXT_CURSOR) or None
+
+    def get_all(self, path: str, *, params: Params | None = None) -> list[Any]:
+        """Every item of a list endpoint, following `X-Next-Cursor` for at most `MAX_PAGES`."""
+        max_pages = MAX_PAGES
+        items: list[Any] = []
+        cursor: str | None = None
+        query: dict[str, str | int | float | bool | None] = {"limit": PAGE_SIZE, **(params or {})}
+        for _ in range(max_pages):
+            page, cursor = self.get_page(path, params={**query, "cursor": cursor})
+            items.extend(page)
+            if cursor is None:
+                return items
+        raise CLIError(
+            f"GET {path} still had more after {max_pages} pages ({len(items)} items); "
+            "narrow the listing, or use the API's ?cursor= directly",
+            code="too_many_pages",
+        )
+
     def get(self, path: str, *, params: Params | None = None) -> Any:
         return self.request("GET", path, params=params)
 
-    def post(self, path: str, body: Any = None) -> Any:
-        return self.request("POST", path, json_body=body)
+    def post(self, path: str, body: Any = None, *, params: Params | None = None) -> Any:
+        return self.request("POST", path, json_body=body, params=params)
 
     def patch(self, path: str, body: Any) -> Any:
         return self.request("PATCH", path, json_body=body)
+
+    def put(self, path: str, body: Any) -> Any:
+        return self.request("PUT", path, json_body=body)
 
     def delete(self, path: str, *, params: Params | None = None) -> Any:
         return self.request("DELETE", path, params=params)

@@ -2,7 +2,9 @@
 
 Named `configvars` so it is never confused with `xae.cli.config` (the client's own settings).
 Every change makes a new release, which the output names. Keys are checked locally with xae's
-name gate; values are never put into an error message, since they are often secrets.
+name gate; values are never put into an error message, since they are often secrets. A viewer
+of the app's team gets the keys with no values (`null`): they are shown as hidden, never as a
+value of their own.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from xae.cli.client import api
 from xae.cli.errors import CLIError, usage_error
 from xae.cli.options import AppOption, JsonOption, checked, require_app
 from xae.domain import names
+
+HIDDEN = "(hidden: reading values needs the developer role)"
 
 
 def show(
@@ -35,6 +39,12 @@ def show(
         output.print_json(values)
         return
     if shell:
+        if any(value is None for value in values.values()):
+            raise CLIError(
+                f"the values of {target}'s config are hidden from you: reading them needs the "
+                "developer role in its team; `xae config` lists the keys",
+                code="forbidden",
+            )
         for key in sorted(values):
             output.raw_line(f"{key}={shlex.quote(str(values[key]))}")
         return
@@ -43,7 +53,11 @@ def show(
         return
     table = output.table("key", "value")
     for key in sorted(values):
-        table.add_row(Text(key, style="bold"), Text(str(values[key])))
+        value = values[key]
+        table.add_row(
+            Text(key, style="bold"),
+            Text(HIDDEN, style="dim") if value is None else Text(str(value)),
+        )
     output.show(table)
 
 
@@ -57,6 +71,12 @@ def get(
     values: dict[str, Any] = api(ctx).get(f"/v1/apps/{target}/config")
     if key not in values:
         raise CLIError(f"{target} has no config var {key}", code="not_found")
+    if values[key] is None:
+        raise CLIError(
+            f"the value of {key} is hidden from you: reading config values of {target} needs the "
+            "developer role in its team",
+            code="forbidden",
+        )
     output.raw_line(str(values[key]))
 
 

@@ -4,7 +4,7 @@ This is the only module that knows the full command list; each noun's module hol
 commands. Errors are rendered in one place (`XaeGroup.invoke`), so every command fails the
 same way: `error: <message> (<code>)` on stderr, exit 1 for API and user errors, 2 for usage.
 The CLI is a pure client of the REST API and imports nothing from xae but `xae.domain.names`,
-`xae.domain.states` and `xae.domain.terminal` (pure, no dependencies).
+`xae.domain.states`, `xae.domain.terminal` and `xae.domain.access` (pure, no dependencies).
 """
 
 from __future__ import annotations
@@ -14,7 +14,20 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
-from xae.cli import apps, auth, configvars, deploy, logs, ps, releases, status
+from xae.cli import (
+    apps,
+    audit,
+    auth,
+    configvars,
+    deploy,
+    logs,
+    ps,
+    releases,
+    status,
+    teams,
+    tokens,
+    users,
+)
 from xae.cli.client import Session
 from xae.cli.errors import CLIError
 from xae.cli.output import render_error
@@ -60,12 +73,26 @@ _COMMANDS: list[tuple[str, str, Any]] = [
     ("Auth", "login", auth.login),
     ("Auth", "logout", auth.logout),
     ("Auth", "whoami", auth.whoami),
+    ("Auth", "tokens", tokens.list_tokens),
+    ("Auth", "tokens:create", tokens.create),
+    ("Auth", "tokens:revoke", tokens.revoke),
     ("Platform", "status", status.status),
     ("Apps", "apps", apps.list_apps),
     ("Apps", "apps:create", apps.create),
     ("Apps", "apps:info", apps.info),
     ("Apps", "apps:update", apps.update),
+    ("Apps", "apps:transfer", apps.transfer),
     ("Apps", "apps:destroy", apps.destroy),
+    ("Teams", "teams", teams.list_teams),
+    ("Teams", "teams:create", teams.create),
+    ("Teams", "teams:info", teams.info),
+    ("Teams", "teams:destroy", teams.destroy),
+    ("Teams", "teams:members:add", teams.add_member),
+    ("Teams", "teams:members:remove", teams.remove_member),
+    ("Users", "users", users.list_users),
+    ("Users", "users:create", users.create),
+    ("Users", "users:remove", users.remove),
+    ("Audit", "audit", audit.audit),
     ("Deploy", "deploy", deploy.deploy),
     ("Releases", "releases", releases.list_releases),
     ("Releases", "releases:info", releases.info),

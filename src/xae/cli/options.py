@@ -52,3 +52,17 @@ def checked(validate: Callable[[str], str], value: str) -> str:
         return validate(value)
     except Exception as e:
         raise CLIError(str(e), code="invalid_name", exit_code=EXIT_USAGE) from e
+
+
+def team_name(name: str) -> str:
+    return checked(names.validate_team_name, name)
+
+
+def user_name(name: str) -> str:
+    return checked(names.validate_user_name, name)
+
+
+TeamOption = Annotated[
+    str | None,
+    typer.Option("--team", "-t", help="The team (`xae teams` lists yours).", show_default=False),
+]

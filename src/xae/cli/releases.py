@@ -47,7 +47,7 @@ def list_releases(ctx: typer.Context, app: AppOption = None, as_json: JsonOption
     """List the app's releases, newest first; `*` marks the one being served."""
     target = require_app(app)
     client = api(ctx)
-    releases: list[dict[str, Any]] = client.get(f"/v1/apps/{target}/releases")
+    releases: list[dict[str, Any]] = client.get_all(f"/v1/apps/{target}/releases")
     if as_json:
         output.print_json(releases)
         return

@@ -15,7 +15,7 @@ from typer.testing import Result
 APP: dict[str, Any] = {
     "name": "shop",
     "url": "http://shop.localhost:8080",
-    "owner": "ada",
+    "team": "blue",
     "created_at": "2024-05-01T10:00:00.123456+00:00",
     "release": 2,
 }
@@ -47,8 +47,9 @@ def test_apps_lists_a_table_and_raw_json(
     fake_api.json("GET", "/v1/apps", [APP])
     result = run("apps")
     assert result.exit_code == 0
-    row = next(line for line in result.stdout.splitlines() if line.strip().startswith("shop"))
-    assert "v2" in row and "http://shop.localhost:8080" in row and "2024-05-01 10:00:00" in row
+    header, row = (line.split() for line in result.stdout.splitlines()[:2])
+    assert header == ["name", "team", "release", "url", "created"]
+    assert row == ["shop", "blue", "v2", "http://shop.localhost:8080", "2024-05-01", "10:00:00"]
     assert json.loads(run("apps", "--json").stdout) == [APP]
 
 
@@ -59,7 +60,51 @@ def test_apps_create_posts_the_name(
     result = run("apps:create", "shop")
     assert result.exit_code == 0
     assert fake_api.last_json() == {"name": "shop"}
-    assert "created shop" in result.stdout
+    assert "team" not in fake_api.last.url.params
+    assert "created shop in team blue" in result.stdout
+
+
+def test_apps_create_in_a_team_passes_it_as_the_query(
+    logged_in: Path, fake_api: FakeApi, run: Callable[..., Result]
+) -> None:
+    fake_api.json("POST", "/v1/apps", {**APP, "release": None}, status=201)
+    result = run("apps:create", "shop", "--team", "blue")
+    assert result.exit_code == 0, result.output
+    assert fake_api.last.url.params["team"] == "blue"
+    assert fake_api.last_json() == {"name": "shop"}
+
+
+def test_apps_create_without_a_team_shows_the_apis_reason(
+    logged_in: Path, fake_api: FakeApi, run: Callable[..., Result]
+) -> None:
+    message = "you are in 2 teams (blue, red): say which one with --team TEAM"
+    fake_api.json(
+        "POST", "/v1/apps", {"error": {"code": "invalid_input", "message": message}}, status=422
+    )
+    result = run("apps:create", "shop")
+    assert result.exit_code == 1
+    assert f"error: {message} (invalid_input)" in result.stderr
+
+
+def test_apps_create_refuses_a_bad_team_name_locally(
+    logged_in: Path, fake_api: FakeApi, run: Callable[..., Result]
+) -> None:
+    result = run("apps:create", "shop", "--team", "Blue/../x")
+    assert result.exit_code == 2
+    assert "team name" in result.stderr
+    assert fake_api.requests == []
+
+
+def test_apps_transfer_moves_the_app_to_the_team(
+    logged_in: Path, fake_api: FakeApi, run: Callable[..., Result]
+) -> None:
+    fake_api.json("POST", "/v1/apps/shop/transfer", {**APP, "team": "red"})
+    result = run("apps:transfer", "shop", "--team", "red")
+    assert result.exit_code == 0, result.output
+    assert fake_api.last.url.params["team"] == "red"
+    assert "moved shop to team red" in result.stdout
+    missing = run("apps:transfer", "shop")
+    assert missing.exit_code == 2 and "--team" in missing.stderr
 
 
 def test_apps_info_shows_health_formation_and_instances(

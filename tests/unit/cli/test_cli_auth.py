@@ -74,8 +74,55 @@ def test_whoami(logged_in: Path, fake_api: FakeApi, run: Callable[..., Result]) 
     fake_api.json("GET", "/v1/auth/whoami", {"username": "ada", "is_admin": True})
     result = run("whoami")
     assert result.exit_code == 0
-    assert result.stdout.strip() == "ada (admin)"
+    assert result.stdout.split() == ["user:", "ada", "admin:", "yes", "teams:", "-"]
     assert json.loads(run("whoami", "--json").stdout) == {"username": "ada", "is_admin": True}
+
+
+def test_whoami_shows_each_team_with_the_role_and_the_tokens_limits(
+    logged_in: Path, fake_api: FakeApi, run: Callable[..., Result]
+) -> None:
+    fake_api.json(
+        "GET",
+        "/v1/auth/whoami",
+        {
+            "username": "dev@example.com",
+            "is_admin": False,
+            "teams": [{"team": "blue", "role": "developer"}, {"team": "red", "role": "viewer"}],
+            "token": {
+                "name": "ci-shop",
+                "scope": "deploy",
+                "app": "shop",
+                "expires_at": "2030-01-02T03:04:05.678+00:00",
+            },
+        },
+    )
+    result = run("whoami")
+    assert result.exit_code == 0, result.output
+    lines = {
+        line.split(":", 1)[0]: line.split(":", 1)[1].strip() for line in result.stdout.splitlines()
+    }
+    assert lines == {
+        "user": "dev@example.com",
+        "admin": "no",
+        "teams": "blue (developer), red (viewer)",
+        "token": "ci-shop",
+        "scope": "deploy",
+        "app": "shop",
+        "expires": "2030-01-02 03:04:05",
+    }
+
+
+def test_login_prompts_for_an_email_address(
+    config_home: Path, fake_api: FakeApi, run: Callable[..., Result]
+) -> None:
+    fake_api.json("POST", "/v1/auth/tokens", {"token": "t-3", "expires_at": None})
+    result = run("login", input="dev@example.com\nsecret\n")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("Email: ")
+    assert fake_api.last_json() == {"username": "dev@example.com", "password": "secret"}
+    assert "logged in as dev@example.com" in result.stdout
+    run("login", "--email", "ops@example.com", "-p", "pw")
+    assert fake_api.last_json() == {"username": "ops@example.com", "password": "pw"}
 
 
 def test_status_exits_1_and_prints_hints_when_unhealthy(

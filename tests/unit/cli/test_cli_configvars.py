@@ -50,3 +50,18 @@ def test_config_shell_and_get(
     missing = run("config:get", "C", "-a", "shop")
     assert missing.exit_code == 1
     assert "no config var C" in missing.stderr
+
+
+def test_a_viewer_sees_the_keys_and_that_the_values_are_hidden(
+    logged_in: Path, fake_api: FakeApi, run: Callable[..., Result]
+) -> None:
+    fake_api.json("GET", "/v1/apps/shop/config", {"DATABASE_URL": None, "DEBUG": None})
+    table = run("config", "--app", "shop")
+    assert table.exit_code == 0, table.output
+    assert "DATABASE_URL" in table.stdout and "None" not in table.stdout
+    assert table.stdout.count("hidden: reading values needs the developer role") == 2
+    got = run("config:get", "DEBUG", "--app", "shop")
+    assert got.exit_code == 1 and got.stdout == ""
+    assert "needs the developer role" in got.stderr
+    shell = run("config", "--shell", "--app", "shop")
+    assert shell.exit_code == 1 and shell.stdout == "" and "hidden" in shell.stderr

@@ -1,6 +1,6 @@
 """The CLI stays a pure API client: it imports nothing from xae but itself, the name gate, the
-pure escape stripping for printed output, the enumerated states it colours, and the client
-config file it shares with `xae-admin`."""
+pure escape stripping for printed output, the enumerated states it colours, the role and
+scope names it offers as choices, and the client config file it shares with `xae-admin`."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ ALLOWED = (
     "xae.domain.names",
     "xae.domain.terminal",
     "xae.domain.states",
+    "xae.domain.access",
     "xae.domain",
     "xae.clientconfig",
 )
