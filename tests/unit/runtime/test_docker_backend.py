@@ -389,3 +389,10 @@ def test_logs_come_back_as_whole_lines(runtime: DockerRuntime) -> None:
         cpus=0,
     )
     assert list(runtime.logs(gone)) == []
+
+
+def test_a_read_only_process_gets_a_read_only_root_filesystem_and_keeps_a_writable_tmp() -> None:
+    args = container_args(spec(read_only=True), plane="p1", name="n")
+    assert args["read_only"] is True
+    assert args["tmpfs"] == {"/tmp": f"rw,nosuid,nodev,size={32 * 1024**2},mode=1777"}
+    assert container_args(spec(), plane="p1", name="n")["read_only"] is False

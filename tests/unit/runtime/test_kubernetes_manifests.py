@@ -170,3 +170,14 @@ def test_tmp_is_a_bounded_memory_volume_and_the_disk_an_ephemeral_storage_limit(
     ]
     assert c["resources"]["limits"]["ephemeral-storage"] == str(1024**3)
     assert c["resources"]["requests"]["ephemeral-storage"] == str(1024**3 // 10)
+
+
+def test_a_read_only_process_gets_a_read_only_root_filesystem_and_keeps_a_writable_tmp() -> None:
+    c = container(plan(ProcessPlan("web", 1, replace(spec(), read_only=True))))
+    assert c["securityContext"]["readOnlyRootFilesystem"] is True
+    assert c["volumeMounts"] == [{"name": "tmp", "mountPath": "/tmp"}]
+
+
+def test_a_writable_process_manifest_is_unchanged_by_the_option() -> None:
+    # No `readOnlyRootFilesystem: false`: existing Deployments keep their manifest hash.
+    assert "readOnlyRootFilesystem" not in container(plan())["securityContext"]

@@ -107,6 +107,8 @@ def container_args(spec: InstanceSpec, *, plane: str, name: str) -> dict[str, An
         # hosts), so the one place apps are told to write scratch data is bounded: /tmp, a
         # tmpfs charged to the memory limit. Writes past it fail with ENOSPC.
         tmpfs={"/tmp": f"rw,nosuid,nodev,size={spec.tmp_bytes},mode=1777"},
+        # `--read-only`: nothing outside /tmp (the tmpfs above) can be written.
+        read_only=spec.read_only,
         init=True,
         network=network_name(plane, spec.app),
         restart_policy={"Name": "unless-stopped"},

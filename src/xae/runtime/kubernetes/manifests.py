@@ -185,6 +185,8 @@ def deployment(
         },
         "lifecycle": {"preStop": {"sleep": {"seconds": PRE_STOP_SECONDS}}},
     }
+    if spec.read_only:  # only when set, so other Deployments keep their manifest hash
+        container["securityContext"]["readOnlyRootFilesystem"] = True
     if spec.disk_bytes is not None:
         disk = spec.disk_bytes
         container["resources"]["requests"]["ephemeral-storage"] = str(disk // 10)
