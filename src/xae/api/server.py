@@ -47,8 +47,10 @@ def make_backend(settings: Settings, docker: DockerConnection) -> Runtime | Orch
     # Each backend's client library is imported only when that backend is chosen.
     if settings.backend == "docker":
         from xae.runtime.docker import DockerRuntime
+        from xae.runtime.docker.hostwall import HostWall
 
-        return DockerRuntime(docker.client(), plane=settings.plane)
+        wall = HostWall.for_plane(settings.plane, [settings.router_port])
+        return DockerRuntime(docker.client(), plane=settings.plane, wall=wall)
     if settings.backend == "kubernetes":
         if not settings.registry:
             raise XaeError(
