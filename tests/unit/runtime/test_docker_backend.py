@@ -440,7 +440,10 @@ def test_an_app_network_is_fenced_off_the_host_once_and_released_on_removal(
     runtime.start(spec())
 
     bridge = "br-1-shop012345"  # `br-` and the first 12 characters of the network id
-    assert iptables.jumps == [["INPUT", "-i", bridge, "-j", wall.chain]]
+    assert iptables.jumps == [
+        ["INPUT", "-i", bridge, "-j", wall.chain],
+        ["DOCKER-USER", "-i", bridge, "!", "-o", bridge, "-j", wall.forward_chain],
+    ]
     restores = [c for c in iptables.commands if c[0] == "iptables-restore"]
     assert len(restores) == 1  # the chain is written once per process
     runtime.remove_app("shop")

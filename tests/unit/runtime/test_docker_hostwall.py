@@ -12,7 +12,8 @@ from xae.runtime.docker.hostwall import HostWall, bridge_of
 
 
 def test_replies_and_the_routers_port_pass_and_everything_else_is_refused() -> None:
-    wall = HostWall.for_plane("e2e1", [8080, 8080, 443])
+    wall = HostWall.for_plane("e2e1", [8080, 8080, 443], blocked=["10.0.0.0/8", "169.254.1.1/16"])
+    fw = wall.forward_chain
     assert wall.restore_script().splitlines() == [
         "*filter",
         f":{wall.chain} - [0:0]",
@@ -20,8 +21,27 @@ def test_replies_and_the_routers_port_pass_and_everything_else_is_refused() -> N
         f"-A {wall.chain} -p tcp -m tcp --dport 443 -j RETURN",
         f"-A {wall.chain} -p tcp -m tcp --dport 8080 -j RETURN",
         f"-A {wall.chain} -j REJECT --reject-with icmp-admin-prohibited",
+        f":{fw} - [0:0]",
+        f"-A {fw} -m conntrack --ctstate RELATED,ESTABLISHED -j RETURN",
+        f"-A {fw} -p udp -m udp --dport 53 -j RETURN",
+        f"-A {fw} -p tcp -m tcp --dport 53 -j RETURN",
+        f"-A {fw} -d 10.0.0.0/8 -j REJECT --reject-with icmp-admin-prohibited",
+        f"-A {fw} -d 169.254.0.0/16 -j REJECT --reject-with icmp-admin-prohibited",
         "COMMIT",
     ]
+
+
+def test_only_traffic_leaving_the_apps_network_is_checked_on_its_way_out() -> None:
+    wall = HostWall.for_plane("e2e1", [8080])
+    assert wall.jumps("br-x") == [
+        ["INPUT", "-i", "br-x", "-j", wall.chain],
+        ["DOCKER-USER", "-i", "br-x", "!", "-o", "br-x", "-j", wall.forward_chain],
+    ]
+
+
+def test_a_blocked_range_that_is_not_an_address_range_is_refused() -> None:
+    with pytest.raises(ValueError):
+        HostWall.for_plane("p", [8080], blocked=["10.0.0.0/8 -j ACCEPT"])
 
 
 def test_each_plane_has_its_own_chain_with_a_valid_name() -> None:
