@@ -66,3 +66,20 @@ def test_a_failing_iptables_is_an_error_that_says_what_failed() -> None:
         wall.install_chain()
     with pytest.raises(RuntimeFailure, match="could not fence br-x off the host"):
         wall.guard("br-x")
+
+
+def test_removing_the_wall_deletes_only_the_planes_chains() -> None:
+    commands: list[list[str]] = []
+
+    def record(command: list[str], **_: Any) -> subprocess.CompletedProcess[str]:
+        commands.append(command)
+        return subprocess.CompletedProcess(command, 0, "", "")
+
+    wall = HostWall.for_plane("p", [8080], run=record)
+    wall.remove()
+    assert [c[2:] for c in commands] == [
+        ["-F", wall.chain],
+        ["-X", wall.chain],
+        ["-F", wall.forward_chain],
+        ["-X", wall.forward_chain],
+    ]

@@ -131,6 +131,13 @@ class HostWall:
                     break
                 self._iptables(["-D", *rule])
 
+    def remove(self) -> None:
+        """Delete the plane's chains (when the plane is removed: its networks are gone)."""
+        for chain in (self.chain, self.forward_chain):
+            if chain:
+                self._iptables(["-F", chain])
+                self._iptables(["-X", chain])
+
     def _iptables(
         self, args: list[str], stdin: str | None = None
     ) -> subprocess.CompletedProcess[str]:
