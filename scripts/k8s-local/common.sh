@@ -16,6 +16,7 @@ K8S_STATE_DIR="${K8S_STATE_DIR:-/var/lib/xae/k8s}"
 # Runtime files (sockets, containerd state) live on tmpfs, as containerd expects.
 K8S_RUN_DIR="${K8S_RUN_DIR:-/run/xae-k8s}"
 K8S_NODE_NAME="${K8S_NODE_NAME:-xae-node}"
+K8S_POD_PIDS_LIMIT="${K8S_POD_PIDS_LIMIT:-256}"  # per pod; xae's XAE_PIDS_LIMIT on docker
 
 # Networks. None of these may overlap Docker's bridges (172.17-31.x, 192.168.x);
 # up.sh checks `ip route` before it creates anything.

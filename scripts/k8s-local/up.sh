@@ -230,6 +230,9 @@ serializeImagePulls: false
 # Default -999 cannot be set here (no CAP_SYS_RESOURCE, see the containerd config).
 oomScoreAdj: 0
 maxPods: 110
+# A pod's processes and threads, together: a fork bomb stops here instead of exhausting the
+# host's PIDs (docker instances get the same bound from XAE_PIDS_LIMIT).
+podPidsLimit: ${K8S_POD_PIDS_LIMIT}
 EOF
 
 write_file "${CONF}/kube-proxy.yaml" <<EOF

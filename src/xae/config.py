@@ -118,6 +118,20 @@ class Settings(BaseSettings):
     """Where the router's traffic comes from as pods see it: each app's NetworkPolicy admits
     only these. On the local cluster the host reaches pods from the bridge address."""
 
+    app_blocked_cidrs: list[str] = [
+        "10.0.0.0/8",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+        "100.64.0.0/10",
+        "169.254.0.0/16",
+        "0.0.0.0/8",
+        "224.0.0.0/3",
+    ]
+    """Where app instances may not open connections (DNS, port 53, excepted): private, shared,
+    link-local (cloud metadata) and multicast ranges, i.e. the node and the host's bridges, the
+    LAN, other pods. On docker the host itself is refused whatever its address (but the
+    router's port); on Kubernetes this is each app's NetworkPolicy egress. Empty: no bound."""
+
     rollout_timeout: float = 180.0
     """How long a Kubernetes rollout may take (scheduling, image pull, probes) before the
     previous release is put back."""

@@ -29,6 +29,7 @@ from tests.e2e.harness import (
 )
 
 from xae.builder.jail import remove_plane_jail
+from xae.runtime.docker.hostwall import HostWall
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -86,6 +87,7 @@ def plane(
             remove_plane_jail(client, name)  # the plane's build network and firewall
         finally:
             client.close()
+            HostWall.for_plane(name, []).remove()  # the app networks' firewall chains
         if not os.environ.get("XAE_E2E_KEEP"):  # set it to read the plane's logs afterwards
             shutil.rmtree(state, ignore_errors=True)
 

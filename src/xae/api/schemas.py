@@ -131,6 +131,8 @@ class FormationPublic(BaseModel):
     memory: str
     cpus: float
     command: str
+    read_only: bool = False
+    """The root filesystem is read-only; only /tmp is writable."""
 
 
 class InstancePublic(BaseModel):
@@ -180,6 +182,9 @@ class FormationUpdate(Request):
     quantity: int | None = Field(None, ge=0, le=MAX_INT)
     memory: str | None = Field(None, max_length=32, description="e.g. 256M or 1G")
     cpus: float | None = Field(None, gt=0, le=1024, allow_inf_nan=False)
+    read_only: bool | None = Field(
+        None, description="a read-only root filesystem (only /tmp stays writable)"
+    )
 
 
 class FormationPatch(Request):

@@ -48,8 +48,12 @@ def make_backend(settings: Settings, docker: DockerConnection) -> Runtime | Orch
     # Each backend's client library is imported only when that backend is chosen.
     if settings.backend == "docker":
         from xae.runtime.docker import DockerRuntime
+        from xae.runtime.docker.hostwall import HostWall
 
-        return DockerRuntime(docker.client(), plane=settings.plane)
+        wall = HostWall.for_plane(
+            settings.plane, [settings.router_port], blocked=settings.app_blocked_cidrs
+        )
+        return DockerRuntime(docker.client(), plane=settings.plane, wall=wall)
     if settings.backend == "kubernetes":
         if not settings.registry:
             raise XaeError(
@@ -62,6 +66,7 @@ def make_backend(settings: Settings, docker: DockerConnection) -> Runtime | Orch
             connect(settings.kubeconfig),
             plane=settings.plane,
             router_cidrs=settings.router_cidrs,
+            blocked_cidrs=settings.app_blocked_cidrs,
             rollout_timeout=settings.rollout_timeout,
             where=where(settings.kubeconfig),
         )

@@ -1,5 +1,8 @@
 """`xae ps`, `ps:scale`, `ps:resize`, `ps:restart`: the app's process formation and instances.
 
+`ps:resize` sets what bounds a process type's instances: memory, CPUs, and whether their root
+filesystem is read-only (`--read-only`; /tmp stays writable).
+
 Formation is what the user asked for (desired state); instances are what is running now. `ps`
 shows both so a user can see the reconciler catching up. `TYPE=N` arguments are checked here
 so a typo never reaches the API.
@@ -20,7 +23,8 @@ from xae.domain import names
 
 
 def render_formation(formation: list[dict[str, Any]]) -> None:
-    """One line per process type: `web: 3 × (512M, 1.0 cpu) python app.py`."""
+    """One line per process type: `web: 3 × (512M, 1.0 cpu) python app.py`; a read-only
+    root filesystem shows as `(512M, 1.0 cpu, read-only)`."""
     if not formation:
         output.plain("no process types yet: deploy the app first")
         return
@@ -28,8 +32,10 @@ def render_formation(formation: list[dict[str, Any]]) -> None:
         cpus = entry.get("cpus")
         cpu_text = f"{float(cpus):.1f}" if isinstance(cpus, int | float) else output.text(cpus)
         line = Text(f"{entry.get('type')}", style="bold")
+        read_only = ", read-only" if entry.get("read_only") is True else ""
         line.append(
-            f": {entry.get('quantity')} × ({output.text(entry.get('memory'))}, {cpu_text} cpu) "
+            f": {entry.get('quantity')} × ({output.text(entry.get('memory'))}, {cpu_text} cpu"
+            f"{read_only}) "
         )
         line.append(output.text(entry.get("command")), style="cyan")
         output.out().print(line, soft_wrap=True)
@@ -122,19 +128,29 @@ def resize(
     cpus: Annotated[
         float | None, typer.Option("--cpus", "-c", help="CPU limit, e.g. 0.5.", min=0.01)
     ] = None,
+    read_only: Annotated[
+        bool | None,
+        typer.Option(
+            "--read-only/--no-read-only",
+            help="Mount the root filesystem read-only (/tmp stays writable), or writable again.",
+            show_default=False,
+        ),
+    ] = None,
     app: AppOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Change the memory and CPU limits of a process type."""
+    """Change the limits of a process type: memory, CPUs, a read-only filesystem."""
     target = require_app(app)
     checked(names.validate_process_type, kind)
-    if memory is None and cpus is None:
-        raise usage_error("nothing to change: pass --memory and/or --cpus")
+    if memory is None and cpus is None and read_only is None:
+        raise usage_error("nothing to change: pass --memory, --cpus or --read-only/--no-read-only")
     update: dict[str, Any] = {"type": kind}
     if memory is not None:
         update["memory"] = memory
     if cpus is not None:
         update["cpus"] = cpus
+    if read_only is not None:
+        update["read_only"] = read_only
     formation: list[dict[str, Any]] = api(ctx).patch(
         f"/v1/apps/{target}/formation", {"updates": [update]}
     )

@@ -25,6 +25,7 @@ class FormationChange:
     quantity: int | None = None
     memory: str | None = None
     cpus: float | None = None
+    read_only: bool | None = None
 
 
 def process_types(session: Session, app: App) -> dict[str, str]:
@@ -90,6 +91,8 @@ def change(
                     row.memory_bytes = check_memory(p.limits, c.memory)
                 if c.cpus is not None:
                     row.cpus = check_cpus(p.limits, c.cpus)
+                if c.read_only is not None:
+                    row.read_only = c.read_only
             check_instances(p.limits, name, {t: r.quantity for t, r in rows.items() if t in known})
             record(
                 session,

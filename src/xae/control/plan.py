@@ -65,6 +65,9 @@ def plan_app(
             "tmp": tmp,
             "disk": disk,
         }
+        read_only = bool(formation.read_only) if formation else False
+        if read_only:  # only when set, so existing instances keep their hash (no rollout)
+            identity["read_only"] = True
         spec = InstanceSpec(
             app=app.name,
             process=ptype,
@@ -79,6 +82,7 @@ def plan_app(
             spec_hash=_hash(identity),
             tmp_bytes=tmp,
             disk_bytes=disk,
+            read_only=read_only,
         )
         processes.append(ProcessPlan(process=ptype, quantity=quantity, spec=spec))
     return AppPlan(

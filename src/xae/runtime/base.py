@@ -42,6 +42,8 @@ class InstanceSpec:
     """The size of the instance's `/tmp`, a memory-backed tmpfs (ENOSPC past it)."""
     disk_bytes: int | None = None
     """Where the backend can bound it: the writable layer (Kubernetes `ephemeral-storage`)."""
+    read_only: bool = False
+    """The root filesystem is mounted read-only; `/tmp` stays a writable tmpfs."""
 
 
 @dataclass(frozen=True)

@@ -169,6 +169,8 @@ class Formation(Base):
     memory_bytes: Mapped[int | None] = mapped_column(default=None)
     cpus: Mapped[float | None] = mapped_column(default=None)
     restart_generation: Mapped[int] = mapped_column(default=0)
+    read_only: Mapped[bool] = mapped_column(default=False)
+    """The instances' root filesystem is read-only (only /tmp, a tmpfs, stays writable)."""
 
 
 class Event(Base):

@@ -83,13 +83,21 @@ def test_app_info_shows_formation_instances_and_health(
     info = response.json()
     assert info["release"] == 1
     assert info["formation"] == [
-        {"type": "web", "quantity": 1, "memory": "512M", "cpus": 1.0, "command": "python app.py"},
+        {
+            "type": "web",
+            "quantity": 1,
+            "memory": "512M",
+            "cpus": 1.0,
+            "command": "python app.py",
+            "read_only": False,
+        },
         {
             "type": "worker",
             "quantity": 0,
             "memory": "512M",
             "cpus": 1.0,
             "command": "python worker.py",
+            "read_only": False,
         },
     ]
     [instance] = info["instances"]

@@ -98,7 +98,14 @@ def test_the_port_and_command_given_are_what_the_web_process_runs(
     assert (spec.port, spec.command) == (8080, "serve-static")
     info = client.get(f"/v1/apps/{shop}").json()
     assert info["formation"] == [
-        {"type": "web", "quantity": 1, "memory": "512M", "cpus": 1.0, "command": "serve-static"}
+        {
+            "type": "web",
+            "quantity": 1,
+            "memory": "512M",
+            "cpus": 1.0,
+            "command": "serve-static",
+            "read_only": False,
+        }
     ]
 
 

@@ -68,6 +68,10 @@ def test_ps_resize_and_restart(
     fake_api.json("PATCH", "/v1/apps/shop/formation", [WEB])
     assert run("ps:resize", "web", "--memory", "256M", "--cpus", "0.5", "-a", "shop").exit_code == 0
     assert fake_api.last_json() == {"updates": [{"type": "web", "memory": "256M", "cpus": 0.5}]}
+    assert run("ps:resize", "web", "--read-only", "-a", "shop").exit_code == 0
+    assert fake_api.last_json() == {"updates": [{"type": "web", "read_only": True}]}
+    assert run("ps:resize", "web", "--no-read-only", "-a", "shop").exit_code == 0
+    assert fake_api.last_json() == {"updates": [{"type": "web", "read_only": False}]}
     fake_api.on("POST", "/v1/apps/shop/restart", httpx.Response(202, json={}))
     assert run("ps:restart", "-a", "shop").exit_code == 0
     assert fake_api.last_json() == {"type": None}
@@ -100,3 +104,22 @@ def test_logs_ctrl_c_exits_quietly(
     result = run("logs", "-a", "shop")
     assert result.exit_code == 0
     assert result.stderr == ""
+
+
+def test_ps_shows_a_read_only_process_type(
+    logged_in: Path, fake_api: FakeApi, run: Callable[..., Result]
+) -> None:
+    fake_api.json("GET", "/v1/apps/shop/formation", [{**WEB, "read_only": True}])
+    fake_api.json("GET", "/v1/apps/shop/instances", [])
+    result = run("ps", "-a", "shop")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("web: 3 × (512M, 1.0 cpu, read-only) python app.py\n")
+
+
+def test_ps_resize_without_a_change_is_a_usage_error(
+    logged_in: Path, fake_api: FakeApi, run: Callable[..., Result]
+) -> None:
+    result = run("ps:resize", "web", "-a", "shop")
+    assert result.exit_code == 2
+    assert "--read-only" in result.output
+    assert fake_api.requests == []

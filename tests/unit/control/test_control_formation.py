@@ -184,3 +184,24 @@ def test_restarting_an_unknown_type_is_rejected(
 ) -> None:
     with pytest.raises(InvalidInput, match="no process type 'clock'"):
         restart(world.platform, alice, deployed, "clock")
+
+
+def test_a_read_only_filesystem_is_stored_and_rolls_the_process_out(
+    world: World, deployed: str, alice: Principal
+) -> None:
+    [before] = world.runtime.of(deployed, "web")
+
+    change(world.platform, alice, deployed, [FormationChange("web", read_only=True)])
+
+    [after] = world.runtime.of(deployed, "web")
+    assert after.id != before.id
+    assert world.runtime.specs[after.id].read_only is True
+    with world.db.session() as session:
+        rows = {
+            f.process_type: f.read_only for f in formations(session, get_app(session, deployed))
+        }
+    assert rows == {"web": True, "worker": False}
+
+    change(world.platform, alice, deployed, [FormationChange("web", read_only=False)])
+    [writable] = world.runtime.of(deployed, "web")
+    assert world.runtime.specs[writable.id].read_only is False

@@ -177,3 +177,27 @@ def test_specs_carry_the_tmp_and_disk_bounds_and_a_change_replaces_instances(
     assert (web.tmp_bytes, web.disk_bytes) == (32 * 1024**2, 2 * 1024**3)
     larger = make_settings(tmp_path, tmp_size="128M", instance_disk="2G")
     assert hashes(plan(small))["web"] != hashes(plan(larger))["web"]
+
+
+def test_a_read_only_filesystem_reaches_the_spec_and_replaces_only_that_process(
+    settings: Settings,
+) -> None:
+    writable = plan(settings)
+    read_only = plan(
+        settings, formations=[formation("web", 1, read_only=True), formation("worker", 0)]
+    )
+    web = read_only.processes[0].spec
+    assert web.process == "web" and web.read_only is True
+    assert read_only.processes[1].spec.read_only is False
+    assert hashes(read_only)["web"] != hashes(writable)["web"]
+    assert hashes(read_only)["worker"] == hashes(writable)["worker"]
+
+
+def test_a_writable_filesystem_keeps_the_spec_hash_it_had_before_the_option_existed(
+    settings: Settings,
+) -> None:
+    # Upgrading xae must not roll every instance out: `read_only=False` adds nothing to the hash.
+    explicit = plan(
+        settings, formations=[formation("web", 1, read_only=False), formation("worker", 0)]
+    )
+    assert hashes(explicit) == hashes(plan(settings))

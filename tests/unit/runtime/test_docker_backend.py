@@ -5,6 +5,7 @@ and tests/e2e."""
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,6 +19,7 @@ from xae.errors import RuntimeFailure
 from xae.runtime.base import Instance, InstanceSpec
 from xae.runtime.command import shell_command
 from xae.runtime.docker.backend import DockerRuntime, container_args, container_name
+from xae.runtime.docker.hostwall import HostWall
 
 
 def spec(**overrides: Any) -> InstanceSpec:
@@ -192,6 +194,12 @@ class _Api:
 
     def containers(self, all: bool, filters: dict[str, list[str]]) -> list[dict[str, Any]]:
         return self.engine.containers_list(filters)
+
+    def networks(self, names: list[str]) -> list[dict[str, Any]]:
+        return [
+            {"Id": f"{n.name[-6:]}0123456789abcdef", "Name": n.name, "Options": {}}
+            for n in self.engine.list(names=names)
+        ]
 
 
 class _Networks:
@@ -389,3 +397,55 @@ def test_logs_come_back_as_whole_lines(runtime: DockerRuntime) -> None:
         cpus=0,
     )
     assert list(runtime.logs(gone)) == []
+
+
+def test_a_read_only_process_gets_a_read_only_root_filesystem_and_keeps_a_writable_tmp() -> None:
+    args = container_args(spec(read_only=True), plane="p1", name="n")
+    assert args["read_only"] is True
+    assert args["tmpfs"] == {"/tmp": f"rw,nosuid,nodev,size={32 * 1024**2},mode=1777"}
+    assert container_args(spec(), plane="p1", name="n")["read_only"] is False
+
+
+# -- the host wall: app networks fenced off the host ---------------------------------------
+
+
+class FakeIptables:
+    """`subprocess.run` for iptables: remembers the INPUT jumps, records every command."""
+
+    def __init__(self) -> None:
+        self.commands: list[list[str]] = []
+        self.jumps: list[list[str]] = []
+
+    def __call__(self, command: list[str], **_: Any) -> subprocess.CompletedProcess[str]:
+        self.commands.append(command)
+        op, rule = (command[2], command[3:]) if command[0] == "iptables" else ("restore", [])
+        code = 0
+        if op == "-C":
+            code = 0 if rule in self.jumps else 1
+        elif op == "-I":
+            self.jumps.append([rule[0], *rule[2:]])
+        elif op == "-D":
+            self.jumps.remove(rule)
+        return subprocess.CompletedProcess(command, code, "", "")
+
+
+def test_an_app_network_is_fenced_off_the_host_once_and_released_on_removal(
+    engine: FakeEngine,
+) -> None:
+    iptables = FakeIptables()
+    wall = HostWall.for_plane("p1", [8080], run=iptables)
+    runtime = DockerRuntime(FakeClient(engine), plane="p1", wall=wall)
+
+    runtime.start(spec())
+    runtime.start(spec())
+
+    bridge = "br-1-shop012345"  # `br-` and the first 12 characters of the network id
+    assert iptables.jumps == [
+        ["INPUT", "-i", bridge, "-j", wall.chain],
+        ["DOCKER-USER", "-i", bridge, "!", "-o", bridge, "-j", wall.forward_chain],
+    ]
+    restores = [c for c in iptables.commands if c[0] == "iptables-restore"]
+    assert len(restores) == 1  # the chain is written once per process
+    runtime.remove_app("shop")
+    assert iptables.jumps == []
+    assert "xae-p1-shop" not in engine.networks_by_name

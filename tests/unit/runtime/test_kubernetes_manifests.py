@@ -170,3 +170,34 @@ def test_tmp_is_a_bounded_memory_volume_and_the_disk_an_ephemeral_storage_limit(
     ]
     assert c["resources"]["limits"]["ephemeral-storage"] == str(1024**3)
     assert c["resources"]["requests"]["ephemeral-storage"] == str(1024**3 // 10)
+
+
+def test_a_read_only_process_gets_a_read_only_root_filesystem_and_keeps_a_writable_tmp() -> None:
+    c = container(plan(ProcessPlan("web", 1, replace(spec(), read_only=True))))
+    assert c["securityContext"]["readOnlyRootFilesystem"] is True
+    assert c["volumeMounts"] == [{"name": "tmp", "mountPath": "/tmp"}]
+
+
+def test_a_writable_process_manifest_is_unchanged_by_the_option() -> None:
+    # No `readOnlyRootFilesystem: false`: existing Deployments keep their manifest hash.
+    assert "readOnlyRootFilesystem" not in container(plan())["securityContext"]
+
+
+def test_with_blocked_ranges_pods_connect_nowhere_in_them_but_to_dns() -> None:
+    blocked = ["10.0.0.0/8", "169.254.0.0/16"]
+    objs = m.app_objects(
+        "default",
+        plan(),
+        router_cidrs=["10.88.0.1/32"],
+        progress_deadline=180,
+        blocked_cidrs=blocked,
+    )
+    [policy] = [o for o in objs if o["kind"] == "NetworkPolicy"]
+    assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"]
+    assert policy["spec"]["egress"] == [
+        {"to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": blocked}}]},
+        {"ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]},
+    ]
+    # Without blocked ranges, egress is not restricted (as before).
+    [open_policy] = objects(plan())["NetworkPolicy"]
+    assert open_policy["spec"]["policyTypes"] == ["Ingress"] and "egress" not in open_policy["spec"]

@@ -32,7 +32,11 @@ def change_formation(
         app.name,
         [
             service.FormationChange(
-                process_type=u.type, quantity=u.quantity, memory=u.memory, cpus=u.cpus
+                process_type=u.type,
+                quantity=u.quantity,
+                memory=u.memory,
+                cpus=u.cpus,
+                read_only=u.read_only,
             )
             for u in body.updates
         ],

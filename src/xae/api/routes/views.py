@@ -48,6 +48,7 @@ def formation_public(p: Platform, session: Session, app: App) -> list[FormationP
             memory=format_memory(f.memory_bytes or default_memory),
             cpus=f.cpus or p.settings.default_cpus,
             command=commands.get(f.process_type, ""),
+            read_only=f.read_only,
         )
         for f in formations(session, app)
         if f.process_type in commands

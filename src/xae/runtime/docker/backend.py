@@ -4,6 +4,8 @@ Every container xae creates carries `xae.*` labels; xae lists, replaces and remo
 containers with `xae.managed=1`, so it never touches anything it did not create. Each app gets
 its own bridge network; the router (host nginx) reaches instances at their bridge addresses, so
 no port is ever published and apps cannot reach each other (Docker isolates bridge networks).
+With a `HostWall` (the server always gives one), each app network is also fenced off the host
+itself: instances reach no host port but the router's (`xae.runtime.docker.hostwall`).
 
 An image missing from the engine is pulled here, explicitly, before the container is created,
 so that a failed pull is told apart from a failed start and reported by kind only: the
@@ -33,6 +35,7 @@ from xae.domain.states import InstanceState
 from xae.errors import RuntimeFailure, RuntimeUnavailable
 from xae.runtime.base import Instance, InstanceSpec
 from xae.runtime.command import shell_command
+from xae.runtime.docker.hostwall import HostWall, bridge_of
 
 APP_USER = f"{APP_UID}:{APP_UID}"
 MANAGED = LABEL_MANAGED
@@ -107,6 +110,8 @@ def container_args(spec: InstanceSpec, *, plane: str, name: str) -> dict[str, An
         # hosts), so the one place apps are told to write scratch data is bounded: /tmp, a
         # tmpfs charged to the memory limit. Writes past it fail with ENOSPC.
         tmpfs={"/tmp": f"rw,nosuid,nodev,size={spec.tmp_bytes},mode=1777"},
+        # `--read-only`: nothing outside /tmp (the tmpfs above) can be written.
+        read_only=spec.read_only,
         init=True,
         network=network_name(plane, spec.app),
         restart_policy={"Name": "unless-stopped"},
@@ -173,9 +178,13 @@ class DockerRuntime:
 
     name = "docker"
 
-    def __init__(self, client: docker.DockerClient, plane: str = "default") -> None:
+    def __init__(
+        self, client: docker.DockerClient, plane: str = "default", wall: HostWall | None = None
+    ) -> None:
         self.plane = plane
         self.client = client
+        self.wall = wall
+        self._wall_written = False
 
     def ping(self) -> None:
         try:
@@ -188,18 +197,36 @@ class DockerRuntime:
     def ensure_network(self, app: str) -> None:
         name = network_name(self.plane, app)
         try:
-            if self.client.networks.list(names=[name]):
-                return
-            self.client.networks.create(
-                name,
-                driver="bridge",
-                labels={MANAGED: "1", PLANE: self.plane, LABEL_APP: app},
-                check_duplicate=True,
-            )
+            if not self.client.networks.list(names=[name]):
+                self.client.networks.create(
+                    name,
+                    driver="bridge",
+                    labels={MANAGED: "1", PLANE: self.plane, LABEL_APP: app},
+                    check_duplicate=True,
+                )
         except docker.errors.APIError as e:
-            if e.status_code == 409:
-                return
-            raise RuntimeFailure(f"creating the network for {app!r} failed: {e.explanation}") from e
+            if e.status_code != 409:
+                raise RuntimeFailure(
+                    f"creating the network for {app!r} failed: {e.explanation}"
+                ) from e
+        self._fence(name)
+
+    def _fence(self, name: str) -> None:
+        """Fence the network off the host (a no-op without a wall, e.g. in unit tests)."""
+        if self.wall is None:
+            return
+        if not self._wall_written:
+            self.wall.install_chain()
+            self._wall_written = True
+        for bridge in self._bridges(name):
+            self.wall.guard(bridge)
+
+    def _bridges(self, name: str) -> list[str]:
+        try:
+            networks = self.client.api.networks(names=[name])
+        except docker.errors.APIError as e:
+            raise RuntimeFailure(f"looking up the network {name} failed: {e.explanation}") from e
+        return [bridge_of(n["Id"], n.get("Options")) for n in networks if n.get("Name") == name]
 
     def list_instances(self, app: str | None = None) -> list[Instance]:
         filters = [f"{MANAGED}=1", f"{PLANE}={self.plane}"]
@@ -288,6 +315,9 @@ class DockerRuntime:
         for instance in self.list_instances(app):
             self.stop(instance, grace=1)
         try:
+            if self.wall is not None:
+                for bridge in self._bridges(network_name(self.plane, app)):
+                    self.wall.release(bridge)
             for network in self.client.networks.list(names=[network_name(self.plane, app)]):
                 network.remove()
             image_filter = {"label": [f"{LABEL_APP}={app}", f"{PLANE}={self.plane}"]}

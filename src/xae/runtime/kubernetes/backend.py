@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -76,11 +76,13 @@ class KubernetesOrchestrator:
         plane: str,
         router_cidrs: list[str],
         rollout_timeout: float,
+        blocked_cidrs: Sequence[str] = (),
         where: str = "the cluster",
         cache: ClusterCache | None = None,
     ) -> None:
         self.plane = plane
         self.router_cidrs = router_cidrs
+        self.blocked_cidrs = tuple(blocked_cidrs)
         self.rollout_timeout = rollout_timeout
         self._deadline = max(10, min(int(rollout_timeout), 3600))
         self._where = where
@@ -135,7 +137,11 @@ class KubernetesOrchestrator:
         self._ensure_cache()
         before = {_process_of(d): d for d in self.cache.app_deployments(plan.app)}
         objects = m.app_objects(
-            self.plane, plan, router_cidrs=self.router_cidrs, progress_deadline=self._deadline
+            self.plane,
+            plan,
+            router_cidrs=self.router_cidrs,
+            progress_deadline=self._deadline,
+            blocked_cidrs=self.blocked_cidrs,
         )
         ns = m.namespace_name(self.plane, plan.owner)
         progress(f"applying v{plan.release} to namespace {ns}")

@@ -12,7 +12,8 @@ Mapping of what the docker backend enforces:
   startup and liveness probes from the app's health check, uid 10001, no capabilities;
 - config vars in an immutable Secret named by their hash (a config change is a new Secret and
   a new pod template, so it rolls out like any release and rolls back with it);
-- a NetworkPolicy admitting traffic only from the router;
+- a NetworkPolicy admitting traffic only from the router, and letting pods connect nowhere
+  in the blocked ranges (`app_blocked_cidrs`: the node, other pods, the LAN) but to DNS;
 - a headless Service for the web process, whose EndpointSlices feed the router.
 """
 
@@ -22,6 +23,7 @@ import hashlib
 import json
 import math
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from xae.domain.policy import APP_UID
@@ -99,17 +101,28 @@ def config_secret(plane: str, ns: str, app: str, env: dict[str, str]) -> Manifes
     }
 
 
-def network_policy(plane: str, ns: str, app: str, router_cidrs: list[str]) -> Manifest:
-    """Every pod of the app admits traffic only from the router, on no other path."""
+def network_policy(
+    plane: str, ns: str, app: str, router_cidrs: list[str], blocked_cidrs: Sequence[str] = ()
+) -> Manifest:
+    """Every pod of the app admits traffic only from the router, on no other path; with
+    `blocked_cidrs`, it connects nowhere in them (the node's own services, other pods, the
+    LAN, cloud metadata) but to DNS."""
+    spec: Manifest = {
+        "podSelector": {"matchLabels": {PLANE: plane, APP: app}},
+        "policyTypes": ["Ingress"],
+        "ingress": [{"from": [{"ipBlock": {"cidr": cidr}} for cidr in router_cidrs]}],
+    }
+    if blocked_cidrs:
+        spec["policyTypes"].append("Egress")
+        spec["egress"] = [
+            {"to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": list(blocked_cidrs)}}]},
+            {"ports": [{"protocol": proto, "port": 53} for proto in ("UDP", "TCP")]},
+        ]
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
         "metadata": {"name": app, "namespace": ns, "labels": app_labels(plane, app)},
-        "spec": {
-            "podSelector": {"matchLabels": {PLANE: plane, APP: app}},
-            "policyTypes": ["Ingress"],
-            "ingress": [{"from": [{"ipBlock": {"cidr": cidr}} for cidr in router_cidrs]}],
-        },
+        "spec": spec,
     }
 
 
@@ -185,6 +198,8 @@ def deployment(
         },
         "lifecycle": {"preStop": {"sleep": {"seconds": PRE_STOP_SECONDS}}},
     }
+    if spec.read_only:  # only when set, so other Deployments keep their manifest hash
+        container["securityContext"]["readOnlyRootFilesystem"] = True
     if spec.disk_bytes is not None:
         disk = spec.disk_bytes
         container["resources"]["requests"]["ephemeral-storage"] = str(disk // 10)
@@ -249,14 +264,19 @@ def deployment(
 
 
 def app_objects(
-    plane: str, plan: AppPlan, *, router_cidrs: list[str], progress_deadline: int
+    plane: str,
+    plan: AppPlan,
+    *,
+    router_cidrs: list[str],
+    progress_deadline: int,
+    blocked_cidrs: Sequence[str] = (),
 ) -> list[Manifest]:
     """Everything `plan` needs, in the order to apply it (what others refer to comes first)."""
     ns = namespace_name(plane, plan.owner)
     objects = [namespace(plane, plan.owner)]
     envs = {json.dumps(p.spec.env, sort_keys=True): p.spec.env for p in plan.processes}
     objects += [config_secret(plane, ns, plan.app, env) for env in envs.values()]
-    objects.append(network_policy(plane, ns, plan.app, router_cidrs))
+    objects.append(network_policy(plane, ns, plan.app, router_cidrs, blocked_cidrs))
     web = next((p for p in plan.processes if p.process == "web" and p.spec.port), None)
     if web is not None and web.spec.port is not None:
         objects.append(web_service(plane, ns, plan.app, web.spec.port))
