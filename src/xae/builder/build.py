@@ -39,12 +39,14 @@ from xae.builder import sourcefiles
 from xae.builder.buildapi import BuildRequest
 from xae.builder.detect import BuildMode, detect
 from xae.builder.images import stack_image
+from xae.builder.imageuser import image_run_as
 from xae.builder.jail import BuildJail, Deadline
 from xae.builder.stacks import Stack, node, python, static
 from xae.config import Settings
 from xae.domain.names import validate_app_name
 from xae.domain.policy import LABEL_APP, LABEL_PLANE, LOG_TAIL
 from xae.domain.procfile import parse_procfile
+from xae.domain.runas import APP_RUN_AS
 from xae.errors import BuildFailed, InvalidName, InvalidProcfile
 
 Log = Callable[[str], None]
@@ -78,6 +80,8 @@ class BuiltImage:
     """Process type → command. `""` means the image's own CMD (Dockerfile apps, no Procfile)."""
     port: int | None
     """The one port the image EXPOSEs, if exactly one; otherwise None (xae uses 5000)."""
+    run_as: str = APP_RUN_AS
+    """Who its processes run as (`xae.domain.runas`): the app user, the image's USER, `root`."""
 
 
 def image_ref(app: str, tag: str) -> str:
@@ -332,6 +336,10 @@ def build_image(
         image_id = _run_build(
             client, context, dockerfile, ref, labels, log, settings=settings, jail=jail
         )
-    port = exposed_port(client.api.inspect_image(image_id))
+    inspect = client.api.inspect_image(image_id)
+    port = exposed_port(inspect)
+    run_as = image_run_as(client, image_id, inspect, mode)
     log(f"-----> built {ref} ({image_id[7:19] if image_id.startswith('sha256:') else image_id})")
-    return BuiltImage(image_id=image_id, ref=ref, stack=mode, processes=processes, port=port)
+    return BuiltImage(
+        image_id=image_id, ref=ref, stack=mode, processes=processes, port=port, run_as=run_as
+    )

@@ -54,6 +54,8 @@ class FinishedBuild:
     port: int | None
     processes: dict[str, str]
     log: str
+    run_as: str | None = None
+    """Who the image runs as (`xae.domain.runas`); None for an image deploy: the app user."""
 
 
 class DeployPipeline:
@@ -115,6 +117,7 @@ class DeployPipeline:
             port=built.port,
             processes=dict(built.processes),
             log="\n".join(lines[-2000:]),
+            run_as=built.run_as,
         )
         self._succeed_build(user, app, finished, build_id=build_id)
         description = f"Deploy build {build_id} ({built.stack})"
@@ -165,6 +168,7 @@ class DeployPipeline:
             row.status, row.finished_at = BuildStatus.SUCCEEDED, utcnow()
             row.stack, row.image, row.port = finished.stack, finished.image, finished.port
             row.processes = dict(finished.processes)
+            row.run_as = finished.run_as
             row.log = finished.log
             session.flush()
             record(

@@ -12,6 +12,7 @@ import json
 from xae.config import Settings
 from xae.domain.policy import DEFAULT_PORT
 from xae.domain.resources import parse_memory
+from xae.domain.runas import APP_RUN_AS
 from xae.runtime.base import AppPlan, HealthCheck, InstanceSpec, ProcessPlan
 from xae.store.models import App, Build, Formation, Release
 
@@ -58,6 +59,9 @@ def plan_app(
             "tmp": tmp,
             "disk": disk,
         }
+        run_as = build.run_as or APP_RUN_AS
+        if run_as != APP_RUN_AS:  # only then: every older spec keeps its hash
+            identity["run_as"] = run_as
         spec = InstanceSpec(
             app=app.name,
             process=ptype,
@@ -72,6 +76,7 @@ def plan_app(
             spec_hash=_hash(identity),
             tmp_bytes=tmp,
             disk_bytes=disk,
+            run_as=run_as,
         )
         processes.append(ProcessPlan(process=ptype, quantity=quantity, spec=spec))
     return AppPlan(

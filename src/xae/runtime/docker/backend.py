@@ -29,6 +29,7 @@ from docker.models.containers import Container
 
 from xae.domain.images import describe_pull_failure
 from xae.domain.policy import APP_UID, LABEL_APP, LABEL_MANAGED, LABEL_PLANE
+from xae.domain.runas import gid_of, shown_user, uid_of
 from xae.domain.states import InstanceState
 from xae.errors import RuntimeFailure, RuntimeUnavailable
 from xae.runtime.base import Instance, InstanceSpec
@@ -72,6 +73,7 @@ def labels_for(plane: str, spec: InstanceSpec) -> dict[str, str]:
         "xae.port": str(spec.port or ""),
         "xae.memory": str(spec.memory_bytes),
         "xae.cpus": str(spec.cpus),
+        "xae.user": shown_user(spec.run_as),
     }
 
 
@@ -96,7 +98,8 @@ def container_args(spec: InstanceSpec, *, plane: str, name: str) -> dict[str, An
         hostname=name[-40:].lstrip("-"),
         environment=env,
         labels=labels_for(plane, spec),
-        user=APP_USER,
+        # Root only inside the engine's user namespace (`start` checks that it remaps).
+        user=f"{uid_of(spec.run_as)}:{gid_of(spec.run_as)}",
         cap_drop=["ALL"],
         security_opt=["no-new-privileges:true"],
         pids_limit=spec.pids_limit,
@@ -136,6 +139,8 @@ def _instance_from_summary(row: _ContainerSummary) -> Instance:
         cpus=float(labels.get("xae.cpus") or 0),
         started_at=datetime.fromtimestamp(row["Created"], UTC) if row.get("Created") else None,
         labels=dict(labels),
+        # Containers from before images chose their user all ran as the app user.
+        user=labels.get("xae.user") or str(APP_UID),
     )
 
 
@@ -176,6 +181,29 @@ class DockerRuntime:
     def __init__(self, client: docker.DockerClient, plane: str = "default") -> None:
         self.plane = plane
         self.client = client
+        self._remaps = False
+
+    def check_userns(self) -> None:
+        """Raise `RuntimeFailure` unless the engine runs containers in a user namespace.
+
+        Root in an image is allowed only when root inside is an unprivileged id outside: with
+        Docker that is the daemon's `userns-remap`, which `make up` configures. Asked of the
+        engine (`docker info`) until it says yes; the answer is kept from then on.
+        """
+        if self._remaps:
+            return
+        try:
+            options = self.client.info().get("SecurityOptions") or []
+        except (docker.errors.DockerException, OSError) as e:
+            raise RuntimeUnavailable(f"asking the Docker engine failed: {str(e)[:200]}") from e
+        if not any("name=userns" in str(option) for option in options):
+            raise RuntimeFailure(
+                "this image runs as root, and the Docker engine does not remap users "
+                "(userns-remap is off), so root in the container would be root on the host: "
+                "set a non-root USER in the Dockerfile, or run `make up`, which turns "
+                "userns-remap on"
+            )
+        self._remaps = True
 
     def ping(self) -> None:
         try:
@@ -237,6 +265,8 @@ class DockerRuntime:
             raise RuntimeFailure(describe_pull_failure(image, type(e).__name__)) from None
 
     def start(self, spec: InstanceSpec) -> Instance:
+        if spec.root_in_userns:
+            self.check_userns()
         self.ensure_network(spec.app)
         self.ensure_image(spec.image)
         name = container_name(self.plane, spec, secrets.token_hex(3))
