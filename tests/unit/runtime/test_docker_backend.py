@@ -13,6 +13,7 @@ import pytest
 import requests
 
 from xae.domain.policy import APP_UID, LABEL_APP, LABEL_MANAGED, LABEL_PLANE
+from xae.domain.runas import APP_RUN_AS, ROOT
 from xae.domain.states import InstanceState
 from xae.errors import RuntimeFailure
 from xae.runtime.base import Instance, InstanceSpec
@@ -389,3 +390,54 @@ def test_logs_come_back_as_whole_lines(runtime: DockerRuntime) -> None:
         cpus=0,
     )
     assert list(runtime.logs(gone)) == []
+
+
+# -- who a container runs as -----------------------------------------------------------------
+
+
+class _EngineSaying(FakeClient):
+    """A fake client whose `docker info` lists `options` as its security options."""
+
+    def __init__(self, engine: FakeEngine, options: list[str]) -> None:
+        super().__init__(engine)
+        self.options = options
+        self.asked = 0
+
+    def info(self) -> dict[str, Any]:
+        self.asked += 1
+        return {"SecurityOptions": self.options}
+
+
+def test_a_container_runs_as_its_images_user_and_its_label_says_so() -> None:
+    args = container_args(spec(run_as="101:101"), plane="p1", name="n")
+    assert args["user"] == "101:101"
+    assert args["labels"]["xae.user"] == "101"
+    assert args["cap_drop"] == ["ALL"]
+
+
+def test_a_root_image_runs_as_root_inside_with_every_other_confinement_item() -> None:
+    root, app = (container_args(spec(run_as=r), plane="p1", name="n") for r in (ROOT, APP_RUN_AS))
+    assert root["user"] == "0:0"
+    assert root["labels"]["xae.user"] == "root (userns)"
+    different = {k for k in root if root[k] != app[k]}
+    assert different == {"user", "labels"}
+
+
+def test_a_root_image_is_refused_by_an_engine_that_does_not_remap(engine: FakeEngine) -> None:
+    runtime = DockerRuntime(_EngineSaying(engine, ["name=seccomp,profile=default"]), plane="p1")
+    with pytest.raises(RuntimeFailure) as caught:
+        runtime.start(spec(run_as=ROOT))
+    assert "userns-remap" in caught.value.message and "USER" in caught.value.message
+    assert engine.calls == []  # nothing created, not even the network
+
+
+def test_a_root_image_starts_on_an_engine_that_remaps_and_the_answer_is_kept(
+    engine: FakeEngine,
+) -> None:
+    client = _EngineSaying(engine, ["name=seccomp,profile=default", "name=userns"])
+    runtime = DockerRuntime(client, plane="p1")
+    first = runtime.start(spec(run_as=ROOT))
+    runtime.start(spec(run_as=ROOT))
+    runtime.start(spec())
+    assert first.user == "root (userns)"
+    assert client.asked == 1
