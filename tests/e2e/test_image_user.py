@@ -129,3 +129,19 @@ def test_a_root_image_is_refused_where_root_would_be_root_on_the_host(
     assert "runs as root" in result.stderr
     assert "USER" in result.stderr
     wait_for(lambda: plane.instances(app) == [], 30, "no instance of the refused image")
+
+
+@pytest.mark.backends("docker")
+def test_an_image_deploy_runs_as_the_images_own_user_on_docker(
+    plane: Plane, app_source: Callable[[str], Path]
+) -> None:
+    app = plane.new_app("usrimg")
+    plane.deploy(app, app_source("user-image"))
+    [built] = plane.xae_json("releases", "--app", app)
+
+    plane.xae("deploy", "--image", built["image"], "--port", "8000", "--app", app)
+
+    assert plane.xae_json("releases", "--app", app)[0]["version"] == 2
+    wait_for(lambda: "uid=2345 wrote=ok" in plane.get(app).text, 30, "v2 serving")
+    [instance] = plane.instances(app)
+    assert instance["user"] == "2345"

@@ -39,15 +39,15 @@ from xae.builder import sourcefiles
 from xae.builder.buildapi import BuildRequest
 from xae.builder.detect import BuildMode, detect
 from xae.builder.images import stack_image
-from xae.builder.imageuser import image_run_as
 from xae.builder.jail import BuildJail, Deadline
 from xae.builder.stacks import Stack, node, python, static
 from xae.config import Settings
 from xae.domain.names import validate_app_name
 from xae.domain.policy import LABEL_APP, LABEL_PLANE, LOG_TAIL
 from xae.domain.procfile import parse_procfile
-from xae.domain.runas import APP_RUN_AS
+from xae.domain.runas import APP_RUN_AS, ImageUserUnknown
 from xae.errors import BuildFailed, InvalidName, InvalidProcfile
+from xae.image_users import image_run_as
 
 Log = Callable[[str], None]
 _log = logging.getLogger("xae.builder")
@@ -338,7 +338,17 @@ def build_image(
         )
     inspect = client.api.inspect_image(image_id)
     port = exposed_port(inspect)
-    run_as = image_run_as(client, image_id, inspect, mode)
+    # xae's stacks run as the app user; a Dockerfile image as its own USER.
+    run_as = APP_RUN_AS
+    if mode == "dockerfile":
+        try:
+            run_as = image_run_as(client, image_id, inspect)
+        except ImageUserUnknown as e:
+            raise BuildFailed(f"{e}: give USER as a number (USER 1000) or create the user") from e
+        except docker.errors.APIError as e:
+            raise BuildFailed(
+                f"reading the users of the built image failed: {e.explanation}"
+            ) from e
     log(f"-----> built {ref} ({image_id[7:19] if image_id.startswith('sha256:') else image_id})")
     return BuiltImage(
         image_id=image_id, ref=ref, stack=mode, processes=processes, port=port, run_as=run_as

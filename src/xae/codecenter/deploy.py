@@ -11,7 +11,8 @@ The Code Center is the build service: it owns a build's row from `running` to `s
 
 An image deploy (`run_image`) skips the build: the user's image reference is recorded as a
 succeeded build of stack `image` and released the same way a built one is. It never touches
-Docker here: the runtime pulls or finds the image when it starts the instances. The reference
+Docker here: the runtime pulls or finds the image when it starts the instances (and, on docker,
+reads who it runs as: `IMAGE_USER`). The reference
 passes `xae.codecenter.image_policy` first: an app runs only its own builds or images from a
 registry outside the platform.
 """
@@ -38,6 +39,7 @@ from xae.control.releases import release_build
 from xae.domain.deploy_events import Emit, LogLine, Step
 from xae.domain.images import IMAGE_STACK, validate_command, validate_image_ref, validate_port
 from xae.domain.policy import LOG_TAIL
+from xae.domain.runas import IMAGE_USER
 from xae.domain.states import BuildStatus
 from xae.domain.terminal import strip_escapes
 from xae.errors import BuildFailed, XaeError
@@ -55,7 +57,7 @@ class FinishedBuild:
     processes: dict[str, str]
     log: str
     run_as: str | None = None
-    """Who the image runs as (`xae.domain.runas`); None for an image deploy: the app user."""
+    """Who the image runs as (`xae.domain.runas`; `IMAGE_USER` for an image deployed as is)."""
 
 
 class DeployPipeline:
@@ -142,6 +144,7 @@ class DeployPipeline:
             port=port,
             processes={"web": command},
             log=f"deployed from image {image}",
+            run_as=IMAGE_USER,
         )
         build_id = self._succeed_build(user, app, finished)
         release_build(

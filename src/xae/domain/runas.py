@@ -25,6 +25,11 @@ ROOT = "root"
 APP_RUN_AS = f"{APP_UID}:{APP_UID}"
 """`run_as` of xae's stack images (and what every app ran as before images chose)."""
 
+IMAGE_USER = "image"
+"""`run_as` of an image deployed as is: its own user, which only an engine that holds the image
+can read. The docker runtime reads it when it starts the image (`resolved` there); where none
+can (a cluster pulling from outside the platform) it means the app user, as it always did."""
+
 ROOT_IN_USERNS = "root (userns)"
 """How `xae ps` and the API show an instance that runs as root inside a user namespace."""
 
@@ -87,14 +92,18 @@ def decide_run_as(config_user: str | None, *, passwd: str = "", group: str = "")
     return f"{uid}:{int(gid_text)}"
 
 
+def _known(run_as: str) -> str:
+    return APP_RUN_AS if run_as == IMAGE_USER else run_as
+
+
 def uid_of(run_as: str) -> int:
-    """The numeric uid of a `run_as` (0 for `ROOT`)."""
-    return 0 if run_as == ROOT else int(run_as.partition(":")[0])
+    """The numeric uid of a `run_as` (0 for `ROOT`; the app user's for an unread `IMAGE_USER`)."""
+    return 0 if run_as == ROOT else int(_known(run_as).partition(":")[0])
 
 
 def gid_of(run_as: str) -> int:
-    """The numeric gid of a `run_as` (0 for `ROOT`)."""
-    return 0 if run_as == ROOT else int(run_as.partition(":")[2] or 0)
+    """The numeric gid of a `run_as` (0 for `ROOT`; the app user's for an unread `IMAGE_USER`)."""
+    return 0 if run_as == ROOT else int(_known(run_as).partition(":")[2] or 0)
 
 
 def shown_user(run_as: str) -> str:

@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from xae.domain.policy import APP_UID, LABEL_APP, LABEL_MANAGED, LABEL_PLANE
-from xae.domain.runas import APP_RUN_AS, ROOT
+from xae.domain.runas import APP_RUN_AS, IMAGE_USER, ROOT
 from xae.domain.states import InstanceState
 from xae.errors import RuntimeFailure
 from xae.runtime.base import Instance, InstanceSpec
@@ -441,3 +441,32 @@ def test_a_root_image_starts_on_an_engine_that_remaps_and_the_answer_is_kept(
     runtime.start(spec())
     assert first.user == "root (userns)"
     assert client.asked == 1
+
+
+def _with_user(engine: FakeEngine, user: str) -> None:
+    """Make the engine's images say `USER user` in their config."""
+    inspect = engine.inspect_image
+
+    def with_user(image: str) -> dict[str, Any]:
+        return {**inspect(image), "Config": {"User": user}}
+
+    engine.inspect_image = with_user  # type: ignore[method-assign]
+
+
+def test_an_image_deployed_as_is_runs_as_the_user_its_config_names(engine: FakeEngine) -> None:
+    _with_user(engine, "2345:2345")
+    runtime = DockerRuntime(FakeClient(engine), plane="p1")
+    started = runtime.start(spec(run_as=IMAGE_USER))
+    assert started.user == "2345"
+    assert started.spec_hash == "h1"  # the plan's hash: the instance is not seen as outdated
+
+
+def test_an_image_deployed_as_is_without_a_user_needs_an_engine_that_remaps(
+    engine: FakeEngine,
+) -> None:
+    _with_user(engine, "")
+    runtime = DockerRuntime(_EngineSaying(engine, []), plane="p1")
+    with pytest.raises(RuntimeFailure) as caught:
+        runtime.start(spec(run_as=IMAGE_USER))
+    assert "userns-remap" in caught.value.message
+    assert not [c for c in engine.calls if c[0] != "pull"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from xae.domain.runas import ROOT
+from xae.domain.runas import IMAGE_USER, ROOT
 from xae.runtime.base import AppPlan, HealthCheck, InstanceSpec, ProcessPlan
 from xae.runtime.command import shell_command
 from xae.runtime.kubernetes import manifests as m
@@ -207,4 +207,11 @@ def test_the_app_users_manifest_is_unchanged_so_nothing_rolls_on_upgrade() -> No
     default = m.deployment("p1", "ns", plan(proc), proc, progress_deadline=60)
     pod = default["spec"]["template"]["spec"]
     assert pod["securityContext"]["runAsUser"] == 10001
+    assert "hostUsers" not in pod
+
+
+def test_an_image_deployed_as_is_runs_as_the_app_user_on_a_cluster() -> None:
+    pod = _pod(IMAGE_USER)["spec"]
+    assert pod["securityContext"]["runAsUser"] == 10001
+    assert pod["securityContext"]["runAsNonRoot"] is True
     assert "hostUsers" not in pod

@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 import secrets
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, TypedDict, cast
 
@@ -29,9 +30,10 @@ from docker.models.containers import Container
 
 from xae.domain.images import describe_pull_failure
 from xae.domain.policy import APP_UID, LABEL_APP, LABEL_MANAGED, LABEL_PLANE
-from xae.domain.runas import gid_of, shown_user, uid_of
+from xae.domain.runas import IMAGE_USER, ImageUserUnknown, gid_of, shown_user, uid_of
 from xae.domain.states import InstanceState
 from xae.errors import RuntimeFailure, RuntimeUnavailable
+from xae.image_users import image_run_as
 from xae.runtime.base import Instance, InstanceSpec
 from xae.runtime.command import shell_command
 
@@ -264,11 +266,27 @@ class DockerRuntime:
         except (docker.errors.DockerException, OSError) as e:  # e.g. the engine's read timeout
             raise RuntimeFailure(describe_pull_failure(image, type(e).__name__)) from None
 
+    def image_user(self, image: str) -> str:
+        """`run_as` of `image`, which the engine holds: its own user (`xae.image_users`)."""
+        try:
+            return image_run_as(self.client, image, self.client.api.inspect_image(image))
+        except ImageUserUnknown:
+            raise RuntimeFailure(
+                f"the USER of image {image} is not in the image's /etc/passwd or /etc/group: "
+                "give USER as a number, or create the user in the image"
+            ) from None
+        except docker.errors.APIError as e:
+            raise RuntimeFailure(
+                f"reading who image {image} runs as failed ({e.status_code})"
+            ) from e
+
     def start(self, spec: InstanceSpec) -> Instance:
+        self.ensure_image(spec.image)
+        if spec.run_as == IMAGE_USER:  # deployed as is: the image says, now that it is here
+            spec = replace(spec, run_as=self.image_user(spec.image))
         if spec.root_in_userns:
             self.check_userns()
         self.ensure_network(spec.app)
-        self.ensure_image(spec.image)
         name = container_name(self.plane, spec, secrets.token_hex(3))
         kwargs = container_args(spec, plane=self.plane, name=name)
         try:

@@ -1,4 +1,7 @@
-"""Reads which user a freshly built image runs as, for `xae.domain.runas` to decide.
+"""Reads which user an image on the local engine runs as, for `xae.domain.runas` to decide.
+
+Used by the builder (after a Dockerfile build) and by the docker runtime (before it starts an
+image deployed as is), which share no layer; so it lives beside `xae.docker_client`.
 
 Most images say `USER 101` or nothing, and the image's config (`docker image inspect`) is
 enough. A `USER nginx` needs the image's own `/etc/passwd` to know its number (a name may be
@@ -15,8 +18,7 @@ from typing import Any
 import docker
 import docker.errors
 
-from xae.domain.runas import APP_RUN_AS, ROOT, ImageUser, ImageUserUnknown, decide_run_as
-from xae.errors import BuildFailed
+from xae.domain.runas import ROOT, ImageUser, decide_run_as
 
 _MAX_FILE = 1024 * 1024
 """An `/etc/passwd` or `/etc/group` bigger than this is not read (and its names not found)."""
@@ -50,28 +52,17 @@ def _user_files(client: docker.DockerClient, image_id: str) -> tuple[str, str]:
         client.api.remove_container(created["Id"], force=True)
 
 
-def image_run_as(
-    client: docker.DockerClient, image_id: str, inspect: dict[str, Any], stack: str
-) -> str:
-    """`run_as` of the built image `image_id` (whose `inspect_image` answer is `inspect`).
+def image_run_as(client: docker.DockerClient, image_id: str, inspect: dict[str, Any]) -> str:
+    """`run_as` of the image `image_id` (whose `inspect_image` answer is `inspect`) on the
+    engine: its own `USER`, `ROOT` when that is root.
 
-    xae's stack images run as the app user; a Dockerfile image as its own `USER` (`ROOT` when
-    that is root). Raises `BuildFailed` when its `USER` names a user the image does not have.
+    Raises `ImageUserUnknown` when its `USER` names a user the image does not have, and
+    Docker's `APIError` when the engine cannot show the image's files.
     """
-    if stack != "dockerfile":
-        return APP_RUN_AS
     config_user = str((inspect.get("Config") or {}).get("User") or "")
     passwd = group = ""
     wanted = ImageUser.parse(config_user)
     numeric = wanted.user.isdigit() and wanted.group.isdigit()
     if wanted.user not in ("", ROOT) and not numeric:
-        try:
-            passwd, group = _user_files(client, image_id)
-        except docker.errors.APIError as e:
-            raise BuildFailed(
-                f"reading the image's users failed ({e.status_code}); build again"
-            ) from e
-    try:
-        return decide_run_as(config_user, passwd=passwd, group=group)
-    except ImageUserUnknown as e:
-        raise BuildFailed(f"{e}: give USER as a number (USER 1000) or create the user") from e
+        passwd, group = _user_files(client, image_id)
+    return decide_run_as(config_user, passwd=passwd, group=group)
