@@ -431,7 +431,7 @@ def test_a_root_image_is_refused_by_an_engine_that_does_not_remap(engine: FakeEn
     assert engine.calls == []  # nothing created, not even the network
 
 
-def test_a_root_image_starts_on_an_engine_that_remaps_and_the_answer_is_kept(
+def test_a_root_image_starts_on_an_engine_that_remaps_which_is_asked_before_each(
     engine: FakeEngine,
 ) -> None:
     client = _EngineSaying(engine, ["name=seccomp,profile=default", "name=userns"])
@@ -440,7 +440,7 @@ def test_a_root_image_starts_on_an_engine_that_remaps_and_the_answer_is_kept(
     runtime.start(spec(run_as=ROOT))
     runtime.start(spec())
     assert first.user == "root (userns)"
-    assert client.asked == 1
+    assert client.asked == 2  # each root start, never the app user's
 
 
 def _with_user(engine: FakeEngine, user: str) -> None:

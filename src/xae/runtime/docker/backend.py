@@ -183,17 +183,15 @@ class DockerRuntime:
     def __init__(self, client: docker.DockerClient, plane: str = "default") -> None:
         self.plane = plane
         self.client = client
-        self._remaps = False
 
     def check_userns(self) -> None:
         """Raise `RuntimeFailure` unless the engine runs containers in a user namespace.
 
         Root in an image is allowed only when root inside is an unprivileged id outside: with
         Docker that is the daemon's `userns-remap`, which `make up` configures. Asked of the
-        engine (`docker info`) until it says yes; the answer is kept from then on.
+        engine (`docker info`, a few ms) before every such start and never remembered: a
+        dockerd restarted without it must not inherit an old yes.
         """
-        if self._remaps:
-            return
         try:
             options = self.client.info().get("SecurityOptions") or []
         except (docker.errors.DockerException, OSError) as e:
@@ -205,7 +203,6 @@ class DockerRuntime:
                 "set a non-root USER in the Dockerfile, or run `make up`, which turns "
                 "userns-remap on"
             )
-        self._remaps = True
 
     def ping(self) -> None:
         try:
