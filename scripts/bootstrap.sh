@@ -26,15 +26,26 @@ fi
 
 # One bridge network per app: Docker's default address pools hold only ~30 networks, so xae
 # gives dockerd room for thousands (a /24 each out of 172.16.0.0/12, which builds may not reach).
+# And root in an app image is root only inside a user namespace: with `userns-remap`, dockerd
+# maps a container's uids 0-65535 to an unprivileged range of the host (user `dockremap`,
+# /etc/subuid), for every container. It keeps images in /var/lib/docker/<uid>.<gid>, so the
+# images made before are not seen any more: `images ensure` below makes xae's own again, and
+# apps deployed before must be deployed again. XAE_USERNS_REMAP=off leaves it off (xae then
+# refuses images that need root).
 daemon_json=/etc/docker/daemon.json
-if ! grep -q '"default-address-pools"' "$daemon_json" 2>/dev/null; then
-  log "giving dockerd address pools for one network per app ($daemon_json)"
+remap="${XAE_USERNS_REMAP:-on}"
+want_remap=1; [ "$remap" = off ] && want_remap=0
+if ! grep -q '"default-address-pools"' "$daemon_json" 2>/dev/null \
+   || { [ "$want_remap" = 1 ] && ! grep -q '"userns-remap"' "$daemon_json" 2>/dev/null; }; then
+  log "configuring dockerd: address pools for one network per app, userns-remap=$remap ($daemon_json)"
   mkdir -p /etc/docker
-  python3 - "$daemon_json" <<'PY'
+  python3 - "$daemon_json" "$want_remap" <<'PY'
 import json, os, sys
-path = sys.argv[1]
+path, want_remap = sys.argv[1], sys.argv[2] == "1"
 conf = json.load(open(path)) if os.path.exists(path) else {}
-conf["default-address-pools"] = [{"base": "172.16.0.0/12", "size": 24}]
+conf.setdefault("default-address-pools", [{"base": "172.16.0.0/12", "size": 24}])
+if want_remap:
+    conf.setdefault("userns-remap", "default")
 with open(path, "w") as f:
     json.dump(conf, f, indent=2)
 PY

@@ -48,6 +48,7 @@ def test_a_build_step_cannot_reach_the_platforms_router_or_api(
         "FROM xae/stack-python\n"
         "COPY probe.py /tmp/probe.py\n"
         f"RUN python3 /tmp/probe.py # {plane.name}\n"
+        "USER 10001\n"  # the app then runs unprivileged on any engine, remapping or not
         "EXPOSE 8000\n"
         'CMD ["python3", "-m", "http.server", "8000"]\n'
     )

@@ -145,6 +145,8 @@ class InstancePublic(BaseModel):
     started_at: Utc | None
     memory: str
     cpus: float
+    user: str = ""
+    """Who it runs as: a uid (`10001`), or `root (userns)`: root inside a user namespace."""
 
 
 class AppInfo(AppPublic):

@@ -45,7 +45,9 @@ from xae.config import Settings
 from xae.domain.names import validate_app_name
 from xae.domain.policy import LABEL_APP, LABEL_PLANE, LOG_TAIL
 from xae.domain.procfile import parse_procfile
+from xae.domain.runas import APP_RUN_AS, ImageUserUnknown
 from xae.errors import BuildFailed, InvalidName, InvalidProcfile
+from xae.image_users import image_run_as
 
 Log = Callable[[str], None]
 _log = logging.getLogger("xae.builder")
@@ -78,6 +80,8 @@ class BuiltImage:
     """Process type → command. `""` means the image's own CMD (Dockerfile apps, no Procfile)."""
     port: int | None
     """The one port the image EXPOSEs, if exactly one; otherwise None (xae uses 5000)."""
+    run_as: str = APP_RUN_AS
+    """Who its processes run as (`xae.domain.runas`): the app user, the image's USER, `root`."""
 
 
 def image_ref(app: str, tag: str) -> str:
@@ -332,6 +336,20 @@ def build_image(
         image_id = _run_build(
             client, context, dockerfile, ref, labels, log, settings=settings, jail=jail
         )
-    port = exposed_port(client.api.inspect_image(image_id))
+    inspect = client.api.inspect_image(image_id)
+    port = exposed_port(inspect)
+    # xae's stacks run as the app user; a Dockerfile image as its own USER.
+    run_as = APP_RUN_AS
+    if mode == "dockerfile":
+        try:
+            run_as = image_run_as(client, image_id, inspect)
+        except ImageUserUnknown as e:
+            raise BuildFailed(f"{e}: give USER as a number (USER 1000) or create the user") from e
+        except docker.errors.APIError as e:
+            raise BuildFailed(
+                f"reading the users of the built image failed: {e.explanation}"
+            ) from e
     log(f"-----> built {ref} ({image_id[7:19] if image_id.startswith('sha256:') else image_id})")
-    return BuiltImage(image_id=image_id, ref=ref, stack=mode, processes=processes, port=port)
+    return BuiltImage(
+        image_id=image_id, ref=ref, stack=mode, processes=processes, port=port, run_as=run_as
+    )

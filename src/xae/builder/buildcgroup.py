@@ -60,6 +60,11 @@ class BuildCgroup:
         try:
             directory.parent.mkdir(exist_ok=True)
             directory.mkdir()
+            # Under dockerd's userns-remap the step's init (root inside, an unprivileged id
+            # outside) must be able to look up its own cgroup below these; xae's umask 077
+            # would make them root's alone. They hold only limits and container ids.
+            for made in (directory.parent, directory):
+                made.chmod(0o755)
             (directory / "pids.max").write_text(f"{pids}\n")
         except OSError as e:
             build.remove(wait=0)

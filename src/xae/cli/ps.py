@@ -45,7 +45,9 @@ def render_instances(instances: list[dict[str, Any]]) -> None:
     if not instances:
         output.plain("no instances running")
         return
-    table = output.table("instance", "type", "release", "state", "healthy", "address", "started")
+    table = output.table(
+        "instance", "type", "release", "state", "healthy", "address", "started", "user"
+    )
     for instance in instances:
         healthy = instance.get("healthy")
         health = (
@@ -63,6 +65,7 @@ def render_instances(instances: list[dict[str, Any]]) -> None:
             health,
             Text(output.text(instance.get("address"))),
             Text(output.when(instance.get("started_at"))),
+            Text(output.text(instance.get("user"))),
         )
     output.show(table)
 

@@ -11,7 +11,8 @@ The Code Center is the build service: it owns a build's row from `running` to `s
 
 An image deploy (`run_image`) skips the build: the user's image reference is recorded as a
 succeeded build of stack `image` and released the same way a built one is. It never touches
-Docker here: the runtime pulls or finds the image when it starts the instances. The reference
+Docker here: the runtime pulls or finds the image when it starts the instances (and, on docker,
+reads who it runs as: `IMAGE_USER`). The reference
 passes `xae.codecenter.image_policy` first: an app runs only its own builds or images from a
 registry outside the platform.
 """
@@ -38,6 +39,7 @@ from xae.control.releases import release_build
 from xae.domain.deploy_events import Emit, LogLine, Step
 from xae.domain.images import IMAGE_STACK, validate_command, validate_image_ref, validate_port
 from xae.domain.policy import LOG_TAIL
+from xae.domain.runas import IMAGE_USER
 from xae.domain.states import BuildStatus
 from xae.domain.terminal import strip_escapes
 from xae.errors import BuildFailed, XaeError
@@ -54,6 +56,8 @@ class FinishedBuild:
     port: int | None
     processes: dict[str, str]
     log: str
+    run_as: str | None = None
+    """Who the image runs as (`xae.domain.runas`; `IMAGE_USER` for an image deployed as is)."""
 
 
 class DeployPipeline:
@@ -115,6 +119,7 @@ class DeployPipeline:
             port=built.port,
             processes=dict(built.processes),
             log="\n".join(lines[-2000:]),
+            run_as=built.run_as,
         )
         self._succeed_build(user, app, finished, build_id=build_id)
         description = f"Deploy build {build_id} ({built.stack})"
@@ -139,6 +144,7 @@ class DeployPipeline:
             port=port,
             processes={"web": command},
             log=f"deployed from image {image}",
+            run_as=IMAGE_USER,
         )
         build_id = self._succeed_build(user, app, finished)
         release_build(
@@ -165,6 +171,7 @@ class DeployPipeline:
             row.status, row.finished_at = BuildStatus.SUCCEEDED, utcnow()
             row.stack, row.image, row.port = finished.stack, finished.image, finished.port
             row.processes = dict(finished.processes)
+            row.run_as = finished.run_as
             row.log = finished.log
             session.flush()
             record(

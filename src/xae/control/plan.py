@@ -12,6 +12,7 @@ import json
 from xae.config import Settings
 from xae.domain.policy import DEFAULT_PORT
 from xae.domain.resources import parse_memory
+from xae.domain.runas import APP_RUN_AS
 from xae.runtime.base import AppPlan, HealthCheck, InstanceSpec, ProcessPlan
 from xae.store.models import App, Build, Formation, Release
 
@@ -68,6 +69,9 @@ def plan_app(
         read_only = bool(formation.read_only) if formation else False
         if read_only:  # only when set, so existing instances keep their hash (no rollout)
             identity["read_only"] = True
+        run_as = build.run_as or APP_RUN_AS
+        if run_as != APP_RUN_AS:  # only then: every older spec keeps its hash
+            identity["run_as"] = run_as
         spec = InstanceSpec(
             app=app.name,
             process=ptype,
@@ -83,6 +87,7 @@ def plan_app(
             tmp_bytes=tmp,
             disk_bytes=disk,
             read_only=read_only,
+            run_as=run_as,
         )
         processes.append(ProcessPlan(process=ptype, quantity=quantity, spec=spec))
     return AppPlan(

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
+from xae.domain.runas import APP_RUN_AS, ROOT
 from xae.domain.states import InstanceState
 
 
@@ -44,6 +45,14 @@ class InstanceSpec:
     """Where the backend can bound it: the writable layer (Kubernetes `ephemeral-storage`)."""
     read_only: bool = False
     """The root filesystem is mounted read-only; `/tmp` stays a writable tmpfs."""
+    run_as: str = APP_RUN_AS
+    """Who its processes run as (`xae.domain.runas`): `<uid>:<gid>`, or `ROOT`, which a
+    backend runs only inside a user namespace."""
+
+    @property
+    def root_in_userns(self) -> bool:
+        """Whether the image needs root, and so a user namespace."""
+        return self.run_as == ROOT
 
 
 @dataclass(frozen=True)
@@ -122,6 +131,8 @@ class Instance:
     labels: dict[str, str] = field(default_factory=dict)
     ready: bool | None = None
     """Set by backends that know readiness themselves (kubernetes); else xae's health checks."""
+    user: str = ""
+    """Who it runs as, as `xae ps` shows it (`10001`, `root (userns)`); "" when unknown."""
 
     @property
     def running(self) -> bool:

@@ -133,6 +133,9 @@ class Build(Base):
     log: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
+    run_as: Mapped[str | None] = mapped_column(String(32), default=None)
+    """Who the image runs as (`xae.domain.runas`); None: the app user (image deploys, older
+    builds)."""
 
 
 class Release(Base):

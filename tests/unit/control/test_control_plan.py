@@ -10,7 +10,8 @@ from tests.unit.fakes import make_settings
 from xae.config import Settings
 from xae.control.plan import plan_app
 from xae.domain.policy import DEFAULT_PORT
-from xae.runtime.base import AppPlan
+from xae.domain.runas import APP_RUN_AS, ROOT
+from xae.runtime.base import AppPlan, InstanceSpec
 from xae.store.models import App, Build, Formation, Release, Team
 
 
@@ -201,3 +202,19 @@ def test_a_writable_filesystem_keeps_the_spec_hash_it_had_before_the_option_exis
         settings, formations=[formation("web", 1, read_only=False), formation("worker", 0)]
     )
     assert hashes(explicit) == hashes(plan(settings))
+
+
+def test_who_the_image_runs_as_is_carried_and_only_a_new_user_changes_the_hash(
+    settings: Settings,
+) -> None:
+    app = App(name="shop", team=Team(name="ann"))
+    release, formations = Release(version=1), [formation("web", 1)]
+
+    def web(run_as: str | None) -> InstanceSpec:
+        build = Build(image="xae/shop:1", processes={"web": "x"}, port=None, run_as=run_as)
+        return plan_app(app, release, build, formations, settings, {}).processes[0].spec
+
+    assert web(None).run_as == web(APP_RUN_AS).run_as == APP_RUN_AS
+    assert web(None).spec_hash == web(APP_RUN_AS).spec_hash  # older builds keep their hash
+    assert web(ROOT).run_as == ROOT and web(ROOT).root_in_userns
+    assert len({web(None).spec_hash, web("101:101").spec_hash, web(ROOT).spec_hash}) == 3

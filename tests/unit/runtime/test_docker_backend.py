@@ -14,6 +14,7 @@ import pytest
 import requests
 
 from xae.domain.policy import APP_UID, LABEL_APP, LABEL_MANAGED, LABEL_PLANE
+from xae.domain.runas import APP_RUN_AS, IMAGE_USER, ROOT
 from xae.domain.states import InstanceState
 from xae.errors import RuntimeFailure
 from xae.runtime.base import Instance, InstanceSpec
@@ -449,3 +450,86 @@ def test_an_app_network_is_fenced_off_the_host_once_and_released_on_removal(
     runtime.remove_app("shop")
     assert iptables.jumps == []
     assert "xae-p1-shop" not in engine.networks_by_name
+
+
+# -- who a container runs as -----------------------------------------------------------------
+
+
+class _EngineSaying(FakeClient):
+    """A fake client whose `docker info` lists `options` as its security options."""
+
+    def __init__(self, engine: FakeEngine, options: list[str]) -> None:
+        super().__init__(engine)
+        self.options = options
+        self.asked = 0
+
+    def info(self) -> dict[str, Any]:
+        self.asked += 1
+        return {"SecurityOptions": self.options}
+
+
+def test_a_container_runs_as_its_images_user_and_its_label_says_so() -> None:
+    args = container_args(spec(run_as="101:101"), plane="p1", name="n")
+    assert args["user"] == "101:101"
+    assert args["labels"]["xae.user"] == "101"
+    assert args["cap_drop"] == ["ALL"]
+
+
+def test_a_root_image_runs_as_root_inside_with_every_other_confinement_item() -> None:
+    root, app = (container_args(spec(run_as=r), plane="p1", name="n") for r in (ROOT, APP_RUN_AS))
+    assert root["user"] == "0:0"
+    assert root["labels"]["xae.user"] == "root (userns)"
+    different = {k for k in root if root[k] != app[k]}
+    assert different == {"user", "labels", "cap_add"}
+    # Only what an image made for root needs to drop to its own users, inside the namespace.
+    assert root["cap_add"] == ["CHOWN", "SETUID", "SETGID", "DAC_OVERRIDE", "FOWNER"]
+    assert (root["cap_drop"], app["cap_add"]) == (["ALL"], None)
+
+
+def test_a_root_image_is_refused_by_an_engine_that_does_not_remap(engine: FakeEngine) -> None:
+    runtime = DockerRuntime(_EngineSaying(engine, ["name=seccomp,profile=default"]), plane="p1")
+    with pytest.raises(RuntimeFailure) as caught:
+        runtime.start(spec(run_as=ROOT))
+    assert "userns-remap" in caught.value.message and "USER" in caught.value.message
+    assert engine.calls == []  # nothing created, not even the network
+
+
+def test_a_root_image_starts_on_an_engine_that_remaps_which_is_asked_before_each(
+    engine: FakeEngine,
+) -> None:
+    client = _EngineSaying(engine, ["name=seccomp,profile=default", "name=userns"])
+    runtime = DockerRuntime(client, plane="p1")
+    first = runtime.start(spec(run_as=ROOT))
+    runtime.start(spec(run_as=ROOT))
+    runtime.start(spec())
+    assert first.user == "root (userns)"
+    assert client.asked == 2  # each root start, never the app user's
+
+
+def _with_user(engine: FakeEngine, user: str) -> None:
+    """Make the engine's images say `USER user` in their config."""
+    inspect = engine.inspect_image
+
+    def with_user(image: str) -> dict[str, Any]:
+        return {**inspect(image), "Config": {"User": user}}
+
+    engine.inspect_image = with_user  # type: ignore[method-assign]
+
+
+def test_an_image_deployed_as_is_runs_as_the_user_its_config_names(engine: FakeEngine) -> None:
+    _with_user(engine, "2345:2345")
+    runtime = DockerRuntime(FakeClient(engine), plane="p1")
+    started = runtime.start(spec(run_as=IMAGE_USER))
+    assert started.user == "2345"
+    assert started.spec_hash == "h1"  # the plan's hash: the instance is not seen as outdated
+
+
+def test_an_image_deployed_as_is_without_a_user_needs_an_engine_that_remaps(
+    engine: FakeEngine,
+) -> None:
+    _with_user(engine, "")
+    runtime = DockerRuntime(_EngineSaying(engine, []), plane="p1")
+    with pytest.raises(RuntimeFailure) as caught:
+        runtime.start(spec(run_as=IMAGE_USER))
+    assert "userns-remap" in caught.value.message
+    assert not [c for c in engine.calls if c[0] != "pull"]

@@ -14,6 +14,7 @@ import pytest
 from lightkube import ApiError, codecs
 from lightkube.models.meta_v1 import Status
 
+from xae.domain.runas import ROOT
 from xae.errors import DeployFailed, RuntimeFailure
 from xae.runtime.base import AppPlan, HealthCheck, InstanceSpec, ProcessPlan
 from xae.runtime.kubernetes import manifests as m
@@ -377,3 +378,51 @@ def test_the_ready_addresses_are_those_of_the_plans_web_spec_only(
     assert k8s.ready_addresses("shop", other) == []
     no_web = replace(plan(), processes=plan(processes=("worker",)).processes)
     assert k8s.ready_addresses("shop", no_web) == []
+
+
+# -- images that need root -------------------------------------------------------------------
+
+
+def _node(name: str, userns: bool | None) -> Any:
+    status: dict[str, Any] = {}
+    if userns is not None:
+        features = {"recursiveReadOnlyMounts": True, "userNamespaces": userns}
+        status["runtimeHandlers"] = [{"name": "", "features": features}]
+    return codecs.from_dict(
+        {"apiVersion": "v1", "kind": "Node", "metadata": {"name": name}, "status": status}
+    )
+
+
+def _root_plan() -> AppPlan:
+    base = plan()
+    proc = base.processes[0]
+    return replace(base, processes=(replace(proc, spec=replace(proc.spec, run_as=ROOT)),))
+
+
+@pytest.mark.parametrize(
+    "nodes",
+    [
+        [],
+        [("n1", None)],  # containerd 1.6 reports no runtime handlers at all
+        [("n1", False)],
+        [("n1", True), ("n2", None)],  # one node that cannot is enough to refuse
+    ],
+)
+def test_a_root_image_is_refused_before_anything_is_applied_where_a_node_cannot_remap(
+    k8s: KubernetesOrchestrator, cluster: FakeCluster, nodes: list[tuple[str, bool | None]]
+) -> None:
+    for name, userns in nodes:
+        cluster.objects[("Node", "", name)] = _node(name, userns)
+    with pytest.raises(DeployFailed) as caught:
+        k8s.apply(_root_plan(), lambda _: None)
+    assert "hostUsers: false" in caught.value.message and "USER" in caught.value.message
+    assert applied(cluster) == []
+
+
+def test_a_root_image_is_applied_with_its_own_user_namespace_where_every_node_can(
+    k8s: KubernetesOrchestrator, cluster: FakeCluster
+) -> None:
+    cluster.objects[("Node", "", "n1")] = _node("n1", True)
+    k8s.apply(_root_plan(), lambda _: None)
+    deployment = cluster.objects[("Deployment", NS, "shop-web")].to_dict()
+    assert deployment["spec"]["template"]["spec"]["hostUsers"] is False

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from xae.domain.runas import IMAGE_USER, ROOT
 from xae.runtime.base import AppPlan, HealthCheck, InstanceSpec, ProcessPlan
 from xae.runtime.command import shell_command
 from xae.runtime.kubernetes import manifests as m
@@ -201,3 +202,47 @@ def test_with_blocked_ranges_pods_connect_nowhere_in_them_but_to_dns() -> None:
     # Without blocked ranges, egress is not restricted (as before).
     [open_policy] = objects(plan())["NetworkPolicy"]
     assert open_policy["spec"]["policyTypes"] == ["Ingress"] and "egress" not in open_policy["spec"]
+
+
+# -- who a pod runs as -----------------------------------------------------------------------
+
+
+def _pod(run_as: str) -> dict[str, Any]:
+    proc = ProcessPlan("web", 1, replace(spec(), run_as=run_as))
+    template: dict[str, Any] = m.deployment("p1", "ns", plan(proc), proc, progress_deadline=60)[
+        "spec"
+    ]["template"]
+    return template
+
+
+def test_a_pod_runs_as_its_images_user_and_stays_in_the_hosts_user_namespace() -> None:
+    pod = _pod("101:101")["spec"]
+    for context in (pod["securityContext"], pod["containers"][0]["securityContext"]):
+        assert (context["runAsUser"], context["runAsGroup"]) == (101, 101)
+        assert context["runAsNonRoot"] is True
+    assert "hostUsers" not in pod
+
+
+def test_a_root_image_gets_its_own_user_namespace_and_keeps_its_confinement() -> None:
+    pod = _pod(ROOT)["spec"]
+    assert pod["hostUsers"] is False
+    container = pod["containers"][0]["securityContext"]
+    assert (container["runAsUser"], container["runAsNonRoot"]) == (0, False)
+    assert container["capabilities"] == {"drop": ["ALL"]}
+    assert container["allowPrivilegeEscalation"] is False
+    assert container["seccompProfile"] == {"type": "RuntimeDefault"}
+
+
+def test_the_app_users_manifest_is_unchanged_so_nothing_rolls_on_upgrade() -> None:
+    proc = ProcessPlan("web", 1, spec())
+    default = m.deployment("p1", "ns", plan(proc), proc, progress_deadline=60)
+    pod = default["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsUser"] == 10001
+    assert "hostUsers" not in pod
+
+
+def test_an_image_deployed_as_is_runs_as_the_app_user_on_a_cluster() -> None:
+    pod = _pod(IMAGE_USER)["spec"]
+    assert pod["securityContext"]["runAsUser"] == 10001
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert "hostUsers" not in pod

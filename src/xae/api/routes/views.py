@@ -74,4 +74,5 @@ def instance_public(p: Platform, instance: Instance) -> InstancePublic:
         started_at=instance.started_at,
         memory=format_memory(instance.memory_bytes),
         cpus=instance.cpus,
+        user=instance.user,
     )

@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 import secrets
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, TypedDict, cast
 
@@ -31,8 +32,10 @@ from docker.models.containers import Container
 
 from xae.domain.images import describe_pull_failure
 from xae.domain.policy import APP_UID, LABEL_APP, LABEL_MANAGED, LABEL_PLANE
+from xae.domain.runas import IMAGE_USER, ImageUserUnknown, gid_of, shown_user, uid_of
 from xae.domain.states import InstanceState
 from xae.errors import RuntimeFailure, RuntimeUnavailable
+from xae.image_users import image_run_as
 from xae.runtime.base import Instance, InstanceSpec
 from xae.runtime.command import shell_command
 from xae.runtime.docker.hostwall import HostWall, bridge_of
@@ -75,6 +78,7 @@ def labels_for(plane: str, spec: InstanceSpec) -> dict[str, str]:
         "xae.port": str(spec.port or ""),
         "xae.memory": str(spec.memory_bytes),
         "xae.cpus": str(spec.cpus),
+        "xae.user": shown_user(spec.run_as),
     }
 
 
@@ -82,6 +86,10 @@ def container_name(plane: str, spec: InstanceSpec, suffix: str) -> str:
     """`xae-[<plane>-]<app>-<process>-v<release>-<suffix>`: unique with a random `suffix`."""
     prefix = "" if plane == "default" else f"{plane}-"
     return f"xae-{prefix}{spec.app}-{spec.process}-v{spec.release}-{suffix}"
+
+
+USERNS_ROOT_CAPABILITIES = ("CHOWN", "SETUID", "SETGID", "DAC_OVERRIDE", "FOWNER")
+"""What an image that needs root gets back, only inside a user namespace."""
 
 
 def container_args(spec: InstanceSpec, *, plane: str, name: str) -> dict[str, Any]:
@@ -99,8 +107,13 @@ def container_args(spec: InstanceSpec, *, plane: str, name: str) -> dict[str, An
         hostname=name[-40:].lstrip("-"),
         environment=env,
         labels=labels_for(plane, spec),
-        user=APP_USER,
+        # Root only inside the engine's user namespace (`start` checks that it remaps).
+        user=f"{uid_of(spec.run_as)}:{gid_of(spec.run_as)}",
         cap_drop=["ALL"],
+        # Root inside a user namespace gets back the few capabilities an image made for root
+        # needs to drop to its own users (nginx's master: chown its dirs, then setuid); they act
+        # on the container's own namespace only, where root is an unprivileged id on the host.
+        cap_add=list(USERNS_ROOT_CAPABILITIES) if spec.root_in_userns else None,
         security_opt=["no-new-privileges:true"],
         pids_limit=spec.pids_limit,
         mem_limit=spec.memory_bytes,
@@ -141,6 +154,8 @@ def _instance_from_summary(row: _ContainerSummary) -> Instance:
         cpus=float(labels.get("xae.cpus") or 0),
         started_at=datetime.fromtimestamp(row["Created"], UTC) if row.get("Created") else None,
         labels=dict(labels),
+        # Containers from before images chose their user all ran as the app user.
+        user=labels.get("xae.user") or str(APP_UID),
     )
 
 
@@ -185,6 +200,26 @@ class DockerRuntime:
         self.client = client
         self.wall = wall
         self._wall_written = False
+
+    def check_userns(self) -> None:
+        """Raise `RuntimeFailure` unless the engine runs containers in a user namespace.
+
+        Root in an image is allowed only when root inside is an unprivileged id outside: with
+        Docker that is the daemon's `userns-remap`, which `make up` configures. Asked of the
+        engine (`docker info`, a few ms) before every such start and never remembered: a
+        dockerd restarted without it must not inherit an old yes.
+        """
+        try:
+            options = self.client.info().get("SecurityOptions") or []
+        except (docker.errors.DockerException, OSError) as e:
+            raise RuntimeUnavailable(f"asking the Docker engine failed: {str(e)[:200]}") from e
+        if not any("name=userns" in str(option) for option in options):
+            raise RuntimeFailure(
+                "this image runs as root, and the Docker engine does not remap users "
+                "(userns-remap is off), so root in the container would be root on the host: "
+                "set a non-root USER in the Dockerfile, or run `make up`, which turns "
+                "userns-remap on"
+            )
 
     def ping(self) -> None:
         try:
@@ -263,9 +298,27 @@ class DockerRuntime:
         except (docker.errors.DockerException, OSError) as e:  # e.g. the engine's read timeout
             raise RuntimeFailure(describe_pull_failure(image, type(e).__name__)) from None
 
+    def image_user(self, image: str) -> str:
+        """`run_as` of `image`, which the engine holds: its own user (`xae.image_users`)."""
+        try:
+            return image_run_as(self.client, image, self.client.api.inspect_image(image))
+        except ImageUserUnknown:
+            raise RuntimeFailure(
+                f"the USER of image {image} is not in the image's /etc/passwd or /etc/group: "
+                "give USER as a number, or create the user in the image"
+            ) from None
+        except docker.errors.APIError as e:
+            raise RuntimeFailure(
+                f"reading who image {image} runs as failed ({e.status_code})"
+            ) from e
+
     def start(self, spec: InstanceSpec) -> Instance:
-        self.ensure_network(spec.app)
         self.ensure_image(spec.image)
+        if spec.run_as == IMAGE_USER:  # deployed as is: the image says, now that it is here
+            spec = replace(spec, run_as=self.image_user(spec.image))
+        if spec.root_in_userns:
+            self.check_userns()
+        self.ensure_network(spec.app)
         name = container_name(self.plane, spec, secrets.token_hex(3))
         kwargs = container_args(spec, plane=self.plane, name=name)
         try:

@@ -25,12 +25,13 @@ import httpx2
 from lightkube import ApiError, Client, codecs
 from lightkube.config.kubeconfig import KubeConfig
 from lightkube.resources.apps_v1 import Deployment
-from lightkube.resources.core_v1 import Namespace, Pod, Secret, Service
+from lightkube.resources.core_v1 import Namespace, Node, Pod, Secret, Service
 from lightkube.resources.networking_v1 import NetworkPolicy
 
 from xae.domain.health import advice, check_label, still_serving
 from xae.domain.policy import LOG_TAIL
 from xae.domain.resources import parse_memory
+from xae.domain.runas import ROOT_IN_USERNS
 from xae.domain.states import InstanceState
 from xae.errors import DeployFailed, RuntimeFailure, RuntimeUnavailable
 from xae.runtime.base import AppPlan, Instance, Progress, RoutesChanged
@@ -131,9 +132,31 @@ class KubernetesOrchestrator:
         # The ReplicaSets and pods go with their Deployment (background deletion).
         log.info("removed %s from namespaces %s", app, sorted(namespaces))
 
+    def check_userns(self) -> None:
+        """Raise `DeployFailed` unless every node's runtime runs pods in user namespaces.
+
+        An image that needs root runs only with `hostUsers: false`, where root in the pod is an
+        unprivileged id on the node. A runtime that cannot (containerd before 2.0, runc before
+        1.2) would fail every such pod at its sandbox, so the plan is refused up front, with
+        what to do. Asked of the API (the nodes' `runtimeHandlers`) on every such deploy.
+        """
+        try:
+            nodes = list(self.client.list(Node))
+        except (ApiError, httpx2.HTTPError) as e:
+            raise RuntimeUnavailable(f"listing the cluster's nodes failed: {e}") from e
+        if not userns_supported(nodes):
+            raise DeployFailed(
+                "this image runs as root, and the cluster's container runtime cannot give pods "
+                "their own user namespace (`hostUsers: false`; it needs containerd 2.0+ and "
+                "runc 1.2+), so root in the pod would be root on the node: set a non-root "
+                "USER in the Dockerfile (e.g. `USER 10001`) and deploy again"
+            )
+
     # -- Orchestrator -----------------------------------------------------------------------
 
     def apply(self, plan: AppPlan, progress: Progress) -> None:
+        if any(p.spec.root_in_userns for p in plan.processes):
+            self.check_userns()
         self._ensure_cache()
         before = {_process_of(d): d for d in self.cache.app_deployments(plan.app)}
         objects = m.app_objects(
@@ -426,6 +449,32 @@ def _state(pod: Pod) -> InstanceState:
     return _PHASES.get(status.phase or "Pending", InstanceState.UNKNOWN)
 
 
+def userns_supported(nodes: list[Node]) -> bool:
+    """Whether every node's default runtime handler says it runs pods in user namespaces."""
+    if not nodes:
+        return False
+    for node in nodes:
+        handlers = (node.status.runtimeHandlers if node.status else None) or []
+        default = next((h for h in handlers if not h.name), None)
+        if default is None or default.features is None or not default.features.userNamespaces:
+            return False
+    return True
+
+
+def _user(pod: Pod) -> str:
+    """Who the pod runs as, as `xae ps` shows it."""
+    spec = pod.spec
+    if spec is None:
+        return ""
+    if spec.hostUsers is False:
+        return ROOT_IN_USERNS
+    context = spec.containers[0].securityContext if spec.containers else None
+    uid = context.runAsUser if context else None
+    if uid is None and spec.securityContext is not None:
+        uid = spec.securityContext.runAsUser
+    return "" if uid is None else str(uid)
+
+
 def _instance(pod: Pod) -> Instance:
     labels = _labels(pod)
     container = pod.spec.containers[0] if pod.spec and pod.spec.containers else None
@@ -454,6 +503,7 @@ def _instance(pod: Pod) -> Instance:
         exit_code=exit_code,
         labels={"namespace": pod.metadata.namespace or ""},
         ready=_ready(pod),
+        user=_user(pod),
     )
 
 

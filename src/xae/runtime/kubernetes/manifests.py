@@ -26,7 +26,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from xae.domain.policy import APP_UID
+from xae.domain.runas import gid_of, uid_of
 from xae.runtime.base import AppPlan, HealthCheck, ProcessPlan
 from xae.runtime.command import shell_command
 
@@ -191,9 +191,9 @@ def deployment(
         "securityContext": {
             "allowPrivilegeEscalation": False,
             "capabilities": {"drop": ["ALL"]},
-            "runAsNonRoot": True,
-            "runAsUser": APP_UID,
-            "runAsGroup": APP_UID,
+            "runAsNonRoot": not spec.root_in_userns,
+            "runAsUser": uid_of(spec.run_as),
+            "runAsGroup": gid_of(spec.run_as),
             "seccompProfile": {"type": "RuntimeDefault"},
         },
         "lifecycle": {"preStop": {"sleep": {"seconds": PRE_STOP_SECONDS}}},
@@ -249,15 +249,19 @@ def deployment(
                     "terminationGracePeriodSeconds": math.ceil(plan.drain_seconds)
                     + PRE_STOP_SECONDS,
                     "securityContext": {
-                        "runAsNonRoot": True,
-                        "runAsUser": APP_UID,
-                        "runAsGroup": APP_UID,
+                        "runAsNonRoot": not spec.root_in_userns,
+                        "runAsUser": uid_of(spec.run_as),
+                        "runAsGroup": gid_of(spec.run_as),
                         "seccompProfile": {"type": "RuntimeDefault"},
                     },
                 },
             },
         },
     }
+    if spec.root_in_userns:
+        # Root only in the pod's own user namespace: an unprivileged id on the node. The
+        # backend refuses the plan first when the cluster's runtime cannot do that.
+        manifest["spec"]["template"]["spec"]["hostUsers"] = False
     digest = hashlib.sha256(json.dumps(manifest, sort_keys=True).encode()).hexdigest()[:16]
     manifest["metadata"]["annotations"][MANIFEST] = digest
     return manifest
