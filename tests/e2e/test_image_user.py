@@ -113,6 +113,14 @@ def test_a_root_image_serves_as_an_unprivileged_id_on_the_host(
         ).stdout
     )[0]["HostConfig"]
     assert host["CapDrop"] == ["ALL"]
+    # Back inside the namespace only: what a root master needs to drop to its workers' user.
+    assert sorted(host["CapAdd"]) == [
+        "CAP_CHOWN",
+        "CAP_DAC_OVERRIDE",
+        "CAP_FOWNER",
+        "CAP_SETGID",
+        "CAP_SETUID",
+    ] or sorted(host["CapAdd"]) == ["CHOWN", "DAC_OVERRIDE", "FOWNER", "SETGID", "SETUID"]
     assert "no-new-privileges:true" in host["SecurityOpt"]
     assert host["PidsLimit"] > 0 and host["Memory"] > 0 and host["NanoCpus"] > 0
 
