@@ -211,7 +211,8 @@ class TeamInfo(TeamPublic):
 
 
 class MemberSet(Request):
-    role: Role
+    # Not strict: a JSON body carries the role as its name ("viewer"), never as the enum.
+    role: Role = Field(strict=False)
 
 
 class UserCreate(Request):
@@ -234,7 +235,7 @@ class UserCreated(UserPublic):
 
 class ApiTokenCreate(Request):
     name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-    scope: Scope = Scope.DEPLOY
+    scope: Scope = Field(Scope.DEPLOY, strict=False)  # by name, as `MemberSet.role`
     app: str | None = Field(None, max_length=30, description="limit the token to this app")
     expires_in_days: int = Field(30, ge=1, le=366)
 
