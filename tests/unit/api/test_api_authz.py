@@ -47,10 +47,21 @@ from tests.authz_operations import (
     request_for,
     send,
 )
-from tests.unit.fakes import World, deploy, make_world
+from tests.unit.fakes import (
+    EventLog,
+    FakeHealth,
+    FakeRouter,
+    FakeRuntime,
+    World,
+    copy_db,
+    deploy,
+    make_platform,
+    make_settings,
+)
 
 from xae.api.app import UnguardedRoute, check_declared, create_app, include
 from xae.auth.tokens import issue_token
+from xae.config import Settings
 from xae.domain.access import (
     APP_TOKEN_ACTIONS,
     ROLE_ACTIONS,
@@ -224,11 +235,24 @@ def build_scenario(world: World, tmp_path: Path) -> Scenario:
     return scenario
 
 
+def quick_world(template: Path, directory: Path) -> World:
+    """`tests.unit.fakes.make_world`, without a per-token rate limit where the settings have
+    one: this suite sends a few hundred requests a second with one token, which is the limit's
+    business to refuse and not what is tested here."""
+    events = EventLog()
+    runtime, router = FakeRuntime(events), FakeRouter(events)
+    health = FakeHealth(runtime)
+    overrides = {"api_rate": 0.0} if "api_rate" in Settings.model_fields else {}
+    settings = make_settings(directory / "state", **overrides)
+    platform = make_platform(settings, copy_db(template, directory), runtime, router, health)
+    return World(platform=platform, runtime=runtime, router=router, events=events, health=health)
+
+
 @pytest.fixture(scope="module")
 def built(db_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
     """Made once for the module (creating users hashes passwords): each test starts from it."""
     directory = tmp_path_factory.mktemp("authz")
-    world = make_world(db_template, directory)
+    world = quick_world(db_template, directory)
     s = build_scenario(world, directory)
     with s.client:
         yield s
