@@ -47,17 +47,7 @@ from tests.authz_operations import (
     request_for,
     send,
 )
-from tests.unit.fakes import (
-    EventLog,
-    FakeHealth,
-    FakeRouter,
-    FakeRuntime,
-    World,
-    copy_db,
-    deploy,
-    make_platform,
-    make_settings,
-)
+from tests.unit.fakes import World, deploy, make_world
 
 from xae.api.app import UnguardedRoute, check_declared, create_app, include
 from xae.auth.tokens import issue_token
@@ -238,14 +228,11 @@ def build_scenario(world: World, tmp_path: Path) -> Scenario:
 def quick_world(template: Path, directory: Path) -> World:
     """`tests.unit.fakes.make_world`, without a per-token rate limit where the settings have
     one: this suite sends a few hundred requests a second with one token, which is the limit's
-    business to refuse and not what is tested here."""
-    events = EventLog()
-    runtime, router = FakeRuntime(events), FakeRouter(events)
-    health = FakeHealth(runtime)
-    overrides = {"api_rate": 0.0} if "api_rate" in Settings.model_fields else {}
-    settings = make_settings(directory / "state", **overrides)
-    platform = make_platform(settings, copy_db(template, directory), runtime, router, health)
-    return World(platform=platform, runtime=runtime, router=router, events=events, health=health)
+    business to refuse and not what is tested here (only `create_app` reads it)."""
+    world = make_world(template, directory)
+    if "api_rate" in Settings.model_fields:
+        world.platform.settings = world.platform.settings.model_copy(update={"api_rate": 0.0})
+    return world
 
 
 @pytest.fixture(scope="module")
