@@ -16,9 +16,12 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+import docker
 import httpx
 import pytest
 from tests.e2e.harness import BIN, Plane, free_port
+
+from xae.builder.jail import remove_plane_jail
 
 pytestmark = pytest.mark.e2e
 
@@ -70,14 +73,45 @@ def fuzz_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Plane]:
         for app in httpx.get(f"{plane.api}/v1/apps", headers=headers, timeout=30).json():
             plane.xae("apps:destroy", app["name"], "--confirm", app["name"], check=False)
         subprocess.run([str(BIN / "xae-admin"), "stop"], env=env, capture_output=True, timeout=60)
+        client = docker.from_env(version="auto")
+        try:
+            remove_plane_jail(client, env["XAE_PLANE"])  # the plane's build network, firewall
+        finally:
+            client.close()
         shutil.rmtree(state, ignore_errors=True)
+
+
+def known_objects(plane: Plane, directory: Path) -> Path:
+    """A schemathesis config that fills half of the `{name}` and `{team}` path parameters with
+    an app and a team that exist (made here), so that requests reach past the lookup (a random
+    name answers 404) into each operation's own checks."""
+    headers = {"Authorization": f"Bearer {plane.token}"}
+    suffix = secrets.token_hex(2)
+    app, team = f"fuzz-app-{suffix}", f"fuzz-team-{suffix}"
+    for path, body in (("/v1/teams", {"name": team}), ("/v1/apps", {"name": app})):
+        created = httpx.post(
+            f"{plane.api}{path}", json=body, params={"team": team}, headers=headers, timeout=30
+        )
+        assert created.status_code == 201, created.text
+    config = directory / "schemathesis.toml"
+    config.write_text(
+        f'[dictionaries.apps]\nvalues = ["{app}"]\n'
+        f'[dictionaries.teams]\nvalues = ["{team}"]\n'
+        "[parameters]\n"
+        '"path.name" = { dictionary = "apps", probability = 0.5 }\n'
+        '"path.team" = { dictionary = "teams", probability = 0.5 }\n'
+    )
+    return config
 
 
 def test_no_request_gets_a_5xx_or_an_answer_the_document_does_not_declare(
     fuzz_plane: Plane, tmp_path: Path
 ) -> None:
+    config = known_objects(fuzz_plane, tmp_path)
     argv = [
         str(BIN / "schemathesis"),
+        "--config-file",
+        str(config),
         "run",
         f"{fuzz_plane.api}/openapi.json",
         "--header",
@@ -106,6 +140,14 @@ def test_no_request_gets_a_5xx_or_an_answer_the_document_does_not_declare(
         timeout=TIMEOUT,
     )
     assert result.returncode == 0, result.stdout[-20_000:] + result.stderr[-2_000:]
+    # The token survived the run (it may revoke tokens, users and teams): every operation was
+    # fuzzed with a valid token, not answered 401 from some point on.
+    whoami = httpx.get(
+        f"{fuzz_plane.api}/v1/auth/whoami",
+        headers={"Authorization": f"Bearer {fuzz_plane.token}"},
+        timeout=30,
+    )
+    assert whoami.status_code == 200, whoami.text
     document = httpx.get(f"{fuzz_plane.api}/openapi.json", timeout=30).json()
     operations = [
         (method, path)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from collections.abc import Iterable
+
+from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
+from starlette.routing import BaseRoute
 
 from xae.api import errors
 from xae.api.guards import PUBLIC, Guard, route_guards
@@ -53,29 +56,38 @@ def create_app(platform: Platform, reconciler: Reconciler | None = None) -> Fast
         RateLimits(rate=settings.api_rate, burst=settings.api_burst)
     )
     app.add_middleware(RateLimit, limiter=app.state.rate_limiter)
-    app.include_router(auth.router, responses=error_responses(400, 401, 413, 422, 429))
+    include(app, auth.router, responses=error_responses(400, 401, 413, 422, 429))
     for module in (status, apps, deploys, releases, formation, logs, teams, users, tokens, audit):
-        app.include_router(module.router, responses=AUTHENTICATED)
+        include(app, module.router, responses=AUTHENTICATED)
 
     @app.get("/healthz", include_in_schema=False, dependencies=[PUBLIC])
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    declare_actions(app)
+    declare_actions(app.routes)
+    check_declared(app)
     return app
+
+
+def include(app: FastAPI, router: APIRouter, **options: object) -> None:
+    """Include `router`, its routes' actions declared first: FastAPI (0.165 and later) keeps an
+    included router's routes behind a wrapper that `app.routes` does not open, and builds the
+    routes it serves and documents from the originals as they are when first used."""
+    declare_actions(router.routes)
+    app.include_router(router, **options)  # type: ignore[arg-type]
 
 
 class UnguardedRoute(RuntimeError):
     """A route that declares no action: it would skip authorization, so xae does not start."""
 
 
-def declare_actions(app: FastAPI) -> None:
+def declare_actions(routes: Iterable[BaseRoute]) -> None:
     """Check that every route declares what it does (`xae.api.guards`) and publish it in the
     OpenAPI document as `x-xae-action` (a list: moving an app is checked on the app and on the
     team it moves to)."""
-    for route in app.routes:
+    for route in routes:
         if not isinstance(route, APIRoute):
-            continue  # the OpenAPI document and docs pages
+            continue  # the OpenAPI document and docs pages; included routers (see `include`)
         guards: list[Guard] = route_guards(route)
         if not guards:
             raise UnguardedRoute(
@@ -85,3 +97,15 @@ def declare_actions(app: FastAPI) -> None:
             )
         actions = sorted({str(g.action) if g.action else "public" for g in guards})
         route.openapi_extra = {**(route.openapi_extra or {}), "x-xae-action": actions}
+
+
+def check_declared(app: FastAPI) -> None:
+    """Every operation of the OpenAPI document carries its action: a router included without
+    `include` (so without the check above) stops xae from starting."""
+    for path, operations in app.openapi()["paths"].items():
+        for method, operation in operations.items():
+            if not operation.get("x-xae-action"):
+                raise UnguardedRoute(
+                    f"{method.upper()} {path} declares no action: include its router with "
+                    "xae.api.app.include, which checks every route's guard"
+                )

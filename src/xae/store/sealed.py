@@ -23,6 +23,8 @@ import json
 import os
 import secrets
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
@@ -129,14 +131,30 @@ def read_keys(path: Path) -> list[bytes]:
     return lines
 
 
+RETIRED_GRACE = 60.0
+"""Seconds a running vault still opens (never seals) with the keys a re-read dropped: longer
+than any transaction that began before a rotation committed."""
+
+
 class Vault:
     """Seals and opens config with the key ring in `path`, re-read when the file changes."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        grace: float = RETIRED_GRACE,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.path = path
+        self._grace, self._clock = grace, clock
+        self._retired_until = 0.0
         self._lock = threading.Lock()
         self._stamp: tuple[int, int, int] | None = None
         self._keys: list[bytes] = []
+        self._retired: MultiFernet | None = None
+        """The ring before the last re-read, to open only: a read that began before a
+        rotation committed may still hold a value sealed with a key the rotation dropped."""
         self._ring = self._current()
 
     @classmethod
@@ -154,7 +172,11 @@ class Vault:
         stamp = (info.st_ino, info.st_size, info.st_mtime_ns)
         with self._lock:
             if stamp != self._stamp:
-                self._keys = read_keys(self.path)
+                keys = read_keys(self.path)
+                if self._keys and keys != self._keys:
+                    self._retired = self._ring
+                    self._retired_until = self._clock() + self._grace
+                self._keys = keys
                 self._ring = MultiFernet([Fernet(key) for key in self._keys])
                 self._stamp = stamp
             return self._ring
@@ -175,7 +197,7 @@ class Vault:
         if not sealed:
             return {}
         try:
-            plain = self._current().decrypt(sealed.encode("ascii"))
+            plain = self._decrypt(sealed.encode("ascii"))
         except (InvalidToken, UnicodeEncodeError) as e:
             raise VaultError(
                 f"sealed config does not open with the keys in {self.path}: restore the key "
@@ -183,6 +205,16 @@ class Vault:
             ) from e
         config: dict[str, str] = json.loads(plain)
         return config
+
+    def _decrypt(self, token: bytes) -> bytes:
+        ring = self._current()
+        try:
+            return ring.decrypt(token)
+        except InvalidToken:
+            retired = self._retired
+            if retired is None or self._clock() > self._retired_until:
+                raise
+            return retired.decrypt(token)
 
     def reseal(self, sealed: str) -> str:
         """`sealed` sealed again with the newest key (for a rotation)."""
