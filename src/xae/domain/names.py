@@ -19,17 +19,21 @@ _CONFIG_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 
 def validate_app_name(name: str) -> str:
     """Return `name` if it is a valid app name, else raise `InvalidName` saying why."""
+    return _dns_label("app name", "an app name", name, APP_NAME_MAX, " (it becomes a DNS label)")
+
+
+def _dns_label(kind: str, a_kind: str, name: str, most: int, why: str = "") -> str:
+    """`name` if it is a DNS label of at most `most` characters without `--`."""
     if not name:
-        raise InvalidName("an app name is required")
-    if len(name) > APP_NAME_MAX:
+        raise InvalidName(f"{a_kind} is required")
+    if len(name) > most:
         raise InvalidName(
-            f"app name {ascii(name[:40])} is {len(name)} characters long; "
-            f"use at most {APP_NAME_MAX}"
+            f"{kind} {ascii(name[:40])} is {len(name)} characters long; use at most {most}"
         )
     if not _APP_NAME.fullmatch(name) or "--" in name:
         raise InvalidName(
-            f"app name {ascii(name)} is not valid: use lowercase letters, digits and single "
-            "dashes, starting with a letter and not ending with a dash (it becomes a DNS label)"
+            f"{kind} {ascii(name)} is not valid: use lowercase letters, digits and single "
+            f"dashes, starting with a letter and not ending with a dash{why}"
         )
     return name
 
@@ -69,19 +73,7 @@ _EMAIL_RULE = (
 def validate_team_name(name: str) -> str:
     """Return `name` if it is a valid team name (the rules of an app name: a team's name may
     become a label, a namespace or a directory as an app's does), else raise `InvalidName`."""
-    if not name:
-        raise InvalidName("a team name is required")
-    if len(name) > TEAM_NAME_MAX:
-        raise InvalidName(
-            f"team name {ascii(name[:40])} is {len(name)} characters long; "
-            f"use at most {TEAM_NAME_MAX}"
-        )
-    if not _APP_NAME.fullmatch(name) or "--" in name:
-        raise InvalidName(
-            f"team name {ascii(name)} is not valid: use lowercase letters, digits and single "
-            "dashes, starting with a letter and not ending with a dash"
-        )
-    return name
+    return _dns_label("team name", "a team name", name, TEAM_NAME_MAX)
 
 
 def validate_email(email: str) -> str:
