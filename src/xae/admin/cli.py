@@ -124,7 +124,14 @@ def start(timeout: float = 60.0) -> None:
             break
         time.sleep(0.2)
     tail = (logs / "xae.log").read_text(errors="replace").splitlines()[-15:]
-    typer.secho("xae did not start; the end of its log:", fg="red", err=True)
+    code = proc.poll()
+    if code is None:
+        how = f"still not answering after {timeout:.0f} s (pid {proc.pid} runs on)"
+    elif code < 0:
+        how = f"killed by {signal.Signals(-code).name}"
+    else:
+        how = f"exited with status {code}"
+    typer.secho(f"xae did not start ({how}); the end of its log:", fg="red", err=True)
     typer.echo("\n".join(tail), err=True)
     raise typer.Exit(1)
 

@@ -7,7 +7,9 @@ killed, and a new one picks up where the last left off (see `Reconciler.warm_sta
 from __future__ import annotations
 
 import errno
+import faulthandler
 import logging
+import signal
 import socket
 
 import uvicorn
@@ -93,6 +95,9 @@ def build_platform(settings: Settings) -> Platform:
 
 
 def serve(settings: Settings) -> None:
+    # A fatal signal or a hang leaves the threads' tracebacks in the log (SIGUSR1 on demand).
+    faulthandler.enable()
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -107,9 +112,12 @@ def serve(settings: Settings) -> None:
     fail_interrupted(platform.db)
     reconciler = Reconciler(platform)
     reconciler.warm_start()
+    log.info("starting the router")
     platform.router.start()
+    log.info("starting the reconciler")
     reconciler.start()
     app = create_app(platform, reconciler)
+    log.info("serving the API at %s", settings.api_url)
     try:
         uvicorn.run(
             app,
