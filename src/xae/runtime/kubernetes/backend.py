@@ -37,6 +37,7 @@ from xae.errors import DeployFailed, RuntimeFailure, RuntimeUnavailable
 from xae.runtime.base import AppPlan, Instance, Progress, RoutesChanged
 from xae.runtime.kubernetes import manifests as m
 from xae.runtime.kubernetes.cache import ClusterCache
+from xae.runtime.kubernetes.decoding import warm_up
 from xae.runtime.kubernetes.rollout import Wanted, evaluate
 
 log = logging.getLogger("xae.runtime.kubernetes")
@@ -61,6 +62,8 @@ def connect(kubeconfig: Path | None) -> Client:
             f"cannot read the kubeconfig ({where(kubeconfig)}): {e}. Point XAE_KUBECONFIG at a "
             "kubeconfig (`make k8s-up` writes /var/lib/xae/k8s/kubeconfig)"
         ) from e
+    # Decoders are built here, while the process has one thread (see `decoding`).
+    warm_up()
     # trust_env=False: a proxy from the environment must not capture cluster traffic.
     return Client(config=config, field_manager=FIELD_MANAGER, trust_env=False)
 

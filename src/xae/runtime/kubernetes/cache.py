@@ -25,6 +25,7 @@ from lightkube.resources.discovery_v1 import EndpointSlice
 
 from xae.domain.backoff import Backoff
 from xae.runtime.base import RoutesChanged
+from xae.runtime.kubernetes.decoding import warm_up
 from xae.runtime.kubernetes.manifests import APP, PLANE
 
 log = logging.getLogger("xae.runtime.kubernetes")
@@ -87,6 +88,7 @@ class ClusterCache:
         if self._threads:
             return
         self._on_routes = on_routes
+        warm_up()  # before the watchers decode in parallel (see `decoding`)
         specs: list[tuple[str, type[Any], dict[Key, Any]]] = [
             ("deployments", Deployment, self.deployments),
             ("pods", Pod, self.pods),
