@@ -23,6 +23,7 @@ from tests.e2e.harness import (
     FIXTURES,
     K8S_KUBECONFIG,
     K8S_REGISTRY,
+    KUBECTL,
     Plane,
     cluster_unavailable,
     free_port,
@@ -64,6 +65,7 @@ def plane(
     }
     if backend == "kubernetes":
         env |= {"XAE_KUBECONFIG": str(K8S_KUBECONFIG), "XAE_REGISTRY": K8S_REGISTRY}
+        remove_stale_e2e_namespaces()
     env.pop("XAE_TOKEN", None)
     env.pop("XAE_API_URL", None)
     p = Plane(
@@ -90,6 +92,28 @@ def plane(
             HostWall.for_plane(name, []).remove()  # the app networks' firewall chains
         if not os.environ.get("XAE_E2E_KEEP"):  # set it to read the plane's logs afterwards
             shutil.rmtree(state, ignore_errors=True)
+
+
+def remove_stale_e2e_namespaces() -> None:
+    """Namespaces of e2e planes from earlier sessions (one session runs at a time, so every
+    one found here is stale). A run whose plane died never destroyed its apps; their pods would
+    hold the single node's CPU and leave this run's pods Pending."""
+    kubectl = [str(KUBECTL), "--kubeconfig", str(K8S_KUBECONFIG)]
+    listed = subprocess.run(
+        [*kubectl, "get", "namespaces", "-o", "jsonpath={.items[*].metadata.name}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    stale = [ns for ns in listed.stdout.split() if ns.startswith("xae-e2e")]
+    if stale:
+        subprocess.run(
+            [*kubectl, "delete", "namespace", *stale, "--wait=true", "--timeout=120s"],
+            capture_output=True,
+            timeout=180,
+            check=True,
+        )
 
 
 @pytest.fixture
