@@ -13,7 +13,6 @@ Every command runs with umask 077 and first makes the state dir private (`xae.ap
 from __future__ import annotations
 
 import os
-import secrets
 import signal
 import subprocess
 import sys
@@ -32,6 +31,7 @@ from xae.clientconfig import BadClientConfig, ClientConfig, load_stored, save
 from xae.config import Settings, get_settings
 from xae.control.configvars import rotate_key
 from xae.control.teams import ensure_default_team
+from xae.control.users import new_password
 from xae.errors import Unauthorized, XaeError
 from xae.router.nginx import NginxRouter
 from xae.store.db import Database
@@ -60,10 +60,6 @@ def _running_pid(settings: Settings) -> int | None:
 def _private_state_dir(settings: Settings) -> None:
     for notice in secure_state_dir(settings):
         typer.secho(f"note: {notice}", fg="yellow", err=True)
-
-
-def _new_password() -> str:
-    return secrets.token_urlsafe(18)
 
 
 def _show_password(username: str, password: str) -> None:
@@ -174,7 +170,7 @@ def bootstrap(username: str = "admin") -> None:
     with db.session() as session:
         user = session.scalar(select(User).where(User.name == username))
         if user is None:
-            password = _new_password()
+            password = new_password()
             user = create_user(session, username, password, is_admin=True)
             typer.echo(f"created the admin user {username!r}")
             _show_password(username, password)
@@ -200,7 +196,7 @@ def create_user_command(
 ) -> None:
     """Create a user with a generated password, printed once."""
     db = _database(get_settings())
-    password = _new_password()
+    password = new_password()
     try:
         with db.session() as session:
             create_user(session, username, password, is_admin=admin)
@@ -215,7 +211,7 @@ def create_user_command(
 def reset_password(username: str = typer.Argument("admin")) -> None:
     """Give a user a new generated password (printed once) and revoke all of its tokens."""
     db = _database(get_settings())
-    password = _new_password()
+    password = new_password()
     try:
         with db.session() as session:
             user = set_password(session, username, password)

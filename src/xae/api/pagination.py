@@ -30,6 +30,14 @@ class PageRequest:
     after: str | None
     """The sort key of the last item of the previous page (decoded cursor)."""
 
+    def after_number(self) -> int | None:
+        """`after` for lists sorted by a number (ids, versions)."""
+        if self.after is None:
+            return None
+        if not self.after.isdigit():
+            raise InvalidInput("the cursor is not one this API gave out")
+        return int(self.after)
+
 
 def page_request(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="items per page")] = DEFAULT_LIMIT,

@@ -206,3 +206,29 @@ def test_lists_are_paged_with_a_cursor_that_walks_every_item_once(
     refused = client.get("/v1/apps", params={"cursor": "!!not-ours!!"})
     assert refused.status_code == 422
     assert client.get("/v1/apps", params={"limit": 501}).status_code == 422
+
+
+@pytest.mark.parametrize(
+    "path", ["/v1/apps", "/v1/teams", "/v1/tokens", "/v1/audit", "/v1/apps/shop/releases"]
+)
+@pytest.mark.parametrize("cursor", ["!!", "bm90LWEtbnVtYmVy", "LTE", "'; DROP TABLE apps;--"])
+def test_a_cursor_the_api_did_not_give_is_refused_on_every_paged_list(
+    client: TestClient, shop: str, path: str, cursor: str
+) -> None:
+    response = client.get(path, params={"cursor": cursor})
+    # Name-sorted lists accept any decodable text as a position; nothing is a server error.
+    assert response.status_code in (200, 422)
+    if response.status_code == 422:
+        assert "cursor" in response.json()["error"]["message"]
+    assert client.get("/v1/apps").json()[0]["name"] == shop  # nothing was changed
+
+
+@pytest.mark.parametrize("team", ["../alice", "alice;id", "ALICE", "a\nb", "bob$(id)", "аlice"])
+def test_a_hostile_team_in_a_query_is_refused_before_anything_is_created(
+    client: TestClient, shop: str, team: str
+) -> None:
+    created = client.post("/v1/apps", params={"team": team}, json={"name": "other"})
+    moved = client.post(f"/v1/apps/{shop}/transfer", params={"team": team})
+    assert (created.status_code, moved.status_code) == (422, 422)
+    assert [a["name"] for a in client.get("/v1/apps").json()] == [shop]
+    assert client.get(f"/v1/apps/{shop}").json()["team"] == "alice"

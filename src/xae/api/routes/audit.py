@@ -46,10 +46,7 @@ def audit_events(
         validate_app_name(app)
     if user is not None:
         validate_user_name(user)
-    try:
-        before = int(pages.after) if pages.after is not None else None
-    except ValueError as e:
-        raise InvalidInput("the cursor is not one this API gave out") from e
+    before = pages.after_number()
     query = AuditQuery(
         team_ids=audit_teams(principal),
         app=app,

@@ -42,10 +42,9 @@ def list_releases(
         .order_by(Release.version.desc())
         .limit(pages.limit + 1)
     )
-    if pages.after is not None:
-        if not pages.after.isdigit():
-            raise InvalidInput("the cursor is not one this API gave out")
-        query = query.where(Release.version < int(pages.after))
+    after = pages.after_number()
+    if after is not None:
+        query = query.where(Release.version < after)
     rows = list(session.scalars(query))
     shown = page(rows, pages, lambda r: str(r.version), request, response)
     return [release_public(session, r) for r in shown]

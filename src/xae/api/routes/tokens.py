@@ -11,7 +11,6 @@ from xae.api.guards import ManagesTokens, Self
 from xae.api.pagination import PageDep, page
 from xae.api.schemas import ApiTokenCreate, ApiTokenIssued, ApiTokenPublic
 from xae.control import tokens as service
-from xae.errors import InvalidInput
 from xae.store.models import Token
 
 router = APIRouter(prefix="/v1/tokens", tags=["tokens"])
@@ -35,10 +34,7 @@ def list_tokens(
     p: PlatformDep, principal: Self, pages: PageDep, request: Request, response: Response
 ) -> list[ApiTokenPublic]:
     """The caller's own tokens (never their secrets), oldest first."""
-    try:
-        after = int(pages.after) if pages.after is not None else None
-    except ValueError as e:
-        raise InvalidInput("the cursor is not one this API gave out") from e
+    after = pages.after_number()
     with p.db.session() as session:
         rows = service.own_tokens(session, principal, after_id=after, limit=pages.limit + 1)
         apps = service.app_names(session, rows)
