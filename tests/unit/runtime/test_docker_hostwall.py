@@ -20,6 +20,7 @@ def test_replies_and_the_routers_port_pass_and_everything_else_is_refused() -> N
         f"-A {wall.chain} -m conntrack --ctstate RELATED,ESTABLISHED -j RETURN",
         f"-A {wall.chain} -p tcp -m tcp --dport 443 -j RETURN",
         f"-A {wall.chain} -p tcp -m tcp --dport 8080 -j RETURN",
+        f"-A {wall.chain} -m conntrack --ctstate INVALID -j DROP",
         f"-A {wall.chain} -j REJECT --reject-with icmp-admin-prohibited",
         f":{fw} - [0:0]",
         f"-A {fw} -m conntrack --ctstate RELATED,ESTABLISHED -j RETURN",

@@ -85,6 +85,9 @@ class HostWall:
         lines += [
             f"-A {self.chain} -p tcp -m tcp --dport {port} -j RETURN" for port in self.allowed_ports
         ]
+        # A late packet of a closed connection (conntrack calls it INVALID) is dropped, not
+        # answered: an ICMP error sent back for it may reach a reused socket of the router.
+        lines.append(f"-A {self.chain} -m conntrack --ctstate INVALID -j DROP")
         lines.append(f"-A {self.chain} {' '.join(REJECT)}")
         if self.forward_chain:
             fw = self.forward_chain
