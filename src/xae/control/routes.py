@@ -2,28 +2,75 @@
 
 The reconciler changes one app's entry at a time; each change re-applies the whole table to the
 router, which swaps its config atomically, so a request never sees half a change.
+
+An app's entry joins two sources: its healthy web instances (from the runtime, pushed in by the
+reconciler) and what the store says about its routing (custom domains, per-app settings), read
+through an injected `RoutingLookup`, so this module stays free of the database. A change on the
+store's side calls `refresh(app)`.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from xae.router.base import Route, Router
 
 
+@dataclass(frozen=True)
+class AppRouting:
+    """The store's side of an app's route."""
+
+    domains: list[str] = field(default_factory=list)
+    """Custom domains, served beside `<app>.<base domain>`."""
+    redirect_https: bool = False
+    max_body: int | None = None
+    read_timeout: int | None = None
+    wake: bool = False
+
+
+RoutingLookup = Callable[[str], AppRouting]
+"""The store's routing of an app by name; an unknown app gets the defaults."""
+
+
+def _defaults(app: str) -> AppRouting:
+    return AppRouting()
+
+
 class RouteTable:
-    def __init__(self, router: Router, base_domain: str) -> None:
+    def __init__(self, router: Router, base_domain: str, lookup: RoutingLookup = _defaults) -> None:
         self._router = router
         self._base_domain = base_domain
+        self._lookup = lookup
         self._routes: dict[str, Route] = {}
         self._lock = threading.Lock()
 
     def host_for(self, app: str) -> str:
         return f"{app}.{self._base_domain}"
 
+    def _route(self, app: str, upstreams: list[str]) -> Route:
+        routing = self._lookup(app)
+        return Route(
+            app=app,
+            hosts=[self.host_for(app), *routing.domains],
+            upstreams=sorted(upstreams),
+            wake=routing.wake,
+            redirect_https=routing.redirect_https,
+            max_body=routing.max_body,
+            read_timeout=routing.read_timeout,
+        )
+
+    def refresh(self, app: str) -> None:
+        """Re-read `app`'s routing from the store and serve it (its instances unchanged)."""
+        with self._lock:
+            if app not in self._routes:
+                return
+        self.set(app, self.upstreams(app))
+
     def set(self, app: str, upstreams: list[str]) -> None:
         """Route `app` to exactly `upstreams` and return once the router serves that."""
-        route = Route(app=app, hosts=[self.host_for(app)], upstreams=sorted(upstreams))
+        route = self._route(app, upstreams)
         with self._lock:
             previous = self._routes.get(app)
             if previous == route:
@@ -49,9 +96,7 @@ class RouteTable:
             for app, upstreams in changes.items():
                 if known_only and app not in self._routes and not upstreams:
                     continue
-                self._routes[app] = Route(
-                    app=app, hosts=[self.host_for(app)], upstreams=sorted(upstreams)
-                )
+                self._routes[app] = self._route(app, upstreams)
             if self._routes == previous:
                 return
             try:
@@ -64,9 +109,7 @@ class RouteTable:
         """Record a route without applying it: used at start-up so the first apply already
         carries every app that was serving before xae restarted."""
         with self._lock:
-            self._routes[app] = Route(
-                app=app, hosts=[self.host_for(app)], upstreams=sorted(upstreams)
-            )
+            self._routes[app] = self._route(app, upstreams)
 
     def drop(self, app: str) -> None:
         with self._lock:

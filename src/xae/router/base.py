@@ -13,6 +13,20 @@ from typing import Protocol
 
 
 @dataclass(frozen=True)
+class Backend:
+    """One release's share of an app's traffic: a weighted split sends `weight` percent of the
+    app's requests to these instances."""
+
+    release: str
+    """The release the instances run, e.g. `"v8"` (the access log's `release` field)."""
+
+    weight: int
+    """Percent of the app's requests, 0-100; the backends of one route add up to 100."""
+
+    upstreams: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
 class Route:
     """One app's entry in the routing table."""
 
@@ -25,6 +39,46 @@ class Route:
     upstreams: list[str] = field(default_factory=list)
     """Healthy `web` instances as `"ip:port"` (`"[v6]:port"` for IPv6). Empty means the app has
     no running web instance: its hosts answer 503 with a page saying so."""
+
+    backends: list[Backend] = field(default_factory=list)
+    """A weighted split between releases; when not empty it decides where requests go (and
+    `upstreams` is ignored)."""
+
+    sticky: bool = False
+    """Keep a client on the backend it was first sent to (a cookie), for splits."""
+
+    release: str = ""
+    """The release `upstreams` run (the access log's `release` field)."""
+
+    wake: bool = False
+    """Scalable from zero: with no upstream, hold requests (up to the router's hold timeout)
+    and tell xae once that the app must wake, instead of answering 503."""
+
+    redirect_https: bool = False
+    """Answer plain-HTTP requests with a redirect to HTTPS."""
+
+    max_body: int | None = None
+    """Largest request body in bytes (None: the router's default)."""
+
+    read_timeout: int | None = None
+    """Seconds to wait for the app's response (None: the router's default)."""
+
+
+@dataclass(frozen=True)
+class Certificate:
+    """A TLS certificate the router presents for the host names it covers (SNI)."""
+
+    name: str
+    """A stable id (the store's), used to replace or remove it."""
+
+    hosts: list[str]
+    """Names it covers, wildcards included (`*.example.com`)."""
+
+    chain_pem: str
+    """The leaf certificate first, then its intermediates."""
+
+    key_pem: str
+    """The private key; it never leaves the router's private state or xae's store."""
 
 
 @dataclass(frozen=True)
