@@ -55,13 +55,19 @@ k8s-for-tests:
 
 # Every tier: unit (with its coverage floor), then integration (real Docker, nginx, git), then
 # e2e on both backends. Any non-zero pytest exit fails the target, 5 (no tests collected) too.
-test: up lint k8s-for-tests
+test: up lint k8s-for-tests pebble
 	$(VENV)/bin/pytest tests/unit -q $(COVERAGE)
 	$(VENV)/bin/pytest tests/integration tests/e2e -q
 
 bench: up
 	$(VENV)/bin/python -m bench
 	$(VENV)/bin/python -m bench.api_authz
+
+# Let's Encrypt's test ACME server for the ACME tests, built once from the Go module proxy and
+# cached under /var/cache/xae (the tests start and stop it).
+.PHONY: pebble
+pebble:
+	@./scripts/pebble/build.sh >/dev/null
 
 # A real single-node Kubernetes from parts (docs/kubernetes-local.md).
 .PHONY: k8s-up k8s-down
