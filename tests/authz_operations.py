@@ -110,6 +110,15 @@ QUERY_VALUES: dict[str, dict[str, Callable[[Targets], str]]] = {
 }
 """Query parameters worth sending (required ones must be here)."""
 
+
+@functools.cache
+def certificate_for(host: str) -> dict[str, str]:
+    """A self-signed certificate for `host` (the unit suite's base domain is `localhost`), as
+    `POST /v1/apps/{name}/certs` takes it."""
+    made = make(host, names=[host])
+    return {"chain": made.cert_pem, "key": made.key_pem}
+
+
 Body = dict[str, Any] | bytes
 
 BODIES: dict[str, Callable[[Targets], Body]] = {
@@ -142,14 +151,6 @@ class Request:
     url: str
     params: dict[str, str]
     body: Body | None
-
-
-@functools.cache
-def certificate_for(host: str) -> dict[str, str]:
-    """A self-signed certificate for `host` (the unit suite's base domain is `localhost`), as
-    `POST /v1/apps/{name}/certs` takes it."""
-    made = make(host, names=[host])
-    return {"chain": made.cert_pem, "key": made.key_pem}
 
 
 def request_for(op: Operation, t: Targets) -> Request:
