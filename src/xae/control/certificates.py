@@ -35,6 +35,8 @@ from xae.router.base import Certificate as Served
 from xae.store.models import App, Certificate, utcnow
 from xae.store.sealed import Vault
 
+AUDITED_NAMES = 50
+"""How many of a certificate's names an audit event keeps."""
 LOCAL_CA_NAME = "local-ca"
 """The served name of the local CA's wildcard certificate."""
 
@@ -110,7 +112,7 @@ def add_certificate(
             session.delete(same)
         row = Certificate(
             app_id=app.id,
-            name=checked.names[0] if checked.names else checked.covered[0],
+            name=(checked.names[0] if checked.names else checked.covered[0])[:254],
             hosts=checked.names,
             issuer=checked.issuer,
             fingerprint=checked.fingerprint,
@@ -131,7 +133,7 @@ def add_certificate(
             app=name,
             details={
                 "id": row.id,
-                "names": checked.names,
+                "names": checked.names[:AUDITED_NAMES],
                 "fingerprint": checked.fingerprint,
                 "not_after": checked.not_after.isoformat(),
                 "replaced": replaced,
@@ -162,7 +164,11 @@ def remove_certificate(
             raise NotFound(
                 f"app {name!r} has no certificate {cert_id}: `xae certs --app {name}` lists them"
             )
-        details = {"id": row.id, "names": list(row.hosts), "fingerprint": row.fingerprint}
+        details = {
+            "id": row.id,
+            "names": list(row.hosts)[:AUDITED_NAMES],
+            "fingerprint": row.fingerprint,
+        }
         session.delete(row)
         record(session, user, "cert.remove", f"{name}/cert/{cert_id}", app=name, details=details)
     p.on_certificates_changed()
