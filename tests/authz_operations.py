@@ -9,12 +9,14 @@ suites fail, naming what to add.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from tests.certmaker import make
 
 PUBLIC_OPERATIONS = {"POST /v1/auth/tokens"}
 """The only operations without a token (logging in); a new public one must be added here."""
@@ -82,6 +84,8 @@ class Targets:
     """`?team=` of a new app."""
     transfer_to: str
     """`?team=` of a transfer."""
+    cert_id: int = 1
+    """A certificate of the app (`DELETE .../certs/{cert_id}`)."""
     fresh: Iterator[int] = field(default_factory=lambda: itertools.count(1))
 
     def new_name(self, prefix: str) -> str:
@@ -94,6 +98,7 @@ PATH_VALUES: dict[str, Callable[[Targets], str]] = {
     "user": lambda t: t.user,
     "token_id": lambda t: str(t.token_id),
     "version": lambda t: f"v{t.version}",
+    "cert_id": lambda t: str(t.cert_id),
 }
 """How each path parameter is filled: a new kind of object needs a line here (the suite fails,
 naming it, until it has one)."""
@@ -104,6 +109,15 @@ QUERY_VALUES: dict[str, dict[str, Callable[[Targets], str]]] = {
     "DELETE /v1/apps/{name}": {"confirm": lambda t: t.app},
 }
 """Query parameters worth sending (required ones must be here)."""
+
+
+@functools.cache
+def certificate_for(host: str) -> dict[str, str]:
+    """A self-signed certificate for `host` (the unit suite's base domain is `localhost`), as
+    `POST /v1/apps/{name}/certs` takes it."""
+    made = make(host, names=[host])
+    return {"chain": made.cert_pem, "key": made.key_pem}
+
 
 Body = dict[str, Any] | bytes
 
@@ -121,6 +135,7 @@ BODIES: dict[str, Callable[[Targets], Body]] = {
     "PUT /v1/teams/{team}/members/{user}": lambda t: {"role": "viewer"},
     "POST /v1/users": lambda t: {"name": t.new_name("user"), "password": "long-enough-pw"},
     "POST /v1/tokens": lambda t: {"name": t.new_name("tok"), "scope": "read", "app": t.app},
+    "POST /v1/apps/{name}/certs": lambda t: certificate_for(f"{t.app}.localhost"),
 }
 """A plausible body for each operation that takes one (keyed `METHOD /path`). An operation
 with a request body and no entry here fails the suite: say what a caller would send."""

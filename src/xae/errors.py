@@ -150,3 +150,10 @@ class BodyTooLarge(InvalidInput):
 
     code = "body_too_large"
     status = 413
+
+
+class InvalidCertificate(InvalidInput):
+    """An uploaded certificate or key that xae will not serve: malformed, mismatched, out of
+    order, expired or for other names. The message never quotes the key."""
+
+    code = "invalid_certificate"

@@ -240,8 +240,9 @@ def rotate_key_command() -> None:
         typer.secho(f"error: {e.message}", fg="red", err=True)
         raise typer.Exit(1) from e
     typer.echo(
-        f"sealed the config of {done.apps} app(s) and {done.releases} release(s) with a new "
-        f"key; the old key is gone from {vault.path}"
+        f"sealed the config of {done.apps} app(s) and {done.releases} release(s) and "
+        f"{done.certificates} certificate key(s) with a new key; the old key is gone from "
+        f"{vault.path}"
     )
 
 

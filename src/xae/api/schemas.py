@@ -93,6 +93,8 @@ class Status(BaseModel):
     backend: str
     router: RouterInfo
     components: list[Component]
+    local_ca: LocalCAInfo | None = None
+    """Where the local CA's certificate is and how to trust it."""
 
 
 class AppCreate(Request):
@@ -273,3 +275,40 @@ class AuditEventPublic(BaseModel):
     app: str | None
     result: str
     details: dict[str, Any]
+
+
+class CertificateCreate(Request):
+    """A certificate to upload: PEM text. Chain and key together must fit in the API's
+    64 KiB request body; `xae.domain.certs` says what else is checked."""
+
+    chain: str = Field(max_length=48 * 1024, description="PEM: the leaf first, then intermediates")
+    key: str = Field(max_length=12 * 1024, description="PEM, unencrypted; never returned")
+
+
+class CertificatePublic(BaseModel):
+    id: int
+    names: list[str] = Field(description="the names the certificate covers (SANs)")
+    issuer: str
+    fingerprint: str = Field(description="SHA-256 of the leaf, hex")
+    not_before: Utc
+    not_after: Utc
+    days_left: int
+    created_at: Utc
+    created_by: str
+
+
+class CertificateAdded(BaseModel):
+    certificate: CertificatePublic
+    replaced: int | None = Field(
+        None, description="the certificate with the same names it replaced"
+    )
+    warnings: list[str] = []
+
+
+class LocalCAInfo(BaseModel):
+    """The local CA that issues `*.<base domain>`: where its certificate is and how to trust it."""
+
+    path: str
+    fingerprint: str
+    pem: str
+    trust: list[str]

@@ -89,9 +89,15 @@ def build_platform(settings: Settings) -> Platform:
     backend = make_backend(settings, docker)
     backend.ping()
     prober = Prober(probe_client())
-    return Platform(
+    platform = Platform(
         settings, db, backend, NginxRouter(settings), prober=prober, docker=docker, vault=vault
     )
+    # The local CA is made once, and its `*.<base domain>` leaf issued or renewed (< 30 days
+    # left, or another base domain) at each start.
+    if platform.local_ca.ensure():
+        log.info("made the local CA: trust %s (`xae status` says how)", platform.local_ca.cert_path)
+    platform.local_ca.wildcard_leaf()
+    return platform
 
 
 def serve(settings: Settings) -> None:

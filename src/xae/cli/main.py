@@ -18,6 +18,7 @@ from xae.cli import (
     apps,
     audit,
     auth,
+    certs,
     configvars,
     deploy,
     logs,
@@ -106,6 +107,10 @@ _COMMANDS: list[tuple[str, str, Any]] = [
     ("Processes", "ps:resize", ps.resize),
     ("Processes", "ps:restart", ps.restart),
     ("Logs", "logs", logs.logs),
+    ("TLS", "certs", certs.list_certs),
+    ("TLS", "certs:add", certs.add),
+    ("TLS", "certs:remove", certs.remove),
+    ("TLS", "certs:ca", certs.ca),
 ]
 
 for _panel, _name, _function in _COMMANDS:

@@ -41,6 +41,7 @@ def status(ctx: typer.Context, as_json: JsonOption = False) -> None:
                 Text(str(component.get("name"))), mark, Text(output.text(component.get("detail")))
             )
         output.show(table)
+        _local_ca(data.get("local_ca"))
     if unhealthy:
         console = output.err()
         for component in unhealthy:
@@ -49,3 +50,14 @@ def status(ctx: typer.Context, as_json: JsonOption = False) -> None:
                 console.print(Text(f"{component.get('name')}: {hint}", style="yellow"))
         names = ", ".join(str(c.get("name")) for c in unhealthy)
         raise CLIError(f"unhealthy: {names}", code="unhealthy")
+
+
+def _local_ca(ca: Any) -> None:
+    """Where the local CA's certificate is and how to trust it."""
+    if not isinstance(ca, dict):
+        return
+    output.plain(
+        f"local CA: {output.text(ca.get('path'))} (sha256 {output.text(ca.get('fingerprint'))})"
+    )
+    for line in ca.get("trust") or []:
+        output.plain(f"  trust it {line}")

@@ -6,19 +6,20 @@ import math
 import shutil
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from xae.auth.policy import Principal, app_not_found
 from xae.control.audit import record
+from xae.control.localca import single_label
 from xae.control.platform import Platform
 from xae.control.teams import default_team
 from xae.domain.access import Action
 from xae.domain.health import validate_health_path, validate_health_timing
 from xae.domain.names import validate_app_name
 from xae.errors import AlreadyExists, InvalidInput
-from xae.store.models import App, Build, Formation, Release, Team
+from xae.store.models import App, Build, Certificate, Formation, Release, Team
 
 
 def get_app(session: Session, name: str, app_id: int | None = None) -> App:
@@ -51,6 +52,8 @@ def create_app(p: Platform, user: Principal, name: str, team: Team | None = None
     except IntegrityError as e:
         raise taken from e
     p.routes.set(name, [])
+    if single_label(p.settings.base_domain):
+        p.on_certificates_changed()  # the local CA issues the new host its own leaf
 
 
 @dataclass(frozen=True)
@@ -144,8 +147,13 @@ def destroy_app(
             session.execute(delete(Formation).where(Formation.app_id == app_id))
             session.execute(delete(Release).where(Release.app_id == app_id))
             session.execute(delete(Build).where(Build.app_id == app_id))
-            session.execute(delete(App).where(App.id == app_id))
+            had_certificates = session.scalar(
+                select(func.count()).select_from(Certificate).where(Certificate.app_id == app_id)
+            )
+            session.execute(delete(App).where(App.id == app_id))  # certificates cascade
             record(session, user, "app.destroy", name, app=name, team_id=team_id)
+        if had_certificates or single_label(p.settings.base_domain):
+            p.on_certificates_changed()
     sources = p.settings.builds_dir / name
     if sources.exists():
         shutil.rmtree(sources)

@@ -19,7 +19,7 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from xae.store.db import Database
-from xae.store.models import App, Event, Release
+from xae.store.models import App, Certificate, Event, Release
 from xae.store.sealed import Vault, write_keys
 
 
@@ -49,6 +49,7 @@ def copy_config(source: App | Release, target: App | Release) -> None:
 class Rotation:
     apps: int
     releases: int
+    certificates: int = 0
 
 
 def _reseal_all(session: Session, vault: Vault, *, stale_only: bool) -> tuple[int, int]:
@@ -70,6 +71,17 @@ def _reseal_all(session: Session, vault: Vault, *, stale_only: bool) -> tuple[in
     return apps, releases
 
 
+def _reseal_keys(session: Session, vault: Vault, *, stale_only: bool) -> int:
+    """Re-seal the certificates' private keys like config (`_reseal_all`); returns how many."""
+    count = 0
+    for cert in session.scalars(select(Certificate)):
+        if stale_only and vault.sealed_with_newest(cert.key_sealed):
+            continue
+        cert.key_sealed = vault.reseal(cert.key_sealed)
+        count += 1
+    return count
+
+
 def rotate_key(db: Database, vault: Vault, actor: str) -> Rotation:
     """Seal everything with a new key, then forget the old ones; the control plane may run.
 
@@ -89,15 +101,22 @@ def rotate_key(db: Database, vault: Vault, actor: str) -> Rotation:
     write_keys(vault.path, [new, *old])
     with db.session() as session:
         if session.get_bind().dialect.name == "postgresql":
-            session.execute(text("LOCK TABLE apps, releases IN EXCLUSIVE MODE"))
+            session.execute(text("LOCK TABLE apps, releases, certificates IN EXCLUSIVE MODE"))
         # On SQLite the event is written first, so this transaction holds the write lock
         # before it reads: no change can commit between reading a row and re-sealing it.
         event = Event(actor=actor, action="vault.rotate", target="config", details={})
         session.add(event)
         session.flush()
         apps, releases = _reseal_all(session, vault, stale_only=False)
-        event.details = {"apps": apps, "releases": releases, "retired_keys": len(old)}
+        certificates = _reseal_keys(session, vault, stale_only=False)
+        event.details = {
+            "apps": apps,
+            "releases": releases,
+            "certificates": certificates,
+            "retired_keys": len(old),
+        }
     with db.session() as session:
         _reseal_all(session, vault, stale_only=True)
+        _reseal_keys(session, vault, stale_only=True)
     write_keys(vault.path, [new])
-    return Rotation(apps=apps, releases=releases)
+    return Rotation(apps=apps, releases=releases, certificates=certificates)

@@ -26,6 +26,7 @@ from xae.control.configvars import open_config
 from xae.control.health import HealthTracker, Prober
 from xae.control.instances import InstanceStrategy
 from xae.control.limits import Limits, limits_for
+from xae.control.localca import LocalCA
 from xae.control.plan import plan_app
 from xae.control.routes import RouteTable
 from xae.control.strategy import Strategy
@@ -41,6 +42,10 @@ log = logging.getLogger("xae.control")
 
 
 def _quiet(_: str) -> None:
+    return None
+
+
+def _no_change() -> None:
     return None
 
 
@@ -73,6 +78,11 @@ class Platform:
             self.strategy = ClusterStrategy(backend, self.routes)
         else:
             self.strategy = InstanceStrategy(backend, self.routes, self.health, prober)
+        self.local_ca = LocalCA(settings.state_dir, settings.base_domain)
+        """Issues `*.<base domain>` (`xae.control.localca`); made at server start."""
+        self.on_certificates_changed: Callable[[], None] = _no_change
+        """Called after a certificate is added or removed (`xae.control.certificates`): the
+        router's side sets it to re-read `served_certificates`."""
 
     def url_for(self, app: str) -> str:
         port = "" if self.settings.router_port == 80 else f":{self.settings.router_port}"

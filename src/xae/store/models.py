@@ -195,3 +195,27 @@ class Event(Base):
     """The team whose owners may read the event (no foreign key: the trail outlives teams)."""
     result: Mapped[str] = mapped_column(String(16), default="ok")
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class Certificate(Base):
+    """A TLS certificate an app uploaded (`xae.domain.certs` checked it), with its key sealed
+    like config vars (`xae.store.sealed`): the router gets it opened, nobody reads it back."""
+
+    __tablename__ = "certificates"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    app_id: Mapped[int] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(254))
+    """The leaf's first name, to show."""
+    hosts: Mapped[list[str]] = mapped_column(default=list)
+    """Every name the leaf covers (SANs, wildcards included), lowercase, sorted."""
+    issuer: Mapped[str] = mapped_column(String(254), default="")
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    """SHA-256 of the leaf (DER), hex."""
+    not_before: Mapped[datetime]
+    not_after: Mapped[datetime]
+    chain_pem: Mapped[str] = mapped_column(Text)
+    key_sealed: Mapped[str] = mapped_column(Text)
+    """The private key (PKCS#8 PEM), sealed as `{"key": pem}`."""
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(254), default="")

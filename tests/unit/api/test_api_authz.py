@@ -42,6 +42,7 @@ from tests.authz_operations import (
     Operation,
     Request,
     Targets,
+    certificate_for,
     names_team_a,
     operations_of,
     request_for,
@@ -182,6 +183,13 @@ def build_scenario(world: World, tmp_path: Path) -> Scenario:
                 )
             )
     ok(client.post("/v1/apps", json={"name": "bob-app"}, headers=as_("bob")))
+    cert = certificate_for(f"{APP}.localhost")
+    assert (
+        ok(client.post(f"/v1/apps/{APP}/certs", json=cert, headers=as_("alice"))).json()[
+            "certificate"
+        ]["id"]
+        == 1
+    )
     a_token = ok(
         client.post("/v1/tokens", json={"name": A_TOKEN, "scope": "deploy"}, headers=as_("alice"))
     ).json()
@@ -279,6 +287,7 @@ def snapshot(s: Scenario) -> dict[str, Any]:
         "team": get("/v1/teams/alice"),
         "annex": get(f"/v1/teams/{ANNEX}"),
         "tokens": tokens,
+        "certs": get(f"/v1/apps/{APP}/certs"),
         "route": s.world.router.served().get(APP),
     }
 

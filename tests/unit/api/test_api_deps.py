@@ -39,6 +39,9 @@ ROUTES: list[tuple[str, str, dict[str, Any]]] = [
     ("POST", "/deploys", {"content": b"not a tarball"}),
     ("POST", "/deploys/image", {"json": {"image": "nginx:1.27"}}),
     ("POST", "/transfer?team=bob", {}),
+    ("GET", "/certs", {}),
+    ("POST", "/certs", {"json": {"chain": "not pem", "key": "not pem"}}),
+    ("DELETE", "/certs/1", {}),
 ]
 
 
@@ -75,7 +78,11 @@ def test_every_route_that_names_an_app_takes_it_from_the_dependency(client: Test
         if "{name}" in path
     }
     templates = {
-        (method, "/v1/apps/{name}" + suffix.split("?")[0].replace("/v1", "/{version}"))
+        (
+            method,
+            "/v1/apps/{name}"
+            + suffix.split("?")[0].replace("/v1", "/{version}").replace("/1", "/{cert_id}"),
+        )
         for method, suffix, _ in ROUTES
     }
     assert paths == templates

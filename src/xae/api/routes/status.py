@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import APIRouter, Request
 from sqlalchemy import select, text
 
 from xae.api.deps import PlatformDep
 from xae.api.guards import Self
-from xae.api.schemas import Component, RouterInfo, Status
+from xae.api.schemas import Component, LocalCAInfo, RouterInfo, Status
 from xae.auth.policy import Principal
+from xae.control.certificates import local_ca_info
 from xae.control.platform import Platform
 from xae.control.reconciler import AppFailure, Reconciler
 from xae.errors import XaeError
 from xae.store.models import App
 
 router = APIRouter(prefix="/v1", tags=["status"])
+log = logging.getLogger("xae.api")
 
 
 @router.get("/status")
@@ -55,7 +59,17 @@ def get_status(request: Request, p: PlatformDep, user: Self) -> Status:
         backend=p.backend.name,
         router=RouterInfo(address=router_status.address, base_domain=p.settings.base_domain),
         components=components,
+        local_ca=_local_ca(p),
     )
+
+
+def _local_ca(p: Platform) -> LocalCAInfo | None:
+    """The local CA, when this process can read it (it is made at start-up)."""
+    try:
+        return LocalCAInfo(**vars(local_ca_info(p)))
+    except OSError as e:
+        log.warning("the local CA cannot be read: %s", e)
+        return None
 
 
 def _reconciler(reconciler: Reconciler | None, p: Platform, user: Principal) -> Component:
