@@ -57,6 +57,16 @@ class Settings(BaseSettings):
 
     nginx_bin: str = "/usr/sbin/nginx"
 
+    acme_directory: str = ""
+    """The ACME CA's directory URL for `xae certs:auto` (Let's Encrypt's is
+    `https://acme-v02.api.letsencrypt.org/directory`); empty turns automatic certificates off."""
+    acme_email: str = ""
+    """The contact address given to the ACME CA (expiry warnings), optional."""
+    acme_ca_bundle: str = ""
+    """A CA file to trust for the ACME directory itself (a private CA); empty: the system's."""
+    acme_renew_every: float = Field(default=43200.0, gt=0)
+    """Seconds between checks for automatic certificates due for renewal."""
+
     docker_url: str | None = None
     """The Docker engine to talk to; unset means the usual `DOCKER_HOST` / local socket."""
 

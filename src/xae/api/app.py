@@ -61,6 +61,7 @@ def create_app(platform: Platform, reconciler: Reconciler | None = None) -> Fast
     for module in (status, apps, deploys, releases, formation, logs, teams, users, tokens, audit):
         include(app, module.router, responses=AUTHENTICATED)
     include(app, certs.router, responses=AUTHENTICATED)
+    include(app, certs.challenges)
 
     @app.get("/healthz", include_in_schema=False, dependencies=[PUBLIC])
     def healthz() -> dict[str, str]:

@@ -295,6 +295,7 @@ class CertificatePublic(BaseModel):
     days_left: int
     created_at: Utc
     created_by: str
+    source: str = Field("upload", description="`upload`, or `acme` (renewed by xae)")
 
 
 class CertificateAdded(BaseModel):

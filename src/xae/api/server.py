@@ -17,6 +17,7 @@ import uvicorn
 from xae.api.app import create_app
 from xae.api.statedir import restrict_umask, secure_state_dir
 from xae.config import Settings
+from xae.control.acme import Renewer
 from xae.control.health import Prober, probe_client
 from xae.control.platform import Platform
 from xae.control.reconciler import Reconciler
@@ -122,6 +123,8 @@ def serve(settings: Settings) -> None:
     platform.router.start()
     log.info("starting the reconciler")
     reconciler.start()
+    renewer = Renewer(platform)
+    renewer.start()
     app = create_app(platform, reconciler)
     log.info("serving the API at %s", settings.api_url)
     try:
@@ -133,6 +136,7 @@ def serve(settings: Settings) -> None:
             timeout_graceful_shutdown=5,
         )
     finally:
+        renewer.stop()
         reconciler.stop()
         platform.prober.close()
         platform.docker.close()

@@ -1,5 +1,5 @@
-"""`xae certs`, `certs:add`, `certs:remove`, `certs:ca`: an app's TLS certificates and the
-local CA.
+"""`xae certs`, `certs:add`, `certs:auto`, `certs:remove`, `certs:ca`: an app's TLS
+certificates and the local CA.
 
 `certs:add` reads the chain (leaf first) and the key from files and uploads them; the server
 checks them (`xae.domain.certs`) and never sends the key back. Files over the API's limits are
@@ -104,6 +104,23 @@ def add(
     )
     for warning in added.get("warnings") or []:
         output.plain(f"warning: {warning}", style="yellow")
+
+
+def auto(ctx: typer.Context, app: AppOption = None, as_json: JsonOption = False) -> None:
+    """Get a certificate for the app's custom domains from the platform's ACME CA (e.g. Let's
+    Encrypt); each domain must already point at this router. xae renews it before it expires."""
+    target = require_app(app)
+    output.plain(f"asking the ACME CA to check {target}'s domains over HTTP (up to 90 s)...")
+    added: dict[str, Any] = api(ctx).post(f"/v1/apps/{target}/certs/auto", {}, timeout=150)
+    if as_json:
+        output.print_json(added)
+        return
+    info = added.get("certificate") or {}
+    names = ", ".join(str(n) for n in info.get("names") or [])
+    output.success(
+        f"issued certificate {info.get('id')} for {names} by {info.get('issuer')}, expires "
+        f"{output.when(info.get('not_after'))}; xae renews it 30 days before"
+    )
 
 
 def remove(

@@ -65,9 +65,11 @@ class ApiClient:
         *,
         json_body: Any = None,
         params: Params | None = None,
+        timeout: float | None = None,
     ) -> Any:
-        """Send one request; return the decoded JSON body (`None` for an empty body)."""
-        return self._send(method, path, json_body=json_body, params=params)[0]
+        """Send one request; return the decoded JSON body (`None` for an empty body). A
+        `timeout` (seconds) replaces the usual one, for calls that wait on something slow."""
+        return self._send(method, path, json_body=json_body, params=params, timeout=timeout)[0]
 
     def _send(
         self,
@@ -76,9 +78,13 @@ class ApiClient:
         *,
         json_body: Any = None,
         params: Params | None = None,
+        timeout: float | None = None,
     ) -> tuple[Any, httpx.Headers]:
+        limit = httpx.Timeout(timeout, connect=5.0) if timeout else httpx.USE_CLIENT_DEFAULT
         try:
-            response = self._http.request(method, path, json=json_body, params=_clean(params))
+            response = self._http.request(
+                method, path, json=json_body, params=_clean(params), timeout=limit
+            )
         except httpx.HTTPError as e:
             raise self._transport_error(e) from e
         if response.is_error:
@@ -123,8 +129,15 @@ class ApiClient:
     def get(self, path: str, *, params: Params | None = None) -> Any:
         return self.request("GET", path, params=params)
 
-    def post(self, path: str, body: Any = None, *, params: Params | None = None) -> Any:
-        return self.request("POST", path, json_body=body, params=params)
+    def post(
+        self,
+        path: str,
+        body: Any = None,
+        *,
+        params: Params | None = None,
+        timeout: float | None = None,
+    ) -> Any:
+        return self.request("POST", path, json_body=body, params=params, timeout=timeout)
 
     def patch(self, path: str, body: Any) -> Any:
         return self.request("PATCH", path, json_body=body)

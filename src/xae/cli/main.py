@@ -109,6 +109,7 @@ _COMMANDS: list[tuple[str, str, Any]] = [
     ("Logs", "logs", logs.logs),
     ("TLS", "certs", certs.list_certs),
     ("TLS", "certs:add", certs.add),
+    ("TLS", "certs:auto", certs.auto),
     ("TLS", "certs:remove", certs.remove),
     ("TLS", "certs:ca", certs.ca),
 ]

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from xae.auth.policy import Principal
 from xae.control.apps import get_app
-from xae.control.audit import record
+from xae.control.audit import Actor, record
 from xae.control.localca import LocalCA, single_label
 from xae.control.platform import Platform
 from xae.domain.certs import check_certificate, covers
@@ -58,6 +58,8 @@ class CertificateInfo:
     days_left: int
     created_at: datetime
     created_by: str
+    source: str = "upload"
+    """`upload`, or `acme` (xae renews it)."""
 
 
 @dataclass(frozen=True)
@@ -80,18 +82,20 @@ def _info(row: Certificate, now: datetime) -> CertificateInfo:
         days_left=(row.not_after - now).days,
         created_at=row.created_at,
         created_by=row.created_by,
+        source=row.source,
     )
 
 
 def add_certificate(
     p: Platform,
-    user: Principal,
+    user: Principal | Actor,
     name: str,
     chain_pem: str,
     key_pem: str,
     *,
     app_id: int | None = None,
     now: datetime | None = None,
+    source: str = "upload",
 ) -> Added:
     """Check and store a certificate for app `name`, replacing one with the same names."""
     now = now or utcnow()
@@ -122,6 +126,7 @@ def add_certificate(
             key_sealed=p.vault.seal({"key": checked.key_pem}),
             created_at=now,
             created_by=user.name,
+            source=source,
         )
         session.add(row)
         session.flush()
@@ -137,6 +142,7 @@ def add_certificate(
                 "fingerprint": checked.fingerprint,
                 "not_after": checked.not_after.isoformat(),
                 "replaced": replaced,
+                "source": source,
             },
         )
         info = _info(row, now)

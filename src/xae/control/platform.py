@@ -32,6 +32,7 @@ from xae.control.routes import RouteTable
 from xae.control.strategy import Strategy
 from xae.docker_client import DockerConnection
 from xae.errors import NotFound
+from xae.router.acme import ChallengeBoard
 from xae.router.base import Router
 from xae.runtime.base import AppPlan, Orchestrator, Progress, Runtime
 from xae.store.db import Database
@@ -81,6 +82,8 @@ class Platform:
         self.local_ca = LocalCA(settings.state_dir, settings.base_domain)
         """Issues `*.<base domain>` (`xae.control.localca`); made at server start."""
         self.on_certificates_changed: Callable[[], None] = _no_change
+        self.challenges = ChallengeBoard()
+        """HTTP-01 answers for orders in flight (`xae.control.acme`)."""
         """Called after a certificate is added or removed (`xae.control.certificates`): the
         router's side sets it to re-read `served_certificates`."""
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -51,6 +52,27 @@ class ChallengeResponder(Protocol):
     def publish(self, token: str, key_authorization: str) -> None: ...
 
     def withdraw(self, token: str) -> None: ...
+
+
+class ChallengeBoard:  # a ChallengeResponder
+    """The HTTP-01 answers the CA may ask for right now, by token (in memory: an order lives
+    for seconds, and a restarted plane starts its orders again)."""
+
+    def __init__(self) -> None:
+        self._answers: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def publish(self, token: str, key_authorization: str) -> None:
+        with self._lock:
+            self._answers[token] = key_authorization
+
+    def withdraw(self, token: str) -> None:
+        with self._lock:
+            self._answers.pop(token, None)
+
+    def answer(self, token: str) -> str | None:
+        with self._lock:
+            return self._answers.get(token)
 
 
 @dataclass(frozen=True)

@@ -219,3 +219,5 @@ class Certificate(Base):
     """The private key (PKCS#8 PEM), sealed as `{"key": pem}`."""
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     created_by: Mapped[str] = mapped_column(String(254), default="")
+    source: Mapped[str] = mapped_column(String(16), default="upload")
+    """`upload` (a user's), or `acme` (issued by the ACME CA, renewed by xae)."""

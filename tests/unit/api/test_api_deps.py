@@ -42,6 +42,7 @@ ROUTES: list[tuple[str, str, dict[str, Any]]] = [
     ("GET", "/certs", {}),
     ("POST", "/certs", {"json": {"chain": "not pem", "key": "not pem"}}),
     ("DELETE", "/certs/1", {}),
+    ("POST", "/certs/auto", {"json": {}}),
 ]
 
 

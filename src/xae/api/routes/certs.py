@@ -10,9 +10,10 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Response, status
+from fastapi.responses import PlainTextResponse
 
 from xae.api.deps import PlatformDep, SessionDep
-from xae.api.guards import AppDeploy, AppRead, Self
+from xae.api.guards import PUBLIC, AppDeploy, AppRead, Self
 from xae.api.responses import errors
 from xae.api.schemas import (
     MAX_INT,
@@ -21,9 +22,14 @@ from xae.api.schemas import (
     CertificatePublic,
     LocalCAInfo,
 )
+from xae.control import acme
 from xae.control import certificates as service
 
 router = APIRouter(prefix="/v1", tags=["certificates"])
+challenges = APIRouter(tags=["certificates"])
+"""The ACME CA's HTTP-01 checks: the router hands `/.well-known/acme-challenge/` here."""
+
+TOKEN = r"^[A-Za-z0-9_-]{1,128}$"
 
 
 def _public(info: service.CertificateInfo) -> CertificatePublic:
@@ -50,6 +56,27 @@ def add_cert(
     return CertificateAdded(
         certificate=_public(added.certificate), replaced=added.replaced, warnings=warnings
     )
+
+
+@router.post("/apps/{name}/certs/auto", status_code=status.HTTP_201_CREATED)
+def auto_cert(app: AppDeploy, p: PlatformDep, user: Self) -> CertificateAdded:
+    """Get a certificate for the app's custom domains from the platform's ACME CA (each name
+    must already point at this router); renewed automatically before it expires."""
+    added = acme.request_certificate(p, user, app.name, app_id=app.id)
+    return CertificateAdded(certificate=_public(added.certificate), replaced=added.replaced)
+
+
+@challenges.get(
+    "/.well-known/acme-challenge/{token}",
+    response_class=PlainTextResponse,
+    dependencies=[PUBLIC],
+    include_in_schema=False,
+)
+def acme_challenge(token: Annotated[str, Path(pattern=TOKEN)], p: PlatformDep) -> Response:
+    answer = p.challenges.answer(token)
+    if answer is None:
+        return PlainTextResponse("no such challenge\n", status_code=404)
+    return PlainTextResponse(answer)
 
 
 @router.delete("/apps/{name}/certs/{cert_id}", status_code=status.HTTP_204_NO_CONTENT)

@@ -34,6 +34,7 @@ def upgrade() -> None:
         sa.Column("key_sealed", sa.Text(), nullable=False),
         sa.Column("created_at", sa.DateTime(), nullable=False),
         sa.Column("created_by", sa.String(length=254), nullable=False),
+        sa.Column("source", sa.String(length=16), nullable=False, server_default="upload"),
         sa.ForeignKeyConstraint(["app_id"], ["apps.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
     )
