@@ -83,6 +83,8 @@ class Targets:
     transfer_to: str
     """`?team=` of a transfer."""
     fresh: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+    domain: str = "www.orchard.example"
+    """A custom domain of the app (the unit suite's scenario adds it)."""
 
     def new_name(self, prefix: str) -> str:
         return f"{prefix}{next(self.fresh)}"
@@ -94,6 +96,7 @@ PATH_VALUES: dict[str, Callable[[Targets], str]] = {
     "user": lambda t: t.user,
     "token_id": lambda t: str(t.token_id),
     "version": lambda t: f"v{t.version}",
+    "domain": lambda t: t.domain,
 }
 """How each path parameter is filled: a new kind of object needs a line here (the suite fails,
 naming it, until it has one)."""
@@ -117,6 +120,7 @@ BODIES: dict[str, Callable[[Targets], Body]] = {
     "PATCH /v1/apps/{name}/config": lambda t: {"ADDED": "by-someone", "GREETING": None},
     "PATCH /v1/apps/{name}/formation": lambda t: {"updates": [{"type": "web", "quantity": 3}]},
     "POST /v1/apps/{name}/restart": lambda t: {},
+    "POST /v1/apps/{name}/domains": lambda t: {"hostname": f"{t.new_name('www')}.example.org"},
     "POST /v1/teams": lambda t: {"name": t.new_name("team-")},
     "PUT /v1/teams/{team}/members/{user}": lambda t: {"role": "viewer"},
     "POST /v1/users": lambda t: {"name": t.new_name("user"), "password": "long-enough-pw"},

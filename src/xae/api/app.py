@@ -18,6 +18,7 @@ from xae.api.routes import (
     audit,
     auth,
     deploys,
+    domains,
     formation,
     logs,
     releases,
@@ -59,6 +60,7 @@ def create_app(platform: Platform, reconciler: Reconciler | None = None) -> Fast
     include(app, auth.router, responses=error_responses(400, 401, 413, 422, 429))
     for module in (status, apps, deploys, releases, formation, logs, teams, users, tokens, audit):
         include(app, module.router, responses=AUTHENTICATED)
+    include(app, domains.router, responses=AUTHENTICATED)
 
     @app.get("/healthz", include_in_schema=False, dependencies=[PUBLIC])
     def healthz() -> dict[str, str]:
