@@ -39,6 +39,9 @@ ROUTES: list[tuple[str, str, dict[str, Any]]] = [
     ("POST", "/deploys", {"content": b"not a tarball"}),
     ("POST", "/deploys/image", {"json": {"image": "nginx:1.27"}}),
     ("POST", "/transfer?team=bob", {}),
+    ("GET", "/domains", {}),
+    ("POST", "/domains", {"json": {"hostname": "www.example.com"}}),
+    ("DELETE", "/domains/{domain}", {}),  # sent as is: the guard answers before the name counts
 ]
 
 

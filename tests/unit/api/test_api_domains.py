@@ -3,10 +3,9 @@ the router is handed, and that every refusal leaves both as they were."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import select
 from tests.unit.fakes import World
 
@@ -14,6 +13,9 @@ from xae.control.domains import routing_lookup
 from xae.control.routes import AppRouting
 from xae.router.base import Route
 from xae.store.models import App, Domain, Event
+
+if TYPE_CHECKING:
+    from starlette.testclient import TestClient
 
 
 def route_of(world: World, app: str) -> Route:
@@ -209,9 +211,7 @@ def test_route_settings_out_of_bounds_are_422_and_change_nothing(
 def test_a_viewer_cannot_add_a_domain(client: TestClient, world: World, shop: str) -> None:
     root = as_(world, "root")
     assert client.post("/v1/users", json={"name": "carol"}, headers=root).status_code in (200, 201)
-    assert (
-        client.put("/v1/teams/alice/members/carol", json={"role": "viewer"}).status_code < 300
-    )
+    assert client.put("/v1/teams/alice/members/carol", json={"role": "viewer"}).status_code < 300
     carol = as_(world, "carol")
     assert client.get(f"/v1/apps/{shop}/domains", headers=carol).status_code == 200
     refused = add(client, shop, "www.example.com", headers=carol)

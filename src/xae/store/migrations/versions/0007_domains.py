@@ -33,19 +33,21 @@ def upgrade() -> None:
         sa.UniqueConstraint("hostname"),
     )
     op.create_index("ix_domains_app_id", "domains", ["app_id"])
-    with op.batch_alter_table("apps") as batch:
-        batch.add_column(
-            sa.Column("redirect_https", sa.Boolean(), nullable=False, server_default=sa.false())
-        )
-        batch.add_column(sa.Column("max_body", sa.Integer(), nullable=True))
-        batch.add_column(sa.Column("read_timeout", sa.Integer(), nullable=True))
-        batch.add_column(
-            sa.Column("scale_from_zero", sa.Boolean(), nullable=False, server_default=sa.false())
-        )
+    # Plain ADD COLUMNs: a batch would rebuild `apps` and lose its AUTOINCREMENT.
+    op.add_column(
+        "apps",
+        sa.Column("redirect_https", sa.Boolean(), nullable=False, server_default=sa.false()),
+    )
+    op.add_column("apps", sa.Column("max_body", sa.Integer(), nullable=True))
+    op.add_column("apps", sa.Column("read_timeout", sa.Integer(), nullable=True))
+    op.add_column(
+        "apps",
+        sa.Column("scale_from_zero", sa.Boolean(), nullable=False, server_default=sa.false()),
+    )
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("apps") as batch:
+    with op.batch_alter_table("apps", table_kwargs={"sqlite_autoincrement": True}) as batch:
         batch.drop_column("scale_from_zero")
         batch.drop_column("read_timeout")
         batch.drop_column("max_body")
