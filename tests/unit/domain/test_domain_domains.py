@@ -110,3 +110,16 @@ def test_a_refusal_never_echoes_raw_control_characters() -> None:
 
 def test_without_a_base_domain_names_are_only_checked_for_shape() -> None:
     assert validate_domain("shop." + BASE) == "shop." + BASE
+
+
+@pytest.mark.parametrize(
+    "given", ["WWW.Example.COM.", "*.example.com", "bücher.example", "例え.jp"]
+)
+def test_the_canonical_form_is_its_own_canonical_form_and_passes_the_routers_gate(
+    given: str,
+) -> None:
+    from xae.router.validate import validate_host
+
+    canonical = validate_domain(given, BASE)
+    assert validate_domain(canonical, BASE) == canonical
+    assert validate_host(canonical) == canonical
