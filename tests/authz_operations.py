@@ -87,6 +87,8 @@ class Targets:
     cert_id: int = 1
     """A certificate of the app (`DELETE .../certs/{cert_id}`)."""
     fresh: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+    domain: str = "www.orchard.example"
+    """A custom domain of the app (the unit suite's scenario adds it)."""
 
     def new_name(self, prefix: str) -> str:
         return f"{prefix}{next(self.fresh)}"
@@ -99,6 +101,7 @@ PATH_VALUES: dict[str, Callable[[Targets], str]] = {
     "token_id": lambda t: str(t.token_id),
     "version": lambda t: f"v{t.version}",
     "cert_id": lambda t: str(t.cert_id),
+    "domain": lambda t: t.domain,
 }
 """How each path parameter is filled: a new kind of object needs a line here (the suite fails,
 naming it, until it has one)."""
@@ -131,6 +134,7 @@ BODIES: dict[str, Callable[[Targets], Body]] = {
     "PATCH /v1/apps/{name}/config": lambda t: {"ADDED": "by-someone", "GREETING": None},
     "PATCH /v1/apps/{name}/formation": lambda t: {"updates": [{"type": "web", "quantity": 3}]},
     "POST /v1/apps/{name}/restart": lambda t: {},
+    "POST /v1/apps/{name}/domains": lambda t: {"hostname": f"{t.new_name('www')}.example.org"},
     "POST /v1/teams": lambda t: {"name": t.new_name("team-")},
     "PUT /v1/teams/{team}/members/{user}": lambda t: {"role": "viewer"},
     "POST /v1/users": lambda t: {"name": t.new_name("user"), "password": "long-enough-pw"},

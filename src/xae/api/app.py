@@ -19,6 +19,7 @@ from xae.api.routes import (
     auth,
     certs,
     deploys,
+    domains,
     formation,
     logs,
     releases,
@@ -62,6 +63,7 @@ def create_app(platform: Platform, reconciler: Reconciler | None = None) -> Fast
         include(app, module.router, responses=AUTHENTICATED)
     include(app, certs.router, responses=AUTHENTICATED)
     include(app, certs.challenges)
+    include(app, domains.router, responses=AUTHENTICATED)
 
     @app.get("/healthz", include_in_schema=False, dependencies=[PUBLIC])
     def healthz() -> dict[str, str]:

@@ -110,6 +110,19 @@ class AppUpdate(Request):
     health_timeout: float | None = None
     health_attempts: int | None = None
     drain_seconds: float | None = None
+    redirect_https: bool | None = Field(None, description="answer plain HTTP with a redirect")
+    max_body: int | None = Field(
+        None,
+        ge=1,
+        le=1024**3,
+        description="largest request body in bytes (at most 1 GiB); null: the default",
+    )
+    read_timeout: int | None = Field(
+        None, ge=1, le=3600, description="seconds to wait for the app; null: the default"
+    )
+    scale_from_zero: bool | None = Field(
+        None, description="with no ready instance, hold requests and wake the app"
+    )
 
 
 class AppPublic(BaseModel):
@@ -151,10 +164,22 @@ class InstancePublic(BaseModel):
     """Who it runs as: a uid (`10001`), or `root (userns)`: root inside a user namespace."""
 
 
+class Routing(BaseModel):
+    """An app's route settings; null: the router's default."""
+
+    redirect_https: bool = False
+    max_body: int | None = None
+    read_timeout: int | None = None
+    scale_from_zero: bool = False
+
+
 class AppInfo(AppPublic):
     formation: list[FormationPublic]
     instances: list[InstancePublic]
     health: Health
+    domains: list[str] = Field(default_factory=list)
+    """Custom domains, served beside `url`'s host."""
+    routing: Routing = Field(default_factory=Routing)
 
 
 class ReleasePublic(BaseModel):
@@ -313,3 +338,19 @@ class LocalCAInfo(BaseModel):
     fingerprint: str
     pem: str
     trust: list[str]
+
+
+class DomainCreate(Request):
+    hostname: str = Field(
+        min_length=1,
+        max_length=1024,
+        description="e.g. www.example.com or *.example.com; IDNA names are stored as punycode",
+    )
+
+
+class DomainPublic(BaseModel):
+    hostname: str
+    """Canonical: lowercase ASCII, punycode for internationalised labels."""
+    wildcard: bool
+    created_at: Utc
+    created_by: str

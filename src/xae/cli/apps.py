@@ -10,6 +10,7 @@ the API checks the same `confirm` parameter again.
 
 from __future__ import annotations
 
+import re
 import sys
 from typing import Annotated, Any
 
@@ -78,7 +79,8 @@ def info(
     app: AppOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Show an app: its release, URL, health check, formation and instances."""
+    """Show an app: its release, URL, domains, health check, route settings, formation and
+    instances."""
     data: dict[str, Any] = api(ctx).get(f"/v1/apps/{_pick(name, app)}")
     if as_json:
         output.print_json(data)
@@ -88,22 +90,32 @@ def info(
 
 def render_app(data: dict[str, Any]) -> None:
     health = data.get("health") or {}
-    output.key_values(
-        [
-            ("name", data.get("name")),
-            ("url", data.get("url")),
-            ("team", data.get("team")),
-            ("release", output.version(data.get("release"))),
-            ("created", output.when(data.get("created_at"))),
-            (
-                "health",
-                f"GET {health.get('path', '/')} timeout {health.get('timeout')}s, "
-                f"{health.get('attempts')} attempts, drain {health.get('drain_seconds')}s"
-                if health
-                else None,
-            ),
+    rows: list[tuple[str, Any]] = [
+        ("name", data.get("name")),
+        ("url", data.get("url")),
+        ("team", data.get("team")),
+        ("release", output.version(data.get("release"))),
+        ("created", output.when(data.get("created_at"))),
+        (
+            "health",
+            f"GET {health.get('path', '/')} timeout {health.get('timeout')}s, "
+            f"{health.get('attempts')} attempts, drain {health.get('drain_seconds')}s"
+            if health
+            else None,
+        ),
+    ]
+    if "domains" in data:
+        rows.append(("domains", ", ".join(data.get("domains") or []) or "none"))
+    routing = data.get("routing")
+    if isinstance(routing, dict):
+        timeout = routing.get("read_timeout")
+        rows += [
+            ("redirect https", "yes" if routing.get("redirect_https") else "no"),
+            ("max body", _size(routing.get("max_body"))),
+            ("read timeout", f"{timeout}s" if timeout else "default"),
+            ("scale from zero", "yes" if routing.get("scale_from_zero") else "no"),
         ]
-    )
+    output.key_values(rows)
     if "formation" in data:
         output.plain("")
         render_formation(data.get("formation") or [])
@@ -152,9 +164,35 @@ def update(
         float | None,
         typer.Option("--drain-seconds", help="Grace after SIGTERM before SIGKILL.", min=0),
     ] = None,
+    redirect_https: Annotated[
+        bool | None,
+        typer.Option("--redirect-https/--no-redirect-https", help="Redirect plain HTTP to HTTPS."),
+    ] = None,
+    max_body: Annotated[
+        str | None,
+        typer.Option(
+            "--max-body", help="Largest request body, e.g. 50M (at most 1G), or 'default'."
+        ),
+    ] = None,
+    read_timeout: Annotated[
+        int | None,
+        typer.Option(
+            "--read-timeout",
+            help="Seconds to wait for the app's response (1-3600), 0 for the default.",
+            min=0,
+            max=3600,
+        ),
+    ] = None,
+    scale_from_zero: Annotated[
+        bool | None,
+        typer.Option(
+            "--scale-from-zero/--no-scale-from-zero",
+            help="With no instance running, hold requests and wake the app.",
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Change an app's health check and drain settings."""
+    """Change an app's health check, drain and route settings."""
     target = require_app(app)
     changes: dict[str, Any] = {
         key: value
@@ -163,13 +201,19 @@ def update(
             ("health_timeout", health_timeout),
             ("health_attempts", health_attempts),
             ("drain_seconds", drain_seconds),
+            ("redirect_https", redirect_https),
+            ("scale_from_zero", scale_from_zero),
         )
         if value is not None
     }
+    if max_body is not None:
+        changes["max_body"] = parse_size(max_body)
+    if read_timeout is not None:
+        changes["read_timeout"] = read_timeout or None
     if not changes:
         raise usage_error(
-            "nothing to change: pass --health-path, --health-timeout, --health-attempts "
-            "or --drain-seconds"
+            "nothing to change: pass --health-path, --health-timeout, --health-attempts, "
+            "--drain-seconds, --redirect-https, --max-body, --read-timeout or --scale-from-zero"
         )
     if health_path is not None and not health_path.startswith("/"):
         raise usage_error(f"--health-path must start with '/', got {health_path!r}")
@@ -179,6 +223,33 @@ def update(
         return
     output.success(f"updated {target}")
     render_app(data)
+
+
+_SIZE = re.compile(r"(\d{1,13})\s*([KMG]?)(?:i?B)?", re.IGNORECASE)
+_SIZE_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3}
+MAX_BODY = 1024**3
+
+
+def parse_size(text: str) -> int | None:
+    """A body size as users write it (`50M`, `512K`, `1G`, bytes) in bytes; `default`: None."""
+    if text.strip().lower() == "default":
+        return None
+    match = _SIZE.fullmatch(text.strip())
+    if match is None:
+        raise usage_error(f"--max-body {text[:40]!r} is not a size: write it like 50M, 512K or 1G")
+    size = int(match.group(1)) * _SIZE_UNITS[match.group(2).upper()]
+    if not 1 <= size <= MAX_BODY:
+        raise usage_error(f"--max-body {text[:40]!r} is out of range: use between 1 byte and 1G")
+    return size
+
+
+def _size(value: Any) -> str:
+    if not isinstance(value, int):
+        return "default"
+    for unit in ("G", "M", "K"):
+        if value % _SIZE_UNITS[unit] == 0:
+            return f"{value // _SIZE_UNITS[unit]}{unit}"
+    return f"{value} bytes"
 
 
 def transfer(

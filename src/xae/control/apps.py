@@ -19,7 +19,7 @@ from xae.domain.access import Action
 from xae.domain.health import validate_health_path, validate_health_timing
 from xae.domain.names import validate_app_name
 from xae.errors import AlreadyExists, InvalidInput
-from xae.store.models import App, Build, Certificate, Formation, Release, Team
+from xae.store.models import App, Build, Certificate, Domain, Formation, Release, Team
 
 
 def get_app(session: Session, name: str, app_id: int | None = None) -> App:
@@ -64,8 +64,95 @@ class HealthSettings:
     drain_seconds: float | None = None
 
 
+MAX_BODY_LIMIT = 1024**3
+"""The largest request body an app may ask the router to accept (1 GiB)."""
+READ_TIMEOUT_LIMIT = 3600
+
+
+@dataclass(frozen=True)
+class RouteSettings:
+    """The app's route settings to change; None leaves one as it is, a name in `reset` puts
+    it back to the router's default."""
+
+    redirect_https: bool | None = None
+    max_body: int | None = None
+    read_timeout: int | None = None
+    scale_from_zero: bool | None = None
+    reset: frozenset[str] = frozenset()
+
+    def changed(self) -> bool:
+        return bool(self.reset) or any(
+            value is not None
+            for value in (
+                self.redirect_https,
+                self.max_body,
+                self.read_timeout,
+                self.scale_from_zero,
+            )
+        )
+
+
+def _check_route_settings(changes: RouteSettings) -> None:
+    unknown = changes.reset - {"max_body", "read_timeout"}
+    if unknown:
+        raise InvalidInput(
+            f"only max_body and read_timeout have a default to go back to, not "
+            f"{', '.join(sorted(unknown))}"
+        )
+    if changes.max_body is not None and not 1 <= changes.max_body <= MAX_BODY_LIMIT:
+        raise InvalidInput(
+            f"max body {changes.max_body} is not valid: use between 1 byte and 1G "
+            f"({MAX_BODY_LIMIT} bytes)"
+        )
+    if changes.read_timeout is not None and not 1 <= changes.read_timeout <= READ_TIMEOUT_LIMIT:
+        raise InvalidInput(
+            f"read timeout {changes.read_timeout} is not valid: use between 1 and "
+            f"{READ_TIMEOUT_LIMIT} seconds"
+        )
+
+
+def _apply_route_settings(app: App, changes: RouteSettings) -> dict[str, object]:
+    if changes.redirect_https is not None:
+        app.redirect_https = changes.redirect_https
+    if changes.scale_from_zero is not None:
+        app.scale_from_zero = changes.scale_from_zero
+    if changes.max_body is not None or "max_body" in changes.reset:
+        app.max_body = changes.max_body
+    if changes.read_timeout is not None or "read_timeout" in changes.reset:
+        app.read_timeout = changes.read_timeout
+    details: dict[str, object] = {
+        k: v for k, v in vars(changes).items() if v is not None and k != "reset"
+    }
+    details.update(dict.fromkeys(sorted(changes.reset), "default"))
+    return details
+
+
 def update_app(
-    p: Platform, user: Principal, name: str, changes: HealthSettings, *, app_id: int | None = None
+    p: Platform,
+    user: Principal,
+    name: str,
+    changes: HealthSettings,
+    *,
+    app_id: int | None = None,
+    routing: RouteSettings = RouteSettings(),
+) -> None:
+    """Change an app's health check and route settings; route changes are served at once."""
+    _check_route_settings(routing)
+    if routing.changed():
+        with p.change(name):
+            _update_app(p, user, name, changes, app_id, routing)
+            p.routes.refresh(name)
+    else:
+        _update_app(p, user, name, changes, app_id, routing)
+
+
+def _update_app(
+    p: Platform,
+    user: Principal,
+    name: str,
+    changes: HealthSettings,
+    app_id: int | None,
+    routing: RouteSettings,
 ) -> None:
     if changes.path is not None:
         validate_health_path(changes.path)
@@ -93,14 +180,9 @@ def update_app(
             app.health_attempts = changes.attempts
         if changes.drain_seconds is not None:
             app.drain_seconds = changes.drain_seconds
-        record(
-            session,
-            user,
-            "app.update",
-            name,
-            app=name,
-            details={k: v for k, v in vars(changes).items() if v is not None},
-        )
+        details: dict[str, object] = {k: v for k, v in vars(changes).items() if v is not None}
+        details.update(_apply_route_settings(app, routing))
+        record(session, user, "app.update", name, app=name, details=details)
 
 
 def transfer_app(
@@ -145,6 +227,7 @@ def destroy_app(
             ).scalar_one().current_release_id = None
             session.flush()
             session.execute(delete(Formation).where(Formation.app_id == app_id))
+            session.execute(delete(Domain).where(Domain.app_id == app_id))
             session.execute(delete(Release).where(Release.app_id == app_id))
             session.execute(delete(Build).where(Build.app_id == app_id))
             had_certificates = session.scalar(

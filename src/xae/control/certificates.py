@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from xae.auth.policy import Principal
 from xae.control.apps import get_app
@@ -32,7 +32,7 @@ from xae.control.platform import Platform
 from xae.domain.certs import check_certificate, covers
 from xae.errors import NotFound
 from xae.router.base import Certificate as Served
-from xae.store.models import App, Certificate, utcnow
+from xae.store.models import App, Certificate, Domain, utcnow
 from xae.store.sealed import Vault
 
 AUDITED_NAMES = 50
@@ -42,9 +42,15 @@ LOCAL_CA_NAME = "local-ca"
 
 
 def app_hosts(p: Platform, app: App) -> list[str]:
-    """The host names `app` answers at: `<app>.<base domain>` (custom domains join here once
-    the domains table is merged; the lead wires it)."""
-    return [p.routes.host_for(app.name)]
+    """The host names `app` answers at: `<app>.<base domain>`, then its custom domains (read
+    through the session `app` was loaded in)."""
+    hosts = [p.routes.host_for(app.name)]
+    session = object_session(app)
+    if session is not None:
+        hosts += session.scalars(
+            select(Domain.hostname).where(Domain.app_id == app.id).order_by(Domain.hostname)
+        )
+    return hosts
 
 
 @dataclass(frozen=True)

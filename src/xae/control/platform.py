@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from xae.config import Settings
 from xae.control.cluster import ClusterStrategy
 from xae.control.configvars import open_config
+from xae.control.domains import routing_lookup
 from xae.control.health import HealthTracker, Prober
 from xae.control.instances import InstanceStrategy
 from xae.control.limits import Limits, limits_for
@@ -71,7 +72,9 @@ class Platform:
         """The Docker engine the Code Center builds on (on either backend)."""
         self.vault = vault
         """Seals and opens config vars (`xae.control.configvars`)."""
-        self.routes = RouteTable(router, settings.base_domain)
+        self.routes = RouteTable(
+            router, settings.base_domain, routing_lookup(db, settings.base_domain)
+        )
         self.health = HealthTracker()
         self.limits: Limits = limits_for(settings)
         self.strategy: Strategy

@@ -115,6 +115,14 @@ class App(Base):
     health_timeout: Mapped[float | None] = mapped_column(default=None)
     health_attempts: Mapped[int | None] = mapped_column(default=None)
     drain_seconds: Mapped[float | None] = mapped_column(default=None)
+    redirect_https: Mapped[bool] = mapped_column(default=False)
+    """The router answers plain HTTP with a redirect to HTTPS."""
+    max_body: Mapped[int | None] = mapped_column(default=None)
+    """The largest request body in bytes; None: the router's default."""
+    read_timeout: Mapped[int | None] = mapped_column(default=None)
+    """Seconds the router waits for the app's response; None: the router's default."""
+    scale_from_zero: Mapped[bool] = mapped_column(default=False)
+    """With no ready web instance, the router holds requests and asks xae to wake the app."""
 
     team: Mapped[Team] = relationship()
     current_release: Mapped[Release | None] = relationship(foreign_keys=[current_release_id])
@@ -221,3 +229,16 @@ class Certificate(Base):
     created_by: Mapped[str] = mapped_column(String(254), default="")
     source: Mapped[str] = mapped_column(String(16), default="upload")
     """`upload` (a user's), or `acme` (issued by the ACME CA, renewed by xae)."""
+
+
+class Domain(Base):
+    """A custom domain of an app (`xae.domain.names.validate_domain`'s canonical form): one
+    app per name across all teams, which the unique constraint enforces."""
+
+    __tablename__ = "domains"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    hostname: Mapped[str] = mapped_column(String(253), unique=True)
+    app_id: Mapped[int] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(254), default="")

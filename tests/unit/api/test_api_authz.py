@@ -174,6 +174,8 @@ def build_scenario(world: World, tmp_path: Path) -> Scenario:
     deploy(world.platform, APP, "img:1")
     ok(client.patch(f"/v1/apps/{APP}/config", json={"GREETING": SECRET}, headers=as_("alice")))
     ok(client.post("/v1/teams", json={"name": ANNEX}, headers=as_("alice")))
+    domain = {"hostname": Targets.domain}
+    ok(client.post(f"/v1/apps/{APP}/domains", json=domain, headers=as_("alice")))
     for user, role in (("carol", "viewer"), ("dave", "developer"), ("erin", "viewer")):
         ok(client.post("/v1/users", json={"name": user}, headers=as_("root")))
         for team in ("alice", ANNEX):

@@ -1,4 +1,4 @@
-"""Apps: list, create (in a team), inspect, update health settings, move, destroy."""
+"""Apps: list, create (in a team), inspect, update health and route settings, move, destroy."""
 
 from __future__ import annotations
 
@@ -21,8 +21,9 @@ from xae.api.guards import (
 from xae.api.pagination import PageDep, page
 from xae.api.responses import errors
 from xae.api.routes.views import app_public, formation_public, instance_public
-from xae.api.schemas import AppCreate, AppInfo, AppPublic, AppUpdate, Health
+from xae.api.schemas import AppCreate, AppInfo, AppPublic, AppUpdate, Health, Routing
 from xae.control import apps as service
+from xae.control.domains import list_domains
 from xae.control.plan import health_for
 from xae.control.platform import Platform
 from xae.store.models import App
@@ -84,6 +85,13 @@ def _info(p: Platform, session: Session, app: App) -> AppInfo:
         health=Health(
             path=check.path, timeout=check.timeout, attempts=check.attempts, drain_seconds=drain
         ),
+        domains=[d.hostname for d in list_domains(session, app)],
+        routing=Routing(
+            redirect_https=app.redirect_https,
+            max_body=app.max_body,
+            read_timeout=app.read_timeout,
+            scale_from_zero=app.scale_from_zero,
+        ),
     )
 
 
@@ -100,6 +108,18 @@ def update_app(app: AppDeploy, body: AppUpdate, p: PlatformDep, principal: Self)
             drain_seconds=body.drain_seconds,
         ),
         app_id=app.id,
+        routing=service.RouteSettings(
+            redirect_https=body.redirect_https,
+            max_body=body.max_body,
+            read_timeout=body.read_timeout,
+            scale_from_zero=body.scale_from_zero,
+            # An explicit null puts a limit back to the router's default.
+            reset=frozenset(
+                key
+                for key in ("max_body", "read_timeout")
+                if key in body.model_fields_set and getattr(body, key) is None
+            ),
+        ),
     )
     with p.db.session() as session:
         # The app as the change left it (authorized above, at the start of this request).

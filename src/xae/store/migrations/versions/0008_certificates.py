@@ -1,7 +1,7 @@
 """TLS certificates uploaded by apps, keys sealed
 
 Revision ID: 0008_certificates
-Revises: 0006_build_run_as
+Revises: 0007_domains
 Create Date: 2026-12-01 20:00:00.000000
 
 A new table only: nothing existing changes, so the downgrade drops it (the keys it held go
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0008_certificates"
-down_revision: str | None = "0006_build_run_as"
+down_revision: str | None = "0007_domains"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
