@@ -65,6 +65,12 @@ class RouterPaths:
         return self.root / "internal.sock"
 
     @property
+    def lua_module(self) -> Path:
+        """The Lua module the config loads (a copy of the packaged one, 0600: only the master,
+        which loads it before the workers fork, reads it)."""
+        return self.root / "xae_router.lua"
+
+    @property
     def routes(self) -> Path:
         """The last applied routing table, so a restarted router serves it before xae does."""
         return self.root / "routes.json"

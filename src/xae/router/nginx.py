@@ -1,10 +1,12 @@
 """`NginxRouter`: the App Router as a host nginx that xae starts, reconfigures and stops.
 
-Why nginx, and why this way (docs/benchmarks.md, "Router ratio"): nginx proxying to
-container addresses with upstream keepalive keeps ~0.7-0.8x of a direct hit, where a Python
-proxy keeps 0.15x. So xae renders the whole config, proves it with `nginx -t`, swaps it in
-atomically and reloads gracefully (SIGHUP), then waits until the new config is really in
-effect before returning, because rollouts stop old instances right after `apply` returns.
+Why nginx, and why this way (docs/router.md): nginx proxying to container addresses with
+upstream keepalive keeps ~0.7-0.8x of a direct hit, where a Python proxy keeps 0.15x. The
+routes are not in nginx's config: a Lua module (`lua/xae_router.lua`) keeps them in a shared
+dict and picks the peer per request, and xae changes them over the private control socket
+(`xae.router.control`) without a reload, then reads them back before returning, because
+rollouts stop old instances right after `update` returns. The config itself is static: it is
+rendered, proven with `nginx -t` and reloaded (SIGHUP) only when something global changes.
 
 The master is a daemon in its own session: it outlives a crashed or SIGKILLed xae, so apps keep
 serving while the control plane is down, and the next xae adopts it (pid file + /proc check).
@@ -29,18 +31,19 @@ import socket
 import stat
 import subprocess
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from xae.config import Settings
 from xae.errors import InvalidInput, PortInUse, RouterFailure
 from xae.router import process, tempdirs
-from xae.router.base import Route, RouterStatus
+from xae.router.base import Certificate, Route, RouterStatus
+from xae.router.control import ControlClient, entry_text, route_entry, route_from_entry
 from xae.router.layout import RouterPaths
-from xae.router.probe import accepts_connections, served_generation
-from xae.router.render import RenderOptions, read_generation, render_config
-from xae.router.validate import validate_listen_host, validate_routes
+from xae.router.probe import accepts_connections, served_config, served_generation
+from xae.router.render import RenderOptions, lua_source, read_config_id, render_config
+from xae.router.validate import validate_listen_host, validate_routes, validate_update
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +54,7 @@ PRIVATE_UMASK = 0o077
 """nginx (and `nginx -t`) run with this umask: the files they create are the master's alone."""
 
 PRIVATE_FILES = ("nginx.conf", "nginx.pid", "error.log", "access.log", "start.log",
-                 "routes.json", ".lock")  # fmt: skip
+                 "routes.json", ".lock", "xae_router.lua")  # fmt: skip
 """The router dir's files; an older xae left them 0644, so they are tightened on each start."""
 
 
@@ -100,6 +103,7 @@ class NginxRouter:
         self.start_timeout = start_timeout
         self.reload_timeout = reload_timeout
         self.stop_timeout = stop_timeout
+        self.control = ControlClient(self.paths.internal_socket)
 
     @property
     def address(self) -> str:
@@ -108,21 +112,23 @@ class NginxRouter:
     # -- the Router protocol -------------------------------------------------------------
 
     def start(self) -> None:
-        """Adopt a live master from an earlier run, or start one serving the saved routes."""
+        """Adopt a live master from an earlier run (reloading it only if the config changed),
+        or start one; either way it serves the saved routes when this returns."""
         with self._locked():
-            routes = self.current_routes()
+            table = self.current_routes()
             master = self._master()
-            if master is not None:
-                self._reload(master, routes)
+            if master is None:
+                self._start_master(table)
             else:
-                self._start_master(routes)
+                self._ensure_config(master)
+                self._sync(table)
 
     def apply(self, routes: list[Route]) -> None:
-        """Serve exactly `routes`; return once no nginx worker uses the previous table.
+        """Serve exactly `routes` (a full replace); return once the router holds them.
 
-        Raises `InvalidInput` for a bad route and `RouterFailure` if nginx rejects the config,
-        in both cases leaving the running router untouched. A router that is not running is
-        started with `routes`.
+        Raises `InvalidInput` for a bad route and `RouterFailure` if the router refuses them,
+        in both cases leaving the running router's routes untouched. A router that is not
+        running is started with `routes`.
         """
         table = validate_routes(routes)
         with self._locked():
@@ -130,7 +136,41 @@ class NginxRouter:
             if master is None:
                 self._start_master(table)
             else:
-                self._reload(master, table)
+                self._sync(table)
+
+    def update(self, changed: list[Route], removed: list[str]) -> None:
+        """Serve `changed` apps' new entries and drop `removed` apps, without a reload; return
+        once the router holds exactly that (read back and compared).
+
+        Validated first against the whole table (a host stays with one app); a refused update
+        changes nothing. A router that is not running is started with the updated table.
+        """
+        with self._locked():
+            table = self._load_table()
+            routes, gone = validate_update(table, changed, removed)
+            new = {app: r for app, r in table.items() if app not in gone}
+            new.update((r.app, r) for r in routes)
+            master = self._master()
+            if master is None:
+                self._start_master(sorted(new.values(), key=lambda r: r.app))
+                return
+            self.control.update(routes, gone, replace=False)
+            held = self.control.held([*(r.app for r in routes), *gone])
+            expected: dict[str, str | None] = {r.app: entry_text(r) for r in routes}
+            expected.update(dict.fromkeys(gone))
+            if held.apps != expected:
+                differ = sorted(a for a in expected if held.apps.get(a) != expected[a])
+                raise RouterFailure(
+                    "the router did not confirm the route update (what it holds differs from "
+                    f"what was sent) for {differ[:5]}"
+                )
+            self._save_routes(sorted(new.values(), key=lambda r: r.app))
+
+    def set_certificates(self, certificates: list[Certificate]) -> None:
+        raise RouterFailure("TLS certificates are not yet served by this router")
+
+    def on_wake(self, callback: Callable[[str], None]) -> None:
+        raise RouterFailure("holding requests for waking apps is not yet served by this router")
 
     def stop(self) -> None:
         """Graceful quit (in-flight requests finish); returns when every nginx process exited."""
@@ -176,54 +216,43 @@ class NginxRouter:
             address=self.address,
             pid=master,
             generation=generation,
-            detail=f"nginx (pid {master}) serving config generation {generation}",
+            detail=f"nginx (pid {master}) serving routing table generation {generation}",
         )
 
     # -- more for xae's own use ------------------------------------------------------------
 
     def current_routes(self) -> list[Route]:
         """The last applied routing table (what a restarted router serves), [] if none."""
+        return sorted(self._load_table().values(), key=lambda r: r.app)
+
+    def _load_table(self) -> dict[str, Route]:
         try:
             raw: Any = json.loads(self.paths.routes.read_text())
-            return validate_routes(
-                [
-                    Route(app=r["app"], hosts=list(r["hosts"]), upstreams=list(r["upstreams"]))
-                    for r in raw
-                ]
-            )
+            routes = validate_routes([route_from_entry(r) for r in raw])
         except FileNotFoundError:
-            return []
-        except (ValueError, TypeError, KeyError, InvalidInput) as e:
+            return {}
+        except (ValueError, TypeError, KeyError, AttributeError, InvalidInput) as e:
             logger.warning("ignoring unreadable %s: %s", self.paths.routes, e)
-            return []
+            return {}
+        return {r.app: r for r in routes}
 
-    def render(self, routes: Sequence[Route], generation: int) -> str:
+    def render(self) -> str:
         return render_config(
-            routes,
             RenderOptions(
                 paths=self.paths,
                 listen_host=self.listen_host,
                 listen_port=self.port,
                 base_domain=self.settings.base_domain,
-                generation=generation,
                 user=self.worker.directive if self.worker is not None else None,
-            ),
+            )
         )
 
     # -- starting ----------------------------------------------------------------------------
 
     def _start_master(self, routes: list[Route]) -> None:
         self._ensure_port_free()
-        live = self._live_text()
-        generation = (read_generation(live) or 0) + 1 if live else 1
-        try:
-            candidate = self._check(self.render(routes, generation))
-        except RouterFailure as e:
-            if not routes:
-                raise
-            logger.warning("saved routes fail nginx -t (%s); starting with no routes", e.message)
-            routes = []
-            candidate = self._check(self.render(routes, generation))
+        candidate = self._check(self.render())
+        config_id = read_config_id(candidate.read_text())
         os.replace(candidate, self.paths.conf)
         # No master of ours runs (checked under the lock), so a socket left here is stale: a
         # SIGKILLed master cannot unlink it, and nginx cannot bind over it.
@@ -252,7 +281,7 @@ class NginxRouter:
         if not process.wait_until(
             lambda: (
                 self._master() is not None
-                and served_generation(self.paths.internal_socket) == generation
+                and served_config(self.paths.internal_socket) == config_id
                 and accepts_connections(self.listen_host, self.port)
             ),
             self.start_timeout,
@@ -261,8 +290,24 @@ class NginxRouter:
                 f"nginx started but does not answer on {self.address}: "
                 f"{self._error_tail() or 'no error logged'} (see {self.paths.error_log})"
             )
+        self._sync(routes)
+        logger.info("router started on %s with %d app(s)", self.address, len(routes))
+
+    def _sync(self, routes: Sequence[Route]) -> None:
+        """Make the running router hold exactly `routes` (one full replace, only if it does
+        not already), confirm by reading everything back, and save them."""
+        wanted: dict[str, str | None] = {r.app: entry_text(r) for r in routes}
+        if self.control.held(None).apps != wanted:
+            self.control.update(routes, [], replace=True)
+            held = self.control.held(None).apps
+            if held != wanted:
+                differ = sorted(
+                    set(held) ^ set(wanted) | {a for a in wanted if held.get(a) != wanted[a]}
+                )
+                raise RouterFailure(
+                    f"the router did not confirm the routing table; it differs for {differ[:5]}"
+                )
         self._save_routes(routes)
-        logger.info("router started on %s (generation %d)", self.address, generation)
 
     def _spawn(self, command: list[str], log: Any) -> subprocess.Popen[bytes]:
         try:
@@ -307,15 +352,15 @@ class NginxRouter:
 
     # -- reloading ----------------------------------------------------------------------------
 
-    def _reload(self, master: int, routes: list[Route]) -> None:
+    def _ensure_config(self, master: int) -> None:
+        """Reload nginx only if its static config changed (listen address, worker user, an
+        xae upgrade's Lua): a graceful SIGHUP, waited for until no old worker serves."""
         live = self._live_text() or ""
-        current = read_generation(live) or 0
-        served = served_generation(self.paths.internal_socket)
-        if self.render(routes, current) == live and served == current:
-            self._save_routes(routes)
+        text = self.render()
+        if text == live and served_config(self.paths.internal_socket) == read_config_id(live):
             return
-        generation = max(current, served or 0) + 1
-        candidate = self._check(self.render(routes, generation))
+        candidate = self._check(text)
+        config_id = read_config_id(text)
         old_workers = process.active_workers(master)
         log_offset = self._error_log_size()
         os.replace(candidate, self.paths.conf)
@@ -324,7 +369,7 @@ class NginxRouter:
             raise RouterFailure("the router's nginx exited during a reload; it will be restarted")
         deadline = time.monotonic() + self.reload_timeout
         while not (
-            served_generation(self.paths.internal_socket) == generation
+            served_config(self.paths.internal_socket) == config_id
             and not old_workers & process.active_workers(master)
         ):
             rejected = self._new_errors(log_offset)
@@ -332,15 +377,15 @@ class NginxRouter:
                 self._restore(live)
                 why = rejected or f"no switch within {self.reload_timeout:.0f}s"
                 raise RouterFailure(
-                    f"nginx kept the previous routes, the new config did not take effect: {why}"
+                    f"nginx kept the previous config, the new one did not take effect: {why}"
                 )
             time.sleep(process.POLL_INTERVAL)
-        self._save_routes(routes)
-        logger.info("router serves generation %d (%d apps)", generation, len(routes))
+        logger.info("router reloaded with config %s", config_id)
 
     def _check(self, text: str) -> Path:
         """Write `text` next to the live config and prove it with `nginx -t`; return its path."""
         self._prepare_dirs()
+        self._write_lua()
         candidate = self.paths.root / f".nginx.conf.{os.getpid()}.next"
         write_private(candidate, text)
         command = [self.settings.nginx_bin, "-t", "-q", "-p", f"{self.paths.root}/"]
@@ -420,8 +465,21 @@ class NginxRouter:
         except FileNotFoundError:
             return None
 
+    def _write_lua(self) -> None:
+        """The packaged Lua module, copied into the private dir for nginx to load (the config
+        carries its digest, so a changed module means a changed config and one reload)."""
+        source = lua_source()
+        try:
+            if self.paths.lua_module.read_text() == source:
+                return
+        except FileNotFoundError:
+            pass
+        tmp = self.paths.root / f".xae_router.{os.getpid()}.lua"
+        write_private(tmp, source)
+        os.replace(tmp, self.paths.lua_module)
+
     def _save_routes(self, routes: Sequence[Route]) -> None:
-        data = [{"app": r.app, "hosts": r.hosts, "upstreams": r.upstreams} for r in routes]
+        data = [route_entry(r) for r in routes]
         tmp = self.paths.root / f".routes.{os.getpid()}.json"
         write_private(tmp, json.dumps(data, indent=1) + "\n")
         os.replace(tmp, self.paths.routes)

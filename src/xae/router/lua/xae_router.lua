@@ -1,0 +1,389 @@
+-- xae's App Router inside nginx: host -> app lookup (access), peer choice (balancer), and the
+-- control endpoint xae feeds the routing table through (the private unix socket only).
+--
+-- The table lives in the `xae_routes` shared dict, shared by every worker and kept across
+-- reloads: `app:<name>` holds the app's whole entry as ONE JSON string (so a request sees an
+-- app's old entry or its new one, never a half), `host:<name>` maps a host to its app, and
+-- `generation` counts applied updates. xae validates everything before sending; this file
+-- checks again and refuses a malformed update as a whole (400), keeping the last good state.
+-- Loaded once in the master (init_by_lua), before the workers fork.
+
+local cjson = require "cjson.safe"
+local balancer = require "ngx.balancer"
+
+local routes = ngx.shared.xae_routes
+local re_find = ngx.re.find
+local find, sub, byte = string.find, string.sub, string.byte
+local now = ngx.now
+
+local M = {}
+
+M.tls_port = nil      -- set by the config when a TLS listener exists
+M.connect_timeout = 5
+M.send_timeout = 60
+M.read_timeout = 60
+M.default_max_body = 100 * 1024 * 1024
+M.hold_timeout = 30
+M.hold_queue = 100
+M.fail_timeout = 5    -- seconds a peer that failed is skipped (while another one is left)
+M.max_tries = 3
+
+local APP = [[^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$]]
+local LABEL = [[[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?]]
+local HOST = [[^(?:\*\.)?]] .. LABEL .. [[(?:\.]] .. LABEL .. [[)*$]]
+local UPSTREAM = [[^(?:[0-9]{1,3}(?:\.[0-9]{1,3}){3}|\[[0-9a-f:.]{2,45}\]):[0-9]{1,5}$]]
+local RELEASE = [[^[A-Za-z0-9._-]{0,64}$]]
+local MAX_ENTRY = 65536
+
+-- per worker: decoded entries (by app, valid while the raw string is the same), round-robin
+-- positions, peers that failed recently, smooth weighted round robin state for splits
+local cache, rr, down, wrr = {}, {}, {}, {}
+
+-- -- validation ----------------------------------------------------------------------------
+
+local function is_array(t)
+  if type(t) ~= "table" then return false end
+  local n = 0
+  for _ in pairs(t) do n = n + 1 end
+  return n == #t
+end
+
+local function matches(s, pattern, most)
+  return type(s) == "string" and #s <= most and re_find(s, pattern, "jo") ~= nil
+end
+
+local function valid_upstreams(list)
+  if not is_array(list) then return false end
+  for _, u in ipairs(list) do
+    if not matches(u, UPSTREAM, 64) then return false end
+    local port = tonumber(sub(u, #u - find(string.reverse(u), ":", 1, true) + 2))
+    if not port or port < 1 or port > 65535 then return false end
+  end
+  return true
+end
+
+local function optional_int(v, low, high)
+  return v == nil or (type(v) == "number" and v == math.floor(v) and v >= low and v <= high)
+end
+
+local function validate(e)
+  if type(e) ~= "table" then return "a route is not an object" end
+  if not matches(e.app, APP, 63) then return "a route has an invalid app name" end
+  if not is_array(e.hosts) or #e.hosts == 0 then return "route " .. e.app .. " has no hosts" end
+  for _, h in ipairs(e.hosts) do
+    if not matches(h, HOST, 253) then return "route " .. e.app .. " has an invalid host" end
+  end
+  if not valid_upstreams(e.upstreams) then return "route " .. e.app .. " has an invalid upstream" end
+  if not is_array(e.backends) then return "route " .. e.app .. " has invalid backends" end
+  local total = 0
+  for _, b in ipairs(e.backends) do
+    if type(b) ~= "table" or not matches(b.release, RELEASE, 64)
+        or not optional_int(b.weight, 0, 100) or b.weight == nil
+        or not valid_upstreams(b.upstreams) then
+      return "route " .. e.app .. " has an invalid backend"
+    end
+    total = total + b.weight
+  end
+  if #e.backends > 0 and total ~= 100 then
+    return "route " .. e.app .. ": backend weights must add up to 100"
+  end
+  for _, flag in ipairs({"sticky", "wake", "redirect_https"}) do
+    if type(e[flag]) ~= "boolean" then return "route " .. e.app .. ": " .. flag .. " is not a boolean" end
+  end
+  if not matches(e.release, RELEASE, 64) then return "route " .. e.app .. " has an invalid release" end
+  if not optional_int(e.max_body, 1, 2^40) then return "route " .. e.app .. " has an invalid max_body" end
+  if not optional_int(e.read_timeout, 1, 86400) then return "route " .. e.app .. " has an invalid read_timeout" end
+  return nil
+end
+
+-- -- the entry of an app, decoded once per worker ----------------------------------------------
+
+local function parse_peer(address)
+  local colon = #address - find(string.reverse(address), ":", 1, true) + 1
+  local host, port = sub(address, 1, colon - 1), tonumber(sub(address, colon + 1))
+  if byte(host, 1) == 91 then host = sub(host, 2, -2) end  -- "[v6]" -> "v6"
+  return { host = host, port = port, address = address }
+end
+
+local function parse_peers(list)
+  local peers = {}
+  for i, u in ipairs(list) do peers[i] = parse_peer(u) end
+  return peers
+end
+
+local function entry_of(app, raw)
+  local hit = cache[app]
+  if hit and hit.raw == raw then return hit.entry end
+  local e = cjson.decode(raw)
+  if type(e) ~= "table" then return nil end
+  e.peers = parse_peers(e.upstreams)
+  for _, b in ipairs(e.backends) do b.peers = parse_peers(b.upstreams) end
+  cache[app] = { raw = raw, entry = e }
+  wrr[app] = nil
+  return e
+end
+
+local function lookup(host)
+  local app = routes:get("host:" .. host)
+  if not app then
+    local dot = find(host, ".", 1, true)
+    if dot then app = routes:get("host:*" .. sub(host, dot)) end
+  end
+  if not app then return nil end
+  local raw = routes:get("app:" .. app)
+  if not raw then return nil end
+  return app, entry_of(app, raw)
+end
+
+-- -- splits ------------------------------------------------------------------------------------
+
+local function cookie_name(app) return "xae_split_" .. string.gsub(app, "-", "_") end
+
+-- Smooth weighted round robin (as nginx's own upstream weights): exact shares per worker.
+local function pick_backend(app, e)
+  local state = wrr[app]
+  if not state then state = {}; wrr[app] = state end
+  local best, total = nil, 0
+  for i, b in ipairs(e.backends) do
+    if b.weight > 0 and #b.peers > 0 then
+      state[i] = (state[i] or 0) + b.weight
+      total = total + b.weight
+      if not best or state[i] > state[best] then best = i end
+    end
+  end
+  if not best then return nil end
+  state[best] = state[best] - total
+  return e.backends[best]
+end
+
+local function choose_backend(app, e, ctx)
+  if e.sticky then
+    local wanted = ngx.var["cookie_" .. cookie_name(app)]
+    if wanted then
+      for _, b in ipairs(e.backends) do
+        if b.release == wanted and b.weight > 0 and #b.peers > 0 then return b end
+      end
+    end
+  end
+  local b = pick_backend(app, e)
+  if b and e.sticky then
+    ctx.cookie = cookie_name(app) .. "=" .. b.release .. "; Path=/; HttpOnly; SameSite=Lax"
+  end
+  return b
+end
+
+-- -- request phases ----------------------------------------------------------------------------
+
+function M.access()
+  local host = ngx.var.host
+  local app, e = lookup(host)
+  if not e then return ngx.exit(404) end
+  ngx.var.xae_app = app
+  if e.redirect_https and M.tls_port and ngx.var.scheme == "http" then
+    local port = M.tls_port == 443 and "" or (":" .. M.tls_port)
+    return ngx.redirect("https://" .. host .. port .. ngx.var.request_uri, 308)
+  end
+  -- Bodies are bounded from Content-Length here; a chunked body (no Content-Length) is
+  -- bounded only by nginx's client_max_body_size cap (render.MAX_BODY_CAP).
+  local length = tonumber(ngx.var.http_content_length)
+  if length and length > (e.max_body or M.default_max_body) then return ngx.exit(413) end
+  local ctx = { app = app, timeout = e.read_timeout }
+  local peers, release = e.peers, e.release
+  if #e.backends > 0 then
+    local b = choose_backend(app, e, ctx)
+    peers, release = b and b.peers or {}, b and b.release or ""
+  end
+  if #peers == 0 then
+    if e.wake and M.hold then return M.hold(app, ctx) end
+    return ngx.exit(503)
+  end
+  ngx.var.xae_release = release
+  ctx.peers = peers
+  ngx.ctx.xae = ctx
+end
+
+function M.header_filter()
+  local ctx = ngx.ctx.xae
+  if ctx and ctx.cookie then
+    local existing = ngx.header["Set-Cookie"]
+    if existing == nil then
+      ngx.header["Set-Cookie"] = ctx.cookie
+    elseif type(existing) == "table" then
+      existing[#existing + 1] = ctx.cookie
+      ngx.header["Set-Cookie"] = existing
+    else
+      ngx.header["Set-Cookie"] = { existing, ctx.cookie }
+    end
+  end
+end
+
+local function usable(peer, t)
+  local until_ = down[peer.address]
+  return not until_ or until_ <= t
+end
+
+function M.balance()
+  local ctx = ngx.ctx.xae
+  if not ctx then return ngx.exit(500) end
+  local peers, n, t = ctx.peers, #ctx.peers, now()
+  local index
+  if not ctx.index then
+    local tries = n < M.max_tries and n or M.max_tries
+    if tries > 1 then balancer.set_more_tries(tries - 1) end
+    balancer.set_timeouts(M.connect_timeout, M.send_timeout, ctx.timeout or M.read_timeout)
+    local start = (rr[ctx.app] or 0) % n
+    rr[ctx.app] = start + 1
+    index = start + 1
+    for k = 0, n - 1 do
+      local i = (start + k) % n + 1
+      if usable(peers[i], t) then index = i; break end
+    end
+  else
+    local state = balancer.get_last_failure()
+    if state == "failed" then down[peers[ctx.index].address] = t + M.fail_timeout end
+    index = ctx.index % n + 1
+  end
+  ctx.index = index
+  local peer = peers[index]
+  local ok, err = balancer.set_current_peer(peer.host, peer.port)
+  if not ok then
+    ngx.log(ngx.ERR, "xae: cannot use peer ", peer.address, ": ", err)
+    return ngx.exit(502)
+  end
+end
+
+-- -- the control endpoint ------------------------------------------------------------------------
+
+local function reply(status, body)
+  ngx.status = status
+  ngx.header["Content-Type"] = "application/json"
+  ngx.say(cjson.encode(body))
+  return ngx.exit(status)
+end
+
+local function read_body()
+  ngx.req.read_body()
+  local body = ngx.req.get_body_data()
+  if body then return body end
+  local path = ngx.req.get_body_file()
+  if not path then return nil end
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  body = f:read("*a")
+  f:close()
+  return body
+end
+
+local function drop_hosts(app, entry, keep)
+  for _, h in ipairs(entry.hosts) do
+    if not (keep and keep[h]) and routes:get("host:" .. h) == app then routes:delete("host:" .. h) end
+  end
+end
+
+local function decoded(raw)
+  local e = raw and cjson.decode(raw)
+  return type(e) == "table" and e or nil
+end
+
+-- POST {"changed": ["<route JSON>", ...], "removed": ["app", ...], "replace": bool}
+local function update()
+  local body = read_body()
+  local delta = body and cjson.decode(body)
+  if type(delta) ~= "table" then return reply(400, { error = "the update is not a JSON object" }) end
+  local changed, removed = delta.changed or {}, delta.removed or {}
+  if not is_array(changed) or not is_array(removed) then
+    return reply(400, { error = "changed and removed must be lists" })
+  end
+  local replace = delta.replace == true
+  local new, claims, gone = {}, {}, {}
+  for _, app in ipairs(removed) do
+    if not matches(app, APP, 63) then return reply(400, { error = "removed holds an invalid app name" }) end
+    gone[app] = true
+  end
+  for _, raw in ipairs(changed) do
+    if type(raw) ~= "string" or #raw > MAX_ENTRY then return reply(400, { error = "a route is not a JSON string" }) end
+    local e = cjson.decode(raw)
+    local why = validate(e)
+    if why then return reply(400, { error = why }) end
+    if new[e.app] or gone[e.app] then return reply(400, { error = "app " .. e.app .. " appears twice" }) end
+    new[e.app] = { raw = raw, entry = e }
+    for _, h in ipairs(e.hosts) do
+      if claims[h] and claims[h] ~= e.app then return reply(400, { error = "host " .. h .. " is claimed twice" }) end
+      claims[h] = e.app
+    end
+  end
+  if not replace then
+    for h, app in pairs(claims) do
+      local owner = routes:get("host:" .. h)
+      if owner and owner ~= app and not gone[owner] then
+        local other = new[owner]
+        local still = true
+        if other then
+          still = false
+          for _, oh in ipairs(other.entry.hosts) do if oh == h then still = true end end
+        end
+        if still then return reply(409, { error = "host " .. h .. " belongs to app " .. owner }) end
+      end
+    end
+  end
+  -- valid: apply. Each app's entry is one value; hosts point to it only once it exists.
+  for app, item in pairs(new) do
+    local old = decoded(routes:get("app:" .. app))
+    local ok, err = routes:safe_set("app:" .. app, item.raw)
+    if not ok then return reply(507, { error = "router memory is full: " .. tostring(err) }) end
+    local keep = {}
+    for _, h in ipairs(item.entry.hosts) do
+      keep[h] = true
+      ok, err = routes:safe_set("host:" .. h, app)
+      if not ok then return reply(507, { error = "router memory is full: " .. tostring(err) }) end
+    end
+    if old then drop_hosts(app, old, keep) end
+  end
+  if replace then
+    for _, key in ipairs(routes:get_keys(0)) do
+      if sub(key, 1, 4) == "app:" and not new[sub(key, 5)] then gone[sub(key, 5)] = true end
+    end
+  end
+  for app in pairs(gone) do
+    local old = decoded(routes:get("app:" .. app))
+    if old then drop_hosts(app, old, nil) end
+    routes:delete("app:" .. app)
+  end
+  if replace then
+    for _, key in ipairs(routes:get_keys(0)) do
+      if sub(key, 1, 5) == "host:" and not new[routes:get(key) or ""] then routes:delete(key) end
+    end
+  end
+  local generation = routes:incr("generation", 1, 0)
+  return reply(200, { generation = generation })
+end
+
+-- GET ?app=a&app=b: those apps' entries as stored (false when absent); no app: all of them
+local function read()
+  local args = ngx.req.get_uri_args(2000)
+  local wanted = args.app
+  if type(wanted) == "string" then wanted = { wanted } end
+  local apps = {}
+  if wanted then
+    for _, app in ipairs(wanted) do apps[app] = routes:get("app:" .. app) or false end
+  else
+    for _, key in ipairs(routes:get_keys(0)) do
+      if sub(key, 1, 4) == "app:" then apps[sub(key, 5)] = routes:get(key) or false end
+    end
+  end
+  return reply(200, { generation = routes:get("generation") or 0, apps = apps })
+end
+
+function M.control_routes()
+  local method = ngx.req.get_method()
+  if method == "POST" then return update() end
+  if method == "GET" then return read() end
+  return reply(405, { error = "use GET or POST" })
+end
+
+function M.control_generation()
+  ngx.header["Content-Type"] = "text/plain"
+  ngx.say(routes:get("generation") or 0)
+end
+
+return M
