@@ -51,6 +51,8 @@ class Settings(BaseSettings):
     router_host: str = "0.0.0.0"
     router_port: int = 8080
     """Where the router (nginx) accepts app traffic."""
+    tls_port: int = 8443
+    """Where the router accepts HTTPS (and where `redirect_https` routes send plain HTTP)."""
 
     base_domain: str = "localhost"
     """Apps are served at `<app>.<base_domain>`; `localhost` resolves without DNS."""

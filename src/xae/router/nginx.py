@@ -244,6 +244,7 @@ class NginxRouter:
                 listen_port=self.port,
                 base_domain=self.settings.base_domain,
                 user=self.worker.directive if self.worker is not None else None,
+                tls_port=self.settings.tls_port,
             )
         )
 

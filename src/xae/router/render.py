@@ -77,6 +77,8 @@ class RenderOptions:
     """Seconds a request for a waking app is held before the 503 page."""
     hold_queue: int = 100
     """Requests held per waking app; more get the 503 page at once."""
+    tls_port: int | None = None
+    """The HTTPS port (`redirect_https` routes redirect there); None: no redirect."""
 
 
 def read_config_id(config_text: str) -> str | None:
@@ -174,6 +176,7 @@ def _lua_init(options: RenderOptions) -> list[str]:
         f"    xae.default_max_body = {int(options.default_max_body)}",
         f"    xae.hold_timeout = {int(options.hold_timeout)}",
         f"    xae.hold_queue = {int(options.hold_queue)}",
+        f"    xae.tls_port = {int(options.tls_port) if options.tls_port else 'nil'}",
         '    package.loaded["xae_router"] = xae',
         "}",
     ]
@@ -201,6 +204,8 @@ def render_config(options: RenderOptions) -> str:
     ):
         if not low <= value <= high:
             raise ValueError(f"router {name} {value} is out of range ({low}-{high})")
+    if options.tls_port is not None and not 0 < options.tls_port < 65536:
+        raise ValueError(f"TLS port {options.tls_port} is out of range")
     listen = f"{validate_listen_host(options.listen_host)}:{options.listen_port}"
     paths = options.paths
     temp = paths.temp
