@@ -62,6 +62,7 @@ test: up lint k8s-for-tests
 bench: up
 	$(VENV)/bin/python -m bench
 	$(VENV)/bin/python -m bench.api_authz
+	$(VENV)/bin/python -m bench.router_update
 
 # A real single-node Kubernetes from parts (docs/kubernetes-local.md).
 .PHONY: k8s-up k8s-down

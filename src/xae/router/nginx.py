@@ -104,6 +104,8 @@ class NginxRouter:
         self.reload_timeout = reload_timeout
         self.stop_timeout = stop_timeout
         self.control = ControlClient(self.paths.internal_socket)
+        self._table: tuple[tuple[int, int, int], dict[str, Route]] | None = None
+        """The saved table as last read or written, with the file's identity then."""
 
     @property
     def address(self) -> str:
@@ -226,6 +228,16 @@ class NginxRouter:
         return sorted(self._load_table().values(), key=lambda r: r.app)
 
     def _load_table(self) -> dict[str, Route]:
+        """The saved table, validated; kept in memory while the file is the one this object
+        last read or wrote (validating 1,000 routes on every update would cost more than the
+        update itself)."""
+        try:
+            info = self.paths.routes.stat()
+        except FileNotFoundError:
+            return {}
+        key = (info.st_ino, info.st_mtime_ns, info.st_size)
+        if self._table is not None and self._table[0] == key:
+            return dict(self._table[1])
         try:
             raw: Any = json.loads(self.paths.routes.read_text())
             routes = validate_routes([route_from_entry(r) for r in raw])
@@ -234,7 +246,9 @@ class NginxRouter:
         except (ValueError, TypeError, KeyError, AttributeError, InvalidInput) as e:
             logger.warning("ignoring unreadable %s: %s", self.paths.routes, e)
             return {}
-        return {r.app: r for r in routes}
+        table = {r.app: r for r in routes}
+        self._table = (key, table)
+        return dict(table)
 
     def render(self) -> str:
         return render_config(
@@ -482,8 +496,10 @@ class NginxRouter:
     def _save_routes(self, routes: Sequence[Route]) -> None:
         data = [route_entry(r) for r in routes]
         tmp = self.paths.root / f".routes.{os.getpid()}.json"
-        write_private(tmp, json.dumps(data, indent=1) + "\n")
+        write_private(tmp, json.dumps(data, separators=(",", ":")) + "\n")
         os.replace(tmp, self.paths.routes)
+        info = self.paths.routes.stat()
+        self._table = ((info.st_ino, info.st_mtime_ns, info.st_size), {r.app: r for r in routes})
 
     def _error_log_size(self) -> int:
         try:
