@@ -20,7 +20,7 @@ from urllib.parse import urlencode
 from xae.errors import RouterFailure
 from xae.router.base import Backend, Route
 from xae.router.probe import UnixHTTPConnection
-from xae.router.render import ROUTES_PATH
+from xae.router.render import ROUTES_PATH, WAKE_PATH
 
 MESSAGE_MAX = 300
 
@@ -142,3 +142,9 @@ class ControlClient:
             for name, text in raw.items():
                 held[str(name)] = text if isinstance(text, str) else None
         return Held(generation=int(data.get("generation", 0)), apps=held)
+
+    def waking(self, wait: float) -> list[str]:
+        """The apps held requests wait for (each once per wait), within `wait` seconds."""
+        data = self._call("GET", f"{WAKE_PATH}?timeout={wait:g}")
+        apps = data.get("apps")
+        return [str(a) for a in apps] if isinstance(apps, list) else []

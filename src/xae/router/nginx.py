@@ -30,6 +30,7 @@ import signal
 import socket
 import stat
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -49,6 +50,9 @@ logger = logging.getLogger(__name__)
 
 MESSAGE_MAX = 600
 """nginx's messages are cut to this many characters before they reach an error."""
+
+WAKE_POLL = 5.0
+"""Seconds one long poll for waking apps stays open (short, so a stop or reload never waits)."""
 
 PRIVATE_UMASK = 0o077
 """nginx (and `nginx -t`) run with this umask: the files they create are the master's alone."""
@@ -104,6 +108,9 @@ class NginxRouter:
         self.reload_timeout = reload_timeout
         self.stop_timeout = stop_timeout
         self.control = ControlClient(self.paths.internal_socket)
+        self._wake_callback: Callable[[str], None] | None = None
+        self._wake_thread: threading.Thread | None = None
+        self._wake_stop = threading.Event()
         self._table: tuple[tuple[int, int, int], dict[str, Route]] | None = None
         """The saved table as last read or written, with the file's identity then."""
 
@@ -172,10 +179,37 @@ class NginxRouter:
         raise RouterFailure("TLS certificates are not yet served by this router")
 
     def on_wake(self, callback: Callable[[str], None]) -> None:
-        raise RouterFailure("holding requests for waking apps is not yet served by this router")
+        """Call `callback(app)` from a thread of this router's (once per wait) when requests
+        are held for `app`; replaces an earlier callback. The thread long-polls the control
+        socket and ends with `stop()`."""
+        self._wake_callback = callback
+        if self._wake_thread is None or not self._wake_thread.is_alive():
+            self._wake_stop.clear()
+            self._wake_thread = threading.Thread(
+                target=self._wake_loop, name="xae-router-wake", daemon=True
+            )
+            self._wake_thread.start()
+
+    def _wake_loop(self) -> None:
+        client = ControlClient(self.paths.internal_socket, timeout=WAKE_POLL + 5)
+        while not self._wake_stop.is_set():
+            try:
+                apps = client.waking(WAKE_POLL)
+            except RouterFailure:
+                self._wake_stop.wait(1.0)  # the router is down or restarting: try again soon
+                continue
+            for app in apps:
+                callback = self._wake_callback
+                if callback is None:
+                    continue
+                try:
+                    callback(app)
+                except Exception:
+                    logger.exception("waking %s failed", app)
 
     def stop(self) -> None:
         """Graceful quit (in-flight requests finish); returns when every nginx process exited."""
+        self._wake_stop.set()
         with self._locked():
             master = self._master()
             if master is None:
@@ -259,6 +293,8 @@ class NginxRouter:
                 base_domain=self.settings.base_domain,
                 user=self.worker.directive if self.worker is not None else None,
                 tls_port=self.settings.tls_port,
+                hold_timeout=self.settings.router_hold_timeout,
+                hold_queue=self.settings.router_hold_queue,
             )
         )
 

@@ -25,9 +25,11 @@ GENERATION_PATH = "/__xae/generation"
 STATUS_PATH = "/__xae/nginx_status"
 CONFIG_PATH = "/__xae/config"
 ROUTES_PATH = "/__xae/routes"
+WAKE_PATH = "/__xae/wake"
 """xae's own endpoints. They are served only on the internal unix socket, never on the public
 listener: the generation of the routing table, nginx's counters, the id of the config nginx
-runs (to see a reload in effect), and the routing table itself (GET to read, POST to change)."""
+runs (to see a reload in effect), the routing table itself (GET to read, POST to change), and
+the apps that held requests wait for (a long poll)."""
 
 MODULES_DIR = "/usr/lib/nginx/modules"
 """Debian's `libnginx-mod-http-lua` (and the `ndk` module it needs) install their `.so` here."""
@@ -131,6 +133,9 @@ def _internal_server(options: RenderOptions) -> list[str]:
         "    }",
         f"    location = {ROUTES_PATH} {{",
         '        content_by_lua_block { require("xae_router").control_routes() }',
+        "    }",
+        f"    location = {WAKE_PATH} {{",
+        '        content_by_lua_block { require("xae_router").control_wake() }',
         "    }",
         f"    location = {STATUS_PATH} {{",
         "        stub_status;",

@@ -18,7 +18,7 @@ local now = ngx.now
 
 local M = {}
 
-M.tls_port = nil      -- set by the config when a TLS listener exists
+M.tls_port = nil      -- the HTTPS port redirect_https routes send plain HTTP to
 M.connect_timeout = 5
 M.send_timeout = 60
 M.read_timeout = 60
@@ -174,6 +174,45 @@ end
 
 -- -- request phases ----------------------------------------------------------------------------
 
+local function choose(app, e, ctx)
+  if #e.backends > 0 then
+    local b = choose_backend(app, e, ctx)
+    return b and b.peers or {}, b and b.release or ""
+  end
+  return e.peers, e.release
+end
+
+-- A request for a waking app (a `wake` route without peers) waits here, polling the shared
+-- dict, until peers arrive or `hold_timeout` passes. At most `hold_queue` wait per app (per
+-- router); xae is told once per wait (the `wake:` key lives as long as a hold).
+local function hold(app, ctx)
+  local count = routes:incr("held:" .. app, 1, 0)
+  if not count or count > M.hold_queue then
+    routes:incr("held:" .. app, -1, 0)
+    return nil
+  end
+  if routes:add("wake:" .. app, true, M.hold_timeout) then
+    routes:rpush("wakeq", app)
+  end
+  local deadline = now() + M.hold_timeout
+  local peers, release
+  while now() < deadline do
+    ngx.sleep(0.05)
+    ngx.update_time()
+    local raw = routes:get("app:" .. app)
+    if not raw then break end
+    local e = entry_of(app, raw)
+    if not e then break end
+    ctx.timeout = e.read_timeout
+    peers, release = choose(app, e, ctx)
+    if #peers > 0 then break end
+    if not e.wake then break end
+  end
+  routes:incr("held:" .. app, -1, 0)
+  if peers and #peers > 0 then return peers, release end
+  return nil
+end
+
 function M.access()
   local host = ngx.var.host
   local app, e = lookup(host)
@@ -188,15 +227,11 @@ function M.access()
   local length = tonumber(ngx.var.http_content_length)
   if length and length > (e.max_body or M.default_max_body) then return ngx.exit(413) end
   local ctx = { app = app, timeout = e.read_timeout }
-  local peers, release = e.peers, e.release
-  if #e.backends > 0 then
-    local b = choose_backend(app, e, ctx)
-    peers, release = b and b.peers or {}, b and b.release or ""
+  local peers, release = choose(app, e, ctx)
+  if #peers == 0 and e.wake then
+    peers, release = hold(app, ctx)
   end
-  if #peers == 0 then
-    if e.wake and M.hold then return M.hold(app, ctx) end
-    return ngx.exit(503)
-  end
+  if not peers or #peers == 0 then return ngx.exit(503) end
   ngx.var.xae_release = release
   ctx.peers = peers
   ngx.ctx.xae = ctx
@@ -338,6 +373,7 @@ local function update()
       if not ok then return reply(507, { error = "router memory is full: " .. tostring(err) }) end
     end
     if old then drop_hosts(app, old, keep) end
+    if #item.entry.upstreams > 0 or #item.entry.backends > 0 then routes:delete("wake:" .. app) end
   end
   if replace then
     for _, key in ipairs(routes:get_keys(0)) do
@@ -379,6 +415,27 @@ function M.control_routes()
   if method == "POST" then return update() end
   if method == "GET" then return read() end
   return reply(405, { error = "use GET or POST" })
+end
+
+-- GET ?timeout=N: the apps that requests are waiting for (each once per wait), as soon as
+-- there is one, or [] after N seconds (a long poll xae keeps open).
+function M.control_wake()
+  local timeout = tonumber(ngx.var.arg_timeout) or 25
+  if timeout > 60 then timeout = 60 end
+  local deadline = now() + timeout
+  local apps = {}
+  while true do
+    local app = routes:lpop("wakeq")
+    while app do
+      apps[#apps + 1] = app
+      app = routes:lpop("wakeq")
+    end
+    if #apps > 0 or now() >= deadline or ngx.worker.exiting() then break end
+    ngx.sleep(0.05)
+    ngx.update_time()
+  end
+  ngx.header["Content-Type"] = "application/json"
+  ngx.say(#apps > 0 and cjson.encode({ apps = apps }) or '{"apps":[]}')
 end
 
 function M.control_generation()
