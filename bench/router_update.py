@@ -122,7 +122,11 @@ def measure_new(a: str, b: str) -> list[float]:
     state = Path(tempfile.mkdtemp(prefix="xae-bench-router-"))
     state.chmod(0o700)
     settings = Settings(
-        state_dir=state, router_host="127.0.0.1", router_port=_free_port(), nginx_bin=NGINX
+        state_dir=state,
+        router_host="127.0.0.1",
+        router_port=_free_port(),
+        tls_port=_free_port(),
+        nginx_bin=NGINX,
     )
     router = NginxRouter(settings)
     try:

@@ -9,6 +9,8 @@ comparison, and a request inside nginx sees one app's old entry or its new one, 
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import http.client
 import json
 from collections.abc import Sequence
@@ -18,9 +20,9 @@ from typing import Any
 from urllib.parse import urlencode
 
 from xae.errors import RouterFailure
-from xae.router.base import Backend, Route
+from xae.router.base import Backend, Certificate, Route
 from xae.router.probe import UnixHTTPConnection
-from xae.router.render import ROUTES_PATH, WAKE_PATH
+from xae.router.render import CERTIFICATES_PATH, ROUTES_PATH, WAKE_PATH
 
 MESSAGE_MAX = 300
 
@@ -148,3 +150,52 @@ class ControlClient:
         data = self._call("GET", f"{WAKE_PATH}?timeout={wait:g}")
         apps = data.get("apps")
         return [str(a) for a in apps] if isinstance(apps, list) else []
+
+    def set_certificates(self, certificates: Sequence[Certificate]) -> None:
+        """Make the router present exactly `certificates` (by SNI) and confirm it."""
+        body = json.dumps(
+            {
+                "certificates": [
+                    {
+                        "name": c.name,
+                        "hosts": c.hosts,
+                        "chain_pem": c.chain_pem,
+                        "key_pem": c.key_pem,
+                    }
+                    for c in certificates
+                ]
+            }
+        ).encode()
+        self._call("POST", CERTIFICATES_PATH, body)
+        held = self.certificates()
+        if held != certificate_digests(certificates):
+            raise RouterFailure(
+                "the router did not confirm the certificates (what it holds differs from what "
+                "was sent)"
+            )
+
+    def certificates(self) -> dict[str, tuple[list[str], str]]:
+        """What the router presents: name -> (hosts, base64 SHA-1 of the chain); no keys."""
+        data = self._call("GET", CERTIFICATES_PATH)
+        raw = data.get("certificates")
+        result: dict[str, tuple[list[str], str]] = {}
+        if isinstance(raw, dict):
+            for name, item in raw.items():
+                if isinstance(item, dict):
+                    hosts = item.get("hosts")
+                    result[str(name)] = (
+                        sorted(str(h) for h in hosts) if isinstance(hosts, list) else [],
+                        str(item.get("chain_sha1", "")),
+                    )
+        return result
+
+
+def certificate_digests(certificates: Sequence[Certificate]) -> dict[str, tuple[list[str], str]]:
+    """What `ControlClient.certificates` answers when the router presents `certificates`."""
+    return {
+        c.name: (
+            sorted(c.hosts),
+            base64.b64encode(hashlib.sha1(c.chain_pem.encode()).digest()).decode(),  # noqa: S324
+        )
+        for c in certificates
+    }

@@ -71,6 +71,22 @@ class RouterPaths:
         return self.root / "xae_router.lua"
 
     @property
+    def placeholder_cert(self) -> Path:
+        """A self-signed certificate naming no host: nginx needs one to open its TLS listener;
+        clients get it only when no certificate matches their SNI name."""
+        return self.root / "placeholder.crt"
+
+    @property
+    def placeholder_key(self) -> Path:
+        return self.root / "placeholder.key"
+
+    @property
+    def certificates(self) -> Path:
+        """The certificates last set (keys included: 0600, in this private dir only), so a
+        restarted router presents them before xae sends them again."""
+        return self.root / "certificates.json"
+
+    @property
     def routes(self) -> Path:
         """The last applied routing table, so a restarted router serves it before xae does."""
         return self.root / "routes.json"

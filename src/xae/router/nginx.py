@@ -21,6 +21,7 @@ with their temp dirs outside the private tree (`xae.router.tempdirs`).
 from __future__ import annotations
 
 import contextlib
+import datetime
 import errno
 import fcntl
 import json
@@ -36,15 +37,31 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
 from xae.config import Settings
 from xae.errors import InvalidInput, PortInUse, RouterFailure
 from xae.router import process, tempdirs
 from xae.router.base import Certificate, Route, RouterStatus
-from xae.router.control import ControlClient, entry_text, route_entry, route_from_entry
+from xae.router.control import (
+    ControlClient,
+    certificate_digests,
+    entry_text,
+    route_entry,
+    route_from_entry,
+)
 from xae.router.layout import RouterPaths
 from xae.router.probe import accepts_connections, served_config, served_generation
 from xae.router.render import RenderOptions, lua_source, read_config_id, render_config
-from xae.router.validate import validate_listen_host, validate_routes, validate_update
+from xae.router.validate import (
+    validate_certificates,
+    validate_listen_host,
+    validate_routes,
+    validate_update,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +75,8 @@ PRIVATE_UMASK = 0o077
 """nginx (and `nginx -t`) run with this umask: the files they create are the master's alone."""
 
 PRIVATE_FILES = ("nginx.conf", "nginx.pid", "error.log", "access.log", "start.log",
-                 "routes.json", ".lock", "xae_router.lua")  # fmt: skip
+                 "routes.json", ".lock", "xae_router.lua", "placeholder.crt",
+                 "placeholder.key", "certificates.json")  # fmt: skip
 """The router dir's files; an older xae left them 0644, so they are tightened on each start."""
 
 
@@ -131,6 +149,7 @@ class NginxRouter:
             else:
                 self._ensure_config(master)
                 self._sync(table)
+                self._sync_certificates()
 
     def apply(self, routes: list[Route]) -> None:
         """Serve exactly `routes` (a full replace); return once the router holds them.
@@ -176,7 +195,19 @@ class NginxRouter:
             self._save_routes(sorted(new.values(), key=lambda r: r.app))
 
     def set_certificates(self, certificates: list[Certificate]) -> None:
-        raise RouterFailure("TLS certificates are not yet served by this router")
+        """Present exactly `certificates` on the TLS listener (chosen by SNI), without a reload;
+        returns once the router confirms it. Keys go only to the router's private dir and its
+        shared memory."""
+        if not self.settings.tls_port:
+            raise RouterFailure("the router has no TLS listener: set XAE_TLS_PORT to a port")
+        certs = validate_certificates(certificates)
+        with self._locked():
+            self._save_certificates(certs)
+            master = self._master()
+            if master is None:
+                self._start_master(self.current_routes())
+            else:
+                self.control.set_certificates(certs)
 
     def on_wake(self, callback: Callable[[str], None]) -> None:
         """Call `callback(app)` from a thread of this router's (once per wait) when requests
@@ -342,7 +373,70 @@ class NginxRouter:
                 f"{self._error_tail() or 'no error logged'} (see {self.paths.error_log})"
             )
         self._sync(routes)
+        self._sync_certificates()
         logger.info("router started on %s with %d app(s)", self.address, len(routes))
+
+    def _sync_certificates(self) -> None:
+        """Give the running router the saved certificates if it does not hold them."""
+        if not self.settings.tls_port:
+            return
+        certs = self._load_certificates()
+        if self.control.certificates() != certificate_digests(certs):
+            self.control.set_certificates(certs)
+
+    def _load_certificates(self) -> list[Certificate]:
+        try:
+            raw: Any = json.loads(self.paths.certificates.read_text())
+            return validate_certificates(
+                [
+                    Certificate(c["name"], list(c["hosts"]), c["chain_pem"], c["key_pem"])
+                    for c in raw
+                ]
+            )
+        except FileNotFoundError:
+            return []
+        except (ValueError, TypeError, KeyError, InvalidInput):
+            # never the exception text: it could quote a key
+            logger.warning("ignoring unreadable %s", self.paths.certificates)
+            return []
+
+    def _save_certificates(self, certs: Sequence[Certificate]) -> None:
+        data = [
+            {"name": c.name, "hosts": c.hosts, "chain_pem": c.chain_pem, "key_pem": c.key_pem}
+            for c in certs
+        ]
+        tmp = self.paths.root / f".certificates.{os.getpid()}.json"
+        write_private(tmp, json.dumps(data))
+        os.replace(tmp, self.paths.certificates)
+
+    def _ensure_placeholder(self) -> None:
+        """The self-signed certificate nginx's TLS listener needs to start (it names no host)."""
+        if self.paths.placeholder_cert.exists() and self.paths.placeholder_key.exists():
+            return
+        key = ec.generate_private_key(ec.SECP256R1())
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "xae-router.invalid")])
+        now = datetime.datetime.now(datetime.UTC)
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=3650))
+            .sign(key, hashes.SHA256())
+        )
+        write_private(
+            self.paths.placeholder_key,
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            ).decode(),
+        )
+        write_private(
+            self.paths.placeholder_cert, cert.public_bytes(serialization.Encoding.PEM).decode()
+        )
 
     def _sync(self, routes: Sequence[Route]) -> None:
         """Make the running router hold exactly `routes` (one full replace, only if it does
@@ -378,27 +472,35 @@ class NginxRouter:
             ) from e
 
     def _ensure_port_free(self) -> None:
+        self._ensure_free(self.port, "XAE_ROUTER_PORT")
+        if self.settings.tls_port:
+            self._ensure_free(self.settings.tls_port, "XAE_TLS_PORT")
+
+    def _ensure_free(self, port: int, setting: str) -> None:
         host = validate_listen_host(self.listen_host).strip("[]")
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         with socket.socket(family, socket.SOCK_STREAM) as sock:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
-                sock.bind((host, self.port))
+                sock.bind((host, port))
             except PermissionError as e:
                 raise RouterFailure(
-                    f"not allowed to listen on port {self.port} (ports below 1024 need root); "
-                    "set XAE_ROUTER_PORT to a higher port"
+                    f"not allowed to listen on port {port} (ports below 1024 need root); "
+                    f"set {setting} to a higher port"
                 ) from e
             except OSError as e:
                 if e.errno == errno.EADDRINUSE:
-                    raise self._port_in_use() from e
-                raise RouterFailure(f"cannot listen on {self.address}: {e.strerror}") from e
+                    raise self._port_in_use(port, setting) from e
+                raise RouterFailure(
+                    f"cannot listen on {self.listen_host}:{port}: {e.strerror}"
+                ) from e
 
-    def _port_in_use(self) -> PortInUse:
+    def _port_in_use(self, port: int | None = None, setting: str = "XAE_ROUTER_PORT") -> PortInUse:
+        port = port or self.port
         return PortInUse(
-            f"port {self.port} ({self.address}) is already in use by another program, so the "
-            "router cannot listen there: stop that program or set XAE_ROUTER_PORT to a free port",
-            details={"port": self.port, "host": self.listen_host},
+            f"port {port} ({self.listen_host}:{port}) is already in use by another program, so "
+            f"the router cannot listen there: stop that program or set {setting} to a free port",
+            details={"port": port, "host": self.listen_host},
         )
 
     # -- reloading ----------------------------------------------------------------------------
@@ -437,6 +539,7 @@ class NginxRouter:
         """Write `text` next to the live config and prove it with `nginx -t`; return its path."""
         self._prepare_dirs()
         self._write_lua()
+        self._ensure_placeholder()
         candidate = self.paths.root / f".nginx.conf.{os.getpid()}.next"
         write_private(candidate, text)
         command = [self.settings.nginx_bin, "-t", "-q", "-p", f"{self.paths.root}/"]

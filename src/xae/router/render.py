@@ -26,10 +26,12 @@ STATUS_PATH = "/__xae/nginx_status"
 CONFIG_PATH = "/__xae/config"
 ROUTES_PATH = "/__xae/routes"
 WAKE_PATH = "/__xae/wake"
+CERTIFICATES_PATH = "/__xae/certificates"
 """xae's own endpoints. They are served only on the internal unix socket, never on the public
 listener: the generation of the routing table, nginx's counters, the id of the config nginx
 runs (to see a reload in effect), the routing table itself (GET to read, POST to change), and
-the apps that held requests wait for (a long poll)."""
+the apps that held requests wait for (a long poll), and the TLS certificates (POST to set;
+GET answers names, hosts and chain digests, never a key)."""
 
 MODULES_DIR = "/usr/lib/nginx/modules"
 """Debian's `libnginx-mod-http-lua` (and the `ndk` module it needs) install their `.so` here."""
@@ -80,7 +82,7 @@ class RenderOptions:
     hold_queue: int = 100
     """Requests held per waking app; more get the 503 page at once."""
     tls_port: int | None = None
-    """The HTTPS port (`redirect_https` routes redirect there); None: no redirect."""
+    """The HTTPS listener's port (`redirect_https` routes redirect there); None: no HTTPS."""
 
 
 def read_config_id(config_text: str) -> str | None:
@@ -134,6 +136,9 @@ def _internal_server(options: RenderOptions) -> list[str]:
         f"    location = {ROUTES_PATH} {{",
         '        content_by_lua_block { require("xae_router").control_routes() }',
         "    }",
+        f"    location = {CERTIFICATES_PATH} {{",
+        '        content_by_lua_block { require("xae_router").control_certificates() }',
+        "    }",
         f"    location = {WAKE_PATH} {{",
         '        content_by_lua_block { require("xae_router").control_wake() }',
         "    }",
@@ -147,27 +152,69 @@ def _internal_server(options: RenderOptions) -> list[str]:
     ]
 
 
-def _public_server(options: RenderOptions, listen: str) -> list[str]:
+def _app_locations(options: RenderOptions) -> list[str]:
     # `$xae_app` is set in `location /` (not per server): an error page is an internal
     # redirect, which runs the server's rewrite phase again but keeps the variables' values.
+    return [
+        "location / {",
+        '    set $xae_app "-";',
+        '    set $xae_release "-";',
+        '    access_by_lua_block { require("xae_router").access() }',
+        '    header_filter_by_lua_block { require("xae_router").header_filter() }',
+        "    proxy_pass http://xae_balancer;",
+        "    error_page 404 /__xae/not_found.$xae_page_ext;",
+        "    error_page 503 /__xae/no_instances.$xae_page_ext;",
+        "    error_page 502 /__xae/bad_gateway.$xae_page_ext;",
+        "}",
+        *_page_locations("not_found", pages.not_found(options.base_domain)),
+        *_page_locations("no_instances", pages.no_instances("${xae_app}")),
+        *_page_locations("bad_gateway", pages.bad_gateway("${xae_app}")),
+    ]
+
+
+def _public_server(options: RenderOptions, listen: str) -> list[str]:
     return [
         "# Every host: the Lua module maps it to an app (or the 404/503 page).",
         "server {",
         f"    listen {listen} default_server backlog=4096;",
         "    server_name _;",
-        "    location / {",
-        '        set $xae_app "-";',
-        '        set $xae_release "-";',
-        '        access_by_lua_block { require("xae_router").access() }',
-        '        header_filter_by_lua_block { require("xae_router").header_filter() }',
-        "        proxy_pass http://xae_balancer;",
-        "        error_page 404 /__xae/not_found.$xae_page_ext;",
-        "        error_page 503 /__xae/no_instances.$xae_page_ext;",
-        "        error_page 502 /__xae/bad_gateway.$xae_page_ext;",
-        "    }",
-        *_indent(_page_locations("not_found", pages.not_found(options.base_domain)), 1),
-        *_indent(_page_locations("no_instances", pages.no_instances("${xae_app}")), 1),
-        *_indent(_page_locations("bad_gateway", pages.bad_gateway("${xae_app}")), 1),
+        *_indent(_app_locations(options), 1),
+        "}",
+    ]
+
+
+MOZILLA_INTERMEDIATE_CIPHERS = ":".join(
+    [
+        "ECDHE-ECDSA-AES128-GCM-SHA256",
+        "ECDHE-RSA-AES128-GCM-SHA256",
+        "ECDHE-ECDSA-AES256-GCM-SHA384",
+        "ECDHE-RSA-AES256-GCM-SHA384",
+        "ECDHE-ECDSA-CHACHA20-POLY1305",
+        "ECDHE-RSA-CHACHA20-POLY1305",
+    ]
+)
+"""Mozilla's "intermediate" TLS 1.2 suites (the DHE ones left out: they would need dhparams);
+TLS 1.3 suites are OpenSSL's defaults, as the profile says."""
+
+
+def _tls_server(options: RenderOptions, listen: str) -> list[str]:
+    paths = options.paths
+    return [
+        "# HTTPS: the certificate is chosen by SNI in Lua (exact name, then one-level wildcard);",
+        "# the placeholder below names no host and is what a client without a match gets.",
+        "server {",
+        f"    listen {listen} ssl http2 default_server backlog=4096;",
+        "    server_name _;",
+        f"    ssl_certificate {paths.placeholder_cert};",
+        f"    ssl_certificate_key {paths.placeholder_key};",
+        '    ssl_certificate_by_lua_block { require("xae_router").certificate() }',
+        "    ssl_protocols TLSv1.2 TLSv1.3;",
+        f"    ssl_ciphers {MOZILLA_INTERMEDIATE_CIPHERS};",
+        "    ssl_prefer_server_ciphers off;",
+        "    ssl_session_cache shared:xae_tls:10m;",
+        "    ssl_session_timeout 1d;",
+        "    ssl_session_tickets off;",
+        *_indent(_app_locations(options), 1),
         "}",
     ]
 
@@ -194,7 +241,12 @@ def render_config(options: RenderOptions) -> str:
         raise ValueError(f"listen port {options.listen_port} is out of range")
     if options.user is not None and not _USER.match(options.user):
         raise ValueError(f"worker user {options.user!r} is not a valid 'user [group]'")
-    for path in (options.paths.internal_socket, options.paths.lua_module):
+    for path in (
+        options.paths.internal_socket,
+        options.paths.lua_module,
+        options.paths.placeholder_cert,
+        options.paths.placeholder_key,
+    ):
         text = str(path)
         if not _SOCKET_PATH.match(text) or len(text.encode()) > SOCKET_PATH_MAX:
             raise ValueError(
@@ -287,6 +339,12 @@ def render_config(options: RenderOptions) -> str:
         "}",
         "",
         *_public_server(options, listen),
+        "",
+        *(
+            _tls_server(options, f"{validate_listen_host(options.listen_host)}:{options.tls_port}")
+            if options.tls_port
+            else []
+        ),
         "",
         *_internal_server(options),
     ]

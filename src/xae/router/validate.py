@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from xae.domain.names import validate_app_name
 from xae.errors import InvalidInput, InvalidName
-from xae.router.base import Backend, Route
+from xae.router.base import Backend, Certificate, Route
 
 _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 _HOSTNAME = re.compile(rf"^(?:\*\.)?{_LABEL}(?:\.{_LABEL})*$")
@@ -185,3 +185,45 @@ def validate_update(
                     "a host name can route to one app only"
                 )
     return routes, gone
+
+
+_CERT_NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+PEM_MAX = 256 * 1024
+
+
+def validate_certificates(certificates: Sequence[Certificate]) -> list[Certificate]:
+    """Check what the router is asked to present: names, hosts (a host in one certificate
+    only), PEM shapes. Whether a key matches its certificate and the chain is in order is
+    checked where certificates are added (and by the router, which refuses what it cannot
+    parse); errors here never quote a key."""
+    result: list[Certificate] = []
+    names: set[str] = set()
+    owner: dict[str, str] = {}
+    for cert in certificates:
+        if not _CERT_NAME.match(cert.name) or cert.name in names:
+            raise InvalidInput(
+                f"certificate name {cert.name[:40]!r} is invalid or repeated: use 1-64 "
+                "letters, digits, '.', '_' or '-'"
+            )
+        names.add(cert.name)
+        hosts = list(dict.fromkeys(validate_host(h) for h in cert.hosts))
+        if not hosts:
+            raise InvalidInput(f"certificate {cert.name!r} names no host")
+        for host in hosts:
+            if host in owner:
+                raise InvalidInput(
+                    f"host {host!r} is in certificates {owner[host]!r} and {cert.name!r}; "
+                    "the router presents one certificate per name"
+                )
+            owner[host] = cert.name
+        chain = cert.chain_pem.strip()
+        key = cert.key_pem.strip()
+        if not chain.startswith("-----BEGIN CERTIFICATE-----") or len(chain) > PEM_MAX:
+            raise InvalidInput(
+                f"certificate {cert.name!r}: the chain is not PEM certificates "
+                "(-----BEGIN CERTIFICATE-----, leaf first)"
+            )
+        if not re.match(r"^-----BEGIN (?:RSA |EC )?PRIVATE KEY-----", key) or len(key) > PEM_MAX:
+            raise InvalidInput(f"certificate {cert.name!r}: the key is not a PEM private key")
+        result.append(Certificate(cert.name, hosts, chain + "\n", key + "\n"))
+    return sorted(result, key=lambda c: c.name)

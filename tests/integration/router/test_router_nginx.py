@@ -256,6 +256,7 @@ def test_router_outlives_a_killed_xae_and_start_adopts_it(
         "XAE_STATE_DIR": str(settings.state_dir),
         "XAE_ROUTER_HOST": settings.router_host,
         "XAE_ROUTER_PORT": str(settings.router_port),
+        "XAE_TLS_PORT": str(settings.tls_port),
         "XAE_NGINX_BIN": settings.nginx_bin,
     }
     child = subprocess.Popen(
@@ -361,6 +362,7 @@ def test_large_bodies_work_even_when_the_state_dir_is_closed_to_others(
         state_dir=closed / "state",
         router_host="127.0.0.1",
         router_port=free_port(),
+        tls_port=free_port(),
         nginx_bin=NGINX,
     )
     web = backend("web")

@@ -438,6 +438,123 @@ function M.control_wake()
   ngx.say(#apps > 0 and cjson.encode({ apps = apps }) or '{"apps":[]}')
 end
 
+-- -- TLS: the certificate for the SNI name, from the shared dict ---------------------------------
+--
+-- `certhost:<name>` -> certificate id, `cert:<id>` -> JSON {chain, key}. A private key is only
+-- ever here and in the router's private dir; nothing in this file logs or returns one.
+
+local ssl_ok, ssl = pcall(require, "ngx.ssl")
+local CERT_NAME = [[^[A-Za-z0-9._-]{1,64}$]]
+local parsed = {}  -- per worker: id -> {raw, chain cdata, key cdata}
+
+local function certificate_for(name)
+  local id = routes:get("certhost:" .. name)
+  if not id then
+    local dot = find(name, ".", 1, true)
+    if dot then id = routes:get("certhost:*" .. sub(name, dot)) end
+  end
+  if not id then return nil end
+  local raw = routes:get("cert:" .. id)
+  if not raw then return nil end
+  local hit = parsed[id]
+  if hit and hit.raw == raw then return hit end
+  local c = cjson.decode(raw)
+  if type(c) ~= "table" then return nil end
+  local chain = ssl.parse_pem_cert(c.chain)
+  local key = ssl.parse_pem_priv_key(c.key)
+  if not chain or not key then return nil end
+  hit = { raw = raw, chain = chain, key = key }
+  parsed[id] = hit
+  return hit
+end
+
+function M.certificate()
+  local name = ssl.server_name()
+  if not name then return end  -- no SNI: the placeholder certificate, which names no host
+  local c = certificate_for(string.lower(name))
+  if not c then return end
+  local ok, err = ssl.clear_certs()
+  if ok then ok, err = ssl.set_cert(c.chain) end
+  if ok then ok, err = ssl.set_priv_key(c.key) end
+  if not ok then
+    ngx.log(ngx.ERR, "xae: cannot present the certificate for ", name, ": ", err)
+    return ngx.exit(ngx.ERROR)
+  end
+end
+
+-- POST {"certificates": [{name, hosts, chain_pem, key_pem}, ...]}: serve exactly these.
+-- GET: {name: {hosts, chain_sha1}} (never a key).
+local function certificates_update()
+  local body = read_body()
+  local data = body and cjson.decode(body)
+  if type(data) ~= "table" or not is_array(data.certificates) then
+    return reply(400, { error = "the update is not {certificates: [...]}" })
+  end
+  local new, claims = {}, {}
+  for _, c in ipairs(data.certificates) do
+    if type(c) ~= "table" or not matches(c.name, CERT_NAME, 64) or new[c.name] then
+      return reply(400, { error = "a certificate has an invalid or repeated name" })
+    end
+    if not is_array(c.hosts) or #c.hosts == 0 then
+      return reply(400, { error = "certificate " .. c.name .. " names no host" })
+    end
+    for _, h in ipairs(c.hosts) do
+      if not matches(h, HOST, 253) or claims[h] then
+        return reply(400, { error = "certificate " .. c.name .. " has an invalid or repeated host" })
+      end
+      claims[h] = c.name
+    end
+    if type(c.chain_pem) ~= "string" or type(c.key_pem) ~= "string"
+        or not ssl.parse_pem_cert(c.chain_pem) or not ssl.parse_pem_priv_key(c.key_pem) then
+      return reply(400, { error = "certificate " .. c.name .. " is not a PEM chain and key" })
+    end
+    new[c.name] = { hosts = c.hosts, raw = cjson.encode({ chain = c.chain_pem, key = c.key_pem }) }
+  end
+  for id, c in pairs(new) do
+    local ok, err = routes:safe_set("cert:" .. id, c.raw)
+    if ok then ok, err = routes:safe_set("certhosts:" .. id, cjson.encode(c.hosts)) end
+    if not ok then return reply(507, { error = "router memory is full: " .. tostring(err) }) end
+  end
+  for h, id in pairs(claims) do
+    local ok, err = routes:safe_set("certhost:" .. h, id)
+    if not ok then return reply(507, { error = "router memory is full: " .. tostring(err) }) end
+  end
+  for _, key in ipairs(routes:get_keys(0)) do
+    if sub(key, 1, 9) == "certhost:" and not claims[sub(key, 10)] then routes:delete(key) end
+  end
+  for _, key in ipairs(routes:get_keys(0)) do
+    if sub(key, 1, 5) == "cert:" and not new[sub(key, 6)] then
+      routes:delete(key)
+      routes:delete("certhosts:" .. sub(key, 6))
+    end
+  end
+  return reply(200, { certificates = #data.certificates })
+end
+
+local function certificates_read()
+  local result = {}
+  for _, key in ipairs(routes:get_keys(0)) do
+    if sub(key, 1, 5) == "cert:" then
+      local id = sub(key, 6)
+      local c = cjson.decode(routes:get(key) or "")
+      local hosts = cjson.decode(routes:get("certhosts:" .. id) or "")
+      if type(c) == "table" and type(hosts) == "table" then
+        result[id] = { hosts = hosts, chain_sha1 = ngx.encode_base64(ngx.sha1_bin(c.chain)) }
+      end
+    end
+  end
+  ngx.header["Content-Type"] = "application/json"
+  ngx.say(next(result) and cjson.encode({ certificates = result }) or '{"certificates":{}}')
+end
+
+function M.control_certificates()
+  if not ssl_ok then return reply(500, { error = "ngx.ssl is not available" }) end
+  local method = ngx.req.get_method()
+  if method == "POST" then return certificates_update() end
+  if method == "GET" then return certificates_read() end
+  return reply(405, { error = "use GET or POST" })
+end
+
 function M.control_generation()
   ngx.header["Content-Type"] = "text/plain"
   ngx.say(routes:get("generation") or 0)
