@@ -69,6 +69,7 @@ class _Named(BaseHTTPRequestHandler):
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 128  # the default (5) drops SYNs under keepalive churn: 1 s retries
     name = ""
 
 
