@@ -62,6 +62,7 @@ test: up lint k8s-for-tests pebble
 bench: up
 	$(VENV)/bin/python -m bench
 	$(VENV)/bin/python -m bench.api_authz
+	$(VENV)/bin/python -m bench.router_update
 
 # Let's Encrypt's test ACME server for the ACME tests, built once from the Go module proxy and
 # cached under /var/cache/xae (the tests start and stop it).

@@ -251,6 +251,7 @@ def measure(variant: Variant) -> list[Measured]:
         "XAE_STATE_DIR": str(state / "state"),
         "XAE_API_PORT": str(free_port()),
         "XAE_ROUTER_PORT": str(free_port()),
+        "XAE_TLS_PORT": str(free_port()),
         "XAE_PLANE": f"bench{secrets.token_hex(2)}",
         "XAE_BACKEND": "docker",
         "XDG_CONFIG_HOME": str(state / "config"),

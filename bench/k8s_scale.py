@@ -94,6 +94,7 @@ class Plane:
             "XAE_STATE_DIR": str(self.dir / "state"),
             "XAE_API_PORT": str(_free_port()),
             "XAE_ROUTER_PORT": str(_free_port()),
+            "XAE_TLS_PORT": str(_free_port()),
             "XAE_PLANE": PLANE,
             "XAE_BACKEND": "kubernetes",
             "XAE_KUBECONFIG": str(KUBECONFIG),

@@ -10,10 +10,15 @@ log() { printf '\033[1;34m==>\033[0m %s\n' "$*"; }
 
 need_pkgs=()
 # iptables: xae keeps builds off the host and other containers with its own chains.
+# The router is nginx + Lua (docs/router.md): Debian's lua module (it pulls in the ndk module)
+# and lua-resty-core, which the module needs for its ngx.* APIs (shared dicts, balancer).
 for pair in docker.io:/usr/sbin/dockerd nginx:/usr/sbin/nginx git:/usr/bin/git \
-            debootstrap:/usr/sbin/debootstrap wrk:/usr/bin/wrk iptables:/usr/sbin/iptables-restore; do
+            debootstrap:/usr/sbin/debootstrap wrk:/usr/bin/wrk iptables:/usr/sbin/iptables-restore \
+            libnginx-mod-http-lua:/usr/lib/nginx/modules/ngx_http_lua_module.so \
+            lua-resty-core:/usr/share/lua/5.1/resty/core.lua \
+            lua-cjson:/usr/lib/x86_64-linux-gnu/lua/5.1/cjson.so; do
   pkg="${pair%%:*}"; bin="${pair#*:}"
-  [ -x "$bin" ] || need_pkgs+=("$pkg")
+  [ -e "$bin" ] || need_pkgs+=("$pkg")
 done
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   log "installing system packages: ${need_pkgs[*]}"

@@ -51,6 +51,13 @@ class Settings(BaseSettings):
     router_host: str = "0.0.0.0"
     router_port: int = 8080
     """Where the router (nginx) accepts app traffic."""
+    tls_port: int = 8443
+    """Where the router accepts HTTPS (and where `redirect_https` routes send plain HTTP)."""
+    router_hold_timeout: int = 30
+    """Seconds the router holds a request for a waking app (a `wake` route without instances)
+    before answering with the 503 page."""
+    router_hold_queue: int = 100
+    """Requests the router holds per waking app; more get the 503 page at once."""
 
     base_domain: str = "localhost"
     """Apps are served at `<app>.<base_domain>`; `localhost` resolves without DNS."""

@@ -56,6 +56,7 @@ def plane(
         "XAE_STATE_DIR": str(state / "state"),
         "XAE_API_PORT": str(api_port),
         "XAE_ROUTER_PORT": str(router_port),
+        "XAE_TLS_PORT": str(free_port()),
         "XAE_PLANE": name,
         "XAE_BACKEND": backend,
         "XAE_DRAIN_SECONDS": "3",

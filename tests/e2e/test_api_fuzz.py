@@ -49,6 +49,7 @@ def fuzz_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Plane]:
         "XAE_STATE_DIR": str(state / "state"),
         "XAE_API_PORT": str(free_port()),
         "XAE_ROUTER_PORT": str(free_port()),
+        "XAE_TLS_PORT": str(free_port()),
         "XAE_PLANE": f"fuzz{secrets.token_hex(2)}",
         "XAE_BACKEND": "docker",
         "XDG_CONFIG_HOME": str(state / "config"),

@@ -237,6 +237,7 @@ def allow_listed_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pla
         "XAE_STATE_DIR": str(state / "state"),
         "XAE_API_PORT": str(free_port()),
         "XAE_ROUTER_PORT": str(free_port()),
+        "XAE_TLS_PORT": str(free_port()),
         "XAE_PLANE": name,
         "XAE_BACKEND": "docker",
         "XAE_DRAIN_SECONDS": "3",

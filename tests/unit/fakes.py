@@ -35,8 +35,8 @@ from xae.docker_client import DockerConnection
 from xae.domain.access import Role
 from xae.domain.states import InstanceState
 from xae.errors import RuntimeFailure
-from xae.router.base import Route, RouterStatus
-from xae.router.validate import validate_routes
+from xae.router.base import Certificate, Route, RouterStatus
+from xae.router.validate import validate_routes, validate_update
 from xae.runtime.base import Instance, InstanceSpec
 from xae.store.db import Database
 from xae.store.models import App, Build, Membership, Team, User
@@ -172,6 +172,10 @@ class FakeRouter:
     def __init__(self, events: EventLog | None = None) -> None:
         self.events = events or EventLog()
         self.applied: list[list[Route]] = []
+        """The full table after each change (an `apply` or an `update`)."""
+        self.updates: list[tuple[list[Route], list[str]]] = []
+        self.certificates: list[Certificate] = []
+        self.wake: Callable[[str], None] | None = None
         self.running = False
 
     def start(self) -> None:
@@ -182,6 +186,23 @@ class FakeRouter:
         self.applied.append(list(routes))
         for route in routes:
             self.events.add("route", route.app, tuple(route.upstreams))
+
+    def update(self, changed: list[Route], removed: list[str]) -> None:
+        table = {r.app: r for r in (self.applied[-1] if self.applied else [])}
+        routes, gone = validate_update(table, changed, removed)
+        for app in gone:
+            table.pop(app, None)
+        table.update((r.app, r) for r in routes)
+        self.updates.append((list(changed), list(removed)))
+        self.applied.append(sorted(table.values(), key=lambda r: r.app))
+        for route in routes:
+            self.events.add("route", route.app, tuple(route.upstreams))
+
+    def set_certificates(self, certificates: list[Certificate]) -> None:
+        self.certificates = list(certificates)
+
+    def on_wake(self, callback: Callable[[str], None]) -> None:
+        self.wake = callback
 
     def stop(self) -> None:
         self.running = False

@@ -1,7 +1,10 @@
 """The routing table the router serves: every app's host names and its healthy web instances.
 
-The reconciler changes one app's entry at a time; each change re-applies the whole table to the
-router, which swaps its config atomically, so a request never sees half a change.
+The reconciler changes one app's entry at a time; each change is sent to the router as a
+delta (`Router.update`: the changed entries, the removed apps), which applies it atomically per
+app without a reload, so a request never sees half a change. The first change after start-up
+applies the whole table instead (`Router.apply`), so the router drops whatever it held for apps
+that are gone and serves the seeded routes of every app that was serving before xae restarted.
 
 An app's entry joins two sources: its healthy web instances (from the runtime, pushed in by the
 reconciler) and what the store says about its routing (custom domains, per-app settings), read
@@ -45,6 +48,16 @@ class RouteTable:
         self._lookup = lookup
         self._routes: dict[str, Route] = {}
         self._lock = threading.Lock()
+        self._synced = False
+        """Whether the router has been given the whole table since this table was made."""
+
+    def _send(self, changed: list[Route], removed: list[str]) -> None:
+        """Hand a change to the router (the whole table the first time); under `_lock`."""
+        if not self._synced:
+            self._router.apply(list(self._routes.values()))
+            self._synced = True
+        else:
+            self._router.update(changed, removed)
 
     def host_for(self, app: str) -> str:
         return f"{app}.{self._base_domain}"
@@ -77,7 +90,7 @@ class RouteTable:
                 return
             self._routes[app] = route
             try:
-                self._router.apply(list(self._routes.values()))
+                self._send([route], [])
             except Exception:
                 # The router still serves the old table: keep ours matching it.
                 if previous is None:
@@ -93,14 +106,18 @@ class RouteTable:
         upstreams, so a late event never resurrects the route of a destroyed app."""
         with self._lock:
             previous = dict(self._routes)
+            changed: list[Route] = []
             for app, upstreams in changes.items():
                 if known_only and app not in self._routes and not upstreams:
                     continue
-                self._routes[app] = self._route(app, upstreams)
-            if self._routes == previous:
+                route = self._route(app, upstreams)
+                if previous.get(app) != route:
+                    changed.append(route)
+                self._routes[app] = route
+            if not changed:
                 return
             try:
-                self._router.apply(list(self._routes.values()))
+                self._send(changed, [])
             except Exception:
                 self._routes = previous
                 raise
@@ -117,7 +134,7 @@ class RouteTable:
             if previous is None:
                 return
             try:
-                self._router.apply(list(self._routes.values()))
+                self._send([], [app])
             except Exception:
                 self._routes[app] = previous
                 raise

@@ -8,6 +8,7 @@ does I/O.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -92,7 +93,7 @@ class RouterStatus:
     """One line: what runs, or what is wrong and what to do about it."""
     pid: int | None = None
     generation: int | None = None
-    """The config generation nginx is serving (grows by one per applied change)."""
+    """The routing table's generation the router serves (grows by one per applied change)."""
 
 
 class Router(Protocol):
@@ -101,7 +102,22 @@ class Router(Protocol):
         ...
 
     def apply(self, routes: list[Route]) -> None:
-        """Serve exactly `routes`; return only once the router no longer uses the old table."""
+        """Serve exactly `routes` (a full replace: start-up, after a router restart); return
+        only once the router no longer uses the old table."""
+        ...
+
+    def update(self, changed: list[Route], removed: list[str]) -> None:
+        """Replace the entries of the `changed` apps and drop the `removed` apps, leaving every
+        other app untouched; atomic per app, and returns only once the router serves it."""
+        ...
+
+    def set_certificates(self, certificates: list[Certificate]) -> None:
+        """Serve exactly these certificates (by SNI) on the TLS listener."""
+        ...
+
+    def on_wake(self, callback: Callable[[str], None]) -> None:
+        """Call `callback(app)` (once per wait) when a request arrives for an app whose route
+        has `wake` and no upstream: xae must start it."""
         ...
 
     def stop(self) -> None:

@@ -65,6 +65,28 @@ class RouterPaths:
         return self.root / "internal.sock"
 
     @property
+    def lua_module(self) -> Path:
+        """The Lua module the config loads (a copy of the packaged one, 0600: only the master,
+        which loads it before the workers fork, reads it)."""
+        return self.root / "xae_router.lua"
+
+    @property
+    def placeholder_cert(self) -> Path:
+        """A self-signed certificate naming no host: nginx needs one to open its TLS listener;
+        clients get it only when no certificate matches their SNI name."""
+        return self.root / "placeholder.crt"
+
+    @property
+    def placeholder_key(self) -> Path:
+        return self.root / "placeholder.key"
+
+    @property
+    def certificates(self) -> Path:
+        """The certificates last set (keys included: 0600, in this private dir only), so a
+        restarted router presents them before xae sends them again."""
+        return self.root / "certificates.json"
+
+    @property
     def routes(self) -> Path:
         """The last applied routing table, so a restarted router serves it before xae does."""
         return self.root / "routes.json"

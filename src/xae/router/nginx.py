@@ -1,10 +1,12 @@
 """`NginxRouter`: the App Router as a host nginx that xae starts, reconfigures and stops.
 
-Why nginx, and why this way (docs/benchmarks.md, "Router ratio"): nginx proxying to
-container addresses with upstream keepalive keeps ~0.7-0.8x of a direct hit, where a Python
-proxy keeps 0.15x. So xae renders the whole config, proves it with `nginx -t`, swaps it in
-atomically and reloads gracefully (SIGHUP), then waits until the new config is really in
-effect before returning, because rollouts stop old instances right after `apply` returns.
+Why nginx, and why this way (docs/router.md): nginx proxying to container addresses with
+upstream keepalive keeps ~0.7-0.8x of a direct hit, where a Python proxy keeps 0.15x. The
+routes are not in nginx's config: a Lua module (`lua/xae_router.lua`) keeps them in a shared
+dict and picks the peer per request, and xae changes them over the private control socket
+(`xae.router.control`) without a reload, then reads them back before returning, because
+rollouts stop old instances right after `update` returns. The config itself is static: it is
+rendered, proven with `nginx -t` and reloaded (SIGHUP) only when something global changes.
 
 The master is a daemon in its own session: it outlives a crashed or SIGKILLed xae, so apps keep
 serving while the control plane is down, and the next xae adopts it (pid file + /proc check).
@@ -19,6 +21,7 @@ with their temp dirs outside the private tree (`xae.router.tempdirs`).
 from __future__ import annotations
 
 import contextlib
+import datetime
 import errno
 import fcntl
 import json
@@ -28,30 +31,52 @@ import signal
 import socket
 import stat
 import subprocess
+import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from xae.config import Settings
 from xae.errors import InvalidInput, PortInUse, RouterFailure
 from xae.router import process, tempdirs
-from xae.router.base import Route, RouterStatus
+from xae.router.base import Certificate, Route, RouterStatus
+from xae.router.control import (
+    ControlClient,
+    certificate_digests,
+    entry_text,
+    route_entry,
+    route_from_entry,
+)
 from xae.router.layout import RouterPaths
-from xae.router.probe import accepts_connections, served_generation
-from xae.router.render import RenderOptions, read_generation, render_config
-from xae.router.validate import validate_listen_host, validate_routes
+from xae.router.probe import accepts_connections, served_config, served_generation
+from xae.router.render import RenderOptions, lua_source, read_config_id, render_config
+from xae.router.validate import (
+    validate_certificates,
+    validate_listen_host,
+    validate_routes,
+    validate_update,
+)
 
 logger = logging.getLogger(__name__)
 
 MESSAGE_MAX = 600
 """nginx's messages are cut to this many characters before they reach an error."""
 
+WAKE_POLL = 5.0
+"""Seconds one long poll for waking apps stays open (short, so a stop or reload never waits)."""
+
 PRIVATE_UMASK = 0o077
 """nginx (and `nginx -t`) run with this umask: the files they create are the master's alone."""
 
 PRIVATE_FILES = ("nginx.conf", "nginx.pid", "error.log", "access.log", "start.log",
-                 "routes.json", ".lock")  # fmt: skip
+                 "routes.json", ".lock", "xae_router.lua", "placeholder.crt",
+                 "placeholder.key", "certificates.json")  # fmt: skip
 """The router dir's files; an older xae left them 0644, so they are tightened on each start."""
 
 
@@ -100,6 +125,12 @@ class NginxRouter:
         self.start_timeout = start_timeout
         self.reload_timeout = reload_timeout
         self.stop_timeout = stop_timeout
+        self.control = ControlClient(self.paths.internal_socket)
+        self._wake_callback: Callable[[str], None] | None = None
+        self._wake_thread: threading.Thread | None = None
+        self._wake_stop = threading.Event()
+        self._table: tuple[tuple[int, int, int], dict[str, Route]] | None = None
+        """The saved table as last read or written, with the file's identity then."""
 
     @property
     def address(self) -> str:
@@ -108,21 +139,24 @@ class NginxRouter:
     # -- the Router protocol -------------------------------------------------------------
 
     def start(self) -> None:
-        """Adopt a live master from an earlier run, or start one serving the saved routes."""
+        """Adopt a live master from an earlier run (reloading it only if the config changed),
+        or start one; either way it serves the saved routes when this returns."""
         with self._locked():
-            routes = self.current_routes()
+            table = self.current_routes()
             master = self._master()
-            if master is not None:
-                self._reload(master, routes)
+            if master is None:
+                self._start_master(table)
             else:
-                self._start_master(routes)
+                self._ensure_config(master)
+                self._sync(table)
+                self._sync_certificates()
 
     def apply(self, routes: list[Route]) -> None:
-        """Serve exactly `routes`; return once no nginx worker uses the previous table.
+        """Serve exactly `routes` (a full replace); return once the router holds them.
 
-        Raises `InvalidInput` for a bad route and `RouterFailure` if nginx rejects the config,
-        in both cases leaving the running router untouched. A router that is not running is
-        started with `routes`.
+        Raises `InvalidInput` for a bad route and `RouterFailure` if the router refuses them,
+        in both cases leaving the running router's routes untouched. A router that is not
+        running is started with `routes`.
         """
         table = validate_routes(routes)
         with self._locked():
@@ -130,10 +164,83 @@ class NginxRouter:
             if master is None:
                 self._start_master(table)
             else:
-                self._reload(master, table)
+                self._sync(table)
+
+    def update(self, changed: list[Route], removed: list[str]) -> None:
+        """Serve `changed` apps' new entries and drop `removed` apps, without a reload; return
+        once the router holds exactly that (read back and compared).
+
+        Validated first against the whole table (a host stays with one app); a refused update
+        changes nothing. A router that is not running is started with the updated table.
+        """
+        with self._locked():
+            table = self._load_table()
+            routes, gone = validate_update(table, changed, removed)
+            new = {app: r for app, r in table.items() if app not in gone}
+            new.update((r.app, r) for r in routes)
+            master = self._master()
+            if master is None:
+                self._start_master(sorted(new.values(), key=lambda r: r.app))
+                return
+            self.control.update(routes, gone, replace=False)
+            held = self.control.held([*(r.app for r in routes), *gone])
+            expected: dict[str, str | None] = {r.app: entry_text(r) for r in routes}
+            expected.update(dict.fromkeys(gone))
+            if held.apps != expected:
+                differ = sorted(a for a in expected if held.apps.get(a) != expected[a])
+                raise RouterFailure(
+                    "the router did not confirm the route update (what it holds differs from "
+                    f"what was sent) for {differ[:5]}"
+                )
+            self._save_routes(sorted(new.values(), key=lambda r: r.app))
+
+    def set_certificates(self, certificates: list[Certificate]) -> None:
+        """Present exactly `certificates` on the TLS listener (chosen by SNI), without a reload;
+        returns once the router confirms it. Keys go only to the router's private dir and its
+        shared memory."""
+        if not self.settings.tls_port:
+            raise RouterFailure("the router has no TLS listener: set XAE_TLS_PORT to a port")
+        certs = validate_certificates(certificates)
+        with self._locked():
+            self._save_certificates(certs)
+            master = self._master()
+            if master is None:
+                self._start_master(self.current_routes())
+            else:
+                self.control.set_certificates(certs)
+
+    def on_wake(self, callback: Callable[[str], None]) -> None:
+        """Call `callback(app)` from a thread of this router's (once per wait) when requests
+        are held for `app`; replaces an earlier callback. The thread long-polls the control
+        socket and ends with `stop()`."""
+        self._wake_callback = callback
+        if self._wake_thread is None or not self._wake_thread.is_alive():
+            self._wake_stop.clear()
+            self._wake_thread = threading.Thread(
+                target=self._wake_loop, name="xae-router-wake", daemon=True
+            )
+            self._wake_thread.start()
+
+    def _wake_loop(self) -> None:
+        client = ControlClient(self.paths.internal_socket, timeout=WAKE_POLL + 5)
+        while not self._wake_stop.is_set():
+            try:
+                apps = client.waking(WAKE_POLL)
+            except RouterFailure:
+                self._wake_stop.wait(1.0)  # the router is down or restarting: try again soon
+                continue
+            for app in apps:
+                callback = self._wake_callback
+                if callback is None:
+                    continue
+                try:
+                    callback(app)
+                except Exception:
+                    logger.exception("waking %s failed", app)
 
     def stop(self) -> None:
         """Graceful quit (in-flight requests finish); returns when every nginx process exited."""
+        self._wake_stop.set()
         with self._locked():
             master = self._master()
             if master is None:
@@ -176,54 +283,58 @@ class NginxRouter:
             address=self.address,
             pid=master,
             generation=generation,
-            detail=f"nginx (pid {master}) serving config generation {generation}",
+            detail=f"nginx (pid {master}) serving routing table generation {generation}",
         )
 
     # -- more for xae's own use ------------------------------------------------------------
 
     def current_routes(self) -> list[Route]:
         """The last applied routing table (what a restarted router serves), [] if none."""
+        return sorted(self._load_table().values(), key=lambda r: r.app)
+
+    def _load_table(self) -> dict[str, Route]:
+        """The saved table, validated; kept in memory while the file is the one this object
+        last read or wrote (validating 1,000 routes on every update would cost more than the
+        update itself)."""
+        try:
+            info = self.paths.routes.stat()
+        except FileNotFoundError:
+            return {}
+        key = (info.st_ino, info.st_mtime_ns, info.st_size)
+        if self._table is not None and self._table[0] == key:
+            return dict(self._table[1])
         try:
             raw: Any = json.loads(self.paths.routes.read_text())
-            return validate_routes(
-                [
-                    Route(app=r["app"], hosts=list(r["hosts"]), upstreams=list(r["upstreams"]))
-                    for r in raw
-                ]
-            )
+            routes = validate_routes([route_from_entry(r) for r in raw])
         except FileNotFoundError:
-            return []
-        except (ValueError, TypeError, KeyError, InvalidInput) as e:
+            return {}
+        except (ValueError, TypeError, KeyError, AttributeError, InvalidInput) as e:
             logger.warning("ignoring unreadable %s: %s", self.paths.routes, e)
-            return []
+            return {}
+        table = {r.app: r for r in routes}
+        self._table = (key, table)
+        return dict(table)
 
-    def render(self, routes: Sequence[Route], generation: int) -> str:
+    def render(self) -> str:
         return render_config(
-            routes,
             RenderOptions(
                 paths=self.paths,
                 listen_host=self.listen_host,
                 listen_port=self.port,
                 base_domain=self.settings.base_domain,
-                generation=generation,
                 user=self.worker.directive if self.worker is not None else None,
-            ),
+                tls_port=self.settings.tls_port,
+                hold_timeout=self.settings.router_hold_timeout,
+                hold_queue=self.settings.router_hold_queue,
+            )
         )
 
     # -- starting ----------------------------------------------------------------------------
 
     def _start_master(self, routes: list[Route]) -> None:
         self._ensure_port_free()
-        live = self._live_text()
-        generation = (read_generation(live) or 0) + 1 if live else 1
-        try:
-            candidate = self._check(self.render(routes, generation))
-        except RouterFailure as e:
-            if not routes:
-                raise
-            logger.warning("saved routes fail nginx -t (%s); starting with no routes", e.message)
-            routes = []
-            candidate = self._check(self.render(routes, generation))
+        candidate = self._check(self.render())
+        config_id = read_config_id(candidate.read_text())
         os.replace(candidate, self.paths.conf)
         # No master of ours runs (checked under the lock), so a socket left here is stale: a
         # SIGKILLed master cannot unlink it, and nginx cannot bind over it.
@@ -252,7 +363,7 @@ class NginxRouter:
         if not process.wait_until(
             lambda: (
                 self._master() is not None
-                and served_generation(self.paths.internal_socket) == generation
+                and served_config(self.paths.internal_socket) == config_id
                 and accepts_connections(self.listen_host, self.port)
             ),
             self.start_timeout,
@@ -261,8 +372,87 @@ class NginxRouter:
                 f"nginx started but does not answer on {self.address}: "
                 f"{self._error_tail() or 'no error logged'} (see {self.paths.error_log})"
             )
+        self._sync(routes)
+        self._sync_certificates()
+        logger.info("router started on %s with %d app(s)", self.address, len(routes))
+
+    def _sync_certificates(self) -> None:
+        """Give the running router the saved certificates if it does not hold them."""
+        if not self.settings.tls_port:
+            return
+        certs = self._load_certificates()
+        if self.control.certificates() != certificate_digests(certs):
+            self.control.set_certificates(certs)
+
+    def _load_certificates(self) -> list[Certificate]:
+        try:
+            raw: Any = json.loads(self.paths.certificates.read_text())
+            return validate_certificates(
+                [
+                    Certificate(c["name"], list(c["hosts"]), c["chain_pem"], c["key_pem"])
+                    for c in raw
+                ]
+            )
+        except FileNotFoundError:
+            return []
+        except (ValueError, TypeError, KeyError, InvalidInput):
+            # never the exception text: it could quote a key
+            logger.warning("ignoring unreadable %s", self.paths.certificates)
+            return []
+
+    def _save_certificates(self, certs: Sequence[Certificate]) -> None:
+        data = [
+            {"name": c.name, "hosts": c.hosts, "chain_pem": c.chain_pem, "key_pem": c.key_pem}
+            for c in certs
+        ]
+        tmp = self.paths.root / f".certificates.{os.getpid()}.json"
+        write_private(tmp, json.dumps(data))
+        os.replace(tmp, self.paths.certificates)
+
+    def _ensure_placeholder(self) -> None:
+        """The self-signed certificate nginx's TLS listener needs to start (it names no host)."""
+        if self.paths.placeholder_cert.exists() and self.paths.placeholder_key.exists():
+            return
+        key = ec.generate_private_key(ec.SECP256R1())
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "xae-router.invalid")])
+        now = datetime.datetime.now(datetime.UTC)
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=3650))
+            .sign(key, hashes.SHA256())
+        )
+        write_private(
+            self.paths.placeholder_key,
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            ).decode(),
+        )
+        write_private(
+            self.paths.placeholder_cert, cert.public_bytes(serialization.Encoding.PEM).decode()
+        )
+
+    def _sync(self, routes: Sequence[Route]) -> None:
+        """Make the running router hold exactly `routes` (one full replace, only if it does
+        not already), confirm by reading everything back, and save them."""
+        wanted: dict[str, str | None] = {r.app: entry_text(r) for r in routes}
+        if self.control.held(None).apps != wanted:
+            self.control.update(routes, [], replace=True)
+            held = self.control.held(None).apps
+            if held != wanted:
+                differ = sorted(
+                    set(held) ^ set(wanted) | {a for a in wanted if held.get(a) != wanted[a]}
+                )
+                raise RouterFailure(
+                    f"the router did not confirm the routing table; it differs for {differ[:5]}"
+                )
         self._save_routes(routes)
-        logger.info("router started on %s (generation %d)", self.address, generation)
 
     def _spawn(self, command: list[str], log: Any) -> subprocess.Popen[bytes]:
         try:
@@ -282,40 +472,48 @@ class NginxRouter:
             ) from e
 
     def _ensure_port_free(self) -> None:
+        self._ensure_free(self.port, "XAE_ROUTER_PORT")
+        if self.settings.tls_port:
+            self._ensure_free(self.settings.tls_port, "XAE_TLS_PORT")
+
+    def _ensure_free(self, port: int, setting: str) -> None:
         host = validate_listen_host(self.listen_host).strip("[]")
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         with socket.socket(family, socket.SOCK_STREAM) as sock:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
-                sock.bind((host, self.port))
+                sock.bind((host, port))
             except PermissionError as e:
                 raise RouterFailure(
-                    f"not allowed to listen on port {self.port} (ports below 1024 need root); "
-                    "set XAE_ROUTER_PORT to a higher port"
+                    f"not allowed to listen on port {port} (ports below 1024 need root); "
+                    f"set {setting} to a higher port"
                 ) from e
             except OSError as e:
                 if e.errno == errno.EADDRINUSE:
-                    raise self._port_in_use() from e
-                raise RouterFailure(f"cannot listen on {self.address}: {e.strerror}") from e
+                    raise self._port_in_use(port, setting) from e
+                raise RouterFailure(
+                    f"cannot listen on {self.listen_host}:{port}: {e.strerror}"
+                ) from e
 
-    def _port_in_use(self) -> PortInUse:
+    def _port_in_use(self, port: int | None = None, setting: str = "XAE_ROUTER_PORT") -> PortInUse:
+        port = port or self.port
         return PortInUse(
-            f"port {self.port} ({self.address}) is already in use by another program, so the "
-            "router cannot listen there: stop that program or set XAE_ROUTER_PORT to a free port",
-            details={"port": self.port, "host": self.listen_host},
+            f"port {port} ({self.listen_host}:{port}) is already in use by another program, so "
+            f"the router cannot listen there: stop that program or set {setting} to a free port",
+            details={"port": port, "host": self.listen_host},
         )
 
     # -- reloading ----------------------------------------------------------------------------
 
-    def _reload(self, master: int, routes: list[Route]) -> None:
+    def _ensure_config(self, master: int) -> None:
+        """Reload nginx only if its static config changed (listen address, worker user, an
+        xae upgrade's Lua): a graceful SIGHUP, waited for until no old worker serves."""
         live = self._live_text() or ""
-        current = read_generation(live) or 0
-        served = served_generation(self.paths.internal_socket)
-        if self.render(routes, current) == live and served == current:
-            self._save_routes(routes)
+        text = self.render()
+        if text == live and served_config(self.paths.internal_socket) == read_config_id(live):
             return
-        generation = max(current, served or 0) + 1
-        candidate = self._check(self.render(routes, generation))
+        candidate = self._check(text)
+        config_id = read_config_id(text)
         old_workers = process.active_workers(master)
         log_offset = self._error_log_size()
         os.replace(candidate, self.paths.conf)
@@ -324,7 +522,7 @@ class NginxRouter:
             raise RouterFailure("the router's nginx exited during a reload; it will be restarted")
         deadline = time.monotonic() + self.reload_timeout
         while not (
-            served_generation(self.paths.internal_socket) == generation
+            served_config(self.paths.internal_socket) == config_id
             and not old_workers & process.active_workers(master)
         ):
             rejected = self._new_errors(log_offset)
@@ -332,15 +530,16 @@ class NginxRouter:
                 self._restore(live)
                 why = rejected or f"no switch within {self.reload_timeout:.0f}s"
                 raise RouterFailure(
-                    f"nginx kept the previous routes, the new config did not take effect: {why}"
+                    f"nginx kept the previous config, the new one did not take effect: {why}"
                 )
             time.sleep(process.POLL_INTERVAL)
-        self._save_routes(routes)
-        logger.info("router serves generation %d (%d apps)", generation, len(routes))
+        logger.info("router reloaded with config %s", config_id)
 
     def _check(self, text: str) -> Path:
         """Write `text` next to the live config and prove it with `nginx -t`; return its path."""
         self._prepare_dirs()
+        self._write_lua()
+        self._ensure_placeholder()
         candidate = self.paths.root / f".nginx.conf.{os.getpid()}.next"
         write_private(candidate, text)
         command = [self.settings.nginx_bin, "-t", "-q", "-p", f"{self.paths.root}/"]
@@ -420,11 +619,26 @@ class NginxRouter:
         except FileNotFoundError:
             return None
 
+    def _write_lua(self) -> None:
+        """The packaged Lua module, copied into the private dir for nginx to load (the config
+        carries its digest, so a changed module means a changed config and one reload)."""
+        source = lua_source()
+        try:
+            if self.paths.lua_module.read_text() == source:
+                return
+        except FileNotFoundError:
+            pass
+        tmp = self.paths.root / f".xae_router.{os.getpid()}.lua"
+        write_private(tmp, source)
+        os.replace(tmp, self.paths.lua_module)
+
     def _save_routes(self, routes: Sequence[Route]) -> None:
-        data = [{"app": r.app, "hosts": r.hosts, "upstreams": r.upstreams} for r in routes]
+        data = [route_entry(r) for r in routes]
         tmp = self.paths.root / f".routes.{os.getpid()}.json"
-        write_private(tmp, json.dumps(data, indent=1) + "\n")
+        write_private(tmp, json.dumps(data, separators=(",", ":")) + "\n")
         os.replace(tmp, self.paths.routes)
+        info = self.paths.routes.stat()
+        self._table = ((info.st_ino, info.st_mtime_ns, info.st_size), {r.app: r for r in routes})
 
     def _error_log_size(self) -> int:
         try:

@@ -1,10 +1,11 @@
-"""Asking the running router which config generation it serves, over its internal unix socket.
+"""Asking the running router what it serves, over its internal unix socket.
 
-This is how `apply` knows a reload is *in effect* rather than merely requested: nginx answers
-`GET /__xae/generation` with the number rendered into the config it is actually running. The
-location exists only on the internal socket in the private router dir (`RouterPaths.
-internal_socket`), never on the public listener, so no app container and no other user of
-the host can read it. `accepts_connections` checks the public listener separately.
+`GET /__xae/generation` answers the routing table's generation (it grows by one per applied
+update) and `GET /__xae/config` the id of the config the workers run: that is how a reload is
+known to be *in effect* rather than merely requested. The locations exist only on the internal
+socket in the private router dir (`RouterPaths.internal_socket`), never on the public
+listener, so no app container and no other user of the host can read it.
+`accepts_connections` checks the public listener separately.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import ipaddress
 import socket
 from pathlib import Path
 
-from xae.router.render import GENERATION_PATH
+from xae.router.render import CONFIG_PATH, GENERATION_PATH
 
 
 def probe_address(listen_host: str) -> str:
@@ -25,7 +26,7 @@ def probe_address(listen_host: str) -> str:
     return ip.compressed
 
 
-class _UnixHTTPConnection(http.client.HTTPConnection):
+class UnixHTTPConnection(http.client.HTTPConnection):
     """An HTTP/1.1 connection over a unix socket (the stdlib speaks TCP only)."""
 
     def __init__(self, path: Path, timeout: float) -> None:
@@ -45,7 +46,7 @@ class _UnixHTTPConnection(http.client.HTTPConnection):
 
 def served_generation(internal_socket: Path, timeout: float = 1.0) -> int | None:
     """The generation the router answers with, or None if it does not answer (yet)."""
-    conn = _UnixHTTPConnection(internal_socket, timeout)
+    conn = UnixHTTPConnection(internal_socket, timeout)
     try:
         conn.request("GET", GENERATION_PATH)
         response = conn.getresponse()
@@ -66,3 +67,17 @@ def accepts_connections(listen_host: str, port: int, timeout: float = 1.0) -> bo
             return True
     except OSError:
         return False
+
+
+def served_config(internal_socket: Path, timeout: float = 1.0) -> str | None:
+    """The id of the config the router's workers run (`render.read_config_id`), or None."""
+    conn = UnixHTTPConnection(internal_socket, timeout)
+    try:
+        conn.request("GET", CONFIG_PATH)
+        response = conn.getresponse()
+        body = response.read(64).decode(errors="replace").strip()
+        return body if response.status == 200 and body.isalnum() else None
+    except (OSError, http.client.HTTPException):
+        return None
+    finally:
+        conn.close()

@@ -1,44 +1,67 @@
-"""Rendering the routing table into one complete nginx config: a pure function, no I/O.
+"""The router's nginx config: static, rendered once, never carrying the routing table.
 
-The config is always rendered whole from the table (never patched), so what runs is exactly
-what `render_config` returns for the current routes; that is what makes `nginx -t` plus an
-atomic swap a safe way to change it. Every value interpolated here has passed
-`xae.router.validate` first.
+Routes change at run time through the Lua module (`lua/xae_router.lua`, fed over the private
+control socket by `xae.router.control`), so this config changes only when something global
+does (the listen address, the worker user, an xae upgrade that changes the Lua): only then is
+nginx reloaded. A pure function, no I/O. Every value interpolated here is validated first.
 
-The request path is kept lean on purpose (the router must reach ≥ 0.8× a direct hit):
-upstream keepalive, no per-request disk I/O beyond the buffered access log, no regex except the
-`X-Request-ID` check, and no `if`.
+The request path stays lean (the router must keep ≥ 0.8× a direct hit): one shared-dict lookup
+per request, a cached decode per app and worker, upstream keepalive through `balancer_by_lua`,
+the buffered access log, no regex except the `X-Request-ID` check.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass
+from importlib import resources
 
 from xae.router import pages
-from xae.router.base import Route
 from xae.router.layout import SOCKET_PATH_MAX, RouterPaths
-from xae.router.validate import validate_host, validate_listen_host, validate_routes
+from xae.router.validate import validate_host, validate_listen_host
 
 GENERATION_PATH = "/__xae/generation"
 STATUS_PATH = "/__xae/nginx_status"
-"""xae's own probes. They are served only on the internal unix socket, never on the public
-listener: `allow`/`deny` cannot guard them there, because a `return` answers in nginx's rewrite
-phase, before the access phase ever runs."""
+CONFIG_PATH = "/__xae/config"
+ROUTES_PATH = "/__xae/routes"
+WAKE_PATH = "/__xae/wake"
+CERTIFICATES_PATH = "/__xae/certificates"
+"""xae's own endpoints. They are served only on the internal unix socket, never on the public
+listener: the generation of the routing table, nginx's counters, the id of the config nginx
+runs (to see a reload in effect), the routing table itself (GET to read, POST to change), and
+the apps that held requests wait for (a long poll), and the TLS certificates (POST to set;
+GET answers names, hosts and chain digests, never a key)."""
+
+MODULES_DIR = "/usr/lib/nginx/modules"
+"""Debian's `libnginx-mod-http-lua` (and the `ndk` module it needs) install their `.so` here."""
+MODULES = ("ndk_http_module.so", "ngx_http_lua_module.so")
+
+SHARED_DICT_SIZE = "64m"
+"""The routing table in shared memory: ~0.5 kB per app, so room for far more than 10,000 apps."""
+
+MAX_BODY_CAP = "1g"
+"""nginx's own bound on any request body, chunked ones included; a route's `max_body` (or the
+default, `xae_router.lua`'s `default_max_body`) is enforced below it from Content-Length."""
 
 _USER = re.compile(r"^[a-z_][a-z0-9_-]{0,31}(?: [a-z_][a-z0-9_-]{0,31})?$")
-_GENERATION_LINE = re.compile(r"^# xae-router generation=(\d+)$", re.MULTILINE)
+_CONFIG_LINE = re.compile(r"^# xae-router config=([0-9a-f]{16})$", re.MULTILINE)
 _SOCKET_PATH = re.compile(r"^/[A-Za-z0-9._/+-]+$")
+_CONFIG_ID = "@@config-id@@"
 
 LOG_FORMAT = (
-    '{"time":"$time_iso8601","host":"$host","app":"$xae_app","status":$status,'
-    '"request_time":$request_time,"upstream_addr":"$upstream_addr",'
+    '{"time":"$time_iso8601","host":"$host","app":"$xae_app","release":"$xae_release",'
+    '"status":$status,"request_time":$request_time,"upstream_addr":"$upstream_addr",'
     '"upstream_response_time":"$upstream_response_time","request_id":"$xae_request_id",'
     '"method":"$request_method","path":"$request_uri","bytes":$body_bytes_sent,'
     '"remote_addr":"$remote_addr"}'
 )
 """One JSON object per line; `escape=json` makes every value safe to parse."""
+
+
+def lua_source() -> str:
+    """The Lua module nginx loads (shipped inside the xae package)."""
+    return resources.files("xae.router").joinpath("lua/xae_router.lua").read_text()
 
 
 @dataclass(frozen=True)
@@ -47,25 +70,30 @@ class RenderOptions:
     listen_host: str
     listen_port: int
     base_domain: str
-    generation: int
     user: str | None = None
     """The worker user (`user` directive); only meaningful when nginx starts as root, where
     leaving it out means nginx's default, `nobody`."""
+    read_timeout: int = 60
+    """Seconds to wait for an app's response when its route does not say."""
+    default_max_body: int = 100 * 1024 * 1024
+    """Largest request body when a route does not say (bytes)."""
+    hold_timeout: int = 30
+    """Seconds a request for a waking app is held before the 503 page."""
+    hold_queue: int = 100
+    """Requests held per waking app; more get the 503 page at once."""
+    tls_port: int | None = None
+    """The HTTPS listener's port (`redirect_https` routes redirect there); None: no HTTPS."""
 
 
-def read_generation(config_text: str) -> int | None:
-    """The generation a rendered config carries, or None if it is not one of ours."""
-    match = _GENERATION_LINE.search(config_text)
-    return int(match.group(1)) if match else None
-
-
-def upstream_name(app: str) -> str:
-    return f"xae-app-{app}"
+def read_config_id(config_text: str) -> str | None:
+    """The id a rendered config carries, or None if it is not one of ours."""
+    match = _CONFIG_LINE.search(config_text)
+    return match.group(1) if match else None
 
 
 def _quote(text: str) -> str:
     """A double-quoted nginx string; `$` is refused unless it is a known variable."""
-    if "$" in text.replace("${xae_safe_host}", ""):
+    if "$" in text.replace("${xae_safe_host}", "").replace("${xae_app}", ""):
         raise ValueError("a literal '$' cannot be rendered into an nginx string")
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
@@ -73,25 +101,6 @@ def _quote(text: str) -> str:
 def _indent(lines: list[str], level: int) -> list[str]:
     pad = "    " * level
     return [pad + line if line else line for line in lines]
-
-
-def _next_power_of_two(n: int) -> int:
-    return 1 << max(0, n - 1).bit_length()
-
-
-def _server_names_hash(routes: Sequence[Route]) -> tuple[int, int]:
-    """`server_names_hash_bucket_size` and `_max_size` that fit every host (up to 253 chars).
-
-    nginx's defaults (64 and 512) refuse a long custom domain or a few thousand hosts with
-    "could not build server_names_hash" at `nginx -t`; these grow with the table instead.
-    """
-    hosts = [host for route in routes for host in route.hosts]
-    longest = max((len(host) for host in hosts), default=0)
-    # One entry is a pointer, a 2-byte length and the name (pointer-aligned), plus a terminator.
-    entry = 8 + ((longest + 2 + 7) // 8) * 8
-    bucket = max(64, _next_power_of_two(entry + 8))
-    max_size = max(512, _next_power_of_two(len(hosts) * 2))
-    return bucket, max_size
 
 
 def _page_locations(name: str, page: pages.Page) -> list[str]:
@@ -110,15 +119,28 @@ def _page_locations(name: str, page: pages.Page) -> list[str]:
 
 def _internal_server(options: RenderOptions) -> list[str]:
     return [
-        "# xae's own probes, on a socket only the control plane can open.",
+        "# xae's own endpoints, on a socket only the control plane can open.",
         "server {",
         f"    listen unix:{options.paths.internal_socket};",
         "    server_name _;",
-        '    set $xae_app "-";',
         "    access_log off;",
+        "    client_max_body_size 64m;",
+        "    client_body_buffer_size 64m;",
         f"    location = {GENERATION_PATH} {{",
+        '        content_by_lua_block { require("xae_router").control_generation() }',
+        "    }",
+        f"    location = {CONFIG_PATH} {{",
         "        default_type text/plain;",
-        f'        return 200 "{options.generation}\\n";',
+        f'        return 200 "{_CONFIG_ID}\\n";',
+        "    }",
+        f"    location = {ROUTES_PATH} {{",
+        '        content_by_lua_block { require("xae_router").control_routes() }',
+        "    }",
+        f"    location = {CERTIFICATES_PATH} {{",
+        '        content_by_lua_block { require("xae_router").control_certificates() }',
+        "    }",
+        f"    location = {WAKE_PATH} {{",
+        '        content_by_lua_block { require("xae_router").control_wake() }',
         "    }",
         f"    location = {STATUS_PATH} {{",
         "        stub_status;",
@@ -130,88 +152,128 @@ def _internal_server(options: RenderOptions) -> list[str]:
     ]
 
 
-def _default_server(options: RenderOptions, listen: str) -> list[str]:
+def _app_locations(options: RenderOptions) -> list[str]:
+    # `$xae_app` is set in `location /` (not per server): an error page is an internal
+    # redirect, which runs the server's rewrite phase again but keeps the variables' values.
     return [
-        "# Unknown hosts (and every /__xae/ path: the probes are not on this listener).",
+        "location / {",
+        '    set $xae_app "-";',
+        '    set $xae_release "-";',
+        '    access_by_lua_block { require("xae_router").access() }',
+        '    header_filter_by_lua_block { require("xae_router").header_filter() }',
+        "    proxy_pass http://xae_balancer;",
+        "    error_page 404 /__xae/not_found.$xae_page_ext;",
+        "    error_page 503 /__xae/no_instances.$xae_page_ext;",
+        "    error_page 502 /__xae/bad_gateway.$xae_page_ext;",
+        "}",
+        *_page_locations("not_found", pages.not_found(options.base_domain)),
+        *_page_locations("no_instances", pages.no_instances("${xae_app}")),
+        *_page_locations("bad_gateway", pages.bad_gateway("${xae_app}")),
+    ]
+
+
+def _public_server(options: RenderOptions, listen: str) -> list[str]:
+    return [
+        "# Every host: the Lua module maps it to an app (or the 404/503 page).",
         "server {",
         f"    listen {listen} default_server backlog=4096;",
         "    server_name _;",
-        '    set $xae_app "-";',
-        "    location / {",
-        "        error_page 404 /__xae/not_found.$xae_page_ext;",
-        "        return 404;",
-        "    }",
-        *_indent(_page_locations("not_found", pages.not_found(options.base_domain)), 1),
+        *_indent(_app_locations(options), 1),
         "}",
     ]
 
 
-def _app_server(route: Route, listen: str) -> list[str]:
-    head = [
-        f"# app {route.app}",
-        "server {",
-        f"    listen {listen};",
-        f"    server_name {' '.join(route.hosts)};",
-        f'    set $xae_app "{route.app}";',
+MOZILLA_INTERMEDIATE_CIPHERS = ":".join(
+    [
+        "ECDHE-ECDSA-AES128-GCM-SHA256",
+        "ECDHE-RSA-AES128-GCM-SHA256",
+        "ECDHE-ECDSA-AES256-GCM-SHA384",
+        "ECDHE-RSA-AES256-GCM-SHA384",
+        "ECDHE-ECDSA-CHACHA20-POLY1305",
+        "ECDHE-RSA-CHACHA20-POLY1305",
     ]
-    if not route.upstreams:
-        body = [
-            "    location / {",
-            "        error_page 503 /__xae/no_instances.$xae_page_ext;",
-            "        return 503;",
-            "    }",
-            *_indent(_page_locations("no_instances", pages.no_instances(route.app)), 1),
-        ]
-    else:
-        body = [
-            "    location / {",
-            f"        proxy_pass http://{upstream_name(route.app)};",
-            "        error_page 502 /__xae/bad_gateway.$xae_page_ext;",
-            "    }",
-            *_indent(_page_locations("bad_gateway", pages.bad_gateway(route.app)), 1),
-        ]
-    return [*head, *body, "}"]
+)
+"""Mozilla's "intermediate" TLS 1.2 suites (the DHE ones left out: they would need dhparams);
+TLS 1.3 suites are OpenSSL's defaults, as the profile says."""
 
 
-def _upstream(route: Route) -> list[str]:
+def _tls_server(options: RenderOptions, listen: str) -> list[str]:
+    paths = options.paths
     return [
-        f"upstream {upstream_name(route.app)} {{",
-        *[f"    server {address} max_fails=1 fail_timeout=5s;" for address in route.upstreams],
-        "    keepalive 64;",
-        "    keepalive_requests 10000;",
-        "    keepalive_timeout 60s;",
+        "# HTTPS: the certificate is chosen by SNI in Lua (exact name, then one-level wildcard);",
+        "# the placeholder below names no host and is what a client without a match gets.",
+        "server {",
+        f"    listen {listen} ssl http2 default_server backlog=4096;",
+        "    server_name _;",
+        f"    ssl_certificate {paths.placeholder_cert};",
+        f"    ssl_certificate_key {paths.placeholder_key};",
+        '    ssl_certificate_by_lua_block { require("xae_router").certificate() }',
+        "    ssl_protocols TLSv1.2 TLSv1.3;",
+        f"    ssl_ciphers {MOZILLA_INTERMEDIATE_CIPHERS};",
+        "    ssl_prefer_server_ciphers off;",
+        "    ssl_session_cache shared:xae_tls:10m;",
+        "    ssl_session_timeout 1d;",
+        "    ssl_session_tickets off;",
+        *_indent(_app_locations(options), 1),
         "}",
     ]
 
 
-def render_config(routes: Sequence[Route], options: RenderOptions) -> str:
-    """The complete nginx config serving `routes`; raises `InvalidInput` on any bad value."""
-    table = validate_routes(routes)
+def _lua_init(options: RenderOptions) -> list[str]:
+    module = options.paths.lua_module
+    return [
+        "init_by_lua_block {",
+        f'    local xae = assert(loadfile("{module}"))()',
+        f"    xae.read_timeout = {int(options.read_timeout)}",
+        f"    xae.default_max_body = {int(options.default_max_body)}",
+        f"    xae.hold_timeout = {int(options.hold_timeout)}",
+        f"    xae.hold_queue = {int(options.hold_queue)}",
+        f"    xae.tls_port = {int(options.tls_port) if options.tls_port else 'nil'}",
+        '    package.loaded["xae_router"] = xae',
+        "}",
+    ]
+
+
+def render_config(options: RenderOptions) -> str:
+    """The complete nginx config; raises `InvalidInput`/`ValueError` on any bad value."""
     validate_host(options.base_domain)
     if not 0 < options.listen_port < 65536:
         raise ValueError(f"listen port {options.listen_port} is out of range")
     if options.user is not None and not _USER.match(options.user):
         raise ValueError(f"worker user {options.user!r} is not a valid 'user [group]'")
-    socket_path = str(options.paths.internal_socket)
-    if not _SOCKET_PATH.match(socket_path) or len(socket_path.encode()) > SOCKET_PATH_MAX:
-        raise ValueError(
-            f"the router's control socket path {socket_path!r} must be an absolute path of at "
-            f"most {SOCKET_PATH_MAX} bytes of letters, digits and ._/+-"
-        )
+    for path in (
+        options.paths.internal_socket,
+        options.paths.lua_module,
+        options.paths.placeholder_cert,
+        options.paths.placeholder_key,
+    ):
+        text = str(path)
+        if not _SOCKET_PATH.match(text) or len(text.encode()) > SOCKET_PATH_MAX:
+            raise ValueError(
+                f"the router's control socket path {text!r} must be an absolute path of at "
+                f"most {SOCKET_PATH_MAX} bytes of letters, digits and ._/+-"
+            )
+    for name, value, low, high in (
+        ("read timeout", options.read_timeout, 1, 86400),
+        ("default max body", options.default_max_body, 1, 1 << 30),
+        ("hold timeout", options.hold_timeout, 1, 3600),
+        ("hold queue", options.hold_queue, 1, 100000),
+    ):
+        if not low <= value <= high:
+            raise ValueError(f"router {name} {value} is out of range ({low}-{high})")
+    if options.tls_port is not None and not 0 < options.tls_port < 65536:
+        raise ValueError(f"TLS port {options.tls_port} is out of range")
     listen = f"{validate_listen_host(options.listen_host)}:{options.listen_port}"
     paths = options.paths
     temp = paths.temp
-    bucket_size, hash_max_size = _server_names_hash(table)
 
     http: list[str] = [
         "server_tokens off;",
         "sendfile on;",
         "keepalive_timeout 65s;",
         "keepalive_requests 10000;",
-        "client_max_body_size 100m;",
+        f"client_max_body_size {MAX_BODY_CAP};",
         "client_body_buffer_size 128k;",
-        f"server_names_hash_bucket_size {bucket_size};",
-        f"server_names_hash_max_size {hash_max_size};",
         f"client_body_temp_path {temp / 'body'};",
         f"proxy_temp_path {temp / 'proxy'};",
         f"fastcgi_temp_path {temp / 'fastcgi'};",
@@ -219,6 +281,9 @@ def render_config(routes: Sequence[Route], options: RenderOptions) -> str:
         f"scgi_temp_path {temp / 'scgi'};",
         "types { text/html html; text/plain txt; }",
         "default_type application/octet-stream;",
+        "",
+        f"lua_shared_dict xae_routes {SHARED_DICT_SIZE};",
+        *_lua_init(options),
         "",
         "# Keep a client's request id if it looks like one, else mint one.",
         "map $http_x_request_id $xae_request_id {",
@@ -234,39 +299,63 @@ def render_config(routes: Sequence[Route], options: RenderOptions) -> str:
         '    default "this host";',
         '    "~^[a-z0-9.-]{1,253}$" $host;',
         "}",
+        "# WebSockets: pass an Upgrade on; everything else keeps the upstream connection alive.",
+        "map $http_upgrade $xae_connection {",
+        '    default "";',
+        '    "~." upgrade;',
+        "}",
         "",
         f"log_format xae_json escape=json '{LOG_FORMAT}';",
         f"access_log {paths.access_log} xae_json buffer=64k flush=1s;",
         "",
         "proxy_http_version 1.1;",
-        'proxy_set_header Connection "";',
+        "proxy_set_header Upgrade $http_upgrade;",
+        "proxy_set_header Connection $xae_connection;",
         "proxy_set_header Host $http_host;",
         "proxy_set_header X-Real-IP $remote_addr;",
-        "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;",
+        "# The client's own X-Forwarded-* are not trusted: the router is the edge.",
+        "proxy_set_header X-Forwarded-For $remote_addr;",
         "proxy_set_header X-Forwarded-Proto $scheme;",
         "proxy_set_header X-Forwarded-Host $http_host;",
         "proxy_set_header X-Forwarded-Port $server_port;",
         "proxy_set_header X-Request-ID $xae_request_id;",
         "proxy_connect_timeout 5s;",
         "proxy_send_timeout 60s;",
-        "proxy_read_timeout 60s;",
+        f"proxy_read_timeout {int(options.read_timeout)}s;",
         "proxy_next_upstream error timeout http_502;",
         "proxy_next_upstream_tries 3;",
         "proxy_next_upstream_timeout 15s;",
         "proxy_buffer_size 16k;",
         "proxy_buffers 8 16k;",
         "add_header X-Request-ID $xae_request_id always;",
+        "",
+        "# One upstream for every app: the Lua balancer picks the peer per request.",
+        "upstream xae_balancer {",
+        "    server 0.0.0.1;",
+        '    balancer_by_lua_block { require("xae_router").balance() }',
+        "    keepalive 256;",
+        "    keepalive_requests 10000;",
+        "    keepalive_timeout 60s;",
+        "}",
+        "",
+        *_public_server(options, listen),
+        "",
+        *(
+            _tls_server(options, f"{validate_listen_host(options.listen_host)}:{options.tls_port}")
+            if options.tls_port
+            else []
+        ),
+        "",
+        *_internal_server(options),
     ]
-    for route in table:
-        if route.upstreams:
-            http += ["", *_upstream(route)]
-    http += ["", *_default_server(options, listen), "", *_internal_server(options)]
-    for route in table:
-        http += ["", *_app_server(route, listen)]
 
+    lua_digest = hashlib.sha256(lua_source().encode()).hexdigest()[:16]
     main: list[str] = [
-        f"# xae-router generation={options.generation}",
-        "# Rendered by xae.router from the routing table; edits here are overwritten.",
+        f"# xae-router config={_CONFIG_ID}",
+        "# Rendered by xae.router; edits here are overwritten. Routes are not in this file:",
+        "# they live in the xae_routes shared dict, fed over the internal socket.",
+        f"# lua={lua_digest}",
+        *[f"load_module {MODULES_DIR}/{module};" for module in MODULES],
     ]
     if options.user:
         main.append(f"user {options.user};")
@@ -285,4 +374,6 @@ def render_config(routes: Sequence[Route], options: RenderOptions) -> str:
         "}",
         "",
     ]
-    return "\n".join(main)
+    text = "\n".join(main)
+    config_id = hashlib.sha256(text.encode()).hexdigest()[:16]
+    return text.replace(_CONFIG_ID, config_id)

@@ -65,6 +65,7 @@ def settings(state_dir: Path) -> Settings:
         state_dir=state_dir,
         router_host="127.0.0.1",
         router_port=free_port(),
+        tls_port=free_port(),
         base_domain="localhost",
         nginx_bin=NGINX,
     )

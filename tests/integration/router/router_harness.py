@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -53,7 +54,24 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(payload)
 
     def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        if self.headers.get("Upgrade", "").lower() == "websocket":
+            self._echo_upgraded()
+            return
+        if self.path.startswith("/sleep/"):
+            time.sleep(min(float(self.path.removeprefix("/sleep/")), 10))
         self._answer(0)
+
+    def _echo_upgraded(self) -> None:
+        """Switch protocols, then echo one line back: enough to see an Upgrade pass through."""
+        self.send_response(101)
+        self.send_header("Upgrade", "websocket")
+        self.send_header("Connection", "Upgrade")
+        self.end_headers()
+        self.wfile.flush()
+        line = self.rfile.readline(1024)
+        self.wfile.write(b"echo:" + line)
+        self.wfile.flush()
+        self.close_connection = True
 
     def do_POST(self) -> None:  # noqa: N802
         length = int(self.headers.get("Content-Length", "0"))

@@ -43,7 +43,11 @@ PROBES = (GENERATION_PATH, STATUS_PATH, "/__xae/", "/__xae/not_found.txt")
 def public_router(state_dir: Path) -> Iterator[NginxRouter]:
     """A router listening on every address, as xae's default (0.0.0.0) does."""
     settings = Settings(
-        state_dir=state_dir, router_host="0.0.0.0", router_port=free_port(), nginx_bin=NGINX
+        state_dir=state_dir,
+        router_host="0.0.0.0",
+        router_port=free_port(),
+        tls_port=free_port(),
+        nginx_bin=NGINX,
     )
     with started_router(settings) as r:
         yield r
@@ -117,9 +121,15 @@ def test_the_router_dir_is_private_and_its_files_are_0600(
     root = router.paths.root
     assert stat.S_IMODE(root.stat().st_mode) == 0o700
     files = [p for p in root.iterdir() if p.is_file()]
-    assert {"nginx.conf", "nginx.pid", "error.log", "access.log", "routes.json"} <= {
-        p.name for p in files
-    }
+    assert {
+        "nginx.conf",
+        "nginx.pid",
+        "error.log",
+        "access.log",
+        "routes.json",
+        "placeholder.key",
+        "xae_router.lua",
+    } <= {p.name for p in files}
     for path in files:
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
 

@@ -1,4 +1,4 @@
-"""Rendering the routing table into an nginx config: pure, so checked here without nginx."""
+"""Rendering the router's static nginx config: pure, so checked here without nginx."""
 
 from __future__ import annotations
 
@@ -12,13 +12,16 @@ from xae.errors import InvalidInput, InvalidName
 from xae.router.base import Route
 from xae.router.layout import RouterPaths
 from xae.router.render import (
+    CONFIG_PATH,
     GENERATION_PATH,
     LOG_FORMAT,
+    ROUTES_PATH,
     STATUS_PATH,
     RenderOptions,
-    read_generation,
+    read_config_id,
     render_config,
 )
+from xae.router.validate import validate_routes
 
 PATHS = RouterPaths(Path("/srv/xae/router"))
 
@@ -29,14 +32,13 @@ def options(**overrides: object) -> RenderOptions:
         "listen_host": "0.0.0.0",
         "listen_port": 8080,
         "base_domain": "localhost",
-        "generation": 7,
     }
     values.update(overrides)
     return RenderOptions(**values)  # type: ignore[arg-type]
 
 
-def render(*routes: Route, **overrides: object) -> str:
-    return render_config(list(routes), options(**overrides))
+def render(**overrides: object) -> str:
+    return render_config(options(**overrides))
 
 
 def block(config: str, opener: str) -> str:
@@ -58,27 +60,35 @@ WEB = Route(
 )
 
 
-def test_one_upstream_per_app_with_its_servers_and_keepalive() -> None:
-    config = render(WEB, Route("other", ["other.localhost"], ["172.19.0.2:5000"]))
-    upstream = block(config, "upstream xae-app-myapp ")
-    assert "server 172.18.0.5:5000 " in upstream
-    assert "server 172.18.0.6:5000 " in upstream
-    assert "keepalive 64;" in upstream
-    assert "172.19.0.2" not in upstream
-    assert config.count("upstream xae-app-") == 2
-    server = block(config, "server {\n        listen 0.0.0.0:8080;\n        server_name myapp.")
-    assert "proxy_pass http://xae-app-myapp;" in server
-    assert 'set $xae_app "myapp";' in server
+def test_one_dynamic_upstream_with_the_lua_balancer_and_keepalive() -> None:
+    config = render()
+    upstream = block(config, "upstream xae_balancer ")
+    assert 'balancer_by_lua_block { require("xae_router").balance() }' in upstream
+    assert upstream.index("balancer_by_lua_block") < upstream.index("keepalive 256;")
+    assert len(re.findall(r"^\s*upstream \S+ {", config, re.MULTILINE)) == 1
+    assert "load_module /usr/lib/nginx/modules/ngx_http_lua_module.so;" in config
+    assert f'loadfile("{PATHS.lua_module}")' in config
+    assert "lua_shared_dict xae_routes 64m;" in config
+
+
+def test_the_config_has_no_route_in_it_and_an_id_that_follows_its_text() -> None:
+    config = render()
+    config_id = read_config_id(config)
+    assert config_id is not None and re.fullmatch(r"[0-9a-f]{16}", config_id)
+    assert render() == config
+    assert read_config_id(render(listen_port=8081)) != config_id
+    assert "server_name _;" in config and config.count("server {") == 2
 
 
 def test_proxy_settings_keep_upstream_connections_alive_and_forward_client_facts() -> None:
-    config = render(WEB)
+    config = render()
     for directive in (
         "worker_processes auto;",
         "proxy_http_version 1.1;",
-        'proxy_set_header Connection "";',
+        "proxy_set_header Connection $xae_connection;",
+        "proxy_set_header Upgrade $http_upgrade;",
         "proxy_set_header Host $http_host;",
-        "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;",
+        "proxy_set_header X-Forwarded-For $remote_addr;",
         "proxy_set_header X-Forwarded-Proto $scheme;",
         "proxy_set_header X-Forwarded-Host $http_host;",
         "proxy_set_header X-Request-ID $xae_request_id;",
@@ -92,7 +102,7 @@ def test_proxy_settings_keep_upstream_connections_alive_and_forward_client_facts
 
 
 def test_request_id_is_the_clients_when_sane_else_nginx_generated() -> None:
-    request_id_map = block(render(WEB), "map $http_x_request_id $xae_request_id")
+    request_id_map = block(render(), "map $http_x_request_id $xae_request_id")
     assert "default $request_id;" in request_id_map
     pattern = re.search(r'"~(\^.*\$)" \$http_x_request_id;', request_id_map)
     assert pattern is not None
@@ -103,13 +113,14 @@ def test_request_id_is_the_clients_when_sane_else_nginx_generated() -> None:
 
 
 def test_access_log_is_buffered_json_in_router_dir() -> None:
-    config = render(WEB)
+    config = render()
     assert f"access_log {PATHS.access_log} xae_json buffer=64k flush=1s;" in config
     assert "log_format xae_json escape=json" in config
     sample = {
         "$time_iso8601": "2026-01-01T00:00:00+00:00",
         "$host": "myapp.localhost",
         "$xae_app": "myapp",
+        "$xae_release": "v3",
         "$status": "200",
         "$request_time": "0.002",
         "$upstream_addr": "172.18.0.5:5000",
@@ -124,82 +135,70 @@ def test_access_log_is_buffered_json_in_router_dir() -> None:
     for variable in sorted(sample, key=len, reverse=True):
         line = line.replace(variable, sample[variable])
     entry = json.loads(line)
-    for field in ("time", "host", "app", "status", "request_time", "upstream_addr",
+    for field in ("time", "host", "app", "release", "status", "request_time", "upstream_addr",
                   "upstream_response_time", "request_id"):  # fmt: skip
         assert field in entry
 
 
-def test_unknown_hosts_get_a_default_server_with_a_helpful_404() -> None:
-    config = render(WEB, base_domain="apps.example.com")
-    default = block(config, "server {\n        listen 0.0.0.0:8080 default_server")
-    assert "error_page 404 /__xae/not_found.$xae_page_ext;" in default
-    assert "xae apps:create NAME" in default
-    assert "xae deploy" in default
-    assert "NAME.apps.example.com" in default
-    assert "${xae_safe_host}" in default
-    assert "default_type text/html;" in default and "default_type text/plain;" in default
+def test_unknown_hosts_get_a_helpful_404_and_apps_without_instances_a_503() -> None:
+    config = render(base_domain="apps.example.com")
+    public = block(config, "server {\n        listen 0.0.0.0:8080 default_server")
+    assert "error_page 404 /__xae/not_found.$xae_page_ext;" in public
+    assert "error_page 503 /__xae/no_instances.$xae_page_ext;" in public
+    assert "xae apps:create NAME" in public
+    assert "xae deploy" in public
+    assert "NAME.apps.example.com" in public
+    assert "${xae_safe_host}" in public
+    assert "xae ps:scale web=1 --app ${xae_app}" in public
+    assert "default_type text/html;" in public and "default_type text/plain;" in public
 
 
-def test_probes_are_served_only_on_the_internal_socket_never_on_the_public_listener() -> None:
-    config = render(WEB, generation=42)
-    assert read_generation(config) == 42
+def test_probes_and_the_routing_table_are_only_on_the_internal_socket() -> None:
+    config = render()
     internal = block(config, f"server {{\n        listen unix:{PATHS.internal_socket};")
-    assert 'return 200 "42\\n";' in block(internal, f"location = {GENERATION_PATH}")
+    assert "control_generation()" in block(internal, f"location = {GENERATION_PATH}")
+    assert "control_routes()" in block(internal, f"location = {ROUTES_PATH}")
+    assert f'return 200 "{read_config_id(config)}\\n";' in block(
+        internal, f"location = {CONFIG_PATH}"
+    )
     assert "stub_status;" in block(internal, f"location = {STATUS_PATH}")
     public = config.replace(internal, "")
-    assert GENERATION_PATH not in public and STATUS_PATH not in public
+    for path in (GENERATION_PATH, STATUS_PATH, ROUTES_PATH, CONFIG_PATH):
+        assert path not in public
     assert "stub_status" not in public and "unix:" not in public
+    assert "control_routes" not in public
 
 
 @pytest.mark.parametrize("root", ["/srv/x y/router", "/srv/x;y/router", "/" + "r" * 100])
 def test_a_socket_path_nginx_cannot_take_is_refused(root: str) -> None:
     with pytest.raises(ValueError, match="control socket path"):
-        render(WEB, paths=RouterPaths(Path(root)))
+        render(paths=RouterPaths(Path(root)))
 
 
 def test_worker_temp_paths_follow_the_layout() -> None:
-    config = render(WEB, paths=RouterPaths(PATHS.root, worker_temp=Path("/var/cache/t/k")))
+    config = render(paths=RouterPaths(PATHS.root, worker_temp=Path("/var/cache/t/k")))
     assert "client_body_temp_path /var/cache/t/k/body;" in config
-    assert f"client_body_temp_path {PATHS.root}/tmp/body;" in render(WEB)
-
-
-def test_app_without_upstreams_answers_503_saying_how_to_scale() -> None:
-    config = render(Route("idle", ["idle.localhost"], []))
-    assert "upstream xae-app-idle" not in config
-    server = block(config, "server {\n        listen 0.0.0.0:8080;\n        server_name idle.")
-    assert "return 503;" in server
-    assert "no running web instances" in server
-    assert "xae ps:scale web=1 --app idle" in server
-    assert "proxy_pass" not in server
-
-
-def test_rendering_is_stable_whatever_the_route_order() -> None:
-    other = Route("other", ["other.localhost"], ["172.19.0.2:5000"])
-    assert render(WEB, other) == render(other, WEB)
+    assert f"client_body_temp_path {PATHS.root}/tmp/body;" in render()
 
 
 def test_worker_user_is_set_only_when_asked() -> None:
-    assert "\nuser " not in render(WEB)
-    assert "\nuser nobody nogroup;\n" in render(WEB, user="nobody nogroup")
+    assert "\nuser " not in render()
+    assert "\nuser nobody nogroup;\n" in render(user="nobody nogroup")
     with pytest.raises(ValueError):
-        render(WEB, user="nobody; include /etc/passwd")
+        render(user="nobody; include /etc/passwd")
 
 
-def test_ipv6_listen_and_upstreams_are_bracketed() -> None:
-    config = render(
-        Route("v6", ["v6.localhost"], ["[fd00::5]:5000", "fd00::6:5000"]), listen_host="::"
-    )
-    assert "listen [::]:8080 default_server" in config
-    assert "server [fd00::5]:5000 " in config
-    assert "server [fd00::6]:5000 " in config
+def test_ipv6_listen_is_bracketed() -> None:
+    assert "listen [::]:8080 default_server" in render(listen_host="::")
 
 
-def test_long_custom_domains_get_a_hash_bucket_that_fits() -> None:
-    label = "a" * 63
-    host = ".".join([label, label, label, "b" * 61])
-    config = render(Route("long", [host], ["10.0.0.2:80"]))
-    bucket = re.search(r"server_names_hash_bucket_size (\d+);", config)
-    assert bucket is not None and int(bucket.group(1)) >= len(host) + 16
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("read_timeout", 0), ("default_max_body", 0), ("hold_timeout", 10**6), ("hold_queue", 0)],
+)
+def test_global_limits_out_of_range_are_refused(name: str, value: int) -> None:
+    with pytest.raises(ValueError, match="out of range"):
+        render(**{name: value})
 
 
 @pytest.mark.parametrize(
@@ -220,11 +219,12 @@ def test_long_custom_domains_get_a_hash_bucket_that_fits() -> None:
 )
 def test_host_names_that_could_inject_config_are_refused(host: str) -> None:
     with pytest.raises(InvalidName):
-        render(Route("myapp", [host], ["172.18.0.5:5000"]))
+        validate_routes([Route("myapp", [host], ["172.18.0.5:5000"])])
 
 
 def test_host_names_are_lowercased() -> None:
-    assert "server_name myapp.example.com;" in render(Route("myapp", ["MyApp.Example.COM"], []))
+    (route,) = validate_routes([Route("myapp", ["MyApp.Example.COM"], [])])
+    assert route.hosts == ["myapp.example.com"]
 
 
 @pytest.mark.parametrize(
@@ -233,24 +233,24 @@ def test_host_names_are_lowercased() -> None:
 )
 def test_upstreams_must_be_ip_and_port(upstream: str) -> None:
     with pytest.raises(InvalidInput):
-        render(Route("myapp", ["myapp.localhost"], [upstream]))
+        validate_routes([Route("myapp", ["myapp.localhost"], [upstream])])
 
 
 def test_an_invalid_app_name_is_refused() -> None:
     with pytest.raises(InvalidName):
-        render(Route('bad"name', ["x.localhost"], []))
+        validate_routes([Route('bad"name', ["x.localhost"], [])])
 
 
 def test_a_host_routes_to_one_app_only() -> None:
     with pytest.raises(InvalidInput, match="claimed by both"):
-        render(WEB, Route("other", ["myapp.localhost"], []))
+        validate_routes([WEB, Route("other", ["myapp.localhost"], [])])
 
 
 def test_an_app_appears_once() -> None:
     with pytest.raises(InvalidInput, match="twice"):
-        render(WEB, WEB)
+        validate_routes([WEB, WEB])
 
 
 def test_base_domain_is_validated_too() -> None:
     with pytest.raises(InvalidName):
-        render(WEB, base_domain="localhost; evil")
+        render(base_domain="localhost; evil")
