@@ -8,6 +8,7 @@ with the reason `make test` recorded when it tried to bring the cluster up.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
@@ -28,6 +29,7 @@ from tests.e2e.harness import (
     cluster_unavailable,
     free_port,
 )
+from tests.pebble import running_pebble
 
 from xae.builder.jail import remove_plane_jail
 from xae.runtime.docker.hostwall import HostWall
@@ -49,50 +51,59 @@ def plane(
     if backend == "kubernetes" and (reason := cluster_unavailable()):
         pytest.skip(f"kubernetes backend not tested: {reason}")
     state = tmp_path_factory.mktemp(f"xae-e2e-{backend}")
-    api_port, router_port = free_port(), free_port()
-    name = f"e2e{secrets.token_hex(2)}"
-    env = {
-        **os.environ,
-        "XAE_STATE_DIR": str(state / "state"),
-        "XAE_API_PORT": str(api_port),
-        "XAE_ROUTER_PORT": str(router_port),
-        "XAE_TLS_PORT": str(free_port()),
-        "XAE_PLANE": name,
-        "XAE_BACKEND": backend,
-        "XAE_DRAIN_SECONDS": "3",
-        "XDG_CONFIG_HOME": str(state / "config"),
-        "NO_COLOR": "1",
-        "COLUMNS": "200",
-    }
-    if backend == "kubernetes":
-        env |= {"XAE_KUBECONFIG": str(K8S_KUBECONFIG), "XAE_REGISTRY": K8S_REGISTRY}
-        remove_stale_e2e_namespaces()
-    env.pop("XAE_TOKEN", None)
-    env.pop("XAE_API_URL", None)
-    p = Plane(
-        env=env,
-        state_dir=state / "state",
-        api_port=api_port,
-        router_port=router_port,
-        backend=backend,
-        name=name,
-    )
-    p.admin("start")
-    p.admin("bootstrap")
-    try:
-        yield p
-    finally:
-        for app in p.apps:
-            p.xae("apps:destroy", app, "--confirm", app, check=False)
-        subprocess.run([str(BIN / "xae-admin"), "stop"], env=env, capture_output=True, timeout=60)
-        client = docker.from_env(version="auto")
+    with contextlib.ExitStack() as stack:
+        api_port, router_port, tls_port = free_port(), free_port(), free_port()
+        name = f"e2e{secrets.token_hex(2)}"
+        # An ACME CA whose HTTP-01 checks reach this plane's router (tests/e2e/test_tls.py).
+        acme = stack.enter_context(running_pebble(state / "pebble", router_port))
+        env = {
+            **os.environ,
+            "XAE_STATE_DIR": str(state / "state"),
+            "XAE_API_PORT": str(api_port),
+            "XAE_ROUTER_PORT": str(router_port),
+            "XAE_TLS_PORT": str(tls_port),
+            "XAE_ACME_DIRECTORY": acme.directory_url,
+            "XAE_ACME_CA_BUNDLE": str(acme.ca_file),
+            "XAE_PLANE": name,
+            "XAE_BACKEND": backend,
+            "XAE_DRAIN_SECONDS": "3",
+            "XDG_CONFIG_HOME": str(state / "config"),
+            "NO_COLOR": "1",
+            "COLUMNS": "200",
+        }
+        if backend == "kubernetes":
+            env |= {"XAE_KUBECONFIG": str(K8S_KUBECONFIG), "XAE_REGISTRY": K8S_REGISTRY}
+            remove_stale_e2e_namespaces()
+        env.pop("XAE_TOKEN", None)
+        env.pop("XAE_API_URL", None)
+        p = Plane(
+            env=env,
+            state_dir=state / "state",
+            api_port=api_port,
+            router_port=router_port,
+            backend=backend,
+            name=name,
+            tls_port=tls_port,
+            acme=acme,
+        )
+        p.admin("start")
+        p.admin("bootstrap")
         try:
-            remove_plane_jail(client, name)  # the plane's build network and firewall
+            yield p
         finally:
-            client.close()
-            HostWall.for_plane(name, []).remove()  # the app networks' firewall chains
-        if not os.environ.get("XAE_E2E_KEEP"):  # set it to read the plane's logs afterwards
-            shutil.rmtree(state, ignore_errors=True)
+            for app in p.apps:
+                p.xae("apps:destroy", app, "--confirm", app, check=False)
+            subprocess.run(
+                [str(BIN / "xae-admin"), "stop"], env=env, capture_output=True, timeout=60
+            )
+            client = docker.from_env(version="auto")
+            try:
+                remove_plane_jail(client, name)  # the plane's build network and firewall
+            finally:
+                client.close()
+                HostWall.for_plane(name, []).remove()  # the app networks' firewall chains
+            if not os.environ.get("XAE_E2E_KEEP"):  # set it to read the plane's logs afterwards
+                shutil.rmtree(state, ignore_errors=True)
 
 
 def remove_stale_e2e_namespaces() -> None:

@@ -21,6 +21,7 @@ from typing import Any
 
 import httpx
 import pytest
+from tests.pebble import Pebble
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -79,6 +80,9 @@ class Plane:
     backend: str = "docker"
     name: str = "e2e"
     apps: list[str] = field(default_factory=list)
+    tls_port: int = 0
+    acme: Pebble | None = None
+    """The ACME CA the plane is configured with (`XAE_ACME_DIRECTORY`)."""
 
     def xae(
         self, *args: str, check: bool = True, timeout: float = 600, input: str | None = None

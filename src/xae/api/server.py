@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import errno
 import faulthandler
+import functools
 import logging
 import signal
 import socket
+import threading
 
 import uvicorn
 
@@ -18,6 +20,8 @@ from xae.api.app import create_app
 from xae.api.statedir import restrict_umask, secure_state_dir
 from xae.config import Settings
 from xae.control.acme import Renewer
+from xae.control.certificates import push_certificates
+from xae.control.formation import wake_from_zero
 from xae.control.health import Prober, probe_client
 from xae.control.platform import Platform
 from xae.control.reconciler import Reconciler
@@ -101,6 +105,20 @@ def build_platform(settings: Settings) -> Platform:
     return platform
 
 
+def wake_in_background(platform: Platform, app: str) -> None:
+    """The router holds a request for `app`, which has no instance: start one (in its own
+    thread: the start takes seconds, and other apps' wake calls must not wait for it)."""
+
+    def wake() -> None:
+        try:
+            if wake_from_zero(platform, app):
+                log.info("woke %s: a request is waiting for it", app)
+        except Exception:
+            log.exception("waking %s failed", app)
+
+    threading.Thread(target=wake, name=f"wake-{app}", daemon=True).start()
+
+
 def serve(settings: Settings) -> None:
     # A fatal signal or a hang leaves the threads' tracebacks in the log (SIGUSR1 on demand).
     faulthandler.enable()
@@ -121,6 +139,9 @@ def serve(settings: Settings) -> None:
     reconciler.warm_start()
     log.info("starting the router")
     platform.router.start()
+    push_certificates(platform)
+    platform.on_certificates_changed = functools.partial(push_certificates, platform)
+    platform.router.on_wake(functools.partial(wake_in_background, platform))
     log.info("starting the reconciler")
     reconciler.start()
     renewer = Renewer(platform)

@@ -269,3 +269,12 @@ def local_ca_info(p: Platform) -> LocalCAView:
             "sudo update-ca-certificates",
         ],
     )
+
+
+def push_certificates(p: Platform) -> None:
+    """Give the router exactly the certificates it should serve now (no-op without HTTPS)."""
+    if not p.settings.tls_port:
+        return
+    with p.db.session() as session:
+        served = served_certificates(session, p.vault, lambda app: app_hosts(p, app), p.local_ca)
+    p.router.set_certificates(served)

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from xae.auth.policy import Principal
 from xae.control.apps import get_app
-from xae.control.audit import record
+from xae.control.audit import SYSTEM, record
 from xae.control.limits import check_cpus, check_instances, check_memory
 from xae.control.platform import Platform
 from xae.errors import InvalidInput
@@ -119,3 +119,25 @@ def restart(
                     row.restart_generation += 1
             record(session, user, "ps.restart", name, app=name, details={"type": process_type})
         p.converge_held(name)
+
+
+def wake_from_zero(p: Platform, name: str) -> bool:
+    """Start one `web` instance of an app marked `scale_from_zero` that has none, because the
+    router holds a request for it (`Router.on_wake`); True if it was woken.
+
+    The router calls this once per wait; an app not marked, already running, or gone is left
+    alone, so a stale or repeated call changes nothing."""
+    with p.change(name):
+        with p.db.session() as session:
+            app = session.scalar(select(App).where(App.name == name))
+            if app is None or not app.scale_from_zero:
+                return False
+            web = session.scalar(
+                select(Formation).where(Formation.app_id == app.id, Formation.process_type == "web")
+            )
+            if web is None or web.quantity > 0:
+                return False
+            web.quantity = 1
+            record(session, SYSTEM, "app.wake", name, app=name, details={"web": 1})
+        p.converge_held(name)
+    return True

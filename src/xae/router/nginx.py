@@ -326,8 +326,18 @@ class NginxRouter:
                 tls_port=self.settings.tls_port,
                 hold_timeout=self.settings.router_hold_timeout,
                 hold_queue=self.settings.router_hold_queue,
+                acme_upstream=self._acme_upstream(),
             )
         )
+
+    def _acme_upstream(self) -> str | None:
+        """Where ACME HTTP-01 checks go: the API, when automatic certificates are on."""
+        if not self.settings.acme_directory:
+            return None
+        host = self.settings.api_host
+        if host in ("0.0.0.0", "", "localhost"):
+            host = "127.0.0.1"
+        return f"{host}:{self.settings.api_port}"
 
     # -- starting ----------------------------------------------------------------------------
 

@@ -45,6 +45,7 @@ MAX_BODY_CAP = "1g"
 default, `xae_router.lua`'s `default_max_body`) is enforced below it from Content-Length."""
 
 _USER = re.compile(r"^[a-z_][a-z0-9_-]{0,31}(?: [a-z_][a-z0-9_-]{0,31})?$")
+_UPSTREAM = re.compile(r"^\d{1,3}(\.\d{1,3}){3}:\d{1,5}$")
 _CONFIG_LINE = re.compile(r"^# xae-router config=([0-9a-f]{16})$", re.MULTILINE)
 _SOCKET_PATH = re.compile(r"^/[A-Za-z0-9._/+-]+$")
 _CONFIG_ID = "@@config-id@@"
@@ -83,6 +84,10 @@ class RenderOptions:
     """Requests held per waking app; more get the 503 page at once."""
     tls_port: int | None = None
     """The HTTPS listener's port (`redirect_https` routes redirect there); None: no HTTPS."""
+    acme_upstream: str | None = None
+    """`ip:port` of the xae API, which answers ACME HTTP-01 checks: with it, the plain-HTTP
+    listener hands `/.well-known/acme-challenge/` on every host there (before any redirect);
+    None (automatic certificates off): apps get that path like any other."""
 
 
 def read_config_id(config_text: str) -> str | None:
@@ -172,12 +177,27 @@ def _app_locations(options: RenderOptions) -> list[str]:
     ]
 
 
+def _acme_location(upstream: str | None) -> list[str]:
+    if upstream is None:
+        return []
+    if not _UPSTREAM.match(upstream):
+        raise ValueError(f"the ACME upstream {upstream!r} is not an ip:port")
+    return [
+        "# ACME HTTP-01 checks of any host go to xae's API (xae.control.acme).",
+        "location ^~ /.well-known/acme-challenge/ {",
+        f"    proxy_pass http://{upstream};",
+        "    proxy_set_header Host $host;",
+        "}",
+    ]
+
+
 def _public_server(options: RenderOptions, listen: str) -> list[str]:
     return [
         "# Every host: the Lua module maps it to an app (or the 404/503 page).",
         "server {",
         f"    listen {listen} default_server backlog=4096;",
         "    server_name _;",
+        *_indent(_acme_location(options.acme_upstream), 1),
         *_indent(_app_locations(options), 1),
         "}",
     ]

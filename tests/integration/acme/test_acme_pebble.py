@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from tests.integration.acme.conftest import CHALLENGE_PREFIX, Pebble
+from tests.integration.acme.conftest import CHALLENGE_PREFIX, PebbleWithResponder
 
 from xae.errors import InvalidInput
 from xae.router.acme import AcmeClient, AcmeFailure, renewal_due
@@ -16,7 +16,7 @@ from xae.router.acme import AcmeClient, AcmeFailure, renewal_due
 pytestmark = pytest.mark.integration
 
 
-def client_for(pebble: Pebble, state: Path) -> AcmeClient:
+def client_for(pebble: PebbleWithResponder, state: Path) -> AcmeClient:
     return AcmeClient(
         pebble.directory_url,
         state / "acme" / "account.pem",
@@ -25,7 +25,9 @@ def client_for(pebble: Pebble, state: Path) -> AcmeClient:
     )
 
 
-def test_a_certificate_is_issued_for_names_proven_over_http(pebble: Pebble, tmp_path: Path) -> None:
+def test_a_certificate_is_issued_for_names_proven_over_http(
+    pebble: PebbleWithResponder, tmp_path: Path
+) -> None:
     names = ["shop.xae-acme.test", "www.shop.xae-acme.test"]
     issued = client_for(pebble, tmp_path).issue(names, pebble.responder)
 
@@ -38,7 +40,7 @@ def test_a_certificate_is_issued_for_names_proven_over_http(pebble: Pebble, tmp_
     assert key.public_key() == leaf.public_key()
     assert len(chain) >= 2
     leaf.verify_directly_issued_by(chain[1])
-    root_names = {root.subject for root in pebble.issuing_roots()}
+    root_names = {root.subject for root in pebble.ca.issuing_roots()}
     assert chain[-1].issuer in root_names
     assert issued.not_before <= datetime.now(UTC) < issued.not_after
     # The CA really asked for each token over HTTP, and none is left published.
@@ -57,7 +59,7 @@ def test_a_certificate_is_issued_for_names_proven_over_http(pebble: Pebble, tmp_
 
 
 def test_an_unproven_name_fails_clearly_and_withdraws_its_token(
-    pebble: Pebble, tmp_path: Path
+    pebble: PebbleWithResponder, tmp_path: Path
 ) -> None:
     class Silent:
         """Publishes nothing where the CA looks: the check must fail."""
@@ -80,7 +82,9 @@ def test_an_unproven_name_fails_clearly_and_withdraws_its_token(
     assert silent.live == set()
 
 
-def test_wildcards_are_refused_before_any_order(pebble: Pebble, tmp_path: Path) -> None:
+def test_wildcards_are_refused_before_any_order(
+    pebble: PebbleWithResponder, tmp_path: Path
+) -> None:
     with pytest.raises(InvalidInput, match="certs:add"):
         client_for(pebble, tmp_path).issue(["*.xae-acme.test"], pebble.responder)
     assert pebble.responder.asked == []
