@@ -145,7 +145,13 @@ def running_pebble(directory: Path, http_port: int) -> Iterator[Pebble]:
         }
     }
     (directory / "pebble.json").write_text(json.dumps(config))
-    env = {**os.environ, "PEBBLE_VA_NOSLEEP": "1", "PEBBLE_WFE_NONCEREJECT": "0"}
+    # No reuse of recent authorizations: every order proves its names over HTTP again.
+    env = {
+        **os.environ,
+        "PEBBLE_VA_NOSLEEP": "1",
+        "PEBBLE_WFE_NONCEREJECT": "0",
+        "PEBBLE_AUTHZREUSE": "0",
+    }
     result = Pebble(
         directory_url=f"https://127.0.0.1:{acme_port}/dir",
         ca_file=ca_file,
