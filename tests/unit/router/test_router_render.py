@@ -17,7 +17,9 @@ from xae.router.render import (
     LOG_FORMAT,
     ROUTES_PATH,
     STATUS_PATH,
+    STREAM_LOCATION,
     RenderOptions,
+    lua_source,
     read_config_id,
     render_config,
 )
@@ -254,3 +256,24 @@ def test_an_app_appears_once() -> None:
 def test_base_domain_is_validated_too() -> None:
     with pytest.raises(InvalidName):
         render(base_domain="localhost; evil")
+
+
+def test_event_streams_are_passed_on_unbuffered_and_everything_else_buffered() -> None:
+    config = render(tls_port=8443)
+    for server in (block(config, "server {\n        listen 0.0.0.0:8080"),
+                   block(config, "server {\n        listen 0.0.0.0:8443")):  # fmt: skip
+        buffered = block(server, "location / ")
+        assert 'require("xae_router").access(false)' in buffered
+        assert "proxy_buffering" not in buffered
+        streaming = block(server, f"location {STREAM_LOCATION} ")
+        assert 'require("xae_router").access(true)' in streaming
+        assert "proxy_buffering off;" in streaming
+        assert "proxy_pass http://xae_balancer;" in streaming
+        assert "error_page 503 /__xae/no_instances.$xae_page_ext;" in streaming
+    assert f'ngx.exec("{STREAM_LOCATION}")' in lua_source()
+
+
+def test_the_clients_forwarding_claims_are_dropped() -> None:
+    config = render()
+    for header in ("Forwarded", "X-Forwarded-Ssl", "X-Forwarded-Scheme"):
+        assert f'proxy_set_header {header} "";' in config
