@@ -173,6 +173,8 @@ def _app_locations(options: RenderOptions) -> list[str]:
             "    error_page 404 /__xae/not_found.$xae_page_ext;",
             "    error_page 503 /__xae/no_instances.$xae_page_ext;",
             "    error_page 502 /__xae/bad_gateway.$xae_page_ext;",
+            "    error_page 413 /__xae/too_large.$xae_page_ext;",
+            "    error_page 504 /__xae/timed_out.$xae_page_ext;",
             "}",
         ]
 
@@ -186,6 +188,8 @@ def _app_locations(options: RenderOptions) -> list[str]:
         *_page_locations("not_found", pages.not_found(options.base_domain)),
         *_page_locations("no_instances", pages.no_instances("${xae_app}")),
         *_page_locations("bad_gateway", pages.bad_gateway("${xae_app}")),
+        *_page_locations("too_large", pages.too_large("${xae_app}")),
+        *_page_locations("timed_out", pages.timed_out("${xae_app}")),
     ]
 
 

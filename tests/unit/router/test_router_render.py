@@ -269,7 +269,10 @@ def test_event_streams_are_passed_on_unbuffered_and_everything_else_buffered() -
         assert 'require("xae_router").access(true)' in streaming
         assert "proxy_buffering off;" in streaming
         assert "proxy_pass http://xae_balancer;" in streaming
-        assert "error_page 503 /__xae/no_instances.$xae_page_ext;" in streaming
+        for location in (buffered, streaming):
+            for status, page in ((404, "not_found"), (503, "no_instances"), (502, "bad_gateway"),
+                                 (413, "too_large"), (504, "timed_out")):  # fmt: skip
+                assert f"error_page {status} /__xae/{page}.$xae_page_ext;" in location
     assert f'ngx.exec("{STREAM_LOCATION}")' in lua_source()
 
 
@@ -277,3 +280,13 @@ def test_the_clients_forwarding_claims_are_dropped() -> None:
     config = render()
     for header in ("Forwarded", "X-Forwarded-Ssl", "X-Forwarded-Scheme"):
         assert f'proxy_set_header {header} "";' in config
+
+
+def test_the_limit_pages_say_which_setting_to_change() -> None:
+    config = render()
+    too_large = block(config, "location = /__xae/too_large.txt")
+    assert "return 413" in too_large
+    assert "xae apps:update --max-body 50M --app ${xae_app}" in too_large
+    timed_out = block(config, "location = /__xae/timed_out.html")
+    assert "return 504" in timed_out
+    assert "xae apps:update --read-timeout 120 --app ${xae_app}" in timed_out
