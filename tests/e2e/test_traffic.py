@@ -290,7 +290,8 @@ def test_the_access_log_and_the_routers_own_pages(plane: Plane, traffic: str) ->
     entry = access_entry(plane, "log-ok-1")
     assert entry["app"] == traffic
     assert entry["status"] == 200
-    assert re.fullmatch(r"v\d+", entry["release"]), entry
+    if plane.backend == "docker":  # the endpoint watch of kubernetes does not name releases
+        assert re.fullmatch(r"v\d+", entry["release"]), entry
     assert re.fullmatch(r"\d{1,3}(\.\d{1,3}){3}:\d+", entry["upstream_addr"]), entry
     assert entry["bytes"] == len(response.content)
     assert isinstance(entry["request_time"], float | int)
@@ -343,22 +344,26 @@ def test_an_apps_body_size_and_read_timeout_limits(plane: Plane, traffic: str) -
             router_url(plane, "/upload"), headers={"Host": host}, content=body, timeout=30
         )
 
-    def slow(seconds: int) -> tuple[int, float]:
+    def slow(seconds: int) -> tuple[httpx.Response, float]:
         start = time.monotonic()
         response = httpx.get(
             router_url(plane, f"/slow?s={seconds}"), headers={"Host": host}, timeout=30
         )
-        return response.status_code, time.monotonic() - start
+        return response, time.monotonic() - start
 
     assert upload(big).text == f"received {len(big)} bytes\n"
     plane.xae("apps:update", "--max-body", "1M", "--read-timeout", "2", "--app", traffic)
     try:
         wait_for(lambda: upload(big).status_code == 413, 15, "the 2 MiB upload to get 413")
+        refused = upload(big)
+        assert f"413: the request body is larger than app {traffic} accepts." in refused.text
+        assert f"xae apps:update --max-body 50M --app {traffic}" in refused.text
         assert upload(small).text == f"received {len(small)} bytes\n"
-        status, took = slow(5)
-        assert status == 504
+        response, took = slow(5)
+        assert response.status_code == 504
         assert 1.5 < took < 3.5, took
+        assert f"504: app {traffic} did not answer in time." in response.text
     finally:
         plane.xae("apps:update", "--max-body", "default", "--read-timeout", "0", "--app", traffic)
     wait_for(lambda: upload(big).status_code == 200, 15, "the default body limit again")
-    assert slow(3)[0] == 200
+    assert slow(3)[0].status_code == 200
