@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 from xae.control.health import HealthTracker, Probe, Prober
-from xae.control.routes import RouteTable
+from xae.control.routes import RouteTable, release_name
 from xae.control.strategy import AppLocks
 from xae.domain.health import check_label, gate_failure
 from xae.domain.policy import LOG_TAIL
@@ -74,7 +74,7 @@ class InstanceStrategy:
         return {i.app for i in self.runtime.list_instances()} | set(self.routes.apps())
 
     def warm_start(self, plans: dict[str, AppPlan | None]) -> None:
-        by_app: dict[str, list[str]] = {name: [] for name in plans}
+        by_app: dict[str, list[Instance]] = {name: [] for name in plans}
         for instance in self.runtime.list_instances():
             plan = plans.get(instance.app)
             if plan is None or instance.process != "web" or not instance.running:
@@ -83,9 +83,11 @@ class InstanceStrategy:
                 instance, plan.health
             ):
                 self.health.mark(instance.id, True)
-                by_app[instance.app].append(f"{instance.address}:{instance.port}")
-        for name, upstreams in by_app.items():
-            self.routes.seed(name, upstreams)
+                by_app[instance.app].append(instance)
+        for name, web in by_app.items():
+            self.routes.seed(
+                name, [f"{i.address}:{i.port}" for i in web], release_name(i.release for i in web)
+            )
 
     def start(self) -> None:
         return None
@@ -122,7 +124,11 @@ class InstanceStrategy:
             for proc in plan.processes:
                 current[proc.process] = self._ensure_process(plan, proc, live, started, progress)
             web = [i for i in current.get("web", []) if i.running and self._known_healthy(i, plan)]
-            self.routes.set(plan.app, [f"{i.address}:{i.port}" for i in web])
+            self.routes.set(
+                plan.app,
+                [f"{i.address}:{i.port}" for i in web],
+                release_name(i.release for i in web),
+            )
         except BaseException:
             # Nothing this pass started may outlive its failure, whatever failed (a refused
             # start, a failed gate, a probe or router error): the old instances are untouched.

@@ -15,7 +15,7 @@ store's side calls `refresh(app)`.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from xae.router.base import Route, Router
@@ -35,6 +35,13 @@ class AppRouting:
 
 RoutingLookup = Callable[[str], AppRouting]
 """The store's routing of an app by name; an unknown app gets the defaults."""
+
+
+def release_name(releases: Iterable[int]) -> str:
+    """The release web instances run, as the access log names it (`v8`); "" when they run
+    several (mid-rollout: which one a request reached is not known here) or none."""
+    distinct = set(releases)
+    return f"v{distinct.pop()}" if len(distinct) == 1 else ""
 
 
 def _defaults(app: str) -> AppRouting:
@@ -62,12 +69,13 @@ class RouteTable:
     def host_for(self, app: str) -> str:
         return f"{app}.{self._base_domain}"
 
-    def _route(self, app: str, upstreams: list[str]) -> Route:
+    def _route(self, app: str, upstreams: list[str], release: str = "") -> Route:
         routing = self._lookup(app)
         return Route(
             app=app,
             hosts=[self.host_for(app), *routing.domains],
             upstreams=sorted(upstreams),
+            release=release,
             wake=routing.wake,
             redirect_https=routing.redirect_https,
             max_body=routing.max_body,
@@ -79,11 +87,15 @@ class RouteTable:
         with self._lock:
             if app not in self._routes:
                 return
-        self.set(app, self.upstreams(app))
+            release = self._routes[app].release
+        self.set(app, self.upstreams(app), release)
 
-    def set(self, app: str, upstreams: list[str]) -> None:
-        """Route `app` to exactly `upstreams` and return once the router serves that."""
-        route = self._route(app, upstreams)
+    def set(self, app: str, upstreams: list[str], release: str = "") -> None:
+        """Route `app` to exactly `upstreams` and return once the router serves that.
+
+        `release` names what `upstreams` run (`v8`) for the router's access log; "" when
+        they do not all run one release (mid-rollout) or nobody knows."""
+        route = self._route(app, upstreams, release)
         with self._lock:
             previous = self._routes.get(app)
             if previous == route:
@@ -122,11 +134,11 @@ class RouteTable:
                 self._routes = previous
                 raise
 
-    def seed(self, app: str, upstreams: list[str]) -> None:
+    def seed(self, app: str, upstreams: list[str], release: str = "") -> None:
         """Record a route without applying it: used at start-up so the first apply already
         carries every app that was serving before xae restarted."""
         with self._lock:
-            self._routes[app] = self._route(app, upstreams)
+            self._routes[app] = self._route(app, upstreams, release)
 
     def drop(self, app: str) -> None:
         with self._lock:

@@ -1,4 +1,5 @@
-"""The pages the router itself answers with: unknown host (404), no instances (503), app down (502).
+"""The router's own pages: unknown host (404), no instances (503), app down (502), a body over
+the app's limit (413), no answer within the app's read timeout (504).
 
 These are the first thing a user sees when a deploy is missing or broken, so each says what is
 wrong and the command that fixes it. Browsers get HTML, curl and scripts get two lines of text
@@ -101,5 +102,46 @@ def bad_gateway(app: str) -> Page:
         text=(
             f"502: app {app} did not answer.\n"
             f"See `xae logs --app {app}` and `xae ps --app {app}`.\n"
+        ),
+    )
+
+
+def too_large(app: str) -> Page:
+    """For a request body over the app's limit (`--max-body`, or the router's default)."""
+    name = html.escape(app)
+    return Page(
+        status=413,
+        html=_html(
+            f"{name}: request too large",
+            f"The request body is larger than app <code>{name}</code> accepts",
+            "<p>Send a smaller body, or raise the app's limit:</p>\n"
+            f"<pre><code>xae apps:update --max-body 50M --app {name}</code></pre>",
+            413,
+        ),
+        text=(
+            f"413: the request body is larger than app {app} accepts.\n"
+            f"Send a smaller body, or raise the limit with "
+            f"`xae apps:update --max-body 50M --app {app}`.\n"
+        ),
+    )
+
+
+def timed_out(app: str) -> Page:
+    """For an app that did not answer within its read timeout (`--read-timeout`)."""
+    name = html.escape(app)
+    return Page(
+        status=504,
+        html=_html(
+            f"{name}: no answer in time",
+            f"App <code>{name}</code> did not answer in time",
+            "<p>It took longer than its read timeout to send a response.</p>\n"
+            f"<pre><code>xae logs --app {name}\n"
+            f"xae apps:update --read-timeout 120 --app {name}</code></pre>",
+            504,
+        ),
+        text=(
+            f"504: app {app} did not answer in time.\n"
+            f"See `xae logs --app {app}`; to wait longer, run "
+            f"`xae apps:update --read-timeout 120 --app {app}`.\n"
         ),
     )

@@ -27,6 +27,7 @@ CONFIG_PATH = "/__xae/config"
 ROUTES_PATH = "/__xae/routes"
 WAKE_PATH = "/__xae/wake"
 CERTIFICATES_PATH = "/__xae/certificates"
+STREAM_LOCATION = "@xae_stream"
 """xae's own endpoints. They are served only on the internal unix socket, never on the public
 listener: the generation of the routing table, nginx's counters, the id of the config nginx
 runs (to see a reload in effect), the routing table itself (GET to read, POST to change), and
@@ -160,20 +161,35 @@ def _internal_server(options: RenderOptions) -> list[str]:
 def _app_locations(options: RenderOptions) -> list[str]:
     # `$xae_app` is set in `location /` (not per server): an error page is an internal
     # redirect, which runs the server's rewrite phase again but keeps the variables' values.
+    def proxied(opener: str, streaming: bool) -> list[str]:
+        return [
+            f"{opener} {{",
+            '    set $xae_app "-";',
+            '    set $xae_release "-";',
+            f'    access_by_lua_block {{ require("xae_router").access({str(streaming).lower()}) }}',
+            '    header_filter_by_lua_block { require("xae_router").header_filter() }',
+            "    proxy_pass http://xae_balancer;",
+            *(["    proxy_buffering off;"] if streaming else []),
+            "    error_page 404 /__xae/not_found.$xae_page_ext;",
+            "    error_page 503 /__xae/no_instances.$xae_page_ext;",
+            "    error_page 502 /__xae/bad_gateway.$xae_page_ext;",
+            "    error_page 413 /__xae/too_large.$xae_page_ext;",
+            "    error_page 504 /__xae/timed_out.$xae_page_ext;",
+            "}",
+        ]
+
+    # Responses are buffered (a slow client never holds an app's worker), except a request
+    # that asks for an event stream: `access` sends it to `@xae_stream`, which passes each
+    # event on as it comes. Any other response streams when the app says
+    # `X-Accel-Buffering: no`.
     return [
-        "location / {",
-        '    set $xae_app "-";',
-        '    set $xae_release "-";',
-        '    access_by_lua_block { require("xae_router").access() }',
-        '    header_filter_by_lua_block { require("xae_router").header_filter() }',
-        "    proxy_pass http://xae_balancer;",
-        "    error_page 404 /__xae/not_found.$xae_page_ext;",
-        "    error_page 503 /__xae/no_instances.$xae_page_ext;",
-        "    error_page 502 /__xae/bad_gateway.$xae_page_ext;",
-        "}",
+        *proxied("location /", streaming=False),
+        *proxied(f"location {STREAM_LOCATION}", streaming=True),
         *_page_locations("not_found", pages.not_found(options.base_domain)),
         *_page_locations("no_instances", pages.no_instances("${xae_app}")),
         *_page_locations("bad_gateway", pages.bad_gateway("${xae_app}")),
+        *_page_locations("too_large", pages.too_large("${xae_app}")),
+        *_page_locations("timed_out", pages.timed_out("${xae_app}")),
     ]
 
 
@@ -333,11 +349,15 @@ def render_config(options: RenderOptions) -> str:
         "proxy_set_header Connection $xae_connection;",
         "proxy_set_header Host $http_host;",
         "proxy_set_header X-Real-IP $remote_addr;",
-        "# The client's own X-Forwarded-* are not trusted: the router is the edge.",
+        "# The client's own X-Forwarded-* (and Forwarded, and the scheme hints some frameworks",
+        "# read) are not trusted: the router is the edge.",
         "proxy_set_header X-Forwarded-For $remote_addr;",
         "proxy_set_header X-Forwarded-Proto $scheme;",
         "proxy_set_header X-Forwarded-Host $http_host;",
         "proxy_set_header X-Forwarded-Port $server_port;",
+        'proxy_set_header Forwarded "";',
+        'proxy_set_header X-Forwarded-Ssl "";',
+        'proxy_set_header X-Forwarded-Scheme "";',
         "proxy_set_header X-Request-ID $xae_request_id;",
         "proxy_connect_timeout 5s;",
         "proxy_send_timeout 60s;",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from tests.unit.fakes import FakeRouter
 
-from xae.control.routes import RouteTable
+from xae.control.routes import RouteTable, release_name
 from xae.errors import RouterFailure
 from xae.router.base import Route
 
@@ -60,3 +60,16 @@ def test_a_refused_update_leaves_the_table_as_the_router_serves_it() -> None:
     router.fail = False
     table.set("web", ["10.0.0.3:80"])
     assert router.served() == {"web": ["10.0.0.3:80"]}
+
+
+def test_the_route_names_the_release_its_instances_run_for_the_access_log() -> None:
+    assert release_name([8, 8]) == "v8"
+    assert release_name([7, 8]) == ""  # mid-rollout: which one served is not known here
+    assert release_name([]) == ""
+    router = FakeRouter()
+    table = RouteTable(router, "localhost")
+    table.set("web", ["10.0.0.2:80"], release_name([3]))
+    table.set("web", ["10.0.0.2:80", "10.0.0.3:80"], release_name([3, 3]))
+    table.refresh("web")  # a settings change keeps the release
+    [changed] = router.updates[-1][0]
+    assert (changed.upstreams, changed.release) == (["10.0.0.2:80", "10.0.0.3:80"], "v3")

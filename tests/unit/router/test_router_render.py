@@ -17,7 +17,9 @@ from xae.router.render import (
     LOG_FORMAT,
     ROUTES_PATH,
     STATUS_PATH,
+    STREAM_LOCATION,
     RenderOptions,
+    lua_source,
     read_config_id,
     render_config,
 )
@@ -254,3 +256,37 @@ def test_an_app_appears_once() -> None:
 def test_base_domain_is_validated_too() -> None:
     with pytest.raises(InvalidName):
         render(base_domain="localhost; evil")
+
+
+def test_event_streams_are_passed_on_unbuffered_and_everything_else_buffered() -> None:
+    config = render(tls_port=8443)
+    for server in (block(config, "server {\n        listen 0.0.0.0:8080"),
+                   block(config, "server {\n        listen 0.0.0.0:8443")):  # fmt: skip
+        buffered = block(server, "location / ")
+        assert 'require("xae_router").access(false)' in buffered
+        assert "proxy_buffering" not in buffered
+        streaming = block(server, f"location {STREAM_LOCATION} ")
+        assert 'require("xae_router").access(true)' in streaming
+        assert "proxy_buffering off;" in streaming
+        assert "proxy_pass http://xae_balancer;" in streaming
+        for location in (buffered, streaming):
+            for status, page in ((404, "not_found"), (503, "no_instances"), (502, "bad_gateway"),
+                                 (413, "too_large"), (504, "timed_out")):  # fmt: skip
+                assert f"error_page {status} /__xae/{page}.$xae_page_ext;" in location
+    assert f'ngx.exec("{STREAM_LOCATION}")' in lua_source()
+
+
+def test_the_clients_forwarding_claims_are_dropped() -> None:
+    config = render()
+    for header in ("Forwarded", "X-Forwarded-Ssl", "X-Forwarded-Scheme"):
+        assert f'proxy_set_header {header} "";' in config
+
+
+def test_the_limit_pages_say_which_setting_to_change() -> None:
+    config = render()
+    too_large = block(config, "location = /__xae/too_large.txt")
+    assert "return 413" in too_large
+    assert "xae apps:update --max-body 50M --app ${xae_app}" in too_large
+    timed_out = block(config, "location = /__xae/timed_out.html")
+    assert "return 504" in timed_out
+    assert "xae apps:update --read-timeout 120 --app ${xae_app}" in timed_out

@@ -213,7 +213,15 @@ local function hold(app, ctx)
   return nil
 end
 
-function M.access()
+-- `streaming`: in the unbuffered location already. A request asking for an event stream (as
+-- every EventSource does) goes there, so each event reaches the client as the app sends it.
+function M.access(streaming)
+  if not streaming then
+    local accept = ngx.var.http_accept
+    if accept and find(string.lower(accept), "text/event-stream", 1, true) then
+      return ngx.exec("@xae_stream")
+    end
+  end
   local host = ngx.var.host
   local app, e = lookup(host)
   if not e then return ngx.exit(404) end
