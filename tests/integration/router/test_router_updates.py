@@ -135,14 +135,24 @@ def test_an_update_keeps_other_apps_and_moves_a_host_between_apps(
     assert [r.app for r in router.current_routes()] == ["two"]
 
 
-def test_wildcard_hosts_match_one_level(
+def test_a_wildcard_covers_every_depth_and_the_nearest_one_wins(
     router: NginxRouter, backend: StartBackend, get: Get
 ) -> None:
-    web = backend("web")
-    router.update([Route("web", ["web.localhost", "*.example.com"], [web.address])], [])
+    web, api = backend("web"), backend("api", "127.0.0.3")
+    router.update(
+        [
+            Route("web", ["web.localhost", "*.example.com"], [web.address]),
+            Route("api", ["api.localhost", "*.api.example.com"], [api.address]),
+        ],
+        [],
+    )
     assert get("www.example.com").json()["name"] == "web"
+    assert get("a.b.example.com").json()["name"] == "web"
+    assert get("v1.api.example.com").json()["name"] == "api"
+    assert get("x.v1.api.example.com").json()["name"] == "api"
+    assert get("api.example.com").json()["name"] == "web"  # `*.api...` needs a label before
     assert get("example.com").status == 404
-    assert get("a.b.example.com").status == 404
+    assert get("example.org").status == 404
 
 
 def _post(router: NginxRouter, body: bytes) -> tuple[int, str]:

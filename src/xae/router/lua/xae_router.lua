@@ -123,11 +123,15 @@ local function entry_of(app, raw)
   return e
 end
 
+-- The exact host, else the nearest wildcard above it: `*.example.com` covers `a.example.com`
+-- and `a.b.example.com`, and `*.b.example.com` wins over it for `a.b.example.com` (a
+-- certificate's wildcard, below, covers one level only, as TLS clients check it).
 local function lookup(host)
   local app = routes:get("host:" .. host)
-  if not app then
-    local dot = find(host, ".", 1, true)
-    if dot then app = routes:get("host:*" .. sub(host, dot)) end
+  local dot = find(host, ".", 1, true)
+  while not app and dot do
+    app = routes:get("host:*" .. sub(host, dot))
+    dot = find(host, ".", dot + 1, true)
   end
   if not app then return nil end
   local raw = routes:get("app:" .. app)
