@@ -20,13 +20,14 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 from xae.control.health import HealthTracker, Probe, Prober
-from xae.control.routes import RouteTable
+from xae.control.routes import RouteTable, Split
 from xae.control.strategy import AppLocks
 from xae.domain.health import check_label, gate_failure
 from xae.domain.policy import LOG_TAIL
 from xae.domain.states import InstanceState
 from xae.errors import DeployFailed, RuntimeFailure
-from xae.runtime.base import AppPlan, Instance, ProcessPlan, Progress, Runtime
+from xae.router.base import Backend
+from xae.runtime.base import AppPlan, Instance, ProcessPlan, Progress, Runtime, SplitPlan
 
 DEAD_STATES = frozenset({InstanceState.EXITED, InstanceState.DEAD, InstanceState.CREATED})
 MAX_PARALLEL = 16
@@ -54,6 +55,19 @@ def _each(app: str, fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
     return [future.result() for future in futures]
 
 
+def split_route(split: SplitPlan, by_release: dict[int, list[str]]) -> Split:
+    """The router's side of `split`: one backend per release with a weight, holding that
+    release's healthy web instances (`by_release`)."""
+    return Split(
+        tuple(
+            Backend(f"v{release}", weight, sorted(by_release.get(release, [])))
+            for release, weight in split.weights
+            if weight > 0
+        ),
+        split.sticky,
+    )
+
+
 class InstanceStrategy:
     """`Strategy` for a `Runtime`: xae starts, health-gates, routes and drains each instance."""
 
@@ -74,7 +88,7 @@ class InstanceStrategy:
         return {i.app for i in self.runtime.list_instances()} | set(self.routes.apps())
 
     def warm_start(self, plans: dict[str, AppPlan | None]) -> None:
-        by_app: dict[str, list[str]] = {name: [] for name in plans}
+        by_app: dict[str, dict[int, list[str]]] = {name: {} for name in plans}
         for instance in self.runtime.list_instances():
             plan = plans.get(instance.app)
             if plan is None or instance.process != "web" or not instance.running:
@@ -83,9 +97,13 @@ class InstanceStrategy:
                 instance, plan.health
             ):
                 self.health.mark(instance.id, True)
-                by_app[instance.app].append(f"{instance.address}:{instance.port}")
-        for name, upstreams in by_app.items():
-            self.routes.seed(name, upstreams)
+                address = f"{instance.address}:{instance.port}"
+                by_app[instance.app].setdefault(instance.release, []).append(address)
+        for name, by_release in by_app.items():
+            plan = plans.get(name)
+            upstreams = by_release.get(plan.release, []) if plan else []
+            split = split_route(plan.split, by_release) if plan and plan.split else None
+            self.routes.seed(name, upstreams, split)
 
     def start(self) -> None:
         return None
@@ -117,19 +135,29 @@ class InstanceStrategy:
         live = [i for i in instances if i.state not in DEAD_STATES]
 
         current: dict[str, list[Instance]] = {}
+        others: dict[int, list[Instance]] = {}
         started: list[Instance] = []
         try:
             for proc in plan.processes:
                 current[proc.process] = self._ensure_process(plan, proc, live, started, progress)
-            web = [i for i in current.get("web", []) if i.running and self._known_healthy(i, plan)]
-            self.routes.set(plan.app, [f"{i.address}:{i.port}" for i in web])
+            for proc in plan.split.web if plan.split else ():
+                others[proc.spec.release] = self._ensure_process(
+                    plan, proc, live, started, progress
+                )
+            web = self._healthy(current.get("web", []), plan)
+            if plan.split is None:
+                self.routes.set(plan.app, web)
+            else:
+                by_release = {r: self._healthy(group, plan) for r, group in others.items()}
+                by_release[plan.release] = web
+                self.routes.set(plan.app, web, split_route(plan.split, by_release))
         except BaseException:
             # Nothing this pass started may outlive its failure, whatever failed (a refused
             # start, a failed gate, a probe or router error): the old instances are untouched.
             self._remove_started(plan.app, started)
             raise
 
-        wanted = {i.id for group in current.values() for i in group}
+        wanted = {i.id for group in [*current.values(), *others.values()] for i in group}
         stale = [i for i in live if i.id not in wanted]
         if stale:
             progress(f"draining {len(stale)} old instance(s)")
@@ -150,11 +178,11 @@ class InstanceStrategy:
         missing = proc.quantity - len(good)
         if missing == 0:
             return good
-        progress(f"starting {missing} {proc.process} instance(s) of v{plan.release}")
+        progress(f"starting {missing} {proc.process} instance(s) of v{proc.spec.release}")
         new = self._start_many(proc, missing)
         started.extend(new)
         if proc.process == "web":
-            self._gate(plan, new, progress)
+            self._gate(plan, proc.spec.release, new, progress)
             progress(f"{len(new)} new web instance(s) passed the health check")
         return good + new
 
@@ -175,7 +203,9 @@ class InstanceStrategy:
             ) from errors[0]
         return started
 
-    def _gate(self, plan: AppPlan, started: list[Instance], progress: Progress) -> None:
+    def _gate(
+        self, plan: AppPlan, release: int, started: list[Instance], progress: Progress
+    ) -> None:
         check = plan.health
         progress(
             f"waiting for {len(started)} web instance(s) to pass GET {check.path} "
@@ -194,7 +224,7 @@ class InstanceStrategy:
         tail = self._log_tail(instance)
         raise DeployFailed(
             gate_failure(
-                what=f"{len(failed)} new web instance(s) of v{plan.release}",
+                what=f"{len(failed)} new web instance(s) of v{release}",
                 check=check_label(check.path, check.host, check.attempts),
                 saw=result.describe(check),
                 serving=serving,
@@ -224,6 +254,12 @@ class InstanceStrategy:
             if other.id == instance.id:
                 return other.running
         return False
+
+    def _healthy(self, instances: list[Instance], plan: AppPlan) -> list[str]:
+        """`address:port` of those of `instances` that run and pass their health check."""
+        return [
+            f"{i.address}:{i.port}" for i in instances if i.running and self._known_healthy(i, plan)
+        ]
 
     def _known_healthy(self, instance: Instance, plan: AppPlan) -> bool:
         if self.health.get(instance.id):
