@@ -3,6 +3,8 @@ the router is given, and that a bad split or a failed start changes nothing."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from sqlalchemy import select
 from tests.unit.fakes import World, deploy
@@ -34,7 +36,7 @@ def web_by_release(world: World, app: str) -> dict[int, list[str]]:
     return {r: sorted(u) for r, u in out.items()}
 
 
-def stored_split(world: World, app: str) -> object:
+def stored_split(world: World, app: str) -> tuple[Any, bool]:
     with world.db.session() as session:
         row = get_app(session, app)
         return (row.split, row.split_sticky)
