@@ -122,18 +122,27 @@ class RouteTable:
                     self._routes[app] = previous
                 raise
 
-    def set_many(self, changes: dict[str, list[str]], *, known_only: bool = False) -> None:
-        """Apply several apps' upstreams in one router swap (a watch delivers them in bursts).
+    def set_many(
+        self,
+        changes: dict[str, list[str]],
+        *,
+        known_only: bool = False,
+        splits: dict[str, Split] | None = None,
+    ) -> None:
+        """Apply several apps' upstreams in one router swap (a watch delivers them in bursts);
+        an app in `splits` is routed by its split instead.
 
         With `known_only`, apps the table does not have yet are added only when they have
         upstreams, so a late event never resurrects the route of a destroyed app."""
+        splits = splits or {}
         with self._lock:
             previous = dict(self._routes)
             changed: list[Route] = []
             for app, upstreams in changes.items():
-                if known_only and app not in self._routes and not upstreams:
+                split = splits.get(app)
+                if known_only and app not in self._routes and not upstreams and split is None:
                     continue
-                route = self._route(app, upstreams)
+                route = self._route(app, upstreams, split)
                 if previous.get(app) != route:
                     changed.append(route)
                 self._routes[app] = route

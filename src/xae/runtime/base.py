@@ -124,7 +124,10 @@ class AppPlan:
 
 Progress = Callable[[str], None]
 RoutesChanged = Callable[[dict[str, list[str]]], None]
-"""Called with app → ready `address:port`s for every app whose endpoints changed."""
+"""Called with app → ready `address:port`s for every app whose endpoints changed. While an app
+splits its traffic, the ready web instances of each other release of the split come under
+`app/v<N>` (app names never hold a `/`), in the same call as the app's own key; a release
+missing from such a call has none."""
 
 
 @dataclass(frozen=True)
