@@ -57,15 +57,28 @@ def _each(app: str, fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
 
 def split_route(split: SplitPlan, by_release: dict[int, list[str]]) -> Split:
     """The router's side of `split`: one backend per release with a weight, holding that
-    release's healthy web instances (`by_release`)."""
-    return Split(
-        tuple(
-            Backend(f"v{release}", weight, sorted(by_release.get(release, [])))
-            for release, weight in split.weights
-            if weight > 0
-        ),
-        split.sticky,
+    release's healthy web instances (`by_release`).
+
+    A release with no healthy instance right now (one crashed, a pod is being replaced) gets
+    no traffic: its share goes to the others in proportion to theirs, as the router serves
+    only backends that have instances. With none healthy at all, the split has no backend and
+    the route falls back to its plain upstreams."""
+    live = [
+        (release, weight, sorted(by_release[release]))
+        for release, weight in split.weights
+        if weight > 0 and by_release.get(release)
+    ]
+    total = sum(weight for _, weight, _ in live)
+    shares = [weight * 100 // total for _, weight, _ in live] if total else []
+    if shares:
+        # Whole percents that add up to 100: the rounding's remainder to the largest share.
+        largest = max(range(len(shares)), key=lambda i: live[i][1])
+        shares[largest] += 100 - sum(shares)
+    backends = tuple(
+        Backend(f"v{release}", share, upstreams)
+        for (release, _, upstreams), share in zip(live, shares, strict=True)
     )
+    return Split(backends, split.sticky)
 
 
 class InstanceStrategy:

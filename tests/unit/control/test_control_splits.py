@@ -190,3 +190,15 @@ def test_the_plan_of_a_split_names_the_other_releases_web_and_the_weights(
     assert plan.release == 2
     assert plan.split.weights == ((1, 30), (2, 70))
     assert [(p.spec.release, p.spec.image, p.quantity) for p in plan.split.web] == [(1, "img:1", 1)]
+
+
+def test_a_release_without_healthy_instances_gives_its_share_to_the_others() -> None:
+    from xae.control.instances import split_route
+    from xae.runtime.base import SplitPlan
+
+    split = SplitPlan(weights=((1, 50), (2, 30), (3, 20)), sticky=False, web=())
+    both = split_route(split, {1: ["a:1"], 2: [], 3: ["c:1"]})
+    assert [(b.release, b.weight) for b in both.backends] == [("v1", 72), ("v3", 28)]
+    assert split_route(split, {}).backends == ()
+    full = split_route(split, {1: ["a:1"], 2: ["b:1"], 3: ["c:1"]})
+    assert [(b.release, b.weight) for b in full.backends] == [("v1", 50), ("v2", 30), ("v3", 20)]
