@@ -29,7 +29,7 @@ def page(text: str) -> str:
 
 def release_of(response: httpx.Response) -> str:
     assert response.status_code == 200, response.text[:200]
-    for release in ("release-one", "release-two"):
+    for release in ("release-one", "release-two", "release-three"):
         if release in response.text:
             return release
     raise AssertionError(f"neither release answered: {response.text[:200]!r}")
@@ -61,9 +61,13 @@ def releases_running(plane: Plane, app: str) -> set[int]:
 
 
 @pytest.fixture
-def two_releases(plane: Plane, app_source: Callable[[str], Path]) -> str:
+def source(app_source: Callable[[str], Path]) -> Path:
+    return app_source("static")
+
+
+@pytest.fixture
+def two_releases(plane: Plane, source: Path) -> str:
     app = plane.new_app("split")
-    source = app_source("static")
     (source / "index.html").write_text(page("release-one"))
     plane.deploy(app, source)
     (source / "index.html").write_text(page("release-two"))
@@ -143,3 +147,20 @@ def test_a_bad_split_is_refused_and_nothing_changes(plane: Plane, two_releases: 
     assert routes(plane, app) == before
     assert releases_running(plane, app) == {2}
     assert count(plane, app, 50) == Counter({"release-two": 50})
+
+
+def test_a_deploy_ends_the_split_and_the_new_release_gets_every_request(
+    plane: Plane, two_releases: str, source: Path
+) -> None:
+    app = two_releases
+    plane.xae("routes:split", "--app", app, "v1=50", "v2=50")
+    assert set(count(plane, app, 20)) == {"release-one", "release-two"}
+
+    (source / "index.html").write_text(page("release-three"))
+    plane.deploy(app, source)
+
+    assert count(plane, app, 50) == Counter({"release-three": 50})
+    assert routes(plane, app)["split"] is False
+    wait_for(lambda: releases_running(plane, app) == {3}, 30, "v1's and v2's instances to go")
+    [event] = [e for e in plane.xae_json("audit", "--app", app) if e["action"] == "routes.unsplit"]
+    assert "v3 became the current release" in str(event["details"])
