@@ -140,6 +140,9 @@ BODIES: dict[str, Callable[[Targets], Body]] = {
     "POST /v1/users": lambda t: {"name": t.new_name("user"), "password": "long-enough-pw"},
     "POST /v1/tokens": lambda t: {"name": t.new_name("tok"), "scope": "read", "app": t.app},
     "POST /v1/apps/{name}/certs": lambda t: certificate_for(f"{t.app}.localhost"),
+    "PUT /v1/apps/{name}/split": lambda t: {
+        "releases": [{"version": 1, "weight": 90}, {"version": 2, "weight": 10}]
+    },
 }
 """A plausible body for each operation that takes one (keyed `METHOD /path`). An operation
 with a request body and no entry here fails the suite: say what a caller would send."""

@@ -23,6 +23,7 @@ from xae.api.routes import (
     formation,
     logs,
     releases,
+    splits,
     status,
     teams,
     tokens,
@@ -64,6 +65,7 @@ def create_app(platform: Platform, reconciler: Reconciler | None = None) -> Fast
     include(app, certs.router, responses=AUTHENTICATED)
     include(app, certs.challenges)
     include(app, domains.router, responses=AUTHENTICATED)
+    include(app, splits.router, responses=AUTHENTICATED)
 
     @app.get("/healthz", include_in_schema=False, dependencies=[PUBLIC])
     def healthz() -> dict[str, str]:

@@ -354,3 +354,36 @@ class DomainPublic(BaseModel):
     wildcard: bool
     created_at: Utc
     created_by: str
+
+
+class SplitShareBody(Request):
+    version: int = Field(ge=1, description="The release, e.g. 7 for v7")
+    weight: int = Field(ge=0, le=100, description="Percent of the app's requests")
+
+
+class SplitSet(Request):
+    releases: list[SplitShareBody] = Field(
+        min_length=1, max_length=16, description="2 to 5 releases whose weights add up to 100"
+    )
+    sticky: bool = False
+    """Keep each client on the release it was first sent to (a cookie)."""
+
+
+class RouteRelease(BaseModel):
+    version: int
+    weight: int
+    instances: int
+    """Healthy web instances serving this release's share."""
+
+
+class RoutesPublic(BaseModel):
+    hosts: list[str]
+    current_release: int | None
+    split: bool
+    sticky: bool
+    releases: list[RouteRelease]
+    """The split's releases, or the current release alone with weight 100."""
+    redirect_https: bool
+    max_body: int | None
+    read_timeout: int | None
+    scale_from_zero: bool

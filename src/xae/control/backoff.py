@@ -57,6 +57,10 @@ def fingerprint(plan: AppPlan | None) -> Hashable:
     if plan is None:
         return None
     processes = tuple((p.process, p.quantity, p.spec.spec_hash) for p in plan.processes)
+    if plan.split is not None:
+        web = tuple((p.spec.spec_hash, p.quantity) for p in plan.split.web)
+        split = (plan.split.weights, plan.split.sticky, web)
+        return (plan.release, processes, plan.health, plan.drain_seconds, split)
     return (plan.release, processes, plan.health, plan.drain_seconds)
 
 

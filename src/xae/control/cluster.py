@@ -11,6 +11,11 @@ What stays here: the per-app lock, the cheap "already in sync?" check for the pe
 a rollout, waiting until the router serves exactly the new release's ready pods, so a deploy
 returns when users see it, as on docker.
 
+A weighted split (`xae.control.splits`) is one more web Deployment and Service per other
+release in it (the orchestrator's business); the watch reports each release's ready endpoints
+under `app/v<N>`, and this module joins them with the split's weights, which it learns from
+the plans it converges, into one route with a backend per release.
+
 Its sibling for instance-level backends (docker) is `xae.control.instances`; both implement
 `xae.control.strategy.Strategy` for the same `AppPlan`.
 """
@@ -21,10 +26,11 @@ import logging
 import threading
 import time
 
-from xae.control.routes import RouteTable
+from xae.control.instances import split_route
+from xae.control.routes import RouteTable, Split
 from xae.control.strategy import AppLocks
 from xae.errors import DeployFailed
-from xae.runtime.base import AppPlan, Orchestrator, Progress
+from xae.runtime.base import AppPlan, Orchestrator, Progress, SplitPlan
 
 log = logging.getLogger("xae.control.cluster")
 ROUTE_WAIT = 30.0
@@ -38,14 +44,50 @@ class ClusterStrategy:
         self.routes = routes
         self.lock = AppLocks()
         self._routes_changed = threading.Condition()
+        self._state = threading.Lock()
+        self._splits: dict[str, tuple[int, SplitPlan]] = {}
+        """App → (its current release, its split), from the last plan converged."""
+        self._endpoints: dict[str, dict[int | None, list[str]]] = {}
+        """App → ready endpoints of its web Service (None) and of each split release."""
 
     def converge(self, plan: AppPlan, progress: Progress) -> None:
+        self._learn_split(plan)
         if self.orchestrator.in_sync(plan):
             return
         self.orchestrator.apply(plan, progress)
         self._wait_for_routes(plan, progress)
 
+    def _learn_split(self, plan: AppPlan) -> None:
+        """Remember the plan's split; if it changed, route the app by it at once (the
+        endpoints of releases not running yet come with the watch)."""
+        with self._state:
+            before = self._splits.get(plan.app)
+            if plan.split is None:
+                self._splits.pop(plan.app, None)
+            else:
+                self._splits[plan.app] = (plan.release, plan.split)
+            after = self._splits.get(plan.app)
+            if before == after:
+                return
+            upstreams, split = self._route_of(plan.app)
+        self.routes.set(plan.app, upstreams, split)
+
+    def _route_of(self, app: str) -> tuple[list[str], Split | None]:
+        """The app's upstreams and split from what the watch reported; under `_state`."""
+        endpoints = self._endpoints.get(app, {})
+        main = endpoints.get(None, [])
+        known = self._splits.get(app)
+        if known is None:
+            return main, None
+        release, split = known
+        by_release = {r: a for r, a in endpoints.items() if r is not None}
+        by_release[release] = main
+        return main, split_route(split, by_release)
+
     def remove_app(self, app: str) -> None:
+        with self._state:
+            self._splits.pop(app, None)
+            self._endpoints.pop(app, None)
         self.routes.drop(app)
         self.orchestrator.remove_app(app)
 
@@ -71,8 +113,19 @@ class ClusterStrategy:
     # -- internals -------------------------------------------------------------------------
 
     def _on_routes(self, changes: dict[str, list[str]]) -> None:
+        by_app: dict[str, dict[int | None, list[str]]] = {}
+        for key, addresses in changes.items():
+            app, _, release = key.partition("/v")
+            by_app.setdefault(app, {})[int(release) if release.isdigit() else None] = addresses
+        with self._state:
+            self._endpoints.update(by_app)
+            routes = {app: self._route_of(app) for app in by_app}
         try:
-            self.routes.set_many(changes, known_only=True)
+            self.routes.set_many(
+                {app: upstreams for app, (upstreams, _) in routes.items()},
+                known_only=True,
+                splits={app: split for app, (_, split) in routes.items() if split is not None},
+            )
         except Exception:
             # The router keeps its previous table; the next change or re-list applies again.
             log.exception("applying endpoint changes to the router failed")
@@ -81,7 +134,10 @@ class ClusterStrategy:
 
     def _routes_match(self, plan: AppPlan) -> bool:
         wanted = sorted(self.orchestrator.ready_addresses(plan.app, plan))
-        return self.routes.upstreams(plan.app) == wanted
+        if self.routes.upstreams(plan.app) != wanted:
+            return False
+        # A split's route has a backend per release with a weight; after it ends, none.
+        return (self.routes.split(plan.app) is None) == (plan.split is None)
 
     def _wait_for_routes(self, plan: AppPlan, progress: Progress) -> None:
         """Return once the router sends the app's traffic to exactly the plan's ready pods."""

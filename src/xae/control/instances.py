@@ -20,13 +20,14 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 from xae.control.health import HealthTracker, Probe, Prober
-from xae.control.routes import RouteTable, release_name
+from xae.control.routes import RouteTable, Split, release_name
 from xae.control.strategy import AppLocks
 from xae.domain.health import check_label, gate_failure
 from xae.domain.policy import LOG_TAIL
 from xae.domain.states import InstanceState
 from xae.errors import DeployFailed, RuntimeFailure
-from xae.runtime.base import AppPlan, Instance, ProcessPlan, Progress, Runtime
+from xae.router.base import Backend
+from xae.runtime.base import AppPlan, Instance, ProcessPlan, Progress, Runtime, SplitPlan
 
 DEAD_STATES = frozenset({InstanceState.EXITED, InstanceState.DEAD, InstanceState.CREATED})
 MAX_PARALLEL = 16
@@ -54,6 +55,32 @@ def _each(app: str, fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
     return [future.result() for future in futures]
 
 
+def split_route(split: SplitPlan, by_release: dict[int, list[str]]) -> Split:
+    """The router's side of `split`: one backend per release with a weight, holding that
+    release's healthy web instances (`by_release`).
+
+    A release with no healthy instance right now (one crashed, a pod is being replaced) gets
+    no traffic: its share goes to the others in proportion to theirs, as the router serves
+    only backends that have instances. With none healthy at all, the split has no backend and
+    the route falls back to its plain upstreams."""
+    live = [
+        (release, weight, sorted(by_release[release]))
+        for release, weight in split.weights
+        if weight > 0 and by_release.get(release)
+    ]
+    total = sum(weight for _, weight, _ in live)
+    shares = [weight * 100 // total for _, weight, _ in live] if total else []
+    if shares:
+        # Whole percents that add up to 100: the rounding's remainder to the largest share.
+        largest = max(range(len(shares)), key=lambda i: live[i][1])
+        shares[largest] += 100 - sum(shares)
+    backends = tuple(
+        Backend(f"v{release}", share, upstreams)
+        for (release, _, upstreams), share in zip(live, shares, strict=True)
+    )
+    return Split(backends, split.sticky)
+
+
 class InstanceStrategy:
     """`Strategy` for a `Runtime`: xae starts, health-gates, routes and drains each instance."""
 
@@ -74,7 +101,7 @@ class InstanceStrategy:
         return {i.app for i in self.runtime.list_instances()} | set(self.routes.apps())
 
     def warm_start(self, plans: dict[str, AppPlan | None]) -> None:
-        by_app: dict[str, list[Instance]] = {name: [] for name in plans}
+        by_app: dict[str, dict[int, list[str]]] = {name: {} for name in plans}
         for instance in self.runtime.list_instances():
             plan = plans.get(instance.app)
             if plan is None or instance.process != "web" or not instance.running:
@@ -83,11 +110,14 @@ class InstanceStrategy:
                 instance, plan.health
             ):
                 self.health.mark(instance.id, True)
-                by_app[instance.app].append(instance)
-        for name, web in by_app.items():
-            self.routes.seed(
-                name, [f"{i.address}:{i.port}" for i in web], release_name(i.release for i in web)
-            )
+                address = f"{instance.address}:{instance.port}"
+                by_app[instance.app].setdefault(instance.release, []).append(address)
+        for name, by_release in by_app.items():
+            plan = plans.get(name)
+            upstreams = by_release.get(plan.release, []) if plan else []
+            split = split_route(plan.split, by_release) if plan and plan.split else None
+            release = f"v{plan.release}" if plan and upstreams and split is None else ""
+            self.routes.seed(name, upstreams, split, release=release)
 
     def start(self) -> None:
         return None
@@ -119,23 +149,32 @@ class InstanceStrategy:
         live = [i for i in instances if i.state not in DEAD_STATES]
 
         current: dict[str, list[Instance]] = {}
+        others: dict[int, list[Instance]] = {}
         started: list[Instance] = []
         try:
             for proc in plan.processes:
                 current[proc.process] = self._ensure_process(plan, proc, live, started, progress)
-            web = [i for i in current.get("web", []) if i.running and self._known_healthy(i, plan)]
-            self.routes.set(
-                plan.app,
-                [f"{i.address}:{i.port}" for i in web],
-                release_name(i.release for i in web),
-            )
+            for proc in plan.split.web if plan.split else ():
+                others[proc.spec.release] = self._ensure_process(
+                    plan, proc, live, started, progress
+                )
+            healthy = [
+                i for i in current.get("web", []) if i.running and self._known_healthy(i, plan)
+            ]
+            web = [f"{i.address}:{i.port}" for i in healthy]
+            if plan.split is None:
+                self.routes.set(plan.app, web, release=release_name(i.release for i in healthy))
+            else:
+                by_release = {r: self._healthy(group, plan) for r, group in others.items()}
+                by_release[plan.release] = web
+                self.routes.set(plan.app, web, split_route(plan.split, by_release))
         except BaseException:
             # Nothing this pass started may outlive its failure, whatever failed (a refused
             # start, a failed gate, a probe or router error): the old instances are untouched.
             self._remove_started(plan.app, started)
             raise
 
-        wanted = {i.id for group in current.values() for i in group}
+        wanted = {i.id for group in [*current.values(), *others.values()] for i in group}
         stale = [i for i in live if i.id not in wanted]
         if stale:
             progress(f"draining {len(stale)} old instance(s)")
@@ -156,11 +195,11 @@ class InstanceStrategy:
         missing = proc.quantity - len(good)
         if missing == 0:
             return good
-        progress(f"starting {missing} {proc.process} instance(s) of v{plan.release}")
+        progress(f"starting {missing} {proc.process} instance(s) of v{proc.spec.release}")
         new = self._start_many(proc, missing)
         started.extend(new)
         if proc.process == "web":
-            self._gate(plan, new, progress)
+            self._gate(plan, proc.spec.release, new, progress)
             progress(f"{len(new)} new web instance(s) passed the health check")
         return good + new
 
@@ -181,7 +220,9 @@ class InstanceStrategy:
             ) from errors[0]
         return started
 
-    def _gate(self, plan: AppPlan, started: list[Instance], progress: Progress) -> None:
+    def _gate(
+        self, plan: AppPlan, release: int, started: list[Instance], progress: Progress
+    ) -> None:
         check = plan.health
         progress(
             f"waiting for {len(started)} web instance(s) to pass GET {check.path} "
@@ -200,7 +241,7 @@ class InstanceStrategy:
         tail = self._log_tail(instance)
         raise DeployFailed(
             gate_failure(
-                what=f"{len(failed)} new web instance(s) of v{plan.release}",
+                what=f"{len(failed)} new web instance(s) of v{release}",
                 check=check_label(check.path, check.host, check.attempts),
                 saw=result.describe(check),
                 serving=serving,
@@ -230,6 +271,12 @@ class InstanceStrategy:
             if other.id == instance.id:
                 return other.running
         return False
+
+    def _healthy(self, instances: list[Instance], plan: AppPlan) -> list[str]:
+        """`address:port` of those of `instances` that run and pass their health check."""
+        return [
+            f"{i.address}:{i.port}" for i in instances if i.running and self._known_healthy(i, plan)
+        ]
 
     def _known_healthy(self, instance: Instance, plan: AppPlan) -> bool:
         if self.health.get(instance.id):

@@ -30,6 +30,7 @@ from xae.control.limits import Limits, limits_for
 from xae.control.localca import LocalCA
 from xae.control.plan import plan_app
 from xae.control.routes import RouteTable
+from xae.control.splits import plan_split
 from xae.control.strategy import Strategy
 from xae.docker_client import DockerConnection
 from xae.errors import NotFound
@@ -104,7 +105,11 @@ class Platform:
             return None
         formations = list(session.scalars(select(Formation).where(Formation.app_id == app.id)))
         config = open_config(self.vault, release)
-        return plan_app(app, release, build, formations, self.settings, config)
+        plan = plan_app(app, release, build, formations, self.settings, config)
+        if release.id != app.current_release_id:
+            # A rollout of a new release ends the split (`xae.control.splits`): it runs alone.
+            return plan
+        return plan_split(session, self, app, plan)
 
     def converge_app(
         self,

@@ -25,6 +25,7 @@ from xae.control.configvars import copy_config, open_config, seal_config
 from xae.control.formation import ensure_formation
 from xae.control.limits import check_config, check_config_value
 from xae.control.platform import Platform
+from xae.control.splits import end_for_new_release
 from xae.domain.names import validate_config_key
 from xae.domain.states import BuildStatus, ReleaseStatus
 from xae.errors import InvalidInput, NotFound, XaeError
@@ -94,6 +95,8 @@ def rollout(
         record(
             session, actor, "release.rollout", name, app=name, details={"version": release.version}
         )
+        if end_for_new_release(session, app, actor, release.version):
+            progress(f"the traffic split ended: v{release.version} now gets every request")
 
     try:
         p.converge_held(name, progress, release_id=release_id, on_success=promote)

@@ -10,6 +10,10 @@ An app's entry joins two sources: its healthy web instances (from the runtime, p
 reconciler) and what the store says about its routing (custom domains, per-app settings), read
 through an injected `RoutingLookup`, so this module stays free of the database. A change on the
 store's side calls `refresh(app)`.
+
+While an app's traffic is split between releases (`xae.control.splits`) its entry carries one
+`Backend` per release (`set(app, upstreams, Split(...))`); its `upstreams` are then every
+backend's instances together, which is what "does the app serve?" questions look at.
 """
 
 from __future__ import annotations
@@ -18,7 +22,15 @@ import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from xae.router.base import Route, Router
+from xae.router.base import Backend, Route, Router
+
+
+@dataclass(frozen=True)
+class Split:
+    """An app's traffic split as the router gets it: one backend per release, by weight."""
+
+    backends: tuple[Backend, ...]
+    sticky: bool = False
 
 
 @dataclass(frozen=True)
@@ -69,13 +81,24 @@ class RouteTable:
     def host_for(self, app: str) -> str:
         return f"{app}.{self._base_domain}"
 
-    def _route(self, app: str, upstreams: list[str], release: str = "") -> Route:
+    def _route(
+        self, app: str, upstreams: list[str], split: Split | None = None, release: str = ""
+    ) -> Route:
         routing = self._lookup(app)
+        backends = (
+            []
+            if split is None
+            else [Backend(b.release, b.weight, sorted(b.upstreams)) for b in split.backends]
+        )
+        if backends:
+            upstreams = [u for b in backends for u in b.upstreams]
         return Route(
             app=app,
             hosts=[self.host_for(app), *routing.domains],
-            upstreams=sorted(upstreams),
-            release=release,
+            upstreams=sorted(set(upstreams)),
+            backends=backends,
+            sticky=bool(backends) and split is not None and split.sticky,
+            release="" if backends else release,
             wake=routing.wake,
             redirect_https=routing.redirect_https,
             max_body=routing.max_body,
@@ -85,17 +108,21 @@ class RouteTable:
     def refresh(self, app: str) -> None:
         """Re-read `app`'s routing from the store and serve it (its instances unchanged)."""
         with self._lock:
-            if app not in self._routes:
+            route = self._routes.get(app)
+            if route is None:
                 return
-            release = self._routes[app].release
-        self.set(app, self.upstreams(app), release)
+        self.set(app, list(route.upstreams), _split_of(route), release=route.release)
 
-    def set(self, app: str, upstreams: list[str], release: str = "") -> None:
-        """Route `app` to exactly `upstreams` and return once the router serves that.
+    def set(
+        self, app: str, upstreams: list[str], split: Split | None = None, *, release: str = ""
+    ) -> None:
+        """Route `app` to exactly `upstreams` (or, with `split`, by weight to its backends)
+        and return once the router serves that.
 
         `release` names what `upstreams` run (`v8`) for the router's access log; "" when
-        they do not all run one release (mid-rollout) or nobody knows."""
-        route = self._route(app, upstreams, release)
+        they do not all run one release (mid-rollout) or nobody knows (a split's backends
+        name their own)."""
+        route = self._route(app, upstreams, split, release)
         with self._lock:
             previous = self._routes.get(app)
             if previous == route:
@@ -111,18 +138,27 @@ class RouteTable:
                     self._routes[app] = previous
                 raise
 
-    def set_many(self, changes: dict[str, list[str]], *, known_only: bool = False) -> None:
-        """Apply several apps' upstreams in one router swap (a watch delivers them in bursts).
+    def set_many(
+        self,
+        changes: dict[str, list[str]],
+        *,
+        known_only: bool = False,
+        splits: dict[str, Split] | None = None,
+    ) -> None:
+        """Apply several apps' upstreams in one router swap (a watch delivers them in bursts);
+        an app in `splits` is routed by its split instead.
 
         With `known_only`, apps the table does not have yet are added only when they have
         upstreams, so a late event never resurrects the route of a destroyed app."""
+        splits = splits or {}
         with self._lock:
             previous = dict(self._routes)
             changed: list[Route] = []
             for app, upstreams in changes.items():
-                if known_only and app not in self._routes and not upstreams:
+                split = splits.get(app)
+                if known_only and app not in self._routes and not upstreams and split is None:
                     continue
-                route = self._route(app, upstreams)
+                route = self._route(app, upstreams, split)
                 if previous.get(app) != route:
                     changed.append(route)
                 self._routes[app] = route
@@ -134,11 +170,13 @@ class RouteTable:
                 self._routes = previous
                 raise
 
-    def seed(self, app: str, upstreams: list[str], release: str = "") -> None:
+    def seed(
+        self, app: str, upstreams: list[str], split: Split | None = None, *, release: str = ""
+    ) -> None:
         """Record a route without applying it: used at start-up so the first apply already
         carries every app that was serving before xae restarted."""
         with self._lock:
-            self._routes[app] = self._route(app, upstreams, release)
+            self._routes[app] = self._route(app, upstreams, split, release)
 
     def drop(self, app: str) -> None:
         with self._lock:
@@ -156,6 +194,16 @@ class RouteTable:
             route = self._routes.get(app)
             return list(route.upstreams) if route else []
 
+    def split(self, app: str) -> Split | None:
+        """The split `app` is served with now, if any."""
+        with self._lock:
+            route = self._routes.get(app)
+            return _split_of(route) if route else None
+
     def apps(self) -> list[str]:
         with self._lock:
             return list(self._routes)
+
+
+def _split_of(route: Route) -> Split | None:
+    return Split(tuple(route.backends), route.sticky) if route.backends else None

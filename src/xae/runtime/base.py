@@ -91,6 +91,18 @@ class ProcessPlan:
 
 
 @dataclass(frozen=True)
+class SplitPlan:
+    """A weighted traffic split between releases of the app (`xae.control.splits`)."""
+
+    weights: tuple[tuple[int, int], ...]
+    """(release, percent) in the user's order; they add up to 100."""
+    sticky: bool
+    web: tuple[ProcessPlan, ...]
+    """The `web` process of every release in the split with a weight above 0 other than the
+    plan's own release (whose `web` is in `AppPlan.processes`)."""
+
+
+@dataclass(frozen=True)
 class AppPlan:
     app: str
     owner: str
@@ -99,14 +111,23 @@ class AppPlan:
     processes: tuple[ProcessPlan, ...]
     health: HealthCheck
     drain_seconds: float
+    split: SplitPlan | None = None
+    """While a split is on: the other releases' web instances to run and the weights to route
+    by; None: every request goes to `release`."""
 
     def spec_hashes(self) -> set[str]:
-        return {p.spec.spec_hash for p in self.processes}
+        hashes = {p.spec.spec_hash for p in self.processes}
+        if self.split is not None:
+            hashes |= {p.spec.spec_hash for p in self.split.web}
+        return hashes
 
 
 Progress = Callable[[str], None]
 RoutesChanged = Callable[[dict[str, list[str]]], None]
-"""Called with app → ready `address:port`s for every app whose endpoints changed."""
+"""Called with app → ready `address:port`s for every app whose endpoints changed. While an app
+splits its traffic, the ready web instances of each other release of the split come under
+`app/v<N>` (app names never hold a `/`), in the same call as the app's own key; a release
+missing from such a call has none."""
 
 
 @dataclass(frozen=True)

@@ -123,6 +123,11 @@ class App(Base):
     """Seconds the router waits for the app's response; None: the router's default."""
     scale_from_zero: Mapped[bool] = mapped_column(default=False)
     """With no ready web instance, the router holds requests and asks xae to wake the app."""
+    split: Mapped[list[dict[str, int]] | None] = mapped_column(JSON, default=None)
+    """A weighted traffic split, `[{"version": 7, "weight": 90}, ...]` in the user's order;
+    None: all traffic goes to the current release (`xae.control.splits`)."""
+    split_sticky: Mapped[bool] = mapped_column(default=False)
+    """Keep each client on the release it was first sent to (a cookie)."""
 
     team: Mapped[Team] = relationship()
     current_release: Mapped[Release | None] = relationship(foreign_keys=[current_release_id])

@@ -46,6 +46,9 @@ ROUTES: list[tuple[str, str, dict[str, Any]]] = [
     ("GET", "/domains", {}),
     ("POST", "/domains", {"json": {"hostname": "www.example.com"}}),
     ("DELETE", "/domains/{domain}", {}),  # sent as is: the guard answers before the name counts
+    ("GET", "/routes", {}),
+    ("PUT", "/split", {"json": {"releases": [{"version": 1, "weight": 100}]}}),
+    ("DELETE", "/split", {}),
 ]
 
 

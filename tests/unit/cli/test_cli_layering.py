@@ -1,6 +1,7 @@
 """The CLI stays a pure API client: it imports nothing from xae but itself, the name gate, the
 pure escape stripping for printed output, the enumerated states it colours, the role and
-scope names it offers as choices, and the client config file it shares with `xae-admin`."""
+scope names it offers as choices, the rules of a traffic split it checks before sending, and the
+client config file it shares with `xae-admin`."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ ALLOWED = (
     "xae.domain.terminal",
     "xae.domain.states",
     "xae.domain.access",
+    "xae.domain.splits",
     "xae.domain",
     "xae.clientconfig",
 )

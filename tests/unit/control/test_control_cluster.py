@@ -141,3 +141,32 @@ def test_late_endpoint_events_do_not_bring_back_a_removed_app(
     orchestrator.on_routes({"shop": []})  # the slice's deletion arrives after the destroy
     assert "shop" not in router.served()
     assert strategy.known_apps() == set()
+
+
+def test_a_split_routes_each_releases_endpoints_by_weight_and_ends_with_it(
+    setup: tuple[ClusterStrategy, FakeOrchestrator, FakeRouter],
+) -> None:
+    from dataclasses import replace
+
+    from xae.runtime.base import SplitPlan
+
+    strategy, orchestrator, router = setup
+    strategy.converge(make_plan(quantity=1), lambda _: None)
+    other = ProcessPlan("web", 1, replace(make_plan().processes[0].spec, release=2))
+    split = SplitPlan(weights=((1, 70), (2, 30)), sticky=True, web=(other,))
+    orchestrator.publish_on_apply = False
+    orchestrator.synced.add("v1")
+    strategy.converge(replace(make_plan(quantity=1), split=split), lambda _: None)
+    assert orchestrator.on_routes is not None
+    orchestrator.on_routes({"shop": ["10.0.0.1:5000"], "shop/v2": ["10.0.1.1:5000"]})
+
+    [route] = router.applied[-1]
+    assert [(b.release, b.weight, b.upstreams) for b in route.backends] == [
+        ("v1", 70, ["10.0.0.1:5000"]),
+        ("v2", 30, ["10.0.1.1:5000"]),
+    ]
+    assert route.sticky
+
+    strategy.converge(make_plan(quantity=1), lambda _: None)  # the split ended
+    [route] = router.applied[-1]
+    assert route.backends == [] and route.upstreams == ["10.0.0.1:5000"]

@@ -68,8 +68,8 @@ def test_the_route_names_the_release_its_instances_run_for_the_access_log() -> N
     assert release_name([]) == ""
     router = FakeRouter()
     table = RouteTable(router, "localhost")
-    table.set("web", ["10.0.0.2:80"], release_name([3]))
-    table.set("web", ["10.0.0.2:80", "10.0.0.3:80"], release_name([3, 3]))
+    table.set("web", ["10.0.0.2:80"], release=release_name([3]))
+    table.set("web", ["10.0.0.2:80", "10.0.0.3:80"], release=release_name([3, 3]))
     table.refresh("web")  # a settings change keeps the release
     [changed] = router.updates[-1][0]
     assert (changed.upstreams, changed.release) == (["10.0.0.2:80", "10.0.0.3:80"], "v3")

@@ -41,3 +41,15 @@ def test_slices_of_one_service_are_merged() -> None:
     a = endpoint_slice(("10.88.0.5", True))
     b = endpoint_slice(("10.88.0.9", True), ("10.88.0.5", True))
     assert ready_addresses([a, b]) == ["10.88.0.5:5000", "10.88.0.9:5000"]
+
+
+def test_a_split_releases_slices_are_keyed_by_app_and_release() -> None:
+    from xae.runtime.kubernetes.cache import split_key
+    from xae.runtime.kubernetes.manifests import RELEASE
+
+    main = endpoint_slice(("10.88.0.5", True))
+    other = endpoint_slice(("10.88.0.6", True))
+    assert other.metadata is not None
+    other.metadata.labels = {RELEASE: "7"}
+    assert split_key("shop", main) == "shop"
+    assert split_key("shop", other) == "shop/v7"

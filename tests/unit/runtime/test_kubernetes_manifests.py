@@ -6,7 +6,7 @@ from dataclasses import replace
 from typing import Any
 
 from xae.domain.runas import IMAGE_USER, ROOT
-from xae.runtime.base import AppPlan, HealthCheck, InstanceSpec, ProcessPlan
+from xae.runtime.base import AppPlan, HealthCheck, InstanceSpec, ProcessPlan, SplitPlan
 from xae.runtime.command import shell_command
 from xae.runtime.kubernetes import manifests as m
 
@@ -246,3 +246,26 @@ def test_an_image_deployed_as_is_runs_as_the_app_user_on_a_cluster() -> None:
     assert pod["securityContext"]["runAsUser"] == 10001
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert "hostUsers" not in pod
+
+
+def test_a_split_adds_a_deployment_and_a_release_labelled_service_per_other_release() -> None:
+    other = ProcessPlan("web", 1, replace(spec(), release=2, spec_hash="hash-v2"))
+    split = SplitPlan(weights=((3, 90), (2, 10)), sticky=False, web=(other,))
+    by_kind = objects(replace(plan(), split=split))
+
+    deployments = {d["metadata"]["name"]: d for d in by_kind["Deployment"]}
+    assert set(deployments) == {"shop-web", "shop-web-v2"}
+    extra = deployments["shop-web-v2"]
+    assert extra["spec"]["selector"]["matchLabels"][m.PROCESS] == "web-v2"
+    assert extra["spec"]["template"]["metadata"]["labels"][m.RELEASE] == "2"
+    assert deployments["shop-web"]["spec"]["template"]["metadata"]["labels"][m.RELEASE] == "3"
+    services = {s["metadata"]["name"]: s for s in by_kind["Service"]}
+    assert set(services) == {"shop", "shop-v2"}
+    assert services["shop-v2"]["metadata"]["labels"][m.RELEASE] == "2"
+    assert services["shop-v2"]["spec"]["selector"][m.PROCESS] == "web-v2"
+    assert m.RELEASE not in services["shop"]["metadata"]["labels"]
+    assert m.process_type("web-v2") == "web" and m.process_type("worker") == "worker"
+
+
+def test_without_a_split_the_manifests_are_unchanged() -> None:
+    assert objects(replace(plan(), split=None)) == objects(plan())

@@ -158,7 +158,7 @@ class KubernetesOrchestrator:
     # -- Orchestrator -----------------------------------------------------------------------
 
     def apply(self, plan: AppPlan, progress: Progress) -> None:
-        if any(p.spec.root_in_userns for p in plan.processes):
+        if any(p.spec.root_in_userns for p in m.planned_processes(plan)):
             self.check_userns()
         self._ensure_cache()
         before = {_process_of(d): d for d in self.cache.app_deployments(plan.app)}
@@ -201,9 +201,10 @@ class KubernetesOrchestrator:
         }
         if len(deployed) != len(everywhere):
             return False  # some are in another namespace: the app moved to another team
-        if set(deployed) != {p.process for p in plan.processes}:
+        processes = m.planned_processes(plan)
+        if set(deployed) != {p.process for p in processes}:
             return False
-        for proc in plan.processes:
+        for proc in processes:
             d = deployed[proc.process]
             wanted = m.deployment(self.plane, ns, plan, proc, progress_deadline=self._deadline)
             annotations = (d.metadata.annotations or {}) if d.metadata else {}
@@ -216,15 +217,17 @@ class KubernetesOrchestrator:
         return self.cache.apps()
 
     def ready_addresses(self, app: str, plan: AppPlan) -> list[str]:
-        web = next((p for p in plan.processes if p.process == "web"), None)
-        if web is None or web.spec.port is None:
-            return []
-        pods = [
-            p
-            for p in self.cache.app_pods(app)
-            if _labels(p).get(m.SPEC) == web.spec.spec_hash and _ready(p) and _pod_ip(p)
-        ]
-        return sorted(f"{_pod_ip(p)}:{web.spec.port}" for p in pods)
+        ports = {
+            p.spec.spec_hash: p.spec.port
+            for p in m.planned_processes(plan)
+            if m.process_type(p.process) == "web" and p.spec.port is not None
+        }
+        out = []
+        for pod in self.cache.app_pods(app):
+            port = ports.get(_labels(pod).get(m.SPEC, ""))
+            if port is not None and _ready(pod) and _pod_ip(pod):
+                out.append(f"{_pod_ip(pod)}:{port}")
+        return sorted(out)
 
     def watch(self, on_routes: RoutesChanged) -> None:
         self._ensure_cache(on_routes)
@@ -251,7 +254,7 @@ class KubernetesOrchestrator:
         ns = m.namespace_name(self.plane, plan.owner)
         wanted = {
             p.process: Wanted(p.quantity, p.spec.spec_hash, generations.get(p.process, 0))
-            for p in plan.processes
+            for p in m.planned_processes(plan)
         }
         deadline = time.monotonic() + self.rollout_timeout
         said = ""
@@ -314,7 +317,7 @@ class KubernetesOrchestrator:
     def _restore(self, plan: AppPlan, before: dict[str, Deployment]) -> None:
         """Put the Deployments back as they were; remove the ones that did not exist."""
         ns = m.namespace_name(self.plane, plan.owner)
-        for proc in plan.processes:
+        for proc in m.planned_processes(plan):
             previous = before.get(proc.process)
             name = m.deployment_name(plan.app, proc.process)
             try:
@@ -326,15 +329,22 @@ class KubernetesOrchestrator:
                 log.error("could not restore %s/%s: %s", ns, name, e)
 
     def _delete_removed_processes(self, plan: AppPlan, before: dict[str, Deployment]) -> None:
-        keep = {p.process for p in plan.processes}
+        keep = {p.process for p in m.planned_processes(plan)}
         for process, d in before.items():
             if process not in keep and d.metadata is not None:
                 self._delete(Deployment, d.metadata.name, d.metadata.namespace)
+        # The Services of split releases no longer in the plan (a split ended or changed).
+        ns = m.namespace_name(self.plane, plan.owner)
+        labels: dict[str, Any] = dict(m.app_labels(self.plane, plan.app))
+        for service in self.client.list(Service, namespace=ns, labels=labels):
+            release = _labels(service).get(m.RELEASE)
+            if release and f"web-v{release}" not in keep and service.metadata is not None:
+                self._delete(Service, service.metadata.name, ns)
 
     def _prune_secrets(self, plan: AppPlan) -> None:
         """Config Secrets no Deployment of the app refers to any more (old releases')."""
         ns = m.namespace_name(self.plane, plan.owner)
-        used = {m.secret_name(plan.app, p.spec.env) for p in plan.processes}
+        used = {m.secret_name(plan.app, p.spec.env) for p in m.planned_processes(plan)}
         labels: dict[str, Any] = dict(m.app_labels(self.plane, plan.app))
         for secret in self.client.list(Secret, namespace=ns, labels=labels):
             if secret.metadata is not None and secret.metadata.name not in used:
@@ -494,7 +504,7 @@ def _instance(pod: Pod) -> Instance:
         id=pod.metadata.uid or "",
         name=pod.metadata.name or "",
         app=labels.get(m.APP, ""),
-        process=labels.get(m.PROCESS, ""),
+        process=m.process_type(labels.get(m.PROCESS, "")),
         release=int(labels.get(m.RELEASE, "0") or 0),
         spec_hash=labels.get(m.SPEC, ""),
         state=_state(pod),

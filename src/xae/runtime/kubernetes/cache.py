@@ -26,7 +26,7 @@ from lightkube.resources.discovery_v1 import EndpointSlice
 from xae.domain.backoff import Backoff
 from xae.runtime.base import RoutesChanged
 from xae.runtime.kubernetes.decoding import warm_up
-from xae.runtime.kubernetes.manifests import APP, PLANE
+from xae.runtime.kubernetes.manifests import APP, PLANE, RELEASE
 
 log = logging.getLogger("xae.runtime.kubernetes")
 Key = tuple[str, str]
@@ -134,7 +134,7 @@ class ClusterCache:
             for s in self.slices.values():
                 app = _app_of(s)
                 if app and (apps is None or app in apps):
-                    by_app.setdefault(app, []).append(s)
+                    by_app.setdefault(split_key(app, s), []).append(s)
         result = {app: ready_addresses(slices) for app, slices in by_app.items()}
         for app in apps or ():
             result.setdefault(app, [])
@@ -201,6 +201,13 @@ class ClusterCache:
             self._on_routes(self.routes(apps))
         except Exception:
             log.exception("delivering endpoint changes failed")
+
+
+def split_key(app: str, s: EndpointSlice) -> str:
+    """`app` for the slices of the app's web Service; `app/v<N>` for those of a split
+    release's Service (`xae.runtime.base.RoutesChanged`)."""
+    release = (s.metadata.labels or {}).get(RELEASE) if s.metadata else None
+    return f"{app}/v{release}" if release else app
 
 
 def _app_of(obj: Any) -> str | None:

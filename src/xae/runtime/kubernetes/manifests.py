@@ -14,7 +14,10 @@ Mapping of what the docker backend enforces:
   a new pod template, so it rolls out like any release and rolls back with it);
 - a NetworkPolicy admitting traffic only from the router, and letting pods connect nowhere
   in the blocked ranges (`app_blocked_cidrs`: the node, other pods, the LAN) but to DNS;
-- a headless Service for the web process, whose EndpointSlices feed the router.
+- a headless Service for the web process, whose EndpointSlices feed the router;
+- while a weighted split is on, one more Deployment per other release in it (process label
+  `web-v<N>`, so no two Deployments select the same pods) and one more headless Service
+  labelled with that release, so its EndpointSlices tell the router which release they serve.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import json
 import math
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from xae.domain.runas import gid_of, uid_of
@@ -55,6 +59,24 @@ def namespace_name(plane: str, owner: str) -> str:
     if slug != owner:
         slug = f"{slug}-{hashlib.sha256(owner.encode()).hexdigest()[:6]}"
     return f"xae-{slug}" if plane == "default" else f"xae-{plane}-{slug}"
+
+
+SPLIT_PROCESS = re.compile(r"web-v([0-9]+)")
+"""The process label of a split release's web Deployment."""
+
+
+def planned_processes(plan: AppPlan) -> tuple[ProcessPlan, ...]:
+    """Every Deployment the plan needs: one per process type, plus `web-v<N>` per other
+    release of a weighted split."""
+    extra = tuple(
+        replace(p, process=f"web-v{p.spec.release}") for p in (plan.split.web if plan.split else ())
+    )
+    return plan.processes + extra
+
+
+def process_type(label: str) -> str:
+    """The process type a Deployment or pod runs (`web` for a split release's `web-v<N>`)."""
+    return "web" if SPLIT_PROCESS.fullmatch(label) else label
 
 
 def deployment_name(app: str, process: str) -> str:
@@ -142,6 +164,26 @@ def web_service(plane: str, ns: str, app: str, port: int) -> Manifest:
     }
 
 
+def split_service(plane: str, ns: str, app: str, release: int, port: int) -> Manifest:
+    """As `web_service`, for a split release's web pods; its EndpointSlices carry the
+    release's label, which the watch groups the router's backends by."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {
+            "name": f"{app}-v{release}",
+            "namespace": ns,
+            "labels": {**app_labels(plane, app), RELEASE: str(release)},
+        },
+        "spec": {
+            "clusterIP": "None",
+            "selector": {PLANE: plane, APP: app, PROCESS: f"web-v{release}"},
+            "ports": [{"name": "http", "port": port, "targetPort": port, "protocol": "TCP"}],
+            "publishNotReadyAddresses": False,
+        },
+    }
+
+
 def _probe(check: HealthCheck, port: int, *, period: int, failures: int) -> Manifest:
     # The default check (`/`, any non-5xx answer) has no Kubernetes equivalent (httpGet wants
     # 2xx/3xx): "the app accepts connections on $PORT" is the closest. An httpGet sends the
@@ -221,7 +263,7 @@ def deployment(
             "name": deployment_name(plan.app, proc.process),
             "namespace": ns,
             "labels": labels,
-            "annotations": {SPEC: spec.spec_hash, RELEASE: str(plan.release)},
+            "annotations": {SPEC: spec.spec_hash, RELEASE: str(spec.release)},
         },
         "spec": {
             "replicas": proc.quantity,
@@ -234,7 +276,7 @@ def deployment(
             },
             "template": {
                 "metadata": {
-                    "labels": {**labels, RELEASE: str(plan.release), SPEC: spec.spec_hash},
+                    "labels": {**labels, RELEASE: str(spec.release), SPEC: spec.spec_hash},
                 },
                 "spec": {
                     "containers": [container],
@@ -278,13 +320,17 @@ def app_objects(
     """Everything `plan` needs, in the order to apply it (what others refer to comes first)."""
     ns = namespace_name(plane, plan.owner)
     objects = [namespace(plane, plan.owner)]
-    envs = {json.dumps(p.spec.env, sort_keys=True): p.spec.env for p in plan.processes}
+    processes = planned_processes(plan)
+    envs = {json.dumps(p.spec.env, sort_keys=True): p.spec.env for p in processes}
     objects += [config_secret(plane, ns, plan.app, env) for env in envs.values()]
     objects.append(network_policy(plane, ns, plan.app, router_cidrs, blocked_cidrs))
     web = next((p for p in plan.processes if p.process == "web" and p.spec.port), None)
     if web is not None and web.spec.port is not None:
         objects.append(web_service(plane, ns, plan.app, web.spec.port))
+    for other in plan.split.web if plan.split else ():
+        if other.spec.port is not None:
+            objects.append(split_service(plane, ns, plan.app, other.spec.release, other.spec.port))
     objects += [
-        deployment(plane, ns, plan, p, progress_deadline=progress_deadline) for p in plan.processes
+        deployment(plane, ns, plan, p, progress_deadline=progress_deadline) for p in processes
     ]
     return objects
