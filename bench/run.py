@@ -9,6 +9,7 @@ interleaved, because this machine is noisy: the ratio is what we track.
 from __future__ import annotations
 
 import json
+import os
 import platform
 import re
 import secrets
@@ -342,7 +343,7 @@ def machine() -> str:
     )
 
 
-def write_report(results: list[Result], where: Path) -> None:
+def write_report(results: list[Result], where: Path, load: tuple[float, float]) -> None:
     lines = [
         "# Benchmarks",
         "",
@@ -351,6 +352,8 @@ def write_report(results: list[Result], where: Path) -> None:
         "",
         f"- date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
         f"- machine: {machine()}",
+        f"- load average {load[0]:.1f} before the run and {load[1]:.1f} after (the machine is "
+        "shared; every comparison below is made within one run, in alternating rounds)",
         "",
         "| benchmark | result | target | met |",
         "|---|---|---|---|",
@@ -388,6 +391,7 @@ def main(argv: list[str] | None = None) -> int:
     if only - set(SECTIONS):
         raise SystemExit(f"unknown section(s) {sorted(only - set(SECTIONS))}: use {SECTIONS}")
     port = router_port()
+    load_before = os.getloadavg()[0]
     suffix = secrets.token_hex(2)
     python_app, static_app = f"bench-py-{suffix}", f"bench-st-{suffix}"
     results: list[Result] = []
@@ -418,6 +422,6 @@ def main(argv: list[str] | None = None) -> int:
         if r.note:
             print(f"{'':<{width}}  {r.note}")
     if only == set(SECTIONS):
-        write_report(results, ROOT / "docs" / "benchmarks.md")
+        write_report(results, ROOT / "docs" / "benchmarks.md", (load_before, os.getloadavg()[0]))
         print(f"wrote {ROOT / 'docs' / 'benchmarks.md'}")
     return 0
