@@ -237,18 +237,22 @@ def bench_router(python_app: str, static_app: str, port: int) -> list[Result]:
     """Through the router against the same container hit directly, and against a bare nginx
     proxy with a static upstream to it, in the same rounds."""
     results = []
-    for label, app, target in (
-        ("Python example (gunicorn, 2 workers)", python_app, 0.95),
-        ("static app (nginx in the container)", static_app, 0.75),
+    for label, app, target, seconds in (
+        ("Python example (gunicorn, 2 workers)", python_app, 0.95, 2),
+        ("static app (nginx in the container)", static_app, 0.75, traffic.SECONDS),
     ):
         address = web_address(app)
+        # gunicorn closes every connection: short loads, each started once the TIME_WAITs of
+        # the ones before have cleared (see `traffic.settle`).
+        load = partial(traffic.wrk, seconds=seconds)
         with traffic.bare_nginx(address) as bare_port:
             runs = traffic.rounds(
                 {
-                    "direct": partial(traffic.wrk, f"http://{address}/", None),
-                    "router": partial(traffic.wrk, f"http://127.0.0.1:{port}/", f"{app}.localhost"),
-                    "bare": partial(traffic.wrk, f"http://127.0.0.1:{bare_port}/", None),
-                }
+                    "direct": partial(load, f"http://{address}/", None),
+                    "router": partial(load, f"http://127.0.0.1:{port}/", f"{app}.localhost"),
+                    "bare": partial(load, f"http://127.0.0.1:{bare_port}/", None),
+                },
+                before=partial(traffic.settle, address),
             )
         vs = traffic.Ratio(runs["router"], runs["direct"])
         bare = traffic.Ratio(runs["bare"], runs["direct"])
@@ -263,7 +267,7 @@ def bench_router(python_app: str, static_app: str, port: int) -> list[Result]:
                 f"(rounds {min(added):+.2f} to {max(added):+.2f})",
                 f"≥ {target:g}×",
                 vs.ratio >= target,
-                f"wrk -t2 -c32, {traffic.ROUNDS} rounds of {traffic.SECONDS} s per load, the "
+                f"wrk -t2 -c32, {traffic.ROUNDS} rounds of {seconds} s per load, the "
                 "order rotating; medians, and the range of the per-round ratios. A bare nginx "
                 "proxy (a static upstream with keepalive, no logs: the router before its Lua "
                 f"balancer) in the same rounds: {bare.rps('subject'):,.0f} req/s = "

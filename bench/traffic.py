@@ -65,35 +65,73 @@ class Ratio:
         return f"{self.ratio:.2f}× (rounds {low:.2f}–{high:.2f})"
 
 
-def wrk(url: str, host: str | None, *, connections: int = 32, close: bool = False) -> Load:
+def wrk(
+    url: str,
+    host: str | None,
+    *,
+    connections: int = 32,
+    close: bool = False,
+    seconds: int = SECONDS,
+) -> Load:
     """One bounded wrk run. `close`: a new connection (for HTTPS a full handshake: wrk never
     resumes a session) for every request."""
-    args = ["wrk", "-t2", f"-c{connections}", f"-d{SECONDS}s", "--latency", "--timeout", "5s"]
+    args = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "5s"]
     if host:
         args += ["-H", f"Host: {host}"]
     if close:
         args += ["-H", "Connection: close"]
     out = subprocess.run(
-        [*args, url], capture_output=True, text=True, check=True, timeout=SECONDS + 30
+        [*args, url], capture_output=True, text=True, check=True, timeout=seconds + 30
     ).stdout
     rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
     p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
     if not rps or not p99:
         raise SystemExit(f"unexpected wrk output:\n{out}")
-    if re.search(r"Non-2xx or 3xx responses|Socket errors: .*(read|write|timeout) [1-9]", out):
+    errors = r"Non-2xx or 3xx responses|Socket errors: .*(connect|read|write|timeout) [1-9]"
+    if re.search(errors, out):
         raise SystemExit(f"wrk saw errors against {url}:\n{out}")
     scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[p99.group(2)]
     return Load(float(rps.group(1)), float(p99.group(1)) * scale)
 
 
-def rounds(loads: dict[str, Callable[[], Load]]) -> dict[str, list[Load]]:
-    """ROUNDS rounds of every load, the order rotating from round to round."""
+def rounds(
+    loads: dict[str, Callable[[], Load]], before: Callable[[], None] | None = None
+) -> dict[str, list[Load]]:
+    """ROUNDS rounds of every load, the order rotating from round to round; `before` runs
+    before each load."""
     names = list(loads)
     seen: dict[str, list[Load]] = {name: [] for name in names}
     for n in range(ROUNDS):
         for name in names[n % len(names) :] + names[: n % len(names)]:
+            if before is not None:
+                before()
             seen[name].append(loads[name]())
     return seen
+
+
+def time_wait(address: str) -> int:
+    """Connections to `address` (ip:port) in TIME_WAIT on this host."""
+    ip, port = address.rsplit(":", 1)
+    out = subprocess.run(
+        ["ss", "-Htan", "state", "time-wait", "dst", ip, "dport", "=", f":{port}"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    ).stdout
+    return len(out.splitlines())
+
+
+def settle(address: str, most: int = 16000, timeout: float = 75) -> None:
+    """Wait (bounded) until no more than `most` connections to `address` linger in TIME_WAIT
+    (room left for a 2 s load's ~6,000 new ones).
+
+    An app that closes every connection (gunicorn's sync workers) leaves one TIME_WAIT per
+    request for 60 s, on the load generator's side for a direct hit and on the router's side
+    through it; both share the host's ~28,000 ephemeral ports per destination, and a load that
+    starts with them used up measures the port search, not the app or the router."""
+    deadline = time.monotonic() + timeout
+    while time_wait(address) > most and time.monotonic() < deadline:
+        time.sleep(1)
 
 
 def fetch_url(url: str) -> str:
