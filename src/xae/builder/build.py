@@ -40,7 +40,7 @@ from xae.builder.buildapi import BuildRequest
 from xae.builder.detect import BuildMode, detect
 from xae.builder.images import stack_image
 from xae.builder.jail import BuildJail, Deadline
-from xae.builder.stacks import Stack, node, python, static
+from xae.builder.stacks import COPY_APP, Stack, node, python, static
 from xae.config import Settings
 from xae.domain.names import validate_app_name
 from xae.domain.policy import LABEL_APP, LABEL_PLANE, LOG_TAIL
@@ -142,6 +142,18 @@ def ignore_patterns(src: Path) -> list[str]:
     ]
 
 
+def with_labels(text: str, labels: dict[str, str]) -> str:
+    """A stack Dockerfile carrying `labels` in one `LABEL` step just before the app's code is
+    copied in. Given to the engine instead (`labels=`), they become one step per label after
+    the last step, which no cache can reuse: ~0.06 s each on every warm redeploy. Here the
+    step is cached per app and the dependency layers above it stay shared between apps.
+    Values are validated names (app, plane), quoted as JSON strings all the same."""
+    line = "LABEL " + " ".join(f"{json.dumps(k)}={json.dumps(v)}" for k, v in labels.items())
+    lines = text.split("\n")
+    lines.insert(lines.index(COPY_APP) if COPY_APP in lines else len(lines), line)
+    return "\n".join(lines)
+
+
 def write_context(
     src: Path, into: IO[bytes], dockerfile: str, text: str | None, exclude: list[str]
 ) -> None:
@@ -217,9 +229,11 @@ def _run_build(
     *,
     settings: Settings,
     jail: BuildJail | None = None,
+    labels_in_dockerfile: bool = False,
 ) -> str:
     """Run the build confined by `jail` (limits, network, deadline), streaming its log; tag
-    the image `ref` only if every step succeeded in time; the built image's id."""
+    the image `ref` only if every step succeeded in time; the built image's id. The engine
+    adds `labels` unless the Dockerfile carries them already (`with_labels`)."""
     lines = _LogLines(log)
     app = labels[LABEL_APP]
     jail = jail if jail is not None else BuildJail(client, settings)
@@ -235,7 +249,7 @@ def _run_build(
                     "dockerfile": dockerfile,
                     "rm": True,
                     "forcerm": True,
-                    "labels": json.dumps(labels),
+                    **({} if labels_in_dockerfile else {"labels": json.dumps(labels)}),
                     **confined.params,
                 },
                 timeout=timeout + 60,  # the deadline below ends it; this only bounds a read
@@ -319,6 +333,7 @@ def build_image(
     processes = plan_processes(src, mode)
     log(f"-----> {mode} app detected")
     exclude = ignore_patterns(src)
+    labels = {LABEL_APP: app, LABEL_PLANE: settings.plane}
     text: str | None = None
     if mode == "dockerfile":
         dockerfile = "Dockerfile"
@@ -326,15 +341,22 @@ def build_image(
         base_image = stack_image(mode, settings)
         _require_image(client, base_image)
         stack = STACKS[mode]
-        text = stack.dockerfile(src, base_image)
+        text = with_labels(stack.dockerfile(src, base_image), labels)
         exclude += [p for p in (*ALWAYS_IGNORED, *stack.IGNORE) if p not in exclude]
         dockerfile = GENERATED_DOCKERFILE
-    labels = {LABEL_APP: app, LABEL_PLANE: settings.plane}
     # Unnamed, in the build's own work dir (a sibling of `src`): nothing the tenant shaped.
     with tempfile.TemporaryFile(dir=src.parent) as context:
         write_context(src, context, dockerfile, text, exclude)
         image_id = _run_build(
-            client, context, dockerfile, ref, labels, log, settings=settings, jail=jail
+            client,
+            context,
+            dockerfile,
+            ref,
+            labels,
+            log,
+            settings=settings,
+            jail=jail,
+            labels_in_dockerfile=text is not None,
         )
     inspect = client.api.inspect_image(image_id)
     port = exposed_port(inspect)

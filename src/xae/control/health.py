@@ -21,6 +21,14 @@ import httpx
 from xae.domain.health import accepts, describe
 from xae.runtime.base import HealthCheck, Instance
 
+FIRST_PROBE_DELAY = 0.02
+PROBE_BACKOFF = 1.25
+"""While an instance boots it is probed after 0.02 s, then ever less often (×1.25 each time) up
+to its check's `interval`: probes at 0, 0.02, 0.045, 0.076, 0.115, 0.16, 0.22, 0.3 s... A
+Python app that answers after ~0.15 s is seen at 0.16 s, not 0.24 s (0.05 s × 1.5 each time,
+which this replaced): ~0.08 s off every rollout, at the cost of a few more refused connects in
+its first 0.3 s. `xae.control.instances` waits for this before the route swap."""
+
 
 def probe_client(transport: httpx.BaseTransport | None = None) -> httpx.Client:
     """The HTTP client of every probe of a process (`transport`: a fake one, for tests).
@@ -87,7 +95,7 @@ class Prober:
         counted from now) or the instance died; the last probe's outcome. At least one probe
         is sent."""
         deadline = time.monotonic() + check.start_budget
-        delay = min(0.05, check.interval)
+        delay = min(FIRST_PROBE_DELAY, check.interval)
         next_alive_check = time.monotonic() + 1.0
         while True:
             last = self.probe(instance, check)
@@ -101,7 +109,7 @@ class Prober:
                 return last
             # Most apps answer within a second: probe often at first, then back off.
             time.sleep(delay)
-            delay = min(delay * 1.5, check.interval)
+            delay = min(delay * PROBE_BACKOFF, check.interval)
 
     def close(self) -> None:
         self.client.close()

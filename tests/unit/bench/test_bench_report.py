@@ -12,16 +12,19 @@ def test_a_rerun_keeps_the_sections_other_benchmarks_appended(tmp_path: Path) ->
     report.write_text(
         "# Benchmarks\n\n| old | table |\n\n### Kubernetes at scale (KWOK)\n\n| p99 | 0.4 s |\n"
     )
-    write_report([Result(name="warm redeploy", value="1.5 s", target="≤ 3 s", met=True)], report)
+    write_report(
+        [Result(name="warm redeploy", value="1.5 s", target="≤ 3 s", met=True)], report, (1.0, 2.5)
+    )
 
     text = report.read_text()
     assert "| warm redeploy | 1.5 s | ≤ 3 s | yes |" in text
+    assert "load average 1.0 before the run and 2.5 after" in text
     assert "| old | table |" not in text
     assert text.rstrip().endswith("### Kubernetes at scale (KWOK)\n\n| p99 | 0.4 s |")
 
 
 def test_a_first_report_has_only_its_own_table(tmp_path: Path) -> None:
     report = tmp_path / "benchmarks.md"
-    write_report([Result(name="scale", value="4 s", target="≤ 3 s", met=False)], report)
+    write_report([Result(name="scale", value="4 s", target="≤ 3 s", met=False)], report, (0, 0))
     assert "| scale | 4 s | ≤ 3 s | **no** |" in report.read_text()
     assert "###" not in report.read_text()

@@ -93,6 +93,24 @@ def test_waiting_stops_at_the_first_pass() -> None:
     assert result.ok and len(calls) == 3
 
 
+def test_an_app_answering_soon_after_its_start_is_seen_healthy_within_a_tenth_second() -> None:
+    calls: list[float] = []
+    started = time.monotonic()
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        calls.append(time.monotonic() - started)
+        if len(calls) < 4:
+            raise httpx.ConnectError("refused", request=request)
+        return httpx.Response(200)
+
+    result = prober(httpx.MockTransport(answer)).wait_healthy(
+        INSTANCE, check(attempts=40, interval=0.25), lambda: True
+    )
+    # The fourth probe goes out ~0.08 s after the first (it was ~0.24 s with the old backoff).
+    assert result.ok and len(calls) == 4
+    assert calls[3] < 0.2
+
+
 def test_waiting_gives_up_after_the_start_budget_of_attempts_times_interval() -> None:
     def refuse(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("refused", request=request)
