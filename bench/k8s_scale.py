@@ -216,6 +216,7 @@ def run(apps: int, nodes: int, workers: int) -> str:
         return report(apps, nodes, workers, calls, t_api, t_running, running, wanted, rows)
     finally:
         kubectl("uncordon", NODE)
+        # The apps live in their team's namespace (the bootstrap admin's team, `default`).
         subprocess.run(
             [
                 str(KUBECTL),
@@ -223,7 +224,7 @@ def run(apps: int, nodes: int, workers: int) -> str:
                 str(KUBECONFIG),
                 "delete",
                 "namespace",
-                f"xae-{PLANE}-admin",
+                f"xae-{PLANE}-default",
                 "--wait=false",
             ],
             capture_output=True,

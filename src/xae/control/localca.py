@@ -23,6 +23,7 @@ import fcntl
 import hashlib
 import os
 import secrets
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -95,6 +96,11 @@ class LocalCA:
     def __init__(self, state_dir: Path, base_domain: str) -> None:
         self.dir = state_dir / CA_DIR
         self.base_domain = base_domain.lower().rstrip(".")
+        self._issued_here: dict[Path, Issued] = {}
+        """Leaves this process issued or read, by file stem: every certificate push asks for
+        every app's leaf, and re-reading and re-verifying a thousand files each time made
+        creating the thousandth app slow."""
+        self._memo_lock = threading.Lock()
 
     @property
     def cert_path(self) -> Path:
@@ -213,6 +219,20 @@ class LocalCA:
         return self._leaf(self.dir / "apps" / digest, [host])
 
     def _leaf(self, stem: Path, hosts: list[str]) -> Issued:
+        with self._memo_lock:
+            known = self._issued_here.get(stem)
+        if (
+            known is not None
+            and known.hosts == hosts
+            and known.not_after.replace(tzinfo=UTC) - _now() >= RENEW_BEFORE
+        ):
+            return known
+        issued = self._leaf_from_disk(stem, hosts)
+        with self._memo_lock:
+            self._issued_here[stem] = issued
+        return issued
+
+    def _leaf_from_disk(self, stem: Path, hosts: list[str]) -> Issued:
         with self._locked():
             self._ensure_ca()
             ca = self._load_ca()

@@ -151,8 +151,20 @@ class ControlClient:
         apps = data.get("apps")
         return [str(a) for a in apps] if isinstance(apps, list) else []
 
-    def set_certificates(self, certificates: Sequence[Certificate]) -> None:
-        """Make the router present exactly `certificates` (by SNI) and confirm it."""
+    def set_certificates(
+        self,
+        certificates: Sequence[Certificate],
+        *,
+        changed: Sequence[Certificate] | None = None,
+        removed: Sequence[str] = (),
+    ) -> None:
+        """Make the router present exactly `certificates` (by SNI) and confirm it.
+
+        With `changed` (and `removed`), only those are sent: the router keeps the others it
+        holds, so adding one app's certificate does not re-send (and the router re-parse) every
+        other one. The read-back still compares the whole set."""
+        partial = changed is not None
+        sent = certificates if changed is None else changed
         body = json.dumps(
             {
                 "certificates": [
@@ -162,8 +174,10 @@ class ControlClient:
                         "chain_pem": c.chain_pem,
                         "key_pem": c.key_pem,
                     }
-                    for c in certificates
-                ]
+                    for c in sent
+                ],
+                "removed": list(removed),
+                "partial": partial,
             }
         ).encode()
         self._call("POST", CERTIFICATES_PATH, body)

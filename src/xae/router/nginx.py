@@ -126,6 +126,9 @@ class NginxRouter:
         self.reload_timeout = reload_timeout
         self.stop_timeout = stop_timeout
         self.control = ControlClient(self.paths.internal_socket)
+        self._presented: dict[str, Certificate] | None = None
+        """The certificates the master `_presented_by` confirmed last (None: not known)."""
+        self._presented_by: int | None = None
         self._wake_callback: Callable[[str], None] | None = None
         self._wake_thread: threading.Thread | None = None
         self._wake_stop = threading.Event()
@@ -205,9 +208,23 @@ class NginxRouter:
             self._save_certificates(certs)
             master = self._master()
             if master is None:
+                self._presented = None
                 self._start_master(self.current_routes())
-            else:
+                return
+            # What this master was last confirmed to present, if we know: then only the
+            # difference is sent (one app's new certificate at 1,000 apps is one, not 1,000).
+            known = self._presented if self._presented_by == master else None
+            self._presented = None
+            if known is None:
                 self.control.set_certificates(certs)
+            else:
+                names = {c.name for c in certs}
+                changed = [c for c in certs if known.get(c.name) != c]
+                removed = [name for name in known if name not in names]
+                if changed or removed:
+                    self.control.set_certificates(certs, changed=changed, removed=removed)
+            self._presented = {c.name: c for c in certs}
+            self._presented_by = master
 
     def on_wake(self, callback: Callable[[str], None]) -> None:
         """Call `callback(app)` from a thread of this router's (once per wait) when requests

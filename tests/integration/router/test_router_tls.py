@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime
 import socket
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +25,7 @@ from xae.config import Settings
 from xae.errors import InvalidInput
 from xae.router import NginxRouter, Route
 from xae.router.base import Certificate
+from xae.router.control import certificate_digests
 
 pytestmark = pytest.mark.integration
 
@@ -187,3 +188,44 @@ def test_a_bad_certificate_is_refused_without_quoting_the_key(
         router.set_certificates(
             [good, Certificate("two", good.hosts, good.chain_pem, good.key_pem)]
         )
+
+
+def test_a_change_sends_only_the_difference_and_the_rest_keeps_serving(
+    router: NginxRouter,
+    backend: StartBackend,
+    settings: Settings,
+    authority: Authority,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    web = backend("web")
+    hosts = [f"app{i}.localhost" for i in range(20)]
+    router.apply([Route("web", [*hosts, "moved.localhost"], [web.address])])
+    certs = [authority.issue(f"c{i}", host) for i, host in enumerate(hosts)]
+    router.set_certificates([*certs, authority.issue("mover", "moved.localhost")])
+
+    sent: list[tuple[int, list[str]]] = []
+    original = router.control.set_certificates
+
+    def recording(
+        full: Sequence[Certificate],
+        *,
+        changed: Sequence[Certificate] | None = None,
+        removed: Sequence[str] = (),
+    ) -> None:
+        sent.append((len(full if changed is None else changed), list(removed)))
+        original(full, changed=changed, removed=removed)
+
+    monkeypatch.setattr(router.control, "set_certificates", recording)
+    # One certificate added, one replaced (it takes over a host another one had), one removed.
+    renewed = authority.issue("c1", "app1.localhost", "moved.localhost")
+    later = [certs[0], renewed, *certs[3:], authority.issue("extra", "extra.localhost")]
+    router.set_certificates(later)
+    assert sent == [(2, ["c2", "mover"])]
+    assert router.control.certificates() == certificate_digests(later)
+    assert https_get(settings, authority.file, "moved.localhost").json()["name"] == "web"
+    assert https_get(settings, authority.file, "app0.localhost").json()["name"] == "web"
+    assert https_get(settings, authority.file, "app19.localhost").json()["name"] == "web"
+    with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+        https_get(settings, authority.file, "app2.localhost")  # its certificate was removed
+    router.set_certificates(later)  # nothing changed: nothing sent
+    assert len(sent) == 1

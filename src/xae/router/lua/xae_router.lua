@@ -494,13 +494,26 @@ function M.certificate()
   end
 end
 
--- POST {"certificates": [{name, hosts, chain_pem, key_pem}, ...]}: serve exactly these.
+-- POST {"certificates": [{name, hosts, chain_pem, key_pem}, ...]}: serve exactly these; with
+-- "partial": true, replace or add these and drop the ones named in "removed", keeping the rest
+-- (so one app's new certificate does not make every worker re-parse a thousand others).
 -- GET: {name: {hosts, chain_sha1}} (never a key).
 local function certificates_update()
   local body = read_body()
   local data = body and cjson.decode(body)
   if type(data) ~= "table" or not is_array(data.certificates) then
     return reply(400, { error = "the update is not {certificates: [...]}" })
+  end
+  local partial = data.partial == true
+  local removed = data.removed
+  if removed == nil or removed == cjson.null then removed = {} end
+  if not is_array(removed) or (#removed > 0 and not partial) then
+    return reply(400, { error = "removed is a list of names, with partial: true" })
+  end
+  for _, id in ipairs(removed) do
+    if not matches(id, CERT_NAME, 64) then
+      return reply(400, { error = "a removed certificate has an invalid name" })
+    end
   end
   local new, claims = {}, {}
   for _, c in ipairs(data.certificates) do
@@ -522,6 +535,19 @@ local function certificates_update()
     end
     new[c.name] = { hosts = c.hosts, raw = cjson.encode({ chain = c.chain_pem, key = c.key_pem }) }
   end
+  -- The old hosts of the certificates replaced or removed (read before they are overwritten).
+  local stale = {}
+  if partial then
+    local touched = {}
+    for id in pairs(new) do touched[id] = true end
+    for _, id in ipairs(removed) do touched[id] = true end
+    for id in pairs(touched) do
+      local old = cjson.decode(routes:get("certhosts:" .. id) or "")
+      if type(old) == "table" then
+        for _, h in ipairs(old) do stale[#stale + 1] = { host = h, id = id } end
+      end
+    end
+  end
   for id, c in pairs(new) do
     local ok, err = routes:safe_set("cert:" .. id, c.raw)
     if ok then ok, err = routes:safe_set("certhosts:" .. id, cjson.encode(c.hosts)) end
@@ -530,6 +556,21 @@ local function certificates_update()
   for h, id in pairs(claims) do
     local ok, err = routes:safe_set("certhost:" .. h, id)
     if not ok then return reply(507, { error = "router memory is full: " .. tostring(err) }) end
+  end
+  if partial then
+    -- A host still pointing at a replaced or removed certificate that no longer names it.
+    for _, st in ipairs(stale) do
+      if claims[st.host] ~= st.id and routes:get("certhost:" .. st.host) == st.id then
+        routes:delete("certhost:" .. st.host)
+      end
+    end
+    for _, id in ipairs(removed) do
+      if not new[id] then
+        routes:delete("cert:" .. id)
+        routes:delete("certhosts:" .. id)
+      end
+    end
+    return reply(200, { certificates = #data.certificates, removed = #removed })
   end
   for _, key in ipairs(routes:get_keys(0)) do
     if sub(key, 1, 9) == "certhost:" and not claims[sub(key, 10)] then routes:delete(key) end
