@@ -79,7 +79,9 @@ def acme_challenge(token: Annotated[str, Path(pattern=TOKEN)], p: PlatformDep) -
     return PlainTextResponse(answer)
 
 
-@router.delete("/apps/{name}/certs/{cert_id}", status_code=status.HTTP_204_NO_CONTENT)
+# `{cert_id:int}`: only digits match, so `/certs/auto` (POST) is never also this route (a
+# wrong method there answers 405 naming POST alone).
+@router.delete("/apps/{name}/certs/{cert_id:int}", status_code=status.HTTP_204_NO_CONTENT)
 def remove_cert(
     app: AppDeploy,
     cert_id: Annotated[int, Path(ge=1, le=MAX_INT, description="the id `xae certs` shows")],
