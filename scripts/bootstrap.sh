@@ -9,11 +9,13 @@ cd "$here"
 log() { printf '\033[1;34m==>\033[0m %s\n' "$*"; }
 
 need_pkgs=()
-# iptables: xae keeps builds off the host and other containers with its own chains.
+# iptables: xae keeps builds off the host and other containers with its own chains. openssl and
+# curl: the TLS tests verify certificates with `openssl verify` and `curl --cacert`, as users do.
 # The router is nginx + Lua (docs/router.md): Debian's lua module (it pulls in the ndk module)
 # and lua-resty-core, which the module needs for its ngx.* APIs (shared dicts, balancer).
 for pair in docker.io:/usr/sbin/dockerd nginx:/usr/sbin/nginx git:/usr/bin/git \
             debootstrap:/usr/sbin/debootstrap wrk:/usr/bin/wrk iptables:/usr/sbin/iptables-restore \
+            openssl:/usr/bin/openssl curl:/usr/bin/curl \
             libnginx-mod-http-lua:/usr/lib/nginx/modules/ngx_http_lua_module.so \
             lua-resty-core:/usr/share/lua/5.1/resty/core.lua \
             lua-cjson:/usr/lib/x86_64-linux-gnu/lua/5.1/cjson.so; do

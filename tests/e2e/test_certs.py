@@ -4,7 +4,6 @@ log); a refused certificate says why; the local CA verifies with `openssl verify
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -56,7 +55,6 @@ def test_certificates_round_trip_through_the_cli(plane: Plane, tmp_path: Path) -
 
 
 @pytest.mark.backends("docker")
-@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")
 def test_status_says_how_to_trust_the_local_ca_and_it_verifies(
     plane: Plane, tmp_path: Path
 ) -> None:

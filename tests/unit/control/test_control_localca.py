@@ -4,7 +4,6 @@ re-issued when it must be."""
 
 from __future__ import annotations
 
-import shutil
 import stat
 import subprocess
 from datetime import UTC, datetime, timedelta
@@ -18,8 +17,6 @@ from tests.certmaker import ec_key
 
 from xae.control import localca
 from xae.control.localca import LocalCA
-
-pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")
 
 
 def openssl_verify(
