@@ -5,7 +5,7 @@ stopped."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -17,13 +17,17 @@ CHALLENGE_PREFIX = "/.well-known/acme-challenge/"
 
 
 class Responder(ThreadingHTTPServer):
-    """Answers HTTP-01 challenges from `tokens`; records what was asked."""
+    """Answers HTTP-01 challenges from `tokens` (or from `source`, e.g. a platform's challenge
+    board, as the API does); records what was asked; `answering = False` makes every check
+    fail."""
 
     daemon_threads = True
 
-    def __init__(self) -> None:
+    def __init__(self, source: Callable[[str], str | None] | None = None) -> None:
         super().__init__(("127.0.0.1", 0), _ChallengeHandler)
         self.tokens: dict[str, str] = {}
+        self.source = source or self.tokens.get
+        self.answering = True
         self.asked: list[str] = []
         self.published: list[str] = []
 
@@ -41,8 +45,8 @@ class _ChallengeHandler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802 (http.server's name)
         self.server.asked.append(self.path)
         answer = None
-        if self.path.startswith(CHALLENGE_PREFIX):
-            answer = self.server.tokens.get(self.path.removeprefix(CHALLENGE_PREFIX))
+        if self.server.answering and self.path.startswith(CHALLENGE_PREFIX):
+            answer = self.server.source(self.path.removeprefix(CHALLENGE_PREFIX))
         body = (answer or "not found").encode()
         self.send_response(200 if answer else 404)
         self.send_header("Content-Length", str(len(body)))

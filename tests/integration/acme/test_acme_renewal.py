@@ -11,19 +11,17 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 from starlette.exceptions import StarletteDeprecationWarning
-from tests.integration.acme.conftest import CHALLENGE_PREFIX
+from tests.integration.acme.conftest import Responder
 from tests.pebble import running_pebble
 from tests.unit.fakes import World, make_db_template, make_world
 
 from xae.api.app import create_app
 from xae.control.acme import renew_due
-from xae.router.acme import ChallengeBoard
 from xae.store.models import Certificate, Event
 
 with warnings.catch_warnings():
@@ -33,42 +31,17 @@ with warnings.catch_warnings():
 pytestmark = pytest.mark.integration
 
 
-class Board(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self, board: ChallengeBoard) -> None:
-        super().__init__(("127.0.0.1", 0), _Answer)
-        self.board = board
-        self.answering = True
-
-
-class _Answer(BaseHTTPRequestHandler):
-    server: Board
-
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
-        token = self.path.removeprefix(CHALLENGE_PREFIX)
-        answer = self.server.board.answer(token) if self.server.answering else None
-        body = (answer or "no such challenge").encode()
-        self.send_response(200 if answer else 404)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *_: object) -> None:
-        pass
-
-
 @dataclass
 class Setup:
     world: World
     client: TestClient
-    board: Board
+    board: Responder
 
 
 @pytest.fixture
 def setup(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> Iterator[Setup]:
     world = make_world(make_db_template(tmp_path_factory), tmp_path)
-    board = Board(world.platform.challenges)
+    board = Responder(source=world.platform.challenges.answer)
     serving = threading.Thread(target=board.serve_forever, kwargs={"poll_interval": 0.05})
     serving.start()
     try:
