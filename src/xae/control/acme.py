@@ -29,11 +29,15 @@ from xae.control.apps import get_app
 from xae.control.audit import SYSTEM, Actor, record
 from xae.control.certificates import Added, add_certificate, app_hosts
 from xae.control.platform import Platform
-from xae.errors import InvalidInput, XaeError
+from xae.errors import InvalidInput, TooManyRequests, XaeError
 from xae.router.acme import AcmeClient, renewal_due
 from xae.store.models import App, Certificate, utcnow
 
 log = logging.getLogger(__name__)
+
+MAX_ORDERS = 2
+"""ACME orders in flight at once, platform-wide."""
+ORDERS = threading.BoundedSemaphore(MAX_ORDERS)
 
 
 def client(p: Platform) -> AcmeClient:
@@ -77,7 +81,17 @@ def request_certificate(
             f"{p.settings.base_domain} do not count): add one with `xae domains:add NAME "
             f"--app {name}` and point its DNS at this router first"
         )
-    issued = acme.issue(names, p.challenges)
+    # An order waits on the CA for up to 90 s in an API thread: at most a few at once, so one
+    # team asking again and again cannot hold the threads every other team's calls need.
+    if not ORDERS.acquire(blocking=False):
+        raise TooManyRequests(
+            f"{MAX_ORDERS} certificate orders are running on this platform: try again in a minute",
+            retry_after=60,
+        )
+    try:
+        issued = acme.issue(names, p.challenges)
+    finally:
+        ORDERS.release()
     return add_certificate(
         p, user, name, issued.chain_pem, issued.key_pem, app_id=app_id, source="acme"
     )

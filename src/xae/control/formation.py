@@ -15,6 +15,7 @@ from xae.control.apps import get_app
 from xae.control.audit import SYSTEM, record
 from xae.control.limits import check_cpus, check_instances, check_memory
 from xae.control.platform import Platform
+from xae.domain.splits import extra_web_sets
 from xae.errors import InvalidInput
 from xae.store.models import App, Build, Formation
 
@@ -93,7 +94,10 @@ def change(
                     row.cpus = check_cpus(p.limits, c.cpus)
                 if c.read_only is not None:
                     row.read_only = c.read_only
-            check_instances(p.limits, name, {t: r.quantity for t, r in rows.items() if t in known})
+            quantities = {t: r.quantity for t, r in rows.items() if t in known}
+            if "web" in quantities:  # a split runs the web quantity once more per other release
+                quantities["web"] *= 1 + extra_web_sets(app.split)
+            check_instances(p.limits, name, quantities)
             record(
                 session,
                 user,

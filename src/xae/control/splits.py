@@ -31,8 +31,9 @@ from xae.auth.policy import Principal, app_not_found
 from xae.control.audit import record
 from xae.control.configvars import open_config
 from xae.control.domains import list_domains
+from xae.control.limits import check_instances
 from xae.control.plan import plan_app
-from xae.domain.splits import Share, validate_shares
+from xae.domain.splits import Share, extra_web_sets, validate_shares
 from xae.domain.states import ReleaseStatus
 from xae.errors import InvalidInput, NotFound, XaeError
 from xae.runtime.base import AppPlan, ProcessPlan, SplitPlan
@@ -219,6 +220,13 @@ def set_split(
                     f"{name} has no release yet: deploy it before splitting its traffic"
                 )
             _check_releases(session, app, shares)
+            # Each other release runs the web quantity (at least 1): the ceiling counts them.
+            quantities = {
+                f.process_type: f.quantity
+                for f in session.scalars(select(Formation).where(Formation.app_id == app.id))
+            }
+            quantities["web"] = max(1, quantities.get("web", 0)) * (1 + extra_web_sets(stored))
+            check_instances(p.limits, name, quantities)
             before = (app.split, app.split_sticky)
             app.split, app.split_sticky = stored, sticky
         try:

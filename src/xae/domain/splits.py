@@ -71,3 +71,10 @@ def validate_shares(shares: list[Share]) -> list[Share]:
             f"the weights add up to {total} ({shown}), not 100: change them so they do"
         )
     return shares
+
+
+def extra_web_sets(stored: list[dict[str, int]] | None) -> int:
+    """How many releases beyond the current one run web instances for a split (as stored on the
+    app: `[{version, weight}]`): each runs the app's web quantity, which the per-app instance
+    ceiling counts."""
+    return max(0, len([s for s in stored or [] if s.get("weight", 0) > 0]) - 1)

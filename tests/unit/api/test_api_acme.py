@@ -6,6 +6,7 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 from tests.unit.fakes import World
 
+from xae.control import acme
 from xae.control.acme import renew_due
 
 
@@ -55,3 +56,24 @@ def test_another_teams_app_is_not_found(client: TestClient, world: World) -> Non
 
 def test_nothing_is_renewed_without_acme_certificates(world: World) -> None:
     assert renew_due(world.platform) == []
+
+
+def test_orders_beyond_the_platforms_limit_are_refused_not_queued(
+    client: TestClient, shop: str, world: World
+) -> None:
+    p = world.platform
+    p.settings = p.settings.model_copy(update={"acme_directory": "https://acme.invalid/dir"})
+    assert (
+        client.post(f"/v1/apps/{shop}/domains", json={"hostname": "shop.example.com"}).status_code
+        == 201
+    )
+    for _ in range(acme.MAX_ORDERS):  # as many orders as allowed are waiting on the CA
+        assert acme.ORDERS.acquire(blocking=False)
+    try:
+        refused = client.post(f"/v1/apps/{shop}/certs/auto", json={})
+    finally:
+        for _ in range(acme.MAX_ORDERS):
+            acme.ORDERS.release()
+    assert refused.status_code == 429
+    assert "try again" in refused.json()["error"]["message"]
+    assert client.get(f"/v1/apps/{shop}/certs").json() == []

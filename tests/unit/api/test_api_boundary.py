@@ -96,7 +96,7 @@ def test_a_hostile_app_name_in_a_path_is_refused_on_every_route_before_any_looku
     for path, operations in paths.items():
         if "{name}" not in path:
             continue
-        url = path.replace("{name}", segment).replace("{version}", "v1")
+        url = path.replace("{name}", segment).replace("{version}", "v1").replace("{cert_id}", "1")
         for method in operations:
             response = client.request(method.upper(), url, params={"confirm": shop})
             _refused(response)

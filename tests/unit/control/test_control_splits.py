@@ -3,6 +3,7 @@ the router is given, and that a bad split or a failed start changes nothing."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -202,3 +203,23 @@ def test_a_release_without_healthy_instances_gives_its_share_to_the_others() -> 
     assert split_route(split, {}).backends == ()
     full = split_route(split, {1: ["a:1"], 2: ["b:1"], 3: ["c:1"]})
     assert [(b.release, b.weight) for b in full.backends] == [("v1", 50), ("v2", 30), ("v3", 20)]
+
+
+def test_the_instance_ceiling_counts_every_release_a_split_runs(
+    world: World, alice: Principal, two_releases: str
+) -> None:
+    p = world.platform
+    p.limits = replace(p.limits, instances=4)
+    change(p, alice, two_releases, [FormationChange("web", quantity=3)])
+    # Two releases × 3 web instances = 6 > 4: refused, nothing started, nothing stored.
+    with pytest.raises(InvalidInput, match="would run 6 instances"):
+        splits.set_split(p, alice, two_releases, [Share(2, 50), Share(1, 50)])
+    assert stored_split(world, two_releases)[0] is None
+    assert set(web_by_release(world, two_releases)) == {2}
+
+    change(p, alice, two_releases, [FormationChange("web", quantity=2)])
+    splits.set_split(p, alice, two_releases, [Share(2, 50), Share(1, 50)])
+    # With the split on, scaling web to 3 would run 6 as well.
+    with pytest.raises(InvalidInput, match="would run 6 instances"):
+        change(p, alice, two_releases, [FormationChange("web", quantity=3)])
+    assert {r: len(u) for r, u in web_by_release(world, two_releases).items()} == {1: 2, 2: 2}
