@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import re
 import secrets
 import shutil
 import statistics
@@ -41,7 +40,8 @@ import docker
 import httpx
 from sqlalchemy import select
 
-from bench.run import ROOT, machine
+from bench.report import write_section
+from bench.run import machine
 from xae.builder.jail import remove_plane_jail
 from xae.domain.access import Role
 from xae.store.db import Database
@@ -219,17 +219,6 @@ def report(results: dict[str, list[Measured]], load_before: float, load_after: f
     return "\n".join(lines)
 
 
-def write_section(text: str, where: Path) -> None:
-    """Replace this benchmark's section of `where` (or append it), keeping everything else."""
-    current = where.read_text() if where.exists() else "# Benchmarks\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}.*?(?=^### |\Z)", re.MULTILINE | re.DOTALL)
-    if pattern.search(current):
-        updated = pattern.sub(lambda _: text.strip() + "\n\n", current, count=1)
-    else:
-        updated = current.rstrip() + "\n\n" + text.strip() + "\n"
-    where.write_text(updated.rstrip() + "\n")
-
-
 @dataclass
 class Variant:
     label: str
@@ -292,7 +281,7 @@ def main() -> int:
     results = {v.label: measure(v) for v in VARIANTS}
     text = report(results, load_before, os.getloadavg()[0])
     print(text)
-    write_section(text, ROOT / "docs" / "benchmarks.md")
+    write_section(text, SECTION)
     return 0
 
 

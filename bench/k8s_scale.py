@@ -35,8 +35,10 @@ from pathlib import Path
 import httpx
 
 from bench import k8s_apiserver
+from bench.report import write_section
 
 ROOT = Path(__file__).resolve().parents[1]
+SECTION = "### Kubernetes at scale, simulated (KWOK)"
 BIN = Path(sys.executable).parent
 KWOK = ROOT / "scripts" / "k8s-local" / "kwok.sh"
 K8S_STATE = Path(os.environ.get("K8S_STATE_DIR", "/var/lib/xae/k8s"))
@@ -247,8 +249,7 @@ def report(
 ) -> str:
     summary = k8s_apiserver.summarize(rows)
     lines = [
-        "### Kubernetes at scale, simulated (KWOK) — "
-        + time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        f"{SECTION} — " + time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "",
         f"Machine: {os.cpu_count()} vCPU, {platform.platform()}; local cluster v1.33.13 from "
         f"`make k8s-up` plus {nodes} KWOK nodes (the real node cordoned). {apps} apps × "
@@ -288,8 +289,7 @@ def main() -> int:
     text = run(args.apps, args.nodes, args.workers)
     print(text)
     if not args.no_write:
-        with (ROOT / "docs" / "benchmarks.md").open("a") as out:
-            out.write("\n" + text)
+        write_section(text, SECTION)
     return 0
 
 

@@ -18,7 +18,6 @@ import http.client
 import importlib.util
 import json
 import os
-import re
 import shutil
 import signal
 import socket
@@ -33,6 +32,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import ModuleType
 
+from bench.report import write_section
 from bench.run import ROOT, machine
 from xae.config import Settings
 from xae.control.routes import RouteTable
@@ -255,17 +255,6 @@ def report(new: list[float], old: list[float] | None, load: tuple[float, float])
     return "\n".join(lines)
 
 
-def write_section(text: str, where: Path) -> None:
-    """Replace this benchmark's section of `where` (or append it), keeping everything else."""
-    current = where.read_text() if where.exists() else "# Benchmarks\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}.*?(?=^### |\Z)", re.MULTILINE | re.DOTALL)
-    if pattern.search(current):
-        updated = pattern.sub(lambda _: text.strip() + "\n\n", current, count=1)
-    else:
-        updated = current.rstrip() + "\n\n" + text.strip() + "\n"
-    where.write_text(updated.rstrip() + "\n")
-
-
 def main() -> int:
     load_before = os.getloadavg()[0]
     server_a, a = _backend("a", "127.0.0.2")
@@ -280,7 +269,7 @@ def main() -> int:
     text = report(new, old, (load_before, os.getloadavg()[0]))
     print(text)
     print(json.dumps({"update_ms": new[:5], "reload_ms": (old or [])[:5]}))
-    write_section(text, ROOT / "docs" / "benchmarks.md")
+    write_section(text, SECTION)
     return 0
 
 

@@ -30,6 +30,7 @@ from typing import Any
 import httpx
 
 from bench import traffic
+from bench.report import appended_sections
 from xae.config import get_settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -376,13 +377,6 @@ def write_report(results: list[Result], where: Path, load: tuple[float, float]) 
         lines += ["", kept]
     where.parent.mkdir(parents=True, exist_ok=True)
     where.write_text("\n".join(lines) + "\n")
-
-
-def appended_sections(text: str) -> str:
-    """The `### ` sections other benchmarks appended (bench/k8s_scale.py): a re-run of this
-    one rewrites its own part of the file and keeps theirs."""
-    match = re.search(r"^### ", text, re.MULTILINE)
-    return text[match.start() :].strip() if match else ""
 
 
 SECTIONS = ("deploys", "router", "tls")

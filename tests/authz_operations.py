@@ -89,6 +89,15 @@ class Targets:
     fresh: Iterator[int] = field(default_factory=lambda: itertools.count(1))
     domain: str = "www.orchard.example"
     """A custom domain of the app (the unit suite's scenario adds it)."""
+    cron_job: str = "nightly"
+    """A cron job of the app (the unit suite's scenario adds it)."""
+    cron_run: int = 1
+    """A finished run of that job (the unit suite's scenario starts it)."""
+
+    build_id: int = 1
+    """A build of the app (`.../builds/{build_id}`)."""
+    hook_id: int = 1
+    """A hook of the app (`DELETE .../hooks/{hook_id}`; the unit suite's scenario adds it)."""
 
     def new_name(self, prefix: str) -> str:
         return f"{prefix}{next(self.fresh)}"
@@ -102,6 +111,10 @@ PATH_VALUES: dict[str, Callable[[Targets], str]] = {
     "version": lambda t: f"v{t.version}",
     "cert_id": lambda t: str(t.cert_id),
     "domain": lambda t: t.domain,
+    "job": lambda t: t.cron_job,
+    "run_id": lambda t: str(t.cron_run),
+    "build_id": lambda t: str(t.build_id),
+    "hook_id": lambda t: str(t.hook_id),
 }
 """How each path parameter is filled: a new kind of object needs a line here (the suite fails,
 naming it, until it has one)."""
@@ -110,6 +123,7 @@ QUERY_VALUES: dict[str, dict[str, Callable[[Targets], str]]] = {
     "POST /v1/apps": {"team": lambda t: t.create_in},
     "POST /v1/apps/{name}/transfer": {"team": lambda t: t.transfer_to},
     "DELETE /v1/apps/{name}": {"confirm": lambda t: t.app},
+    "DELETE /v1/apps/{name}/previews": {"branch": lambda t: "feature/x"},
 }
 """Query parameters worth sending (required ones must be here)."""
 
@@ -140,9 +154,18 @@ BODIES: dict[str, Callable[[Targets], Body]] = {
     "POST /v1/users": lambda t: {"name": t.new_name("user"), "password": "long-enough-pw"},
     "POST /v1/tokens": lambda t: {"name": t.new_name("tok"), "scope": "read", "app": t.app},
     "POST /v1/apps/{name}/certs": lambda t: certificate_for(f"{t.app}.localhost"),
+    "POST /v1/apps/{name}/cron": lambda t: {
+        "name": t.new_name("job-"),
+        "schedule": "30 2 * * *",
+        "command": "python backup.py",
+    },
+    "POST /v1/apps/{name}/hooks": lambda t: {"url": "https://1.1.1.1/hook", "events": ["build"]},
+    "PUT /v1/apps/{name}/git/branch": lambda t: {"branch": "release"},
     "PUT /v1/apps/{name}/split": lambda t: {
         "releases": [{"version": 1, "weight": 90}, {"version": 2, "weight": 10}]
     },
+    "PATCH /v1/apps/{name}/previews": lambda t: {"enabled": True, "idle_seconds": 3600},
+    "POST /v1/apps/{name}/previews": lambda t: {"branch": "feature/x"},
 }
 """A plausible body for each operation that takes one (keyed `METHOD /path`). An operation
 with a request body and no entry here fails the suite: say what a caller would send."""
@@ -150,6 +173,8 @@ with a request body and no entry here fails the suite: say what a caller would s
 NOT_2XX_WHEN_ALLOWED = {
     "DELETE /v1/teams/{team}": 422,  # the team still has its app: refused after the guard
     "POST /v1/apps/{name}/certs/auto": 422,  # no ACME CA configured: refused after the guard
+    "POST /v1/apps/{name}/builds/{build_id}/cancel": 409,  # the build is over: after the guard
+    "POST /v1/apps/{name}/previews": 422,  # previews are off for the app: refused after the guard
 }
 
 

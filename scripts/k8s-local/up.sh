@@ -281,6 +281,15 @@ registry_up() { curl -sf "http://${K8S_REGISTRY}/v2/" >/dev/null; }
 if ! is_running registry && registry_up; then
     log "a registry already answers on ${K8S_REGISTRY}; using it"
 else
+    # The registry's blobs are freed only by its own garbage collector, which must not run
+    # while images are pushed: here the registry is not running yet, so it is safe. xae
+    # deletes the manifests of the images it collects (docs/gc.md); this frees their layers.
+    if ! is_running registry && [[ -d "${K8S_STATE_DIR}/registry/docker" ]]; then
+        log "freeing the registry's unreferenced blobs (log: ${LOGS}/registry-gc.log)"
+        timeout 300 /usr/bin/docker-registry garbage-collect --delete-untagged \
+            "${CONF}/registry.yml" >"${LOGS}/registry-gc.log" 2>&1 ||
+            log "registry garbage-collect failed (see ${LOGS}/registry-gc.log); the registry starts anyway"
+    fi
     start_bg registry /usr/bin/docker-registry serve "${CONF}/registry.yml"
     wait_for 30 registry registry_up
 fi

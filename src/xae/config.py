@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any
@@ -208,6 +209,20 @@ class Settings(BaseSettings):
     """The resolvers builds may query (port 53) even inside a blocked range; unset: the IPv4
     `nameserver`s of the host's /etc/resolv.conf, which Docker's embedded DNS forwards to."""
 
+    build_registry_mirror: str | None = None
+    """A registry (`host[:port][/path]`) that a Dockerfile's `FROM` of a Docker Hub image is
+    pulled through: `FROM redis:7` builds from `<mirror>/library/redis:7`. Unset: such images
+    come from the engine's local images (e.g. xae's own base images), else Docker Hub."""
+
+    @field_validator("build_registry_mirror")
+    @classmethod
+    def _check_build_registry_mirror(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if not re.fullmatch(r"[A-Za-z0-9.-]+(:\d{1,5})?(/[a-z0-9._-]+)*", value):
+            raise ValueError("give the registry mirror as host[:port][/path], without a scheme")
+        return value
+
     router_temp_dir: Path = Path("/var/cache/xae/router")
     """As root, the router's nginx workers run as `nobody` and cannot enter the private (0700)
     state dir; they buffer large request and response bodies in a subdirectory of this one
@@ -259,6 +274,81 @@ class Settings(BaseSettings):
     (requests without a token: per client address); more are refused with 429 and
     `Retry-After`. A rate of 0 turns the limit off."""
 
+    image_cache_dir: Path = Path("/var/cache/xae/images")
+    """Where `python -m xae.builder.images ensure` keeps what is slow to make again: each
+    debootstrapped Debian root filesystem (`rootfs-<suite>.tar`) and each stack's build image
+    (`<name>-<tag>.tar`, keyed by the hash of what it is made from). A machine whose Docker
+    images were removed reloads them from here in seconds instead of minutes."""
+    oneoff_timeout: float = Field(default=3600.0, gt=0)
+    """Seconds a one-off run (a cron run, a manifest's postdeploy script) may take before it
+    is killed and counted as failed."""
+    release_timeout: float = Field(default=900.0, gt=0)
+    """Seconds the release phase (`release:` in the Procfile) may take; past it the container
+    is killed and the deploy fails, the old release serving."""
+    cron: bool = True
+    """Whether this control plane runs the apps' cron jobs (`xae.control.cron`)."""
+    cron_tick: float = Field(default=5.0, gt=0)
+    """Seconds between two looks of the cron scheduler for jobs whose time came."""
+    cron_max_running: int = Field(default=8, ge=1)
+    """Cron runs at once, platform-wide (a safety net above the per-app limit); a job due
+    while as many run is skipped (recorded). On kubernetes the cluster runs them instead."""
+    cron_output_bytes: int = Field(default=64 * 1024, ge=1024)
+    """The output kept per cron run: its last lines within this many characters."""
+    cron_runs_kept: int = Field(default=50, ge=1)
+    """Runs kept per job in the history (`xae cron:runs`); older ones are deleted."""
+    cron_jobs_per_app: int = Field(default=20, ge=1)
+    """Most cron jobs one app may have."""
+    cron_max_running_per_app: int = Field(default=2, ge=1)
+    """Cron runs of one app at once: a job due while its app has as many going is skipped
+    (recorded), so one app with many jobs never takes every slot of `cron_max_running`."""
+
+    build_concurrency: int = Field(default=1, ge=1)
+    """Builds that run at once on this control plane; more wait in the build queue (their
+    deploys say so). Builds of one app always run one after the other, each after the previous
+    deploy's rollout."""
+
+    build_logs_kept: int = Field(default=20, ge=1)
+    """Builds per app that keep their log; older builds keep their row (the history) but not
+    their log, so build history cannot grow the store without bound."""
+
+    hook_attempts: int = Field(default=5, ge=1, le=20)
+    """Attempts to deliver one deploy notification (webhook) before giving up."""
+
+    hook_backoff: float = Field(default=2.0, gt=0)
+    """Seconds before a notification's second attempt; each later one waits twice as long."""
+
+    hook_timeout: float = Field(default=10.0, gt=0)
+    """Seconds one delivery attempt may take (connecting, sending, reading the answer)."""
+
+    hook_allowed_cidrs: list[str] = []
+    """Addresses webhooks may reach although they are inside the platform (loopback, private,
+    link-local, this machine's own addresses): e.g. a LAN service that receives deploy
+    notifications. Everything inside is refused otherwise, so a hook cannot make the platform
+    send requests to its own API, the cloud metadata service or another tenant's add-on."""
+
+    keep_release_images: int = Field(default=5, ge=1)
+    """Garbage collection keeps the images of each app's newest this many released builds (the
+    rollback targets), plus whatever is current, in a traffic split or still running; older app
+    images are removed (`xae gc`, docs/gc.md)."""
+
+    gc_interval: float = Field(default=3600.0, gt=0)
+    """Seconds between the control plane's garbage collection passes (each successful deploy
+    also collects its app's old images at once)."""
+
+    gc_container_age: float = Field(default=600.0, ge=0)
+    """A stopped container of this plane (a finished one-off, a leftover) is removed once it
+    was created this many seconds ago: its logs stay readable for a while."""
+
+    build_cache_max: int = Field(default=2 * 1024**3, ge=0)
+    """Bytes the engine's build cache may keep; GC prunes the least recently used beyond it."""
+
+    max_previews_per_app: int = Field(default=10, ge=1)
+    """Preview apps one app may have at once (each runs a web instance): a push of one more
+    branch is refused until a branch is deleted or a preview goes idle."""
+
+    previews_reap_interval: float = Field(default=60.0, gt=0)
+    """Seconds between checks for preview apps idle longer than their parent allows."""
+
     @property
     def db_url(self) -> str:
         return f"sqlite:///{self.state_dir / 'xae.db'}"
@@ -274,6 +364,11 @@ class Settings(BaseSettings):
     @property
     def builds_dir(self) -> Path:
         return self.state_dir / "builds"
+
+    @property
+    def repos_dir(self) -> Path:
+        """Each app's bare git repository, `<app>.git` (`xae.codecenter.repos`)."""
+        return self.state_dir / "repos"
 
 
 @lru_cache

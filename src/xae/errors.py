@@ -68,6 +68,8 @@ class Unauthorized(XaeError):
     code = "unauthorized"
     status = 401
     temporary = False
+    challenge = "Bearer"
+    """The `WWW-Authenticate` header the API answers with."""
 
 
 class Forbidden(XaeError):
@@ -157,3 +159,73 @@ class InvalidCertificate(InvalidInput):
     order, expired or for other names. The message never quotes the key."""
 
     code = "invalid_certificate"
+
+
+class InvalidManifest(InvalidInput):
+    """An `xae.yaml` or `app.json` that xae refuses: the message names the file, the key and
+    the reason, never a string value of it (`xae.domain.manifest`)."""
+
+    code = "invalid_manifest"
+
+
+class MissingConfig(InvalidInput):
+    """A deploy refused because the app's manifest requires config keys the app has not set;
+    `details["missing"]` lists their names."""
+
+    code = "missing_config"
+
+
+class BuildTimedOut(BuildFailed):
+    """A build that overran `build_timeout`: it was stopped, its log kept, nothing tagged."""
+
+    code = "build_timed_out"
+
+
+class BuildCancelled(XaeError):
+    """A build someone cancelled (`xae builds:cancel`) while it waited or ran."""
+
+    code = "build_cancelled"
+    status = 409
+    temporary = False
+
+
+class Conflict(XaeError):
+    """The object is not in a state that allows the request (e.g. cancelling a finished build)."""
+
+    code = "conflict"
+    status = 409
+    temporary = False
+
+
+class HookNotAllowed(InvalidInput):
+    """A webhook URL that would make the platform send requests inside itself (SSRF)."""
+
+    code = "hook_not_allowed"
+
+
+class GitAuthRequired(Unauthorized):
+    """A git client without a valid token: the Basic challenge makes git ask its credential
+    helper (`xae git:credential`) for the token, sent as the password."""
+
+    challenge = 'Basic realm="xae", charset="UTF-8"'
+
+
+class ImageCollected(InvalidInput):
+    """A rollback (or split) to a release whose image garbage collection removed."""
+
+    code = "image_collected"
+    status = 409
+
+
+class PreviewConflict(InvalidInput):
+    """A branch whose preview app name another branch's preview (or an app) already has."""
+
+    code = "preview_conflict"
+    status = 409
+
+
+class PreviewNotAllowed(Forbidden):
+    """A preview app would be created by a caller who may not create apps in its team (an
+    app-limited or deploy-scoped token): the branch is stored, no preview is made."""
+
+    code = "preview_not_allowed"

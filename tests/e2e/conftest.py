@@ -22,6 +22,7 @@ from tests.e2e.harness import (
     BACKENDS,
     BIN,
     FIXTURES,
+    HOOK_RECEIVER_HOST,
     K8S_KUBECONFIG,
     K8S_REGISTRY,
     KUBECTL,
@@ -67,6 +68,10 @@ def plane(
             "XAE_PLANE": name,
             "XAE_BACKEND": backend,
             "XAE_DRAIN_SECONDS": "3",
+            # The webhook receivers tests start listen here (tests/e2e/test_builds.py); every
+            # other address inside the platform stays refused to hooks.
+            "XAE_HOOK_ALLOWED_CIDRS": f'["{HOOK_RECEIVER_HOST}/32"]',
+            "XAE_PREVIEWS_REAP_INTERVAL": "2",  # idle previews go within seconds
             "XDG_CONFIG_HOME": str(state / "config"),
             "NO_COLOR": "1",
             "COLUMNS": "200",

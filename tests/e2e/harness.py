@@ -36,6 +36,11 @@ K8S_REGISTRY = os.environ.get("K8S_REGISTRY", "127.0.0.1:5000")
 KUBECTL = Path(os.environ.get("K8S_CACHE_DIR", "/var/cache/xae/k8s/v1.33.13")) / "bin" / "kubectl"
 
 
+HOOK_RECEIVER_HOST = "127.0.0.2"
+"""Where the tests' webhook receivers listen: the one address the tests' plane allows hooks
+to reach inside the platform (`XAE_HOOK_ALLOWED_CIDRS`); the API and 127.0.0.1 stay refused."""
+
+
 def cluster_unavailable() -> str | None:
     """Why the local cluster cannot be used, or None when its API server is ready."""
     if K8S_UNAVAILABLE.exists():

@@ -109,8 +109,10 @@ def test_the_static_stack_serves_no_dotfiles_or_xae_files(
     plane: Plane, app_source: Callable[[str], Path]
 ) -> None:
     source = app_source("static")
-    for name in (".env", "app.json", "xae.yaml"):
-        (source / name).write_text("SECRET_KEY=not-for-the-public\n")
+    (source / ".env").write_text("SECRET_KEY=not-for-the-public\n")
+    # Valid manifests (the build reads them) holding a default that must stay private.
+    (source / "app.json").write_text('{"env": {"SECRET_KEY": {"value": "not-for-the-public"}}}\n')
+    (source / "xae.yaml").write_text("env:\n  SECRET_KEY:\n    value: not-for-the-public\n")
     (source / "Procfile").write_text("web: serve-static\n")
     (source / "docs").mkdir()
     (source / "docs" / ".env").write_text("SECRET_KEY=not-for-the-public\n")

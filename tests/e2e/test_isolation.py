@@ -190,7 +190,12 @@ def test_a_rollout_interrupted_by_a_killed_control_plane_is_failed_at_the_next_s
     source = app_source("hang")
     app = plane.new_app("intr")
     plane.deploy(app, source)
-    plane.xae("apps:update", "--app", app, "--health-timeout", "1", "--health-attempts", "600")
+    # A path makes the check strict (an HTTP answer, not only a connection), so on Kubernetes
+    # too v2 never becomes ready: its pods accept connections and never answer.
+    plane.xae(
+        "apps:update", "--app", app, "--health-path", "/", "--health-timeout", "1",
+        "--health-attempts", "600",
+    )  # fmt: skip
     (source / "hang-everything").write_text("v2 never answers its health check\n")
     deploy = subprocess.Popen(
         [str(BIN / "xae"), "deploy", str(source), "--app", app],

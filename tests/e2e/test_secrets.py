@@ -8,6 +8,7 @@ logins never throttle another test's.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import secrets
@@ -256,3 +257,32 @@ def test_a_config_value_is_sealed_at_rest_kept_out_of_logs_and_builds_and_surviv
     assert f"greeting={secret}" in plane.get(app).text
     assert secret.encode() not in _stored_bytes(plane)
     assert secret not in log.read_text(errors="replace")
+
+
+def test_an_app_json_default_is_applied_but_never_stored_or_shown_in_clear(
+    plane: Plane, app_source: Callable[[str], Path]
+) -> None:
+    """A default in app.json can be a secret: the app gets it, while the store keeps it sealed
+    and no build log, build listing or `builds:info` shows it."""
+    app = plane.new_app("mdef")
+    source = app_source("app-json")
+    secret = f"def-{secrets.token_hex(12)}"
+    manifest = json.loads((source / "app.json").read_text())
+    manifest["env"]["GREETING"]["value"] = secret
+    (source / "app.json").write_text(json.dumps(manifest))
+
+    deployed = plane.deploy(app, source)
+
+    assert "config defaults from the manifest: GREETING, SALT" in deployed.stdout
+    assert plane.get(app, "/state").json()["greeting"] == secret  # the app gets the default
+    [build] = plane.xae_json("builds", "--app", app)
+    shown = [
+        deployed.stdout + deployed.stderr,
+        json.dumps(build),
+        plane.xae("builds:info", str(build["id"]), "--app", app).stdout,
+        json.dumps(plane.xae_json("builds:info", str(build["id"]), "--app", app)),
+        plane.xae("builds:logs", str(build["id"]), "--app", app).stdout,
+        (plane.state_dir / "logs" / "xae.log").read_text(errors="replace"),
+    ]
+    assert all(secret not in text for text in shown)
+    assert secret.encode() not in _stored_bytes(plane)

@@ -27,6 +27,8 @@ from sqlalchemy import select
 from xae.auth.policy import Principal
 from xae.auth.tokens import create_user, issue_token
 from xae.config import Settings
+from xae.control.cron import run_here
+from xae.control.cronscheduler import ScheduledCronRunner
 from xae.control.formation import ensure_formation
 from xae.control.health import Prober, probe_client
 from xae.control.platform import Platform
@@ -37,7 +39,7 @@ from xae.domain.states import InstanceState
 from xae.errors import RuntimeFailure
 from xae.router.base import Certificate, Route, RouterStatus
 from xae.router.validate import validate_routes, validate_update
-from xae.runtime.base import Instance, InstanceSpec
+from xae.runtime.base import Instance, InstanceSpec, OneOffResult, OneOffSpec, OutputLine
 from xae.store.db import Database
 from xae.store.models import App, Build, Membership, Team, User
 from xae.store.sealed import Vault, key_file
@@ -86,6 +88,13 @@ class FakeRuntime:
         self._healthy_override: dict[str, bool] = {}
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
+        self.oneoffs: list[OneOffSpec] = []
+        """Every one-off run, in order."""
+        self.oneoff_script: Callable[[OneOffSpec], tuple[list[str], OneOffResult]] = lambda spec: (
+            [f"ran {spec.command}"],
+            OneOffResult(exit_code=0),
+        )
+        """What a one-off prints and how it ends (tests replace it)."""
 
     # -- Runtime protocol ----------------------------------------------------------------
 
@@ -137,6 +146,19 @@ class FakeRuntime:
 
     def logs(self, instance: Instance, *, tail: int = 100, follow: bool = False) -> Iterator[str]:
         return iter(self.log_lines[-tail:])
+
+    def prune_oneoffs(self) -> int:
+        return 0
+
+    def run_oneoff(self, spec: OneOffSpec, on_line: OutputLine) -> OneOffResult:
+        with self._lock:
+            self.oneoffs.append(spec)
+        self.events.add("oneoff", spec.kind, spec.name)
+        lines, result = self.oneoff_script(spec)
+        for line in lines:
+            on_line(line)
+        self.events.add("oneoff_done", spec.kind, spec.name)
+        return result
 
     # -- test controls -------------------------------------------------------------------
 
@@ -330,8 +352,9 @@ class World:
 def make_platform(
     settings: Settings, db: Database, runtime: FakeRuntime, router: FakeRouter, health: FakeHealth
 ) -> Platform:
-    """A `Platform` on the fakes; its Docker connection is made only if a test builds."""
-    return Platform(
+    """A `Platform` on the fakes; its Docker connection is made only if a test builds. Cron
+    runs run in the thread that starts them, so a test sees them end before it goes on."""
+    platform = Platform(
         settings,
         db,
         runtime,
@@ -340,6 +363,9 @@ def make_platform(
         docker=DockerConnection(settings.docker_url),
         vault=Vault.at(key_file(settings.state_dir), create=True),
     )
+    platform.start_cron_run = run_here(platform)
+    platform.cron_runner = ScheduledCronRunner(platform, start=platform.start_cron_run)
+    return platform
 
 
 def make_world(template: Path, tmp_path: Path) -> World:

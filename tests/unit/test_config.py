@@ -37,3 +37,23 @@ def test_an_allowed_registry_that_is_not_host_or_host_port_is_refused_at_start(
     monkeypatch.setenv("XAE_ALLOWED_REGISTRIES", value)
     with pytest.raises(ValidationError, match="allowed_registries"):
         Settings()
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("", None), ("127.0.0.1:5000", "127.0.0.1:5000"), ("mirror.corp/hub", "mirror.corp/hub")],
+)
+def test_the_build_registry_mirror_is_a_host_port_and_optional_path(
+    monkeypatch: pytest.MonkeyPatch, value: str, expected: str | None
+) -> None:
+    monkeypatch.setenv("XAE_BUILD_REGISTRY_MIRROR", value)
+    assert Settings().build_registry_mirror == expected
+
+
+@pytest.mark.parametrize("value", ["https://mirror.corp", "mirror corp", "mirror:5000/A B"])
+def test_a_build_registry_mirror_with_a_scheme_or_spaces_is_refused_at_start(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("XAE_BUILD_REGISTRY_MIRROR", value)
+    with pytest.raises(ValidationError, match="build_registry_mirror"):
+        Settings()

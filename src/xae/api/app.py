@@ -17,11 +17,17 @@ from xae.api.routes import (
     apps,
     audit,
     auth,
+    builds,
     certs,
+    cron,
     deploys,
     domains,
     formation,
+    gc,
+    git,
+    hooks,
     logs,
+    previews,
     releases,
     splits,
     status,
@@ -66,6 +72,15 @@ def create_app(platform: Platform, reconciler: Reconciler | None = None) -> Fast
     include(app, certs.challenges)
     include(app, domains.router, responses=AUTHENTICATED)
     include(app, splits.router, responses=AUTHENTICATED)
+    include(app, cron.router, responses=AUTHENTICATED)
+    include(app, builds.router, responses=AUTHENTICATED)
+    include(app, hooks.router, responses=AUTHENTICATED)
+
+    include(app, git.router)
+    include(app, git.info_router, responses=AUTHENTICATED)
+
+    include(app, gc.router, responses=AUTHENTICATED)
+    include(app, previews.router, responses=AUTHENTICATED)
 
     @app.get("/healthz", include_in_schema=False, dependencies=[PUBLIC])
     def healthz() -> dict[str, str]:

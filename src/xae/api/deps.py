@@ -6,6 +6,8 @@ Authorization is not here: every route declares the one action it performs with 
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Iterator
 from typing import Annotated
 
@@ -16,7 +18,7 @@ from sqlalchemy.orm import Session
 from xae.auth.policy import Principal
 from xae.auth.tokens import authenticate
 from xae.control.platform import Platform
-from xae.errors import Unauthorized
+from xae.errors import GitAuthRequired, Unauthorized
 
 _bearer = HTTPBearer(auto_error=False)
 
@@ -51,3 +53,41 @@ def current_principal(
 
 
 PrincipalDep = Annotated[Principal, Depends(current_principal)]
+
+
+def basic_password(authorization: str | None) -> str | None:
+    """The password of an HTTP Basic `Authorization` header (git sends the token there, with
+    any user name); a bearer token is taken as is. None when there is neither."""
+    if not authorization:
+        return None
+    scheme, _, value = authorization.partition(" ")
+    if scheme.lower() == "bearer":
+        return value.strip() or None
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    _, sep, password = decoded.partition(":")
+    return password if sep and password else None
+
+
+def git_principal(request: Request, platform: PlatformDep) -> Principal:
+    """Who a git client speaks for: the token is the Basic password. Without a valid one, 401
+    with a Basic challenge, so git asks its credential helper and tries again."""
+    token = basic_password(request.headers.get("authorization"))
+    if token is None:
+        raise GitAuthRequired(
+            "no token given: run `xae git:remote --app APP` in this repository (it sets up the "
+            "credential helper), or `xae login`"
+        )
+    address = request.client.host if request.client else None
+    try:
+        with platform.db.session() as session:
+            return authenticate(session, token, address)
+    except Unauthorized as e:
+        raise GitAuthRequired(f"{e.message} (git sends the token as the password)") from e
+
+
+GitPrincipalDep = Annotated[Principal, Depends(git_principal)]

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
-from xae.errors import TooManyRequests, XaeError
+from xae.errors import TooManyRequests, Unauthorized, XaeError
 
 log = logging.getLogger("xae.api")
 
@@ -58,6 +58,8 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(XaeError)
     async def xae_error(_: Request, exc: XaeError) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        if isinstance(exc, Unauthorized):
+            headers = {"WWW-Authenticate": exc.challenge}
         if isinstance(exc, TooManyRequests):
             headers = {"Retry-After": str(exc.retry_after)}
         return JSONResponse(

@@ -19,7 +19,7 @@ from fastapi.routing import APIRoute
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from xae.api.deps import PlatformDep, PrincipalDep
+from xae.api.deps import GitPrincipalDep, PlatformDep, PrincipalDep
 from xae.auth.policy import (
     Principal,
     app_not_found,
@@ -140,6 +140,30 @@ class TeamOrDefault(TeamAccess):
         return row
 
 
+class GitAccess(AppAccess):
+    """The app a git client names (`/git/{name}.git/...`), authorized by git service: fetching
+    (`git-upload-pack`) needs `action` (reading the app) and changes nothing, whatever the
+    method; pushing (`git-receive-pack`, named by the path or by `?service=`) needs the deploy
+    action. The token is the HTTP Basic password (`xae.api.deps.git_principal`)."""
+
+    def __call__(
+        self, name: str, request: Request, platform: PlatformDep, principal: GitPrincipalDep
+    ) -> App:
+        validate_app_name(name)
+        pushes = request.url.path.endswith("/git-receive-pack") or (
+            request.query_params.get("service") == "git-receive-pack"
+        )
+        action = Action.APP_DEPLOY if pushes else self._action
+        with platform.db.session() as session:
+            app = session.scalar(
+                select(App).where(App.name == name).options(selectinload(App.team))
+            )
+            if app is None:
+                raise app_not_found(name)
+            authorize_app(principal, app, action, writes=pushes)
+        return app
+
+
 PUBLIC = Depends(Public())
 
 AppRead = Annotated[App, Depends(AppAccess(Action.APP_READ))]
@@ -160,6 +184,7 @@ CreatesTeam = Annotated[Principal, Depends(Requires(Action.TEAM_CREATE))]
 ManagesTokens = Annotated[Principal, Depends(Requires(Action.TOKENS))]
 ManagesUsers = Annotated[Principal, Depends(Requires(Action.USERS))]
 ReadsAudit = Annotated[Principal, Depends(Requires(Action.TEAM_AUDIT))]
+ManagesPlatform = Annotated[Principal, Depends(Requires(Action.PLATFORM))]
 
 
 def route_guards(route: APIRoute) -> list[Guard]:
@@ -172,3 +197,7 @@ def route_guards(route: APIRoute) -> list[Guard]:
             found.append(dependant.call)
         stack.extend(dependant.dependencies)
     return found
+
+
+GitRepo = Annotated[App, Depends(GitAccess(Action.APP_READ))]
+"""An app's git repository: read to fetch, deploy to push (`GitAccess`)."""

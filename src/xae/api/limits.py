@@ -6,7 +6,8 @@ so a refused request costs no JSON parsing, no database session and no lock.
 `BodyLimit` refuses a body larger than `max_bytes` with 413: at once when `Content-Length`
 says so, and, for a chunked body (no length), as soon as the bytes read pass the limit; the
 route's own answer is then dropped and the 413 sent instead. Routes that stream an upload
-(`xae deploy`'s tarball, bounded by `max_upload_bytes` as it is spooled) are exempt.
+(`xae deploy`'s tarball, bounded by `max_upload_bytes` as it is spooled, and git's pushes and
+fetches, bounded the same way) are exempt.
 
 `RateLimit` charges each request to its caller's token bucket (`xae.auth.ratelimit`) and
 refuses one that finds it empty with 429 and `Retry-After`. Both answer with the API's error
@@ -27,7 +28,10 @@ from xae.api.errors import error_body
 from xae.auth.ratelimit import RateLimiter, caller_key
 from xae.errors import BodyTooLarge, TooManyRequests, XaeError
 
-UPLOAD_ROUTES = (("POST", re.compile(r"/v1/apps/[^/]+/deploys")),)
+UPLOAD_ROUTES = (
+    ("POST", re.compile(r"/v1/apps/[^/]+/deploys")),
+    ("POST", re.compile(r"/git/[^/]+\.git/git-(upload|receive)-pack")),
+)
 """Routes that read their body as a stream under their own limit (`max_upload_bytes`)."""
 
 

@@ -95,6 +95,8 @@ class Status(BaseModel):
     components: list[Component]
     local_ca: LocalCAInfo | None = None
     """Where the local CA's certificate is and how to trust it."""
+    disk: DiskUsagePublic | None = None
+    """Bytes xae's data takes on this machine (platform admins only)."""
 
 
 class AppCreate(Request):
@@ -122,6 +124,12 @@ class AppUpdate(Request):
     )
     scale_from_zero: bool | None = Field(
         None, description="with no ready instance, hold requests and wake the app"
+    )
+    dockerfile: str | None = Field(
+        None,
+        max_length=300,
+        description="the Dockerfile to build with, relative to the source's top (e.g. "
+        "deploy/Dockerfile; checked by `xae.domain.buildfiles`); '' goes back to detection",
     )
 
 
@@ -180,6 +188,8 @@ class AppInfo(AppPublic):
     domains: list[str] = Field(default_factory=list)
     """Custom domains, served beside `url`'s host."""
     routing: Routing = Field(default_factory=Routing)
+    dockerfile: str | None = None
+    """The Dockerfile builds use (`apps:update --dockerfile`); null: detection decides."""
 
 
 class ReleasePublic(BaseModel):
@@ -192,6 +202,9 @@ class ReleasePublic(BaseModel):
     created_by: str
     config_keys: list[str]
     failure_reason: str | None = None
+    commit: str | None = None
+    """The commit its build was made from (git pushes)."""
+    commit_message: str | None = None
 
 
 class ImageDeploy(Request):
@@ -387,3 +400,177 @@ class RoutesPublic(BaseModel):
     max_body: int | None
     read_timeout: int | None
     scale_from_zero: bool
+
+
+class CronJobCreate(Request):
+    name: str = Field(max_length=40, description="e.g. nightly-backup")
+    schedule: str = Field(max_length=100, description='5-field cron syntax, e.g. "30 2 * * *"')
+    command: str = Field(max_length=1000)
+    zone: str | None = Field(default=None, max_length=64, description="IANA zone; UTC default")
+    overlap: str | None = Field(default=None, max_length=8, description="`skip` or `allow`")
+    timeout: float | None = Field(default=None, description="Seconds a run may take")
+
+
+class CronJobPublic(BaseModel):
+    name: str
+    schedule: str
+    zone: str
+    command: str
+    overlap: str
+    timeout: float | None
+    source: str
+    """`cli` or `manifest`."""
+    next_run_at: datetime
+    """UTC."""
+    created_at: datetime
+    created_by: str
+
+
+class CronRunPublic(BaseModel):
+    id: int
+    job: str
+    release: int | None
+    status: str
+    trigger: str
+    due_at: datetime | None
+    started_at: datetime
+    finished_at: datetime | None
+    exit_code: int | None
+    reason: str | None
+    duration: float | None
+    """Seconds, once finished."""
+
+
+class CronRunLogs(CronRunPublic):
+    output: str
+    """The tail of what it printed (`XAE_CRON_OUTPUT_BYTES`), once it finished."""
+
+
+class BuildPublic(BaseModel):
+    """A build as `xae builds` shows it (its log is `GET .../builds/{build_id}/log`)."""
+
+    id: int
+    status: str = Field(description="queued, running, succeeded, failed, cancelled, timed_out")
+    stack: str | None
+    image: str | None
+    source: str | None = Field(description="upload, git or image (None: before the queue)")
+    commit: str | None
+    commit_message: str | None
+    branch: str | None
+    started_by: str | None
+    queued_at: Utc | None
+    started_at: Utc | None
+    finished_at: Utc | None
+    duration: float | None = Field(description="seconds from start to finish (or to now)")
+    release: int | None = Field(description="the release it became, if any")
+
+
+class BuildLog(BaseModel):
+    id: int
+    status: str
+    log: str
+    kept: bool = Field(description="False when the log was pruned (`build_logs_kept`)")
+
+
+class BuildCancelResult(BaseModel):
+    message: str
+    build: BuildPublic
+
+
+class HookCreate(Request):
+    url: str = Field(max_length=2048, description="http:// or https:// URL of the receiver")
+    events: list[str] = Field(
+        default_factory=lambda: ["build", "deploy"], max_length=8, description="build, deploy"
+    )
+
+
+class HookPublic(BaseModel):
+    id: int
+    url: str
+    events: list[str]
+    created_at: Utc
+    created_by: str
+
+
+class HookCreated(BaseModel):
+    hook: HookPublic
+    secret: str = Field(
+        description="signs every event (X-Xae-Signature: sha256=HMAC); shown only this once"
+    )
+
+
+class HookDeliveryPublic(BaseModel):
+    id: int
+    hook: int
+    delivery: str
+    event: str
+    attempt: int
+    status_code: int | None
+    ok: bool
+    error: str | None
+    at: Utc
+
+
+class GitBranchSet(Request):
+    branch: str = Field(max_length=255, description="The branch whose pushes deploy")
+
+
+class GitInfo(BaseModel):
+    path: str
+    """The repository's path on the API (`/git/<app>.git`): the remote is the API URL + it."""
+    branch: str
+    """The deploy branch: pushing it builds and rolls out the pushed commit."""
+
+
+class DiskUsagePublic(BaseModel):
+    """Bytes xae's data takes on this machine, by kind (`xae status`)."""
+
+    images: int
+    builds: int
+    logs: int
+    repositories: int
+
+
+class GcReport(BaseModel):
+    """What a garbage collection pass removed, or in a dry run would remove (`xae gc`)."""
+
+    dry_run: bool
+    images: list[str]
+    registry_tags: list[str]
+    dangling_images: int
+    containers: list[str]
+    build_dirs: list[str]
+    build_cache_entries: int
+    previews: list[str]
+    reclaimed_bytes: int
+    estimated_bytes: int
+    errors: list[str]
+
+
+class PreviewsSet(Request):
+    enabled: bool
+    idle_seconds: int | None = Field(None, ge=1, le=365 * 86400)
+    """How long a preview may go without a push before it is destroyed (default 3 days)."""
+
+
+class PreviewCreate(Request):
+    branch: str = Field(min_length=1, max_length=255)
+
+
+class PreviewPublic(BaseModel):
+    branch: str
+    app: str
+    url: str
+    created_at: Utc
+    last_push_at: Utc
+
+
+class PreviewsPublic(BaseModel):
+    enabled: bool
+    idle_seconds: int | None
+    previews: list[PreviewPublic]
+
+
+class PreviewRemoved(BaseModel):
+    removed: str | None
+    """The preview app destroyed; None when the branch had none."""

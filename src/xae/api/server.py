@@ -18,12 +18,17 @@ import uvicorn
 
 from xae.api.app import create_app
 from xae.api.statedir import restrict_umask, secure_state_dir
+from xae.builder.reclaim import DockerReclaimer
+from xae.codecenter.builds import build_service
 from xae.config import Settings
 from xae.control.acme import Renewer
 from xae.control.certificates import push_certificates
+from xae.control.cronscheduler import CronScheduler, runner_for
 from xae.control.formation import wake_from_zero
+from xae.control.gc import Housekeeper
 from xae.control.health import Prober, probe_client
 from xae.control.platform import Platform
+from xae.control.previews import reap_idle
 from xae.control.reconciler import Reconciler
 from xae.control.recovery import fail_interrupted
 from xae.docker_client import DockerConnection
@@ -102,6 +107,7 @@ def build_platform(settings: Settings) -> Platform:
     if platform.local_ca.ensure():
         log.info("made the local CA: trust %s (`xae status` says how)", platform.local_ca.cert_path)
     platform.local_ca.wildcard_leaf()
+    platform.reclaimer = DockerReclaimer(docker.client(), settings.plane, settings.registry)
     return platform
 
 
@@ -135,6 +141,9 @@ def serve(settings: Settings) -> None:
     # Before anything serves: what the previous process left half done is failed, and the
     # reconciler's first pass removes its instances.
     fail_interrupted(platform.db)
+    pruned = platform.backend.prune_oneoffs()
+    if pruned:
+        log.info("removed %d one-off run(s) the previous control plane left", pruned)
     reconciler = Reconciler(platform)
     reconciler.warm_start()
     log.info("starting the router")
@@ -146,6 +155,16 @@ def serve(settings: Settings) -> None:
     reconciler.start()
     renewer = Renewer(platform)
     renewer.start()
+    platform.cron_runner = runner_for(platform)
+    scheduler = CronScheduler(platform, runner=platform.cron_runner)
+    if settings.cron:
+        log.info("starting the cron scheduler")
+        scheduler.start()
+
+    housekeeper = Housekeeper(platform, reap_idle)
+    housekeeper.start()
+    # Webhook deliveries the previous process left pending (failed, waiting to be retried).
+    build_service(platform).notifier.resume()
     app = create_app(platform, reconciler)
     log.info("serving the API at %s", settings.api_url)
     try:
@@ -157,6 +176,8 @@ def serve(settings: Settings) -> None:
             timeout_graceful_shutdown=5,
         )
     finally:
+        scheduler.stop()
+        housekeeper.stop()
         renewer.stop()
         reconciler.stop()
         platform.prober.close()

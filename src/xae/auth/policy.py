@@ -99,6 +99,11 @@ def check(principal: Principal, action: Action, *, writes: bool) -> None:
         )
     if action == Action.USERS and not principal.is_admin:
         raise Forbidden("managing users needs a platform admin: ask one to run `xae users:create`")
+    if action == Action.PLATFORM and not principal.is_admin:
+        raise Forbidden(
+            f"{DESCRIPTIONS[action]} needs a platform admin: a team member collects an app's "
+            "old images with `xae gc --app APP`"
+        )
 
 
 def authorize_app(principal: Principal, app: App, action: Action, *, writes: bool) -> None:
@@ -162,3 +167,22 @@ def _role_refusal(role: Role, action: Action, team: str) -> Forbidden:
         f"you are a {role} of team {team!r}: {DESCRIPTIONS[action]} needs the {needed} role; "
         f"ask an owner of the team (`xae teams:info {team}` lists them)"
     )
+
+
+def app_creation_refusal(principal: Principal, team: Team) -> str | None:
+    """Why `principal` may not create an app in `team` (as `POST /v1/apps` would refuse), in
+    words for a message that names the remedy; None when it may. For callers that create an
+    app on the side of another action (a push that makes a preview app)."""
+    token = f"token {principal.token_name!r}" if principal.token_name else "this token"
+    if principal.app_id is not None:
+        return f"{token} is limited to one app"
+    try:
+        authorize_team(principal, team, Action.TEAM_CREATE_APP, writes=True)
+    except Forbidden:
+        role = principal.role_in(team.id)
+        if role is not None and not role_allows(role, Action.TEAM_CREATE_APP):
+            return f"you are a {role} of team {team.name!r}"
+        return f"{token} has scope {principal.scope}"
+    except NotFound:
+        return f"you have no role in team {team.name!r}"
+    return None

@@ -7,9 +7,11 @@ build raises BuildFailed carrying the tail of the log, and tags nothing: xae tag
 itself, only once every step succeeded within the build's deadline.
 
 The build context is a tar xae writes itself, into an unnamed temporary file beside `src`: the
-app's files (links stored as links, never followed) minus the ignore patterns, plus, for a stack
-build, the generated Dockerfile and the `.dockerignore` that drops it from the image. Neither is
-ever written into `src`, which the tenant shaped: a file name there could be a link to anywhere.
+app's files (links stored as links, never followed) minus the ignore patterns, plus the
+Dockerfile the engine builds (a stack's, generated; or the app's own, wherever `--dockerfile`
+says, prepared for the classic builder by `dockerfiles`) and the `.dockerignore` that drops it
+from the image. Neither is ever written into `src`, which the tenant shaped: a file name there
+could be a link to anywhere.
 
 Every build runs confined (`jail`): memory, CPU and PIDs limits, a network that reaches the
 internet but not this host or other containers, and a deadline after which it is stopped.
@@ -35,18 +37,36 @@ import docker
 import docker.errors
 from docker.utils.build import tar as docker_context_tar
 
-from xae.builder import sourcefiles
+from xae.builder import node_images, sourcefiles
 from xae.builder.buildapi import BuildRequest
+from xae.builder.cancel import Cancellation
 from xae.builder.detect import BuildMode, detect
-from xae.builder.images import stack_image
+from xae.builder.dockerfiles import prepare as prepare_dockerfile
+from xae.builder.images import stack_build_image, stack_image, versions
 from xae.builder.jail import BuildJail, Deadline
-from xae.builder.stacks import COPY_APP, Stack, node, python, static
+from xae.builder.manifestfile import (
+    finish_plan,
+    manifest_processes,
+    read_manifest,
+    with_build_command,
+)
+from xae.builder.stacks import (
+    COPY_APP,
+    LABELS_AT,
+    Stack,
+    StackImages,
+    VersionedStack,
+    node,
+    python,
+    static,
+)
 from xae.config import Settings
+from xae.domain.buildfiles import DEFAULT as DEFAULT_DOCKERFILE
 from xae.domain.names import validate_app_name
 from xae.domain.policy import LABEL_APP, LABEL_PLANE, LOG_TAIL
 from xae.domain.procfile import parse_procfile
 from xae.domain.runas import APP_RUN_AS, ImageUserUnknown
-from xae.errors import BuildFailed, InvalidName, InvalidProcfile
+from xae.errors import BuildCancelled, BuildFailed, BuildTimedOut, InvalidName, InvalidProcfile
 from xae.image_users import image_run_as
 
 Log = Callable[[str], None]
@@ -62,6 +82,9 @@ ALWAYS_IGNORED = (".git", GENERATED_DOCKERFILE, ".dockerignore")
 
 STACKS: dict[str, Stack] = {"python": python, "node": node, "static": static}
 """The stack modules by build mode."""
+
+VERSIONED_STACKS: dict[str, VersionedStack] = {"python": python}
+"""The stacks offering several language versions (`xae.builder.images.VERSIONS`)."""
 
 _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 
@@ -82,6 +105,8 @@ class BuiltImage:
     """The one port the image EXPOSEs, if exactly one; otherwise None (xae uses 5000)."""
     run_as: str = APP_RUN_AS
     """Who its processes run as (`xae.domain.runas`): the app user, the image's USER, `root`."""
+    manifest: dict[str, Any] | None = None
+    """The app's validated manifest (`xae.domain.manifest.Manifest`) as JSON, if it has one."""
 
 
 def image_ref(app: str, tag: str) -> str:
@@ -110,9 +135,12 @@ def read_procfile(src: Path) -> dict[str, str] | None:
 
 
 def plan_processes(src: Path, mode: BuildMode) -> dict[str, str]:
-    """Process types for the app: its Procfile if it has one, else the stack's default web."""
+    """Process types for the app: its Procfile if it has one, else the stack's default web.
+    A Dockerfile app whose Procfile has no `web` line keeps the image's CMD as `web`."""
     procfile = read_procfile(src)
     if procfile is not None:
+        if mode == "dockerfile" and "web" not in procfile:
+            return {"web": "", **procfile}
         return procfile
     if mode == "dockerfile":
         return {"web": ""}
@@ -150,6 +178,9 @@ def with_labels(text: str, labels: dict[str, str]) -> str:
     Values are validated names (app, plane), quoted as JSON strings all the same."""
     line = "LABEL " + " ".join(f"{json.dumps(k)}={json.dumps(v)}" for k, v in labels.items())
     lines = text.split("\n")
+    if LABELS_AT in lines:
+        lines[lines.index(LABELS_AT)] = line
+        return "\n".join(lines)
     lines.insert(lines.index(COPY_APP) if COPY_APP in lines else len(lines), line)
     return "\n".join(lines)
 
@@ -175,6 +206,22 @@ def write_context(
         ) from None
     except OSError as e:
         raise BuildFailed(f"could not assemble the build context: {e.strerror or e}") from e
+
+
+def app_dockerfile(src: Path, path: str, settings: Settings, log: Log) -> str:
+    """The app's Dockerfile at `path`, prepared for the confined builder (`dockerfiles`)."""
+    text = sourcefiles.read_text(src, path)
+    if text is None:
+        raise BuildFailed(
+            f"the app's Dockerfile {path} is not a file in the source; add it, or point "
+            "`xae apps:update --dockerfile PATH` at the right one ('' for ./Dockerfile)"
+        )
+    if path != DEFAULT_DOCKERFILE:
+        log(f"-----> building with {path}")
+    prepared = prepare_dockerfile(text, mirror=settings.build_registry_mirror)
+    for note in prepared.notes:
+        log(f"       {note}")
+    return prepared.text
 
 
 def _require_image(client: docker.DockerClient, ref: str) -> None:
@@ -210,13 +257,25 @@ class _LogLines:
         self.tail.append(line)
         self._log(line)
 
-    def failure(self, what: str) -> BuildFailed:
+    def failure(self, what: str, kind: type[BuildFailed] = BuildFailed) -> BuildFailed:
         self.flush()
         tail = "\n".join(self.tail)
-        return BuildFailed(
+        return kind(
             f"{what}; the last lines of the build log:\n{tail}",
             details={"log_tail": list(self.tail)},
         )
+
+
+ENGINE_RACE_ATTEMPTS = 3
+_ENGINE_RACE = re.compile(r'unable to find image "sha256:[0-9a-f]{64}"')
+"""The classic builder's cache probe reads every child image of a step's parent; one removed
+meanwhile (any app's image from the same stack, collected or destroyed) fails the probe, and
+the build with it, though nothing is wrong with it. Matched against the engine's whole error
+message: a failed RUN step's error quotes its command, which the tenant wrote."""
+
+
+class _EngineRace(BuildFailed):
+    """A build failed by `_ENGINE_RACE`: running it again succeeds."""
 
 
 def _run_build(
@@ -230,6 +289,7 @@ def _run_build(
     settings: Settings,
     jail: BuildJail | None = None,
     labels_in_dockerfile: bool = False,
+    cancel: Cancellation | None = None,
 ) -> str:
     """Run the build confined by `jail` (limits, network, deadline), streaming its log; tag
     the image `ref` only if every step succeeded in time; the built image's id. The engine
@@ -240,6 +300,7 @@ def _run_build(
     timeout = jail.limits.timeout
     image_id: str | None = None
     stopped: list[str] = []
+    raced = False
     try:
         with jail.confine() as confined:
             request = BuildRequest.send(
@@ -260,7 +321,9 @@ def _run_build(
                 stopped.extend(confined.kill_steps())
 
             failed = False
+            switch = cancel if cancel is not None else Cancellation()
             with Deadline(timeout, stop) as deadline:
+                switch.attach(stop)
                 try:
                     for chunk in request.messages():
                         if failed:
@@ -269,6 +332,7 @@ def _run_build(
                             lines.flush()
                             lines.feed(str(chunk["error"]).strip() + "\n")
                             failed = True
+                            raced = bool(_ENGINE_RACE.fullmatch(str(chunk["error"]).strip()))
                         elif "stream" in chunk:
                             lines.feed(str(chunk["stream"]))
                         elif "status" in chunk:
@@ -278,20 +342,31 @@ def _run_build(
                         elif isinstance(chunk.get("aux"), dict) and "ID" in chunk["aux"]:
                             image_id = str(chunk["aux"]["ID"])
                 except OSError:
-                    if not deadline.expired:
+                    if not (deadline.expired or switch.cancelled):
                         raise
                 finally:
+                    switch.detach()
                     request.close()
                 in_time = deadline.finish()
+            if switch.cancelled and in_time:
+                stopped.extend(confined.kill_steps())  # a cancel racing the last step's exit
+                confined.wait_steps_gone(stopped)
+                lines.flush()
+                lines.feed(f"the build of {app} was cancelled and stopped\n")
+                raise BuildCancelled(
+                    f"the build of {app} was cancelled (`xae builds:cancel`) and stopped; the "
+                    "current release keeps serving"
+                )
             if not in_time:
                 confined.wait_steps_gone(stopped)
                 _log.warning("the build of %s timed out after %g s and was stopped", app, timeout)
                 raise lines.failure(
                     f"the build of {app} timed out after {timeout:g} s and was stopped; make it "
-                    "faster (the platform's limit is XAE_BUILD_TIMEOUT)"
+                    "faster (the platform's limit is XAE_BUILD_TIMEOUT)",
+                    BuildTimedOut,
                 )
         if failed:
-            raise lines.failure(f"the build of {app} failed")
+            raise lines.failure(f"the build of {app} failed", _EngineRace if raced else BuildFailed)
         if image_id is None:
             raise lines.failure(f"the Docker engine reported no image for the build of {app}")
         repository, _, tag = ref.rpartition(":")
@@ -310,6 +385,24 @@ def _run_build(
     return image_id
 
 
+def _versioned_dockerfile(
+    client: docker.DockerClient, src: Path, mode: str, settings: Settings, log: Log
+) -> str:
+    """The Dockerfile of a stack offering several versions: the version the app asks for,
+    on that version's run image and (if it has one) build image."""
+    stack = VERSIONED_STACKS[mode]
+    offered = [v.version for v in versions(mode)]
+    version, note = stack.pick_version(src, offered)
+    log(f"-----> {mode} {version} ({note})")
+    run = stack_image(mode, settings, version)
+    _require_image(client, run)
+    build: str | None = None
+    if any(v.build_image for v in versions(mode) if v.version == version):
+        build = stack_build_image(mode, settings, version)
+        _require_image(client, build)
+    return stack.versioned_dockerfile(src, StackImages(version=version, run=run, build=build))
+
+
 def build_image(
     client: docker.DockerClient,
     src: Path,
@@ -319,45 +412,85 @@ def build_image(
     settings: Settings,
     log: Log,
     jail: BuildJail | None = None,
+    cancel: Cancellation | None = None,
+    dockerfile_path: str | None = None,
 ) -> BuiltImage:
     """Build the source tree at `src` into the image `xae/app-<app>:<tag>`.
+
+    `dockerfile_path` (the app's `--dockerfile`, validated by `xae.domain.buildfiles`) makes it
+    a Dockerfile build from that file, whatever else the tree holds.
 
     Writes nothing into `src`; the build context is assembled in a temporary file in `src`'s
     parent, which must be a directory xae owns (the build's work dir). Every build log line
     goes to `log` as it arrives. The build runs confined by `jail` (default: a BuildJail from
-    `settings`). Raises BuildFailed (with the log's tail; also when the build overruns
-    `settings.build_timeout`), InvalidProcfile, InvalidName.
+    `settings`). Raises BuildFailed (with the log's tail; BuildTimedOut when the build
+    overruns `settings.build_timeout`), BuildCancelled (when `cancel` was pulled), InvalidProcfile,
+    InvalidManifest, InvalidName.
     """
     ref = image_ref(app, tag)
-    mode = detect(src)
-    processes = plan_processes(src, mode)
+    mode: BuildMode = "dockerfile" if dockerfile_path else detect(src)
+    manifest = read_manifest(src, log)
+    processes = manifest_processes(manifest) or plan_processes(src, mode)
+    if manifest is not None:
+        processes = finish_plan(src, manifest, processes, mode, log)
     log(f"-----> {mode} app detected")
     exclude = ignore_patterns(src)
     labels = {LABEL_APP: app, LABEL_PLANE: settings.plane}
-    text: str | None = None
+    dockerfile = GENERATED_DOCKERFILE
     if mode == "dockerfile":
-        dockerfile = "Dockerfile"
+        text = app_dockerfile(src, dockerfile_path or DEFAULT_DOCKERFILE, settings, log)
+        exclude += [p for p in (".dockerignore", GENERATED_DOCKERFILE) if p not in exclude]
     else:
-        base_image = stack_image(mode, settings)
-        _require_image(client, base_image)
         stack = STACKS[mode]
-        text = with_labels(stack.dockerfile(src, base_image), labels)
+        if mode in VERSIONED_STACKS:
+            text = with_labels(_versioned_dockerfile(client, src, mode, settings, log), labels)
+        elif mode == "node":
+            node_plan = node.plan(src)
+            base_image = node_images.image_for(node_plan.runtime, settings)
+            for line in node.describe(node_plan):
+                log(line)
+            _require_image(client, base_image)
+            text = with_labels(node.render(node_plan, base_image), labels)
+        else:
+            base_image = stack_image(mode, settings)
+            _require_image(client, base_image)
+            text = with_labels(stack.dockerfile(src, base_image), labels)
+        if manifest is not None and manifest.build is not None:
+            log("-----> the build command of the manifest runs in the image build")
+            text = with_build_command(text, manifest.build.command)
+        if read_procfile(src) is None and manifest_processes(manifest) is None:
+            reason = VERSIONED_STACKS[mode].default_reason(src) if mode in VERSIONED_STACKS else ""
+            log(
+                f"-----> web: {processes['web']} ({reason + '; ' if reason else ''}"
+                'override with a Procfile line "web: ...")'
+            )
         exclude += [p for p in (*ALWAYS_IGNORED, *stack.IGNORE) if p not in exclude]
-        dockerfile = GENERATED_DOCKERFILE
     # Unnamed, in the build's own work dir (a sibling of `src`): nothing the tenant shaped.
     with tempfile.TemporaryFile(dir=src.parent) as context:
         write_context(src, context, dockerfile, text, exclude)
-        image_id = _run_build(
-            client,
-            context,
-            dockerfile,
-            ref,
-            labels,
-            log,
-            settings=settings,
-            jail=jail,
-            labels_in_dockerfile=text is not None,
-        )
+        for attempt in range(1, ENGINE_RACE_ATTEMPTS + 1):
+            context.seek(0)
+            try:
+                image_id = _run_build(
+                    client,
+                    context,
+                    dockerfile,
+                    ref,
+                    labels,
+                    log,
+                    settings=settings,
+                    jail=jail,
+                    labels_in_dockerfile=mode != "dockerfile",
+                    cancel=cancel,
+                )
+                break
+            except _EngineRace:
+                if attempt == ENGINE_RACE_ATTEMPTS:
+                    raise
+                log(
+                    "-----> the engine removed an image while this build looked for cached "
+                    "layers (another build's, or one being collected): building again"
+                )
     inspect = client.api.inspect_image(image_id)
     port = exposed_port(inspect)
     # xae's stacks run as the app user; a Dockerfile image as its own USER.
@@ -373,5 +506,11 @@ def build_image(
             ) from e
     log(f"-----> built {ref} ({image_id[7:19] if image_id.startswith('sha256:') else image_id})")
     return BuiltImage(
-        image_id=image_id, ref=ref, stack=mode, processes=processes, port=port, run_as=run_as
+        image_id=image_id,
+        ref=ref,
+        stack=mode,
+        processes=processes,
+        port=port,
+        run_as=run_as,
+        manifest=manifest.model_dump(mode="json", exclude_none=True) if manifest else None,
     )

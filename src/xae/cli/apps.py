@@ -115,6 +115,8 @@ def render_app(data: dict[str, Any]) -> None:
             ("read timeout", f"{timeout}s" if timeout else "default"),
             ("scale from zero", "yes" if routing.get("scale_from_zero") else "no"),
         ]
+    if "dockerfile" in data:
+        rows.append(("dockerfile", data.get("dockerfile") or "detected"))
     output.key_values(rows)
     if "formation" in data:
         output.plain("")
@@ -190,9 +192,17 @@ def update(
             help="With no instance running, hold requests and wake the app.",
         ),
     ] = None,
+    dockerfile: Annotated[
+        str | None,
+        typer.Option(
+            "--dockerfile",
+            help="Build with this Dockerfile, relative to the source's top (e.g. "
+            "deploy/Dockerfile); '' goes back to detection.",
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Change an app's health check, drain and route settings."""
+    """Change an app's health check, drain, route settings and Dockerfile."""
     target = require_app(app)
     changes: dict[str, Any] = {
         key: value
@@ -203,6 +213,7 @@ def update(
             ("drain_seconds", drain_seconds),
             ("redirect_https", redirect_https),
             ("scale_from_zero", scale_from_zero),
+            ("dockerfile", dockerfile),
         )
         if value is not None
     }
@@ -213,7 +224,8 @@ def update(
     if not changes:
         raise usage_error(
             "nothing to change: pass --health-path, --health-timeout, --health-attempts, "
-            "--drain-seconds, --redirect-https, --max-body, --read-timeout or --scale-from-zero"
+            "--drain-seconds, --redirect-https, --max-body, --read-timeout, --scale-from-zero "
+            "or --dockerfile"
         )
     if health_path is not None and not health_path.startswith("/"):
         raise usage_error(f"--health-path must start with '/', got {health_path!r}")

@@ -4,7 +4,8 @@ This is the only module that knows the full command list; each noun's module hol
 commands. Errors are rendered in one place (`XaeGroup.invoke`), so every command fails the
 same way: `error: <message> (<code>)` on stderr, exit 1 for API and user errors, 2 for usage.
 The CLI is a pure client of the REST API and imports nothing from xae but `xae.domain.names`,
-`xae.domain.states`, `xae.domain.terminal` and `xae.domain.access` (pure, no dependencies).
+`xae.domain.states`, `xae.domain.terminal` and `xae.domain.access` (pure, no dependencies),
+and `xae.domain.manifest` (pure) for `manifest:check`.
 """
 
 from __future__ import annotations
@@ -18,11 +19,18 @@ from xae.cli import (
     apps,
     audit,
     auth,
+    builds,
     certs,
     configvars,
+    cron,
     deploy,
     domains,
+    gc,
+    git,
+    hooks,
     logs,
+    manifest,
+    previews,
     ps,
     releases,
     routes,
@@ -102,6 +110,7 @@ _COMMANDS: list[tuple[str, str, Any]] = [
     ("Users", "users:remove", users.remove),
     ("Audit", "audit", audit.audit),
     ("Deploy", "deploy", deploy.deploy),
+    ("Deploy", "manifest:check", manifest.check),
     ("Releases", "releases", releases.list_releases),
     ("Releases", "releases:info", releases.info),
     ("Releases", "rollback", releases.rollback),
@@ -119,6 +128,28 @@ _COMMANDS: list[tuple[str, str, Any]] = [
     ("TLS", "certs:auto", certs.auto),
     ("TLS", "certs:remove", certs.remove),
     ("TLS", "certs:ca", certs.ca),
+    ("Cron", "cron", cron.list_jobs),
+    ("Cron", "cron:add", cron.add),
+    ("Cron", "cron:remove", cron.remove),
+    ("Cron", "cron:run", cron.run),
+    ("Cron", "cron:runs", cron.runs),
+    ("Cron", "cron:logs", cron.logs),
+    ("Builds", "builds", builds.list_builds),
+    ("Builds", "builds:info", builds.info),
+    ("Builds", "builds:logs", builds.logs),
+    ("Builds", "builds:cancel", builds.cancel),
+    ("Hooks", "hooks", hooks.list_hooks),
+    ("Hooks", "hooks:add", hooks.add),
+    ("Hooks", "hooks:remove", hooks.remove),
+    ("Hooks", "hooks:deliveries", hooks.deliveries),
+    ("Git", "git:remote", git.remote),
+    ("Git", "git:clone", git.clone),
+    ("Git", "git:branch", git.branch),
+    ("Git", "git:credential", git.credential),
+    ("Platform", "gc", gc.gc),
+    ("Previews", "previews", previews.previews),
+    ("Previews", "previews:on", previews.on),
+    ("Previews", "previews:off", previews.off),
 ]
 
 for _panel, _name, _function in _COMMANDS:

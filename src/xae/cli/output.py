@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from rich.console import Console
@@ -115,3 +115,39 @@ def key_values(rows: Sequence[tuple[str, Any]]) -> None:
         line = Text(f"{key + ':':<{width + 1}} ", style="bold")
         line.append(text(value))
         console.print(line, soft_wrap=True)
+
+
+Row = dict[str, Any]
+Cell = Callable[[Row], "str | Text"]
+"""One column of a listing: the cell it shows for one row of the API's answer."""
+
+
+def field(key: str) -> Cell:
+    """The column showing `row[key]` (`-` when it is missing)."""
+    return lambda row: text(row.get(key))
+
+
+def field_when(key: str) -> Cell:
+    """The column showing the timestamp `row[key]`, to the second."""
+    return lambda row: when(row.get(key))
+
+
+def rows_table(rows: Sequence[Row], columns: Mapping[str, Cell]) -> None:
+    """A table of `rows`, one column per `header → cell`. A cell given as a string is shown as
+    written (never read as Rich markup: it came from the server or an app)."""
+    result = table(*columns)
+    for row in rows:
+        cells = (cell(row) for cell in columns.values())
+        result.add_row(*(c if isinstance(c, Text) else Text(c) for c in cells))
+    show(result)
+
+
+def listing(rows: Sequence[Row], columns: Mapping[str, Cell], *, as_json: bool, empty: str) -> None:
+    """A `noun` listing: the API's rows as they came (`--json`), `empty` when there are
+    none (a line that says what to do), or else their table."""
+    if as_json:
+        print_json(rows)
+    elif not rows:
+        plain(empty)
+    else:
+        rows_table(rows, columns)

@@ -38,6 +38,10 @@ def parse_version(text: str) -> int:
 
 def _description(release: dict[str, Any]) -> Text:
     text = Text(output.text(release.get("description")))
+    commit = release.get("commit")
+    if commit and str(commit)[:7] not in text.plain:
+        subject = output.text(release.get("commit_message"))
+        text.append(f" ({str(commit)[:7]}{': ' + subject if subject else ''})", style="cyan")
     if release.get("failure_reason"):
         text.append(f" ({output.text(release.get('failure_reason'))})", style="red")
     return text
@@ -95,12 +99,25 @@ def render_release(release: dict[str, Any]) -> None:
             *([("why", release.get("failure_reason"))] if release.get("failure_reason") else []),
             ("description", release.get("description")),
             ("build", release.get("build_id")),
+            *([("commit", release.get("commit"))] if release.get("commit") else []),
+            *(
+                [("message", release.get("commit_message"))]
+                if release.get("commit_message")
+                else []
+            ),
             ("image", release.get("image")),
             ("created", output.when(release.get("created_at"))),
             ("by", release.get("created_by")),
             ("config keys", ", ".join(str(k) for k in keys) if keys else None),
         ]
     )
+
+
+def _commit_rows(release: dict[str, Any]) -> list[tuple[str, Any]]:
+    """The commit a release was built from (git pushes only)."""
+    if not release.get("commit"):
+        return []
+    return [("commit", release.get("commit")), ("message", release.get("commit_message"))]
 
 
 def rollback(

@@ -13,6 +13,7 @@ from rich.text import Text
 from xae.cli import output
 from xae.cli.client import api
 from xae.cli.errors import CLIError
+from xae.cli.gc import size
 from xae.cli.options import JsonOption
 
 
@@ -42,6 +43,7 @@ def status(ctx: typer.Context, as_json: JsonOption = False) -> None:
             )
         output.show(table)
         _local_ca(data.get("local_ca"))
+        _disk(data.get("disk"))
     if unhealthy:
         console = output.err()
         for component in unhealthy:
@@ -61,3 +63,14 @@ def _local_ca(ca: Any) -> None:
     )
     for line in ca.get("trust") or []:
         output.plain(f"  trust it {line}")
+
+
+def _disk(disk: Any) -> None:
+    """Disk used by xae's images, builds, logs and git repositories (admins see it)."""
+    if not isinstance(disk, dict):
+        return
+    parts = [
+        f"{kind} {size(int(disk.get(kind) or 0))}"
+        for kind in ("images", "builds", "logs", "repositories")
+    ]
+    output.plain("disk: " + ", ".join(parts) + " (`xae gc` reclaims)")

@@ -16,8 +16,9 @@ from xae.control.localca import single_label
 from xae.control.platform import Platform
 from xae.control.teams import default_team
 from xae.domain.access import Action
+from xae.domain.buildfiles import validate_dockerfile_path
 from xae.domain.health import validate_health_path, validate_health_timing
-from xae.domain.names import validate_app_name
+from xae.domain.names import validate_app_name, validate_new_app_name
 from xae.errors import AlreadyExists, InvalidInput
 from xae.store.models import App, Build, Certificate, Domain, Formation, Release, Team
 
@@ -35,10 +36,16 @@ def get_app(session: Session, name: str, app_id: int | None = None) -> App:
 def create_app(p: Platform, user: Principal, name: str, team: Team | None = None) -> None:
     """A new app of `team` (the caller was authorized to create apps in it); without one, of
     the caller's only team (`xae.control.teams.default_team`)."""
-    validate_app_name(name)
+    validate_new_app_name(name)
     if team is None:
         with p.db.session() as session:
             team = default_team(session, user, Action.TEAM_CREATE_APP)
+    add_app(p, user, name, team)
+
+
+def add_app(p: Platform, user: Principal, name: str, team: Team) -> None:
+    """Record the new app `name` (checked by the caller) in `team` and give it its route."""
+    validate_app_name(name)
     taken = AlreadyExists(f"an app named {name!r} already exists: pick another name")
     try:
         with p.db.session() as session:
@@ -135,15 +142,19 @@ def update_app(
     *,
     app_id: int | None = None,
     routing: RouteSettings = RouteSettings(),
+    dockerfile: str | None = None,
 ) -> None:
-    """Change an app's health check and route settings; route changes are served at once."""
+    """Change an app's health check, route settings and Dockerfile path (`""`: back to
+    detection; used from the next build); route changes are served at once."""
     _check_route_settings(routing)
+    if dockerfile:
+        dockerfile = validate_dockerfile_path(dockerfile)
     if routing.changed():
         with p.change(name):
-            _update_app(p, user, name, changes, app_id, routing)
+            _update_app(p, user, name, changes, app_id, routing, dockerfile)
             p.routes.refresh(name)
     else:
-        _update_app(p, user, name, changes, app_id, routing)
+        _update_app(p, user, name, changes, app_id, routing, dockerfile)
 
 
 def _update_app(
@@ -153,6 +164,7 @@ def _update_app(
     changes: HealthSettings,
     app_id: int | None,
     routing: RouteSettings,
+    dockerfile: str | None = None,
 ) -> None:
     if changes.path is not None:
         validate_health_path(changes.path)
@@ -182,6 +194,9 @@ def _update_app(
             app.drain_seconds = changes.drain_seconds
         details: dict[str, object] = {k: v for k, v in vars(changes).items() if v is not None}
         details.update(_apply_route_settings(app, routing))
+        if dockerfile is not None:
+            app.dockerfile = dockerfile or None
+            details["dockerfile"] = dockerfile or "default"
         record(session, user, "app.update", name, app=name, details=details)
 
 
@@ -240,3 +255,6 @@ def destroy_app(
     sources = p.settings.builds_dir / name
     if sources.exists():
         shutil.rmtree(sources)
+    repository = p.settings.repos_dir / f"{name}.git"
+    if repository.exists():
+        shutil.rmtree(repository)

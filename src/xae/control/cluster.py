@@ -50,7 +50,8 @@ class ClusterStrategy:
         self._endpoints: dict[str, dict[int | None, list[str]]] = {}
         """App → ready endpoints of its web Service (None) and of each split release."""
 
-    def converge(self, plan: AppPlan, progress: Progress) -> None:
+    def converge(self, plan: AppPlan, progress: Progress, *, drain: bool = True) -> None:
+        # `drain` is the instance strategy's: the cluster retires old pods itself, in its rollout.
         self._learn_split(plan)
         if self.orchestrator.in_sync(plan):
             return

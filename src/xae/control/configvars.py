@@ -19,7 +19,7 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from xae.store.db import Database
-from xae.store.models import App, Certificate, Event, Release
+from xae.store.models import App, Build, Certificate, Event, Hook, Release
 from xae.store.sealed import Vault, write_keys
 
 
@@ -79,6 +79,15 @@ def _reseal_keys(session: Session, vault: Vault, *, stale_only: bool) -> int:
             continue
         cert.key_sealed = vault.reseal(cert.key_sealed)
         count += 1
+    for hook in session.scalars(select(Hook)):  # webhook secrets, sealed the same way
+        if stale_only and vault.sealed_with_newest(hook.secret_sealed):
+            continue
+        hook.secret_sealed = vault.reseal(hook.secret_sealed)
+    # Builds' manifest defaults (`xae.control.manifests.store_manifest`), sealed the same way.
+    for build in session.scalars(select(Build).where(Build.env_defaults_sealed != "")):
+        if stale_only and vault.sealed_with_newest(build.env_defaults_sealed):
+            continue
+        build.env_defaults_sealed = vault.reseal(build.env_defaults_sealed)
     return count
 
 

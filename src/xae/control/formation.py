@@ -15,6 +15,7 @@ from xae.control.apps import get_app
 from xae.control.audit import SYSTEM, record
 from xae.control.limits import check_cpus, check_instances, check_memory
 from xae.control.platform import Platform
+from xae.domain.procfile import RELEASE_PHASE, scaled_processes
 from xae.domain.splits import extra_web_sets
 from xae.errors import InvalidInput
 from xae.store.models import App, Build, Formation
@@ -35,15 +36,16 @@ def process_types(session: Session, app: App) -> dict[str, str]:
     if release is None or release.build_id is None:
         return {}
     build = session.get(Build, release.build_id)
-    return dict(build.processes) if build else {}
+    return scaled_processes(build.processes) if build else {}
 
 
 def ensure_formation(session: Session, app: App, processes: dict[str, str]) -> None:
-    """Give new process types a formation row: one `web`, zero of anything else."""
+    """Give new process types a formation row: one `web`, zero of anything else (the
+    release phase, `release`, is no process type: it runs once per deploy)."""
     existing = {
         f.process_type for f in session.scalars(select(Formation).where(Formation.app_id == app.id))
     }
-    for ptype in processes:
+    for ptype in scaled_processes(processes):
         if ptype not in existing:
             session.add(
                 Formation(app_id=app.id, process_type=ptype, quantity=1 if ptype == "web" else 0)
@@ -78,6 +80,11 @@ def change(
                 )
             rows = {f.process_type: f for f in formations(session, app)}
             for c in changes:
+                if c.process_type == RELEASE_PHASE:
+                    raise InvalidInput(
+                        "`release` is the release phase's command: it runs once per deploy, "
+                        "before the rollout, and is not scaled (see docs/release-phase.md)"
+                    )
                 if c.process_type not in known:
                     raise InvalidInput(
                         f"{name} has no process type {c.process_type[:40]!r}; its types are "

@@ -10,20 +10,30 @@ import hashlib
 import json
 
 from xae.config import Settings
+from xae.domain.manifest import stored_health
 from xae.domain.policy import DEFAULT_PORT
+from xae.domain.procfile import scaled_processes
 from xae.domain.resources import parse_memory
 from xae.domain.runas import APP_RUN_AS
 from xae.runtime.base import AppPlan, HealthCheck, InstanceSpec, ProcessPlan
 from xae.store.models import App, Build, Formation, Release
 
 
-def health_for(app: App, settings: Settings) -> HealthCheck:
+def health_for(app: App, settings: Settings, build: Build | None = None) -> HealthCheck:
+    """The app's health check: its own settings (`apps:update --health-*`) first, then the
+    manifest of `build` (the release's), then the platform's defaults."""
+    declared = stored_health(build.manifest if build is not None else None)
+    path = app.health_path or (declared.path if declared else None)
     return HealthCheck(
-        path=app.health_path or settings.health_path,
-        timeout=app.health_timeout or settings.health_timeout,
-        attempts=app.health_attempts or settings.health_attempts,
+        path=path or settings.health_path,
+        timeout=app.health_timeout
+        or (declared.timeout if declared else None)
+        or settings.health_timeout,
+        attempts=app.health_attempts
+        or (declared.attempts if declared else None)
+        or settings.health_attempts,
         interval=settings.health_interval,
-        strict=app.health_path is not None,
+        strict=path is not None,
         host=f"{app.name}.{settings.base_domain}",
     )
 
@@ -44,7 +54,7 @@ def plan_app(
     (the plan is the one place values reach the runtime)."""
     by_type = {f.process_type: f for f in formations}
     processes: list[ProcessPlan] = []
-    for ptype, command in sorted(build.processes.items()):
+    for ptype, command in sorted(scaled_processes(build.processes).items()):
         formation = by_type.get(ptype)
         quantity = formation.quantity if formation else 0
         memory = (formation.memory_bytes if formation else None) or _default_memory(settings)
@@ -95,7 +105,7 @@ def plan_app(
         owner=app.team.name,
         release=release.version,
         processes=tuple(processes),
-        health=health_for(app, settings),
+        health=health_for(app, settings, build),
         drain_seconds=app.drain_seconds
         if app.drain_seconds is not None
         else settings.drain_seconds,

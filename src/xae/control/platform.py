@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from xae.config import Settings
 from xae.control.cluster import ClusterStrategy
 from xae.control.configvars import open_config
+from xae.control.cronrunner import CronRunner, CronSlots
 from xae.control.domains import routing_lookup
 from xae.control.health import HealthTracker, Prober
 from xae.control.instances import InstanceStrategy
@@ -33,6 +34,7 @@ from xae.control.routes import RouteTable
 from xae.control.splits import plan_split
 from xae.control.strategy import Strategy
 from xae.docker_client import DockerConnection
+from xae.domain.gc import NoReclaimer, Reclaimer
 from xae.errors import NotFound
 from xae.router.acme import ChallengeBoard
 from xae.router.base import Router
@@ -73,6 +75,9 @@ class Platform:
         """The Docker engine the Code Center builds on (on either backend)."""
         self.vault = vault
         """Seals and opens config vars (`xae.control.configvars`)."""
+        self.reclaimer: Reclaimer = NoReclaimer()
+        """Removes old images and leftovers on the engine (`xae.control.gc`); the server sets
+        the Docker one (`xae.builder.reclaim`)."""
         self.routes = RouteTable(
             router, settings.base_domain, routing_lookup(db, settings.base_domain)
         )
@@ -86,6 +91,15 @@ class Platform:
         self.local_ca = LocalCA(settings.state_dir, settings.base_domain)
         """Issues `*.<base domain>` (`xae.control.localca`); made at server start."""
         self.on_certificates_changed: Callable[[], None] = _no_change
+        self.cron_slots = CronSlots(settings.cron_max_running_per_app, settings.cron_max_running)
+        """One per cron run going on (`xae.control.cron`, on docker): at most
+        `cron_max_running_per_app` per app and `cron_max_running` in all."""
+        self.cron_runner: CronRunner | None = None
+        """How cron runs start on this backend (`xae.control.cronrunner`); the server sets it
+        (`xae.control.cronscheduler.runner_for`)."""
+        self.start_cron_run: Callable[[int], None] | None = None
+        """How a cron run starts (`xae.control.cron.Starter`); None: in a thread of its own.
+        Unit tests run them in the caller's thread instead."""
         self.challenges = ChallengeBoard()
         """HTTP-01 answers for orders in flight (`xae.control.acme`)."""
         """Called after a certificate is added or removed (`xae.control.certificates`): the
@@ -152,14 +166,18 @@ class Platform:
         progress: Progress = _quiet,
         release_id: int | None = None,
         on_success: Callable[[Session, App], None] | None = None,
+        *,
+        drain: bool = True,
     ) -> None:
-        """`converge_app` for a caller that already holds the app's lock (`change(name)`)."""
+        """`converge_app` for a caller that already holds the app's lock (`change(name)`).
+        `drain=False`: return once the plan serves, old instances left for the next pass
+        (`Strategy.converge`)."""
 
         def report(message: str) -> None:
             log.info("%s: %s", name, message)
             progress(message)
 
-        self._converge_locked(name, report, release_id, on_success)
+        self._converge_locked(name, report, release_id, on_success, drain=drain)
 
     def _converge_locked(
         self,
@@ -167,6 +185,8 @@ class Platform:
         progress: Progress,
         release_id: int | None,
         on_success: Callable[[Session, App], None] | None,
+        *,
+        drain: bool = True,
     ) -> None:
         with self.db.session() as session:
             app = session.scalar(select(App).where(App.name == name))
@@ -177,7 +197,7 @@ class Platform:
         if plan is None:
             self.strategy.clear(name)
         else:
-            self.strategy.converge(plan, progress)
+            self.strategy.converge(plan, progress, drain=drain)
         if on_success is not None:
             with self.db.session() as session:
                 app = session.scalar(select(App).where(App.name == name))

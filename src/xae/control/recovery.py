@@ -4,9 +4,10 @@ A deploy's rollout runs inside the API process. When that process dies during th
 SIGKILL, an out-of-memory kill, a power cut), its release stays `pending` and its build
 `running` forever, and nobody would remove what the rollout had started. At start-up, before
 the API answers, no rollout can be in progress (the single control plane is this process), so
-every `pending` release is marked failed with the reason, every `running` build failed, both in
-the audit trail. The reconciler then drains their instances: their spec is not in the current
-plan (or, for an interrupted first deploy, the app has no release to run).
+every `pending` release is marked failed with the reason, every `running` or `queued` build
+failed (the build queue lives in the process), both in the audit trail. The reconciler then
+drains their instances: their spec is not in the current plan (or, for an interrupted first
+deploy, the app has no release to run).
 
 It must run before the API serves requests: a rollout started by this process is never pending
 here.
@@ -65,7 +66,7 @@ def fail_interrupted(db: Database) -> Interrupted:
         running = session.execute(
             select(Build, App.name)
             .join(App, App.id == Build.app_id)
-            .where(Build.status == BuildStatus.RUNNING)
+            .where(Build.status.in_((BuildStatus.RUNNING, BuildStatus.QUEUED)))
             .order_by(Build.id)
         ).all()
         for build, app in running:

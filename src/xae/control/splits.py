@@ -35,7 +35,7 @@ from xae.control.limits import check_instances
 from xae.control.plan import plan_app
 from xae.domain.splits import Share, extra_web_sets, validate_shares
 from xae.domain.states import ReleaseStatus
-from xae.errors import InvalidInput, NotFound, XaeError
+from xae.errors import ImageCollected, InvalidInput, NotFound, XaeError
 from xae.runtime.base import AppPlan, ProcessPlan, SplitPlan
 from xae.store.models import App, Build, Formation, Release
 
@@ -188,6 +188,11 @@ def _check_releases(session: Session, app: App, shares: list[Share]) -> None:
         if build is None or not build.image:
             raise InvalidInput(
                 f"{share.label} of {app.name} has no image to run: pick another release"
+            )
+        if build.image_collected_at is not None:
+            raise ImageCollected(
+                f"the image of {share.label} of {app.name} was garbage-collected: redeploy "
+                "that code, or pick a newer release"
             )
         if "web" not in build.processes:
             raise InvalidInput(

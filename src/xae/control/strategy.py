@@ -22,8 +22,11 @@ class Strategy(Protocol):
     def lock(self, app: str) -> threading.Lock:
         """The app's lock: deploys, scales, destroys and reconcile passes hold it."""
 
-    def converge(self, plan: AppPlan, progress: Progress) -> None:
-        """Converge one app; the caller holds `lock(plan.app)` and computed `plan` under it."""
+    def converge(self, plan: AppPlan, progress: Progress, *, drain: bool = True) -> None:
+        """Converge one app; the caller holds `lock(plan.app)` and computed `plan` under it.
+        `drain=False` returns once the route serves the plan, leaving instances it no longer
+        needs running, out of the route, for the next pass (a deploy's own, right after it has
+        reported the new release serving)."""
 
     def remove_app(self, app: str) -> None:
         """Remove everything of `app`; the caller holds `lock(app)`."""

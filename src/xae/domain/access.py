@@ -54,6 +54,8 @@ class Action(StrEnum):
     TOKENS = "tokens"
     # The platform's users: admins only.
     USERS = "users"
+    # The platform's own housekeeping (`xae gc` of every app): admins only.
+    PLATFORM = "platform"
 
 
 ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
@@ -118,6 +120,7 @@ DESCRIPTIONS: dict[Action, str] = {
     Action.TEAM_CREATE: "creating a team",
     Action.TOKENS: "managing tokens",
     Action.USERS: "managing users",
+    Action.PLATFORM: "reclaiming the platform's disk",
 }
 """What each action is, in the words an error message uses."""
 

@@ -56,6 +56,12 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _EXAMPLES = "e.g. `nginx:1.27`, `localhost:5000/shop:v2` or `ghcr.io/acme/shop@sha256:<64 hex>`"
 
 
+def build_tag(plane: str, build_id: int) -> str:
+    """The tag of build `build_id`'s image on `plane` (`xae/app-<app>:<tag>`): planes sharing
+    one engine never name the same image."""
+    return f"b{build_id}" if plane == "default" else f"{plane}-b{build_id}"
+
+
 def validate_image_ref(ref: str) -> str:
     """Return `ref` if it is a valid docker-style image reference, else raise `InvalidInput`."""
     if not ref:

@@ -13,13 +13,42 @@ from xae.errors import InvalidName
 
 APP_NAME_MAX = 30
 _APP_NAME = re.compile(r"^[a-z](?:[a-z0-9-]*[a-z0-9])?$")
+_BRANCH_PART = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$")
 _PROCESS_TYPE = re.compile(PROCESS_TYPE_PATTERN)
 _CONFIG_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 
 
+PREVIEW_SEPARATOR = "--"
+"""Between an app's name and its branch's in a preview app's name (`shop--feature-x`): never
+in a name a user gives (`validate_new_app_name`), so previews and apps never collide."""
+
+
 def validate_app_name(name: str) -> str:
-    """Return `name` if it is a valid app name, else raise `InvalidName` saying why."""
+    """Return `name` if it is a valid app name, else raise `InvalidName` saying why.
+
+    A preview app's name (`app--branch`, `xae.domain.previews`) is valid too: one `--`
+    between two parts that are app names themselves, not at positions 3-4 (punycode's)."""
+    parent, sep, branch = name.partition(PREVIEW_SEPARATOR)
+    if (
+        sep
+        and name[2:4] != PREVIEW_SEPARATOR
+        and len(name) <= APP_NAME_MAX
+        and _APP_NAME.fullmatch(parent)
+        and _BRANCH_PART.fullmatch(branch)
+        and PREVIEW_SEPARATOR not in parent + branch
+    ):
+        return name
     return _dns_label("app name", "an app name", name, APP_NAME_MAX, " (it becomes a DNS label)")
+
+
+def validate_new_app_name(name: str) -> str:
+    """`validate_app_name` for a name a user picks: `--` is kept for preview apps."""
+    if PREVIEW_SEPARATOR in name:
+        raise InvalidName(
+            f"app name {ascii(name[:40])} is not valid: use lowercase letters, digits and single "
+            "dashes, starting with a letter and not ending with a dash ('--' names preview apps)"
+        )
+    return validate_app_name(name)
 
 
 def _dns_label(kind: str, a_kind: str, name: str, most: int, why: str = "") -> str:

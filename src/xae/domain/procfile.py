@@ -14,6 +14,9 @@ from xae.errors import InvalidProcfile
 
 _LINE = re.compile(r"^([A-Za-z0-9_-]+)\s*:\s*(.*)$")
 _TYPE = re.compile(PROCESS_TYPE_PATTERN)
+RELEASE_PHASE = "release"
+"""The Procfile entry run once per deploy before the rollout (`xae.control.releasephase`), in
+a one-off container: never a process type that is scaled, planned or routed."""
 MAX_PROCESS_TYPES = 30
 """Most process types one Procfile may declare: each type is a formation row, and on
 Kubernetes a Deployment even at zero instances."""
@@ -57,3 +60,8 @@ def parse_procfile(text: str) -> dict[str, str]:
         processes[ptype] = command
         defined_on[ptype] = number
     return processes
+
+
+def scaled_processes(processes: dict[str, str]) -> dict[str, str]:
+    """The process types that run as instances: every entry but `release`."""
+    return {ptype: command for ptype, command in processes.items() if ptype != RELEASE_PHASE}

@@ -17,12 +17,22 @@ from enum import StrEnum
 
 
 class BuildStatus(StrEnum):
-    """A build: `running` from the start, then `succeeded` or `failed` (also when the control
-    plane stopped during it: see `xae.control.recovery`)."""
+    """A build: `queued` while it waits for a build slot (and for the app's previous deploy),
+    `running`, then `succeeded`, `failed` (also when the control plane stopped during it: see
+    `xae.control.recovery`), `cancelled` (`xae builds:cancel`) or `timed_out` (it overran
+    `build_timeout` and was stopped)."""
 
     RUNNING = "running"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
+    QUEUED = "queued"
+    CANCELLED = "cancelled"
+    TIMED_OUT = "timed_out"
+
+    @property
+    def finished(self) -> bool:
+        """Whether the build is over (nothing more will happen to it)."""
+        return self not in (BuildStatus.QUEUED, BuildStatus.RUNNING)
 
 
 class ReleaseStatus(StrEnum):

@@ -56,6 +56,49 @@ class InstanceSpec:
 
 
 @dataclass(frozen=True)
+class OneOffSpec:
+    """A command run once, to completion, in a new container of a release: the release phase
+    (`release:` in the Procfile), a cron run, a manifest's postdeploy script. Both backends run
+    it with the release's image, config and limits, stream its output and report its exit."""
+
+    app: str
+    release: int
+    image: str
+    command: str
+    env: dict[str, str]
+    kind: str
+    """What it is for: `release`, `cron`, `postdeploy` (labels and names carry it)."""
+    name: str
+    """Unique among the app's one-offs, a DNS label (e.g. `release-v7`, `cron-backup-1733`)."""
+    memory_bytes: int
+    cpus: float
+    pids_limit: int
+    timeout: float
+    """Seconds; past it the container is killed and the run counts as failed."""
+    tmp_bytes: int = 64 * 1024**2
+    run_as: str = APP_RUN_AS
+    owner: str = ""
+    """The app's team: on kubernetes, the namespace the one-off runs in."""
+
+
+@dataclass(frozen=True)
+class OneOffResult:
+    """How a one-off ended: its exit code, or that it was killed at its timeout."""
+
+    exit_code: int | None
+    """None when it never exited by itself (killed at the timeout, or lost)."""
+    timed_out: bool = False
+
+    @property
+    def succeeded(self) -> bool:
+        return self.exit_code == 0 and not self.timed_out
+
+
+OutputLine = Callable[[str], None]
+"""Called with each line a one-off prints (stdout and stderr), without its newline."""
+
+
+@dataclass(frozen=True)
 class HealthCheck:
     """How a new web instance proves it serves, the same on both backends.
 
@@ -181,6 +224,19 @@ class Backend(Protocol):
         """
         ...
 
+    def run_oneoff(self, spec: OneOffSpec, on_line: OutputLine) -> OneOffResult:
+        """Run `spec` to completion (confined as an instance is), pass each line it prints to
+        `on_line` as it comes, kill it at `spec.timeout`, and remove it whatever happened.
+
+        One-offs are never instances: `list_instances` does not report them, so no rollout
+        drains them and `xae ps` does not show them."""
+        ...
+
+    def prune_oneoffs(self) -> int:
+        """Remove the one-offs a previous control plane left (it stopped during their run:
+        nobody waits for them any more); returns how many. Called once at start."""
+        ...
+
 
 class Runtime(Backend, Protocol):
     """An instance-level backend: xae's converger starts, gates and drains each instance."""
@@ -218,3 +274,89 @@ class Orchestrator(Backend, Protocol):
 
     def close(self) -> None:
         """Stop the watches."""
+
+
+@dataclass(frozen=True)
+class ScheduledSpec:
+    """A cron job an orchestrator schedules itself (a Kubernetes CronJob): each run is
+    `oneoff` (the current release's image, config and limits), started on `schedule`."""
+
+    job: str
+    """The job's name, unique in its app (a DNS label of at most 20 characters)."""
+    schedule: str
+    """5 fields, as the cluster reads them (macros expanded)."""
+    zone: str
+    """An IANA zone name the schedule is read in."""
+    allow_overlap: bool
+    """False: a time that comes while a run still runs is skipped."""
+    starting_deadline: int
+    """Seconds after its time within which a run may still start; later, it is not run."""
+    oneoff: OneOffSpec
+
+
+@dataclass(frozen=True)
+class AppSchedule:
+    """Every cron job of one app, as its orchestrator must schedule them."""
+
+    app: str
+    owner: str
+    jobs: tuple[ScheduledSpec, ...]
+
+
+@dataclass(frozen=True)
+class ClusterRun:
+    """A run the cluster started for a cron job (a Job), as the cluster reports it now."""
+
+    app: str
+    job: str
+    name: str
+    """The Job's name: unique, the key the control plane records the run under."""
+    namespace: str
+    release: int | None
+    scheduled_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    outcome: str
+    """`running`, `succeeded`, `failed` or `timed_out`."""
+    exit_code: int | None
+    stuck: str = ""
+    """Why its container cannot start (`ErrImagePull`, ...) while it runs: the cluster keeps
+    trying until the Job's deadline, which for a cron job can be hours away."""
+
+
+@dataclass(frozen=True)
+class ClusterSkip:
+    """The cluster's record that it skipped times of a cron job (a run still ran): one event
+    that counts them, `count` so far, the last at `last_at`."""
+
+    app: str
+    job: str
+    key: str
+    count: int
+    first_at: datetime | None
+    last_at: datetime | None
+
+
+@runtime_checkable
+class CronCluster(Protocol):
+    """An orchestrator that runs cron jobs itself (Kubernetes CronJobs): xae declares them,
+    the cluster starts the runs, xae watches them and records each."""
+
+    def apply_schedules(self, schedules: list[AppSchedule]) -> None:
+        """Make the cluster's cron jobs exactly `schedules` (every app's): create or update
+        what changed, delete the others with their runs and config."""
+
+    def start_scheduled(self, app: str, job: str, name: str) -> None:
+        """Start a run of `job` now, as Job `name`, from its CronJob's template."""
+
+    def cluster_runs(self) -> list[ClusterRun]:
+        """Every run of a cron job the cluster still has (running or finished)."""
+
+    def run_output(self, run: ClusterRun, limit: int) -> list[str]:
+        """The last lines (at most `limit`) the run printed; [] when they are gone."""
+
+    def cluster_skips(self) -> list[ClusterSkip]:
+        """The cluster's records of skipped times, of every app's cron jobs."""
+
+    def stop_run(self, run: ClusterRun) -> None:
+        """End a run now: delete its Job and pod (one stuck before its container started)."""

@@ -128,6 +128,16 @@ class App(Base):
     None: all traffic goes to the current release (`xae.control.splits`)."""
     split_sticky: Mapped[bool] = mapped_column(default=False)
     """Keep each client on the release it was first sent to (a cookie)."""
+    dockerfile: Mapped[str | None] = mapped_column(String(256), default=None)
+    """The Dockerfile to build with, relative to the source's top (`xae.domain.buildfiles`);
+    None: detection decides (a top-level Dockerfile, else a stack)."""
+
+    deploy_branch: Mapped[str] = mapped_column(String(255), default="main", server_default="main")
+    """The branch whose `git push` builds and rolls out (`xae.codecenter.push`)."""
+
+    previews_idle: Mapped[int | None] = mapped_column(default=None)
+    """Preview apps are on (`xae previews:on`): each is destroyed after this many seconds
+    without a push. None: previews are off."""
 
     team: Mapped[Team] = relationship()
     current_release: Mapped[Release | None] = relationship(foreign_keys=[current_release_id])
@@ -149,6 +159,28 @@ class Build(Base):
     run_as: Mapped[str | None] = mapped_column(String(32), default=None)
     """Who the image runs as (`xae.domain.runas`); None: the app user (image deploys, older
     builds)."""
+    manifest: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    """The app's validated manifest (`xae.domain.manifest.Manifest`, as JSON); None: none."""
+
+    queued_at: Mapped[datetime | None] = mapped_column(default=None)
+    """When the deploy asked for the build (None: builds made before the build queue)."""
+    started_at: Mapped[datetime | None] = mapped_column(default=None)
+    """When it left the queue and started building (None: still queued, or never ran)."""
+    source_kind: Mapped[str | None] = mapped_column(String(16), default=None)
+    """Where the source came from (`xae.domain.builds.SourceKind`): upload, git, image."""
+    commit_sha: Mapped[str | None] = mapped_column(String(64), default=None)
+    commit_message: Mapped[str | None] = mapped_column(String(256), default=None)
+    """The first line of the commit's message (git pushes)."""
+    branch: Mapped[str | None] = mapped_column(String(256), default=None)
+    started_by: Mapped[str | None] = mapped_column(String(254), default=None)
+    """Who started the deploy (a user name)."""
+
+    image_collected_at: Mapped[datetime | None] = mapped_column(default=None)
+    """When garbage collection removed the build's image (`xae.control.gc`): its releases can
+    no longer be rolled back to. None: the image is kept."""
+    env_defaults_sealed: Mapped[str] = mapped_column(Text, default="", server_default="")
+    """The manifest's `env` default values, sealed like config vars (`xae.store.sealed`; ""
+    for none): `manifest` keeps each key without its value (`xae.control.manifests`)."""
 
 
 class Release(Base):
@@ -247,3 +279,126 @@ class Domain(Base):
     app_id: Mapped[int] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     created_by: Mapped[str] = mapped_column(String(254), default="")
+
+
+class CronJob(Base):
+    """A command an app runs on a schedule (`xae.control.cron`), in a one-off container of
+    its current release."""
+
+    __tablename__ = "cron_jobs"
+    __table_args__ = (UniqueConstraint("app_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    app_id: Mapped[int] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(30))
+    schedule: Mapped[str] = mapped_column(String(100))
+    """5-field cron syntax or a macro (`xae.domain.cron.parse_schedule` checked it)."""
+    zone: Mapped[str] = mapped_column(String(64), default="UTC")
+    command: Mapped[str] = mapped_column(Text)
+    overlap: Mapped[str] = mapped_column(String(8), default="skip")
+    """`skip` (a run due while one runs is skipped) or `allow`."""
+    timeout: Mapped[float | None] = mapped_column(default=None)
+    """Seconds a run may take; None: `XAE_ONEOFF_TIMEOUT`."""
+    source: Mapped[str] = mapped_column(String(16), default="cli")
+    """`cli` (made with `cron:add`) or `manifest` (from the app's xae.yaml / app.json)."""
+    next_run_at: Mapped[datetime] = mapped_column(index=True)
+    """When it is due next (UTC, naive as every time in the store)."""
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(254), default="")
+
+
+class CronRun(Base):
+    """One run of a cron job (or one it skipped), with its output's tail."""
+
+    __tablename__ = "cron_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("cron_jobs.id", ondelete="CASCADE"), index=True)
+    app_id: Mapped[int] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"), index=True)
+    release: Mapped[int | None] = mapped_column(default=None)
+    """The version it ran in (the app's current release then)."""
+    status: Mapped[str] = mapped_column(String(16), default="running")
+    """`running`, `succeeded`, `failed`, `timed_out`, `skipped` or `interrupted`."""
+    trigger: Mapped[str] = mapped_column(String(16), default="schedule")
+    """`schedule`, or `manual` (`xae cron:run`)."""
+    due_at: Mapped[datetime | None] = mapped_column(default=None)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
+    exit_code: Mapped[int | None] = mapped_column(default=None)
+    reason: Mapped[str | None] = mapped_column(String(500), default=None)
+    output: Mapped[str] = mapped_column(Text, default="")
+    backend_ref: Mapped[str | None] = mapped_column(String(80), default=None, index=True)
+    """On kubernetes, the name of the Job that ran it (the watcher's key); None on docker."""
+
+
+class Hook(Base):
+    """A deploy notification (webhook): build and deploy events of one app are POSTed to `url`,
+    signed with a secret sealed like config vars (`xae.store.sealed`), shown once at creation."""
+
+    __tablename__ = "hooks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    app_id: Mapped[int] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"), index=True)
+    url: Mapped[str] = mapped_column(String(2048))
+    events: Mapped[list[str]] = mapped_column(default=list)
+    secret_sealed: Mapped[str] = mapped_column(Text)
+    """The signing secret, sealed as `{"secret": value}`."""
+    created_by: Mapped[str] = mapped_column(String(254), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class HookDelivery(Base):
+    """One attempt to deliver one event to one hook (the delivery log)."""
+
+    __tablename__ = "hook_deliveries"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    hook_id: Mapped[int] = mapped_column(ForeignKey("hooks.id", ondelete="CASCADE"), index=True)
+    app_id: Mapped[int] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"), index=True)
+    delivery: Mapped[str] = mapped_column(String(64))
+    """The event's id (`X-Xae-Delivery`): every attempt of one event carries the same."""
+    event: Mapped[str] = mapped_column(String(32))
+    """`build.succeeded`, `deploy.failed`, ..."""
+    attempt: Mapped[int] = mapped_column(default=1)
+    status_code: Mapped[int | None] = mapped_column(default=None)
+    ok: Mapped[bool] = mapped_column(default=False)
+    error: Mapped[str | None] = mapped_column(String(500), default=None)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Preview(Base):
+    """A preview app (`APP--BRANCH`) made for a branch of its parent app
+    (`xae.control.previews`)."""
+
+    __tablename__ = "previews"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    parent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("apps.id", ondelete="SET NULL"), index=True
+    )
+    """The app it previews; None once that app was destroyed (the reaper destroys the preview)."""
+    branch: Mapped[str] = mapped_column(String(255))
+    """The branch as pushed (the preview's name is derived from it)."""
+    app_id: Mapped[int] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_push_at: Mapped[datetime] = mapped_column(default=utcnow)
+    """The last push of the branch (or the preview's creation): idle time counts from here."""
+
+
+class HookOutbox(Base):
+    """A deploy notification not yet delivered to one hook: what its next attempt needs, so a
+    restarted control plane resumes it (`xae.codecenter.notify`). Deleted once it is
+    delivered or given up."""
+
+    __tablename__ = "hook_outbox"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    hook_id: Mapped[int] = mapped_column(ForeignKey("hooks.id", ondelete="CASCADE"), index=True)
+    app_id: Mapped[int] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"), index=True)
+    delivery: Mapped[str] = mapped_column(String(64))
+    event: Mapped[str] = mapped_column(String(32))
+    body: Mapped[str] = mapped_column(Text)
+    """The signed JSON body, exactly as sent (no config values: `DeployPipeline._notify`)."""
+    attempt: Mapped[int] = mapped_column(default=1)
+    """The number of the next attempt."""
+    due_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

@@ -173,8 +173,11 @@ def test_express_app_with_a_lockfile_builds_with_npm_ci_and_serves(builds: Build
 
 def test_static_site_builds_and_serves_index_html(builds: Builds) -> None:
     src = builds.source("static")
-    for name in (".env", "app.json", "xae.yaml", ".xaeignore"):
+    for name in (".env", ".xaeignore"):
         (src / name).write_text("not for the public\n")
+    # Valid manifests (a build reads them), private all the same.
+    (src / "app.json").write_text('{"description": "not for the public"}\n')
+    (src / "xae.yaml").write_text("# not for the public\nhealthcheck:\n  path: /\n")
     (src / ".well-known").mkdir()
     (src / ".well-known" / "security.txt").write_text("Contact: mailto:x@example.com\n")
     built, _, seconds = builds.build(src, _app_name("static"))

@@ -354,12 +354,11 @@ def test_workers_do_not_run_as_root(router: NginxRouter) -> None:
 
 
 def test_large_bodies_work_even_when_the_state_dir_is_closed_to_others(
-    tmp_path: Path, backend: StartBackend
+    state_dir: Path, backend: StartBackend
 ) -> None:
-    closed = tmp_path / "closed"
-    closed.mkdir(mode=0o700)
+    assert state_dir.stat().st_mode & 0o777 == 0o700  # closed to nginx's workers (`nobody`)
     settings = Settings(
-        state_dir=closed / "state",
+        state_dir=state_dir / "state",
         router_host="127.0.0.1",
         router_port=free_port(),
         tls_port=free_port(),

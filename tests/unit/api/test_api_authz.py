@@ -23,6 +23,7 @@ from __future__ import annotations
 import copy
 import itertools
 import shutil
+import time
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -52,6 +53,8 @@ from tests.unit.fakes import World, deploy, make_world
 
 from xae.api.app import UnguardedRoute, check_declared, create_app, include
 from xae.auth.tokens import issue_token
+from xae.codecenter.builds import build_service
+from xae.codecenter.notify import Notifier
 from xae.config import Settings
 from xae.domain.access import (
     APP_TOKEN_ACTIONS,
@@ -163,6 +166,17 @@ def ok(response: Any, *codes: int) -> Any:
     return response
 
 
+def wait_for_run(client: TestClient, headers: dict[str, str], run_id: int) -> None:
+    """Until the cron run (a thread, on the fake runtime: instant) has recorded its end."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        run = ok(client.get(f"/v1/apps/{APP}/cron-runs/{run_id}", headers=headers)).json()
+        if run["status"] != "running":
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"cron run {run_id} did not end")
+
+
 def build_scenario(world: World, tmp_path: Path) -> Scenario:
     client = TestClient(create_app(world.platform), raise_server_exceptions=False)
     tokens = {name: world.token(name) for name in ("alice", "bob", "root")}
@@ -176,6 +190,11 @@ def build_scenario(world: World, tmp_path: Path) -> Scenario:
     ok(client.post("/v1/teams", json={"name": ANNEX}, headers=as_("alice")))
     domain = {"hostname": Targets.domain}
     ok(client.post(f"/v1/apps/{APP}/domains", json=domain, headers=as_("alice")))
+    job = {"name": Targets.cron_job, "schedule": "@daily", "command": "python backup.py"}
+    ok(client.post(f"/v1/apps/{APP}/cron", json=job, headers=as_("alice")))
+    run = ok(client.post(f"/v1/apps/{APP}/cron/{Targets.cron_job}/runs", headers=as_("alice")), 202)
+    assert run.json()["id"] == Targets.cron_run
+    wait_for_run(client, as_("alice"), Targets.cron_run)
     for user, role in (("carol", "viewer"), ("dave", "developer"), ("erin", "viewer")):
         ok(client.post("/v1/users", json={"name": user}, headers=as_("root")))
         for team in ("alice", ANNEX):
@@ -195,6 +214,16 @@ def build_scenario(world: World, tmp_path: Path) -> Scenario:
     a_token = ok(
         client.post("/v1/tokens", json={"name": A_TOKEN, "scope": "deploy"}, headers=as_("alice"))
     ).json()
+    # Deliveries stay queued: a worker writing the store would race `Scenario.restore`.
+    p = world.platform
+    build_service(p).notifier = Notifier(p.db, p.vault, p.settings, background=False)
+    hook = {"url": "https://1.1.1.1/hook", "events": ["deploy"]}
+    assert (
+        ok(client.post(f"/v1/apps/{APP}/hooks", json=hook, headers=as_("alice"))).json()["hook"][
+            "id"
+        ]
+        == Targets.hook_id
+    )
 
     def scoped(scope: str, app: str | None = None) -> str:
         body = {"name": f"{scope}-{app or 'all'}", "scope": scope, "app": app}
@@ -290,6 +319,8 @@ def snapshot(s: Scenario) -> dict[str, Any]:
         "annex": get(f"/v1/teams/{ANNEX}"),
         "tokens": tokens,
         "certs": get(f"/v1/apps/{APP}/certs"),
+        "hooks": get(f"/v1/apps/{APP}/hooks"),
+        "builds": get(f"/v1/apps/{APP}/builds"),
         "route": s.world.router.served().get(APP),
     }
 
@@ -365,7 +396,7 @@ def table_allows(caller: Caller, action: str, writes: bool) -> bool:
         return False
     if caller.app_limited and wanted not in APP_TOKEN_ACTIONS:
         return False
-    if wanted == Action.USERS:
+    if wanted in (Action.USERS, Action.PLATFORM):
         return caller.admin
     if wanted in (Action.SELF, Action.TEAM_CREATE, Action.TOKENS):
         return True

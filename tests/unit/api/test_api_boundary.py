@@ -97,6 +97,7 @@ def test_a_hostile_app_name_in_a_path_is_refused_on_every_route_before_any_looku
         if "{name}" not in path:
             continue
         url = path.replace("{name}", segment).replace("{version}", "v1").replace("{cert_id}", "1")
+        url = url.replace("{build_id}", "1").replace("{hook_id}", "1")
         for method in operations:
             response = client.request(method.upper(), url, params={"confirm": shop})
             _refused(response)
@@ -174,6 +175,34 @@ def test_a_hostile_release_version_is_refused(
     deploy(world.platform, shop, "img:1")
     response = client.get(f"/v1/apps/{shop}/releases/{quote(version, safe='%')}")
     assert "write it like v3" in _refused(response, "invalid_input")
+
+
+def test_an_id_past_the_databases_integers_is_refused_on_every_route(
+    world: World, client: TestClient, shop: str
+) -> None:
+    """SQLite's integers are 64-bit: an id beyond them, looked up as it came, was a 500 (the
+    fuzzer found it on `cron-runs/{run_id}`). Every integer in a path is bounded instead."""
+    deploy(world.platform, shop, "img:1")
+    huge = str(2**65 + 3)
+    paths = client.get("/openapi.json").json()["paths"]
+    checked = 0
+    for path, operations in paths.items():
+        for method, operation in operations.items():
+            ints = [
+                p["name"]
+                for p in operation.get("parameters", [])
+                if p["in"] == "path" and p["schema"].get("type") == "integer"
+            ]
+            if not ints:
+                continue
+            url = path.replace("{name}", shop)
+            for param in ints:
+                url = url.replace("{" + param + "}", huge)
+            response = client.request(method.upper(), url, params={"confirm": shop})
+            assert response.status_code == 422, (method, path, response.text)
+            assert response.json()["error"]["code"] == "invalid_input", response.text
+            checked += 1
+    assert checked >= 5  # builds, certs, hooks, cron runs, tokens
 
 
 def test_an_overlong_confirmation_is_refused_and_the_app_stays(

@@ -10,12 +10,11 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from sqlalchemy import select
+from tests.unit import deployfakes
 from tests.unit.fakes import World, add_build, deploy
 
-from xae.builder.build import BuiltImage
 from xae.codecenter import image_policy
 from xae.codecenter.deploy import DeployPipeline
-from xae.config import Settings
 from xae.control.apps import create_app
 from xae.store.models import Build, Event
 
@@ -299,20 +298,11 @@ def fake_build(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
     """Builds without Docker: the fake records the source it was given."""
     sources: list[bytes] = []
 
-    def build(
-        client: object, src: Path, *, app: str, tag: str, settings: Settings, log: Any
-    ) -> BuiltImage:
+    def record(src: Path) -> None:
         sources.append((src / "index.html").read_bytes())
-        log("-----> static app detected")
-        return BuiltImage(
-            image_id="sha256:1",
-            ref=f"xae/app-{app}:{tag}",
-            stack="static",
-            processes={"web": "serve-static"},
-            port=None,
-        )
 
-    monkeypatch.setattr("xae.codecenter.deploy.build_image", build)
+    build = deployfakes.fake_build(["-----> static app detected"], check=record)
+    monkeypatch.setattr(deployfakes.BUILD_IMAGE, build)
     monkeypatch.setattr(DeployPipeline, "docker", property(lambda _: object()))
     return sources
 

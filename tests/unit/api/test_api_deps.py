@@ -49,6 +49,27 @@ ROUTES: list[tuple[str, str, dict[str, Any]]] = [
     ("GET", "/routes", {}),
     ("PUT", "/split", {"json": {"releases": [{"version": 1, "weight": 100}]}}),
     ("DELETE", "/split", {}),
+    ("GET", "/builds", {}),
+    ("GET", "/builds/{build_id}", {}),  # sent as is: the guard answers before the id counts
+    ("GET", "/builds/{build_id}/log", {}),
+    ("POST", "/builds/{build_id}/cancel", {}),
+    ("GET", "/hooks", {}),
+    ("POST", "/hooks", {"json": {"url": "https://1.1.1.1/x"}}),
+    ("DELETE", "/hooks/1", {}),
+    ("GET", "/hooks/deliveries", {}),
+    ("GET", "/git", {}),
+    ("PUT", "/git/branch", {"json": {"branch": "release"}}),
+    ("GET", "/cron", {}),
+    ("POST", "/cron", {"json": {"name": "nightly", "schedule": "0 2 * * *", "command": "true"}}),
+    ("DELETE", "/cron/{job}", {}),  # sent as is: the guard answers before the name counts
+    ("POST", "/cron/{job}/runs", {}),
+    ("GET", "/cron-runs", {}),
+    ("GET", "/cron-runs/{run_id}", {}),
+    ("POST", "/gc", {}),
+    ("GET", "/previews", {}),
+    ("PATCH", "/previews", {"json": {"enabled": True}}),
+    ("POST", "/previews", {"json": {"branch": "feature-x"}}),
+    ("DELETE", "/previews?branch=feature-x", {}),
 ]
 
 
@@ -88,7 +109,10 @@ def test_every_route_that_names_an_app_takes_it_from_the_dependency(client: Test
         (
             method,
             "/v1/apps/{name}"
-            + suffix.split("?")[0].replace("/v1", "/{version}").replace("/1", "/{cert_id}"),
+            + suffix.split("?")[0]
+            .replace("/v1", "/{version}")
+            .replace("/hooks/1", "/hooks/{hook_id}")
+            .replace("/1", "/{cert_id}"),
         )
         for method, suffix, _ in ROUTES
     }

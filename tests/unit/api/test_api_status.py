@@ -84,3 +84,14 @@ def test_a_failing_app_makes_the_reconciler_unhealthy_naming_it_until_it_recover
     world.runtime.failing_images.clear()
     wait_for(lambda: component(alice)["healthy"] is True, "the failure to clear")
     assert "not healing" not in component(alice)["detail"]
+
+
+def test_platform_admins_see_the_disk_usage_and_other_users_do_not(
+    world: World, reconciler: Reconciler
+) -> None:
+    (world.platform.settings.state_dir / "repos" / "shop.git").mkdir(parents=True)
+    (world.platform.settings.state_dir / "repos" / "shop.git" / "HEAD").write_bytes(b"x" * 9000)
+    admin = client_for(world, reconciler, "root").get("/v1/status").json()
+    assert admin["disk"]["repositories"] >= 9000
+    assert set(admin["disk"]) == {"images", "builds", "logs", "repositories"}
+    assert client_for(world, reconciler, "alice").get("/v1/status").json()["disk"] is None

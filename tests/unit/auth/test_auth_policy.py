@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from xae.auth.policy import (
     Principal,
     allows_app,
+    app_creation_refusal,
     app_not_found,
     audit_teams,
     authorize_app,
@@ -121,3 +124,16 @@ def test_viewers_see_config_names_only_and_only_owners_read_the_audit_trail() ->
     assert audit_teams(member(Role.OWNER)) == {RED.id}
     with pytest.raises(Forbidden, match="needs the owner role"):
         audit_teams(member(Role.DEVELOPER))
+
+
+def test_only_who_may_post_v1_apps_may_create_an_app_on_the_side_of_a_push() -> None:
+    # Creating a preview app is creating an app: the same rule as `POST /v1/apps`.
+    assert app_creation_refusal(member(Role.DEVELOPER), RED) is None
+    assert app_creation_refusal(member(Role.OWNER), RED) is None
+    ci = replace(member(Role.OWNER, Scope.DEPLOY, app_id=SHOP.id), token_name="ci")
+    assert app_creation_refusal(ci, RED) == "token 'ci' is limited to one app"
+    assert app_creation_refusal(member(Role.OWNER, Scope.DEPLOY), RED) == (
+        "this token has scope deploy"
+    )
+    assert app_creation_refusal(member(Role.VIEWER), RED) == "you are a viewer of team 'red'"
+    assert app_creation_refusal(member(None), RED) == "you have no role in team 'red'"

@@ -218,12 +218,20 @@ def build_image(
     settings: Settings,
     log: list[str] | None = None,
     app: str = "web1",
+    dockerfile_path: str | None = None,
 ) -> Any:
     sink = log if log is not None else []
     client.api.cgroup_root = fake_cgroups(src.parent)
     jail = fake_jail(client, settings, client.api.cgroup_root)
     return real_build_image(
-        client, src, app=app, tag="v1", settings=settings, log=sink.append, jail=jail
+        client,
+        src,
+        app=app,
+        tag="v1",
+        settings=settings,
+        log=sink.append,
+        jail=jail,
+        dockerfile_path=dockerfile_path,
     )
 
 
@@ -325,7 +333,7 @@ def test_stack_build_sends_its_dockerfile_in_the_context_and_streams_whole_lines
     assert built.ref == "xae/app-web1:v1"
     assert built.image_id == "sha256:" + "cd" * 32
     assert built.stack == "python"
-    assert built.processes == {"web": "python app.py"}
+    assert built.processes == {"web": "gunicorn --bind 0.0.0.0:$PORT app:app"}
     assert built.port is None
     call = api.build_calls[0]
     assert call["dockerfile"] == GENERATED_DOCKERFILE
@@ -367,8 +375,10 @@ def test_dockerfile_build_uses_the_apps_dockerfile_and_its_exposed_port(
     src = _app(tmp_path, {"Dockerfile": "FROM xae/base\nEXPOSE 8000\n"})
     api = FakeAPI(OK_CHUNKS, exposed={"8000/tcp": {}})
     built = build_image(FakeClient(api), src, settings)
-    assert api.build_calls[0]["dockerfile"] == "Dockerfile"
-    # The app's own Dockerfile is not rewritten: the engine adds the labels.
+    # The app's Dockerfile goes in prepared (`xae.builder.dockerfiles`; here unchanged) under
+    # xae's name, kept out of the image; the engine adds the labels.
+    assert api.build_calls[0]["dockerfile"] == GENERATED_DOCKERFILE
+    assert api.context_at_build[GENERATED_DOCKERFILE] == "FROM xae/base\nEXPOSE 8000\n"
     labels = json.loads(api.build_calls[0]["labels"])
     assert labels == {"xae.app": "web1", "xae.plane": settings.plane}
     assert not (src / GENERATED_DOCKERFILE).exists()
@@ -394,6 +404,67 @@ def test_an_error_chunk_fails_with_the_tail_of_the_log(tmp_path: Path, settings:
     assert "never seen" not in log
     assert log[-1] == "The command returned a non-zero code: 1"
     assert api.tags == []
+
+
+RACE: dict[str, Any] = {
+    "errorDetail": {},
+    "error": 'unable to find image "sha256:' + "5d" * 32 + '"',
+}
+BUILT: list[dict[str, Any]] = [
+    {"stream": "Step 1/2 : FROM stack\n"},
+    {"aux": {"ID": "sha256:" + "cd" * 32}},
+]
+
+
+def racing(api: FakeAPI, rounds: list[list[dict[str, Any]]]) -> None:
+    """Each build request answers the next of `rounds`."""
+    post = api.post
+
+    def next_round(url: str, **kwargs: Any) -> FakeResponse:
+        response = post(url, **kwargs)
+        response.chunks = rounds.pop(0)
+        return response
+
+    api.post = next_round  # type: ignore[method-assign]
+
+
+def test_a_build_failed_by_an_image_removed_during_its_cache_probe_runs_again(
+    tmp_path: Path, settings: Settings
+) -> None:
+    src = _app(tmp_path, {"index.html": "hi"})
+    api = FakeAPI([])
+    racing(api, [[{"stream": "Step 1/2 : FROM stack\n"}, RACE], BUILT])
+    log: list[str] = []
+    build_image(FakeClient(api), src, settings, log)
+    assert len(api.build_calls) == 2  # the whole context sent again, from its start
+    assert any("building again" in line for line in log)
+    assert api.tags[-1][0] == "sha256:" + "cd" * 32
+
+
+def test_a_failed_step_quoting_the_race_message_is_not_built_again(
+    tmp_path: Path, settings: Settings
+) -> None:
+    """A tenant's RUN command appears in the engine's error: naming the race there must not buy
+    the build extra attempts (each up to the build timeout, holding the build slot)."""
+    src = _app(tmp_path, {"index.html": "hi"})
+    command = 'false # unable to find image "sha256:' + "5d" * 32 + '"'
+    quoted = {"error": f"The command '/bin/sh -c {command}' returned a non-zero code: 1"}
+    api = FakeAPI([])
+    racing(api, [[quoted], BUILT])
+    with pytest.raises(BuildFailed, match="non-zero code"):
+        build_image(FakeClient(api), src, settings)
+    assert len(api.build_calls) == 1
+
+
+def test_a_build_that_keeps_racing_fails_after_three_attempts(
+    tmp_path: Path, settings: Settings
+) -> None:
+    src = _app(tmp_path, {"index.html": "hi"})
+    api = FakeAPI([])
+    racing(api, [[RACE], [RACE], [RACE], BUILT])
+    with pytest.raises(BuildFailed, match="unable to find image"):
+        build_image(FakeClient(api), src, settings)
+    assert len(api.build_calls) == 3 and api.tags == []
 
 
 def test_an_engine_error_is_a_build_failure(tmp_path: Path, settings: Settings) -> None:
@@ -535,3 +606,63 @@ def test_an_invalid_dockerignore_pattern_is_a_clear_build_failure(
     with pytest.raises(BuildFailed, match=r"\.dockerignore has a pattern that is not valid"):
         build_image(FakeClient(api), src, settings)
     assert api.build_calls == []
+
+
+# --- Dockerfile options and the node stack's runtime image ---------------------------------------
+
+
+def test_a_dockerfile_path_is_built_over_detection_prepared_for_the_classic_builder(
+    tmp_path: Path, settings: Settings
+) -> None:
+    src = _app(tmp_path, {"package.json": "{}", "Procfile": "worker: ./work\n"})
+    (src / "deploy").mkdir()
+    (src / "deploy" / "Dockerfile").write_text(
+        "# syntax=docker/dockerfile:1\nFROM xae/base\nRUN --mount=type=cache,target=/c make\n"
+    )
+    api = FakeAPI(OK_CHUNKS, exposed={"8080/tcp": {}})
+    log: list[str] = []
+    built = build_image(FakeClient(api), src, settings, log, dockerfile_path="deploy/Dockerfile")
+    assert built.stack == "dockerfile"
+    assert api.build_calls[0]["dockerfile"] == GENERATED_DOCKERFILE
+    assert api.context_at_build[GENERATED_DOCKERFILE] == "\nFROM xae/base\nRUN make\n"
+    assert "-----> building with deploy/Dockerfile" in log
+    assert any("RUN --mount=type=cache dropped" in line for line in log)
+    # The Procfile has no web line: the image's CMD is web, its one EXPOSE the port.
+    assert built.processes == {"web": "", "worker": "./work"}
+    assert built.port == 8080
+
+
+def test_a_dockerfile_path_missing_from_the_source_fails_before_any_build(
+    tmp_path: Path, settings: Settings
+) -> None:
+    src = _app(tmp_path, {"Dockerfile": "FROM xae/base\n"})
+    api = FakeAPI(OK_CHUNKS)
+    with pytest.raises(BuildFailed, match="deploy/Dockerfile is not a file in the source"):
+        build_image(FakeClient(api), src, settings, dockerfile_path="deploy/Dockerfile")
+    assert api.build_calls == []
+
+
+def test_a_node_app_builds_on_the_image_of_the_version_it_asks_for(
+    tmp_path: Path, settings: Settings
+) -> None:
+    from xae.builder import node_images, node_versions
+
+    src = _app(tmp_path, {"package.json": '{"engines": {"node": "20.x"}}', "server.js": ""})
+    api = FakeAPI(OK_CHUNKS)
+    log: list[str] = []
+    build_image(FakeClient(api), src, settings, log)
+    image = node_images.image_for(node_versions.choose("20.x"), settings)
+    assert image.startswith("xae/stack-node-20:")
+    assert api.context_at_build[GENERATED_DOCKERFILE].splitlines()[1] == f"FROM {image}"
+    assert any("Node.js 20.20.2 (engines.node '20.x'" in line for line in log)
+
+    missing = FakeAPI(OK_CHUNKS, missing=(image,))
+    (tmp_path / "again").mkdir()
+    with pytest.raises(BuildFailed, match="xae.builder.images ensure"):
+        build_image(
+            FakeClient(missing),
+            _app(
+                tmp_path / "again", {"package.json": '{"engines": {"node": "20"}}', "server.js": ""}
+            ),
+            settings,
+        )

@@ -1,7 +1,8 @@
 """The CLI stays a pure API client: it imports nothing from xae but itself, the name gate, the
 pure escape stripping for printed output, the enumerated states it colours, the role and
-scope names it offers as choices, the rules of a traffic split it checks before sending, and the
-client config file it shares with `xae-admin`."""
+scope names it offers as choices, the rules of a traffic split it checks before sending, the
+manifest and Procfile rules `manifest:check` applies locally (with the exceptions they raise),
+and the client config file it shares with `xae-admin`."""
 
 from __future__ import annotations
 
@@ -16,6 +17,11 @@ ALLOWED = (
     "xae.domain.states",
     "xae.domain.access",
     "xae.domain.splits",
+    "xae.domain.manifest",
+    "xae.domain.manifest_files",
+    "xae.domain.procfile",
+    "xae.errors",
+    "xae.domain.previews",
     "xae.domain",
     "xae.clientconfig",
 )

@@ -3,33 +3,20 @@ record their build here and hand it to Platform Control's one release step."""
 
 from __future__ import annotations
 
-import io
-import tarfile
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import select
+from tests.unit.deployfakes import BUILD_IMAGE, fake_build, static_tarball
 from tests.unit.fakes import World
 
 from xae.builder.build import BuiltImage
 from xae.codecenter.deploy import DeployPipeline
-from xae.config import Settings
 from xae.control.apps import create_app, destroy_app, get_app
 from xae.domain.deploy_events import DeployEvent, LogLine, Step
 from xae.errors import BuildFailed, InvalidInput, NotFound
 from xae.store.models import App, Build, Event, Release
-
-
-def _tarball() -> io.BytesIO:
-    data = b"<html>hi</html>\n"
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        info = tarfile.TarInfo("index.html")
-        info.size = len(data)
-        tar.addfile(info, io.BytesIO(data))
-    buffer.seek(0)
-    return buffer
 
 
 @pytest.fixture
@@ -42,25 +29,6 @@ def loaded(world: World, name: str) -> App:
     """The app's row as the API hands it to the pipeline: loaded once, detached."""
     with world.db.session() as session:
         return get_app(session, name)
-
-
-def _fake_build(log_lines: list[str], *, fail: bool = False) -> Any:
-    def build(
-        client: object, src: Path, *, app: str, tag: str, settings: Settings, log: Any
-    ) -> BuiltImage:
-        for line in log_lines:
-            log(line)
-        if fail:
-            raise BuildFailed("the build failed: pip could not install the requirements")
-        return BuiltImage(
-            image_id="sha256:1",
-            ref=f"xae/app-{app}:{tag}",
-            stack="static",
-            processes={"web": "serve-static"},
-            port=None,
-        )
-
-    return build
 
 
 def _audit(world: World, action: str) -> list[tuple[str, dict[str, Any]]]:
@@ -86,24 +54,15 @@ def _rows(world: World) -> list[tuple[Any, ...]]:
 def test_a_source_deploy_records_the_built_image_and_releases_it(
     world: World, shop: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def fake_build(
-        client: object, src: Path, *, app: str, tag: str, settings: Settings, log: Any
-    ) -> BuiltImage:
+    def has_page(src: Path) -> None:
         assert (src / "index.html").exists()
-        log("-----> static app detected")
-        return BuiltImage(
-            image_id="sha256:1",
-            ref=f"xae/app-{app}:{tag}",
-            stack="static",
-            processes={"web": "serve-static"},
-            port=None,
-        )
 
-    monkeypatch.setattr("xae.codecenter.deploy.build_image", fake_build)
+    build = fake_build(["-----> static app detected"], check=has_page)
+    monkeypatch.setattr(BUILD_IMAGE, build)
     pipeline = DeployPipeline(world.platform)
     events: list[DeployEvent] = []
 
-    pipeline.run(world.user(), loaded(world, shop), _tarball(), events.append)
+    pipeline.run(world.user(), loaded(world, shop), static_tarball(), events.append)
 
     [(version, description, status, stack, image, port, processes, build_status)] = _rows(world)
     assert (version, status, stack, image, port) == (
@@ -159,13 +118,13 @@ def test_a_failed_build_is_recorded_failed_with_its_log_and_makes_no_release(
     world: World, shop: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(
-        "xae.codecenter.deploy.build_image",
-        _fake_build(["-----> python app detected", "ERROR: no such package"], fail=True),
+        BUILD_IMAGE,
+        fake_build(["-----> python app detected", "ERROR: no such package"], fail=True),
     )
     pipeline = DeployPipeline(world.platform)
 
     with pytest.raises(BuildFailed) as raised:
-        pipeline.run(world.user(), loaded(world, shop), _tarball(), lambda _: None)
+        pipeline.run(world.user(), loaded(world, shop), static_tarball(), lambda _: None)
 
     assert raised.value.details["log_tail"] == [
         "-----> python app detected",
@@ -198,15 +157,40 @@ def test_a_build_that_finishes_after_its_app_was_destroyed_releases_nothing(
 
     def build_while_destroyed(*args: Any, **kwargs: Any) -> BuiltImage:
         destroy_app(world.platform, world.user(), shop, confirm=shop)
-        return _fake_build([])(*args, **kwargs)  # type: ignore[no-any-return]
+        return fake_build()(*args, **kwargs)
 
-    monkeypatch.setattr("xae.codecenter.deploy.build_image", build_while_destroyed)
+    monkeypatch.setattr(BUILD_IMAGE, build_while_destroyed)
     pipeline = DeployPipeline(world.platform)
 
     with pytest.raises(NotFound, match="does not exist, or is not yours"):
-        pipeline.run(world.user(), app, _tarball(), lambda _: None)
+        pipeline.run(world.user(), app, static_tarball(), lambda _: None)
 
     with world.db.session() as session:
         assert list(session.scalars(select(Release))) == []
         assert list(session.scalars(select(Build))) == []
     assert world.runtime.of(shop) == []
+
+
+def test_a_deploy_says_it_serves_before_its_drain_and_the_apps_next_build_may_start_then(
+    world: World, shop: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("xae.codecenter.deploy.build_image", fake_build([]))
+    pipeline = DeployPipeline(world.platform)
+    pipeline.run(world.user(), loaded(world, shop), static_tarball(), lambda _: None)
+    [old] = world.runtime.of(shop, "web")
+    world.events.clear()
+    seen: list[tuple[int, list[object], str]] = []
+
+    def serving(version: int) -> None:
+        # The app's next deploy is queued now: it may build at once, not after the drain.
+        queue = pipeline.service.queue
+        following = queue.submit(shop, 999)
+        seen.append((version, world.events.kinds(), str(following.state)))
+        queue.finish(following)
+
+    pipeline.run(
+        world.user(), loaded(world, shop), static_tarball(), lambda _: None, on_serving=serving
+    )
+
+    assert seen == [(2, ["start", "route"], "building")]
+    assert world.events.items[2:] == [("stop", old.name, 7.5)]

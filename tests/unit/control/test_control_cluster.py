@@ -18,6 +18,9 @@ from xae.runtime.base import (
     HealthCheck,
     Instance,
     InstanceSpec,
+    OneOffResult,
+    OneOffSpec,
+    OutputLine,
     ProcessPlan,
     Progress,
     RoutesChanged,
@@ -67,6 +70,12 @@ class FakeOrchestrator:
 
     def logs(self, instance: Instance, *, tail: int = 100, follow: bool = False) -> Iterator[str]:
         return iter(())
+
+    def run_oneoff(self, spec: OneOffSpec, on_line: OutputLine) -> OneOffResult:
+        return OneOffResult(exit_code=0)
+
+    def prune_oneoffs(self) -> int:
+        return 0
 
     def apply(self, plan: AppPlan, progress: Progress) -> None:
         self.applied.append(plan)

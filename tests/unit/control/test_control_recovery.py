@@ -90,3 +90,20 @@ def test_a_running_build_is_failed_and_finished_releases_are_left_alone(
         assert failed.log.endswith(BUILD_REASON)
         assert [r.status for r in session.scalars(select(Release))] == ["succeeded"]
     assert fail_interrupted(world.db).builds == []  # idempotent
+
+
+def test_a_build_still_queued_when_the_control_plane_stopped_is_failed_too(
+    world: World, shop: str
+) -> None:
+    """The queue lives in the process: a build waiting in it when the process died will never
+    start, and its deploy's stream is gone."""
+    with world.db.session() as session:
+        build = Build(app_id=get_app(session, shop).id, status="queued")
+        session.add(build)
+        session.flush()
+        build_id = build.id
+
+    assert fail_interrupted(world.db).builds == [(shop, build_id)]
+    with world.db.session() as session:
+        failed = session.get(Build, build_id)
+        assert failed is not None and failed.status == "failed"

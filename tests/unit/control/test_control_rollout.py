@@ -10,12 +10,13 @@ from dataclasses import replace
 
 import pytest
 from sqlalchemy import select
-from tests.unit.fakes import World, deploy
+from tests.unit.fakes import World, add_build, deploy
 
 from xae.auth.policy import Principal
 from xae.control.apps import get_app
 from xae.control.formation import FormationChange, change
-from xae.errors import DeployFailed
+from xae.control.releases import release_build
+from xae.errors import DeployFailed, RuntimeFailure
 from xae.runtime.base import Instance
 from xae.store.models import Event, Release
 
@@ -257,3 +258,61 @@ def test_an_undeployed_app_converges_to_an_empty_route(world: World, shop: str) 
     world.platform.converge_app(shop)
     assert world.router.served() == {shop: []}
     assert world.runtime.of(shop) == []
+
+
+def test_a_deploy_that_asks_is_told_it_serves_before_the_old_instance_is_drained(
+    world: World, shop: str
+) -> None:
+    deploy(world.platform, shop, "img:1")
+    [old] = world.runtime.of(shop, "web")
+    build_id = add_build(world.platform, shop, "img:2")
+    world.events.clear()
+    seen: list[tuple[int, int | None, list[object]]] = []
+
+    def serving(version: int) -> None:
+        seen.append((version, current_version(world, shop), world.events.kinds()))
+
+    version = release_build(world.platform, "alice", shop, build_id, "Deploy", on_serving=serving)
+
+    [new] = world.runtime.of(shop, "web")
+    # Told once the new release is current and routed, with the old instance still running...
+    assert seen == [(2, 2, ["start", "route"])]
+    # ...and drained, with its grace, before release_build returned.
+    assert world.events.items[2:] == [("stop", old.name, 7.5)]
+    assert version == 2 and world.router.served() == {shop: [upstream(new)]}
+    assert release_statuses(world, shop) == {1: "succeeded", 2: "succeeded"}
+
+
+def test_a_failed_drain_after_the_answer_is_logged_and_the_new_release_stays_current(
+    world: World, shop: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    deploy(world.platform, shop, "img:1")
+    build_id = add_build(world.platform, shop, "img:2")
+    told: list[int] = []
+
+    def stop_fails(instance: Instance, grace: float) -> None:
+        raise RuntimeFailure(f"stopping {instance.name} failed: the engine hung up")
+
+    world.runtime.stop = stop_fails  # type: ignore[method-assign]
+    release_build(world.platform, "alice", shop, build_id, "Deploy", on_serving=told.append)
+
+    assert told == [2]
+    assert current_version(world, shop) == 2
+    assert release_statuses(world, shop) == {1: "succeeded", 2: "succeeded"}
+    assert "draining the instances shop's new release replaced failed" in caplog.text
+
+
+def test_an_unhealthy_release_is_never_said_to_serve(world: World, shop: str) -> None:
+    deploy(world.platform, shop, "img:1")
+    [old] = world.runtime.of(shop, "web")
+    build_id = add_build(world.platform, shop, "img:2")
+    world.runtime.unhealthy_images.add("img:2")
+    told: list[int] = []
+
+    with pytest.raises(DeployFailed):
+        release_build(world.platform, "alice", shop, build_id, "Deploy", on_serving=told.append)
+
+    assert told == []
+    assert world.runtime.of(shop) == [old]
+    assert world.router.served() == {shop: [upstream(old)]}
+    assert release_statuses(world, shop) == {1: "succeeded", 2: "failed"}

@@ -12,7 +12,15 @@ DOCKER_ENGINE_STATES = ("created", "running", "paused", "restarting", "removing"
 
 
 def test_build_and_release_statuses_are_the_words_the_store_has_always_held() -> None:
-    assert [s.value for s in BuildStatus] == ["running", "succeeded", "failed"]
+    # The build queue (issue 11) added three words after them; the old ones are unchanged.
+    assert [s.value for s in BuildStatus] == [
+        "running",
+        "succeeded",
+        "failed",
+        "queued",
+        "cancelled",
+        "timed_out",
+    ]
     assert [s.value for s in ReleaseStatus] == ["pending", "succeeded", "failed"]
 
 

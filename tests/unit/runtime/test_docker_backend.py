@@ -105,7 +105,11 @@ class FakeImage:
 
 
 def _matches(labels: dict[str, str], filters: list[str]) -> bool:
-    return all(labels.get(k) == v for k, v in (f.split("=", 1) for f in filters))
+    """Docker's label filters: `key=value`, or a bare `key` (the label is there)."""
+    return all(
+        labels.get(f.split("=", 1)[0]) == f.split("=", 1)[1] if "=" in f else f in labels
+        for f in filters
+    )
 
 
 class FakeEngine:

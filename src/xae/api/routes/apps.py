@@ -26,7 +26,7 @@ from xae.control import apps as service
 from xae.control.domains import list_domains
 from xae.control.plan import health_for
 from xae.control.platform import Platform
-from xae.store.models import App
+from xae.store.models import App, Build
 
 router = APIRouter(prefix="/v1", tags=["apps"])
 
@@ -76,7 +76,9 @@ def _loaded(session: Session, name: str) -> App:
 
 def _info(p: Platform, session: Session, app: App) -> AppInfo:
     name = app.name
-    check = health_for(app, p.settings)
+    release = app.current_release
+    build = session.get(Build, release.build_id) if release and release.build_id else None
+    check = health_for(app, p.settings, build)
     drain = app.drain_seconds if app.drain_seconds is not None else p.settings.drain_seconds
     return AppInfo(
         **app_public(p, app).model_dump(),
@@ -92,6 +94,7 @@ def _info(p: Platform, session: Session, app: App) -> AppInfo:
             read_timeout=app.read_timeout,
             scale_from_zero=app.scale_from_zero,
         ),
+        dockerfile=app.dockerfile,
     )
 
 
@@ -120,6 +123,7 @@ def update_app(app: AppDeploy, body: AppUpdate, p: PlatformDep, principal: Self)
                 if key in body.model_fields_set and getattr(body, key) is None
             ),
         ),
+        dockerfile=body.dockerfile,
     )
     with p.db.session() as session:
         # The app as the change left it (authorized above, at the start of this request).

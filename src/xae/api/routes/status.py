@@ -9,9 +9,10 @@ from sqlalchemy import select, text
 
 from xae.api.deps import PlatformDep
 from xae.api.guards import Self
-from xae.api.schemas import Component, LocalCAInfo, RouterInfo, Status
+from xae.api.schemas import Component, DiskUsagePublic, LocalCAInfo, RouterInfo, Status
 from xae.auth.policy import Principal
 from xae.control.certificates import local_ca_info
+from xae.control.gc import disk_usage
 from xae.control.platform import Platform
 from xae.control.reconciler import AppFailure, Reconciler
 from xae.errors import XaeError
@@ -60,7 +61,19 @@ def get_status(request: Request, p: PlatformDep, user: Self) -> Status:
         router=RouterInfo(address=router_status.address, base_domain=p.settings.base_domain),
         components=components,
         local_ca=_local_ca(p),
+        disk=_disk(p, user),
     )
+
+
+def _disk(p: Platform, user: Principal) -> DiskUsagePublic | None:
+    """The platform's disk usage, for its admins (other tenants' volume is theirs to know)."""
+    if not user.is_admin:
+        return None
+    try:
+        return DiskUsagePublic(**vars(disk_usage(p)))
+    except XaeError as e:
+        log.warning("the disk usage could not be read: %s", e.message)
+        return None
 
 
 def _local_ca(p: Platform) -> LocalCAInfo | None:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Annotated
 
-from fastapi import APIRouter, Request, Response, status
+from fastapi import APIRouter, Path, Request, Response, status
 
 from xae.api.deps import PlatformDep
 from xae.api.guards import ManagesTokens, Self
 from xae.api.pagination import PageDep, page
-from xae.api.schemas import ApiTokenCreate, ApiTokenIssued, ApiTokenPublic
+from xae.api.schemas import MAX_INT, ApiTokenCreate, ApiTokenIssued, ApiTokenPublic
 from xae.control import tokens as service
 from xae.store.models import Token
 
@@ -60,7 +61,11 @@ def create_token(body: ApiTokenCreate, p: PlatformDep, principal: ManagesTokens)
 
 
 @router.delete("/{token_id}", status_code=status.HTTP_204_NO_CONTENT)
-def revoke_token(token_id: int, p: PlatformDep, principal: ManagesTokens) -> Response:
+def revoke_token(
+    token_id: Annotated[int, Path(ge=1, le=MAX_INT, description="the id `xae tokens` shows")],
+    p: PlatformDep,
+    principal: ManagesTokens,
+) -> Response:
     """Revoke one of your tokens; it is refused from now on."""
     with p.db.session() as session:
         service.revoke(session, principal, token_id)

@@ -35,6 +35,8 @@ def release_public(session: Session, release: Release) -> ReleasePublic:
         created_by=release.created_by,
         config_keys=config_names(release),
         failure_reason=release.failure_reason,
+        commit=build.commit_sha if build else None,
+        commit_message=build.commit_message if build else None,
     )
 
 

@@ -12,6 +12,8 @@ change therefore reuses the dependency layer and a warm redeploy takes seconds.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -20,6 +22,9 @@ from xae.errors import BuildFailed
 
 COPY_APP = f"COPY --chown={APP_UID}:{APP_UID} . /app"
 RUN_AS_APP = f"USER {APP_UID}"
+LABELS_AT = "# xae: labels"
+"""Where a multi-stage stack Dockerfile wants the app's labels (in its final stage); without
+this line they go just before the first `COPY_APP`."""
 
 
 class Stack(Protocol):
@@ -44,3 +49,33 @@ def no_default_command(stack: str, looked_for: str) -> BuildFailed:
         f"{looked_for}). Add a Procfile with a web process, e.g. `web: <command that listens "
         "on $PORT>`"
     )
+
+
+@dataclass(frozen=True)
+class StackImages:
+    """The images a versioned stack's build uses: the chosen version's run image and, when the
+    stack has one, its build image (compiler and headers) for a multi-stage build."""
+
+    version: str
+    run: str
+    build: str | None
+
+
+class VersionedStack(Stack, Protocol):
+    """A stack offering several language versions (`xae.builder.images.VERSIONS`).
+
+    The build asks it which offered version the app gets, then for the Dockerfile on those
+    images; it also says, for the build log, why it chose the default web command."""
+
+    def pick_version(self, src: Path, offered: Sequence[str]) -> tuple[str, str]:
+        """(the version to build with, a short note for the build log saying why);
+        BuildFailed naming the file and listing `offered` when none fits."""
+        ...
+
+    def versioned_dockerfile(self, src: Path, images: StackImages) -> str:
+        """The Dockerfile text that builds `src` with `images`."""
+        ...
+
+    def default_reason(self, src: Path) -> str:
+        """Why `default_command` chose what it chose, e.g. `detected Django`."""
+        ...

@@ -19,8 +19,11 @@ process starts (`xae.docker_client`) and passed in.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import secrets
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -32,17 +35,19 @@ from docker.models.containers import Container
 
 from xae.domain.images import describe_pull_failure
 from xae.domain.policy import APP_UID, LABEL_APP, LABEL_MANAGED, LABEL_PLANE
-from xae.domain.runas import IMAGE_USER, ImageUserUnknown, gid_of, shown_user, uid_of
+from xae.domain.runas import IMAGE_USER, ROOT, ImageUserUnknown, gid_of, shown_user, uid_of
 from xae.domain.states import InstanceState
 from xae.errors import RuntimeFailure, RuntimeUnavailable
 from xae.image_users import image_run_as
-from xae.runtime.base import Instance, InstanceSpec
+from xae.runtime.base import Instance, InstanceSpec, OneOffResult, OneOffSpec, OutputLine
 from xae.runtime.command import shell_command
 from xae.runtime.docker.hostwall import HostWall, bridge_of
 
 APP_USER = f"{APP_UID}:{APP_UID}"
 MANAGED = LABEL_MANAGED
 PLANE = LABEL_PLANE
+LABEL_ONEOFF = "xae.oneoff"
+"""On one-off containers (release phase, cron runs): their kind. They are not instances."""
 _STOPPABLE = (InstanceState.RUNNING, InstanceState.RESTARTING)
 """States whose container gets SIGTERM and its grace period before it is removed."""
 
@@ -132,6 +137,41 @@ def container_args(spec: InstanceSpec, *, plane: str, name: str) -> dict[str, An
     )
 
 
+def oneoff_instance_spec(spec: OneOffSpec) -> InstanceSpec:
+    """The instance a one-off would be, so it is confined by the same `container_args`."""
+    return InstanceSpec(
+        app=spec.app,
+        process=spec.kind,
+        release=spec.release,
+        image=spec.image,
+        command=spec.command,
+        env=spec.env,
+        port=None,
+        memory_bytes=spec.memory_bytes,
+        cpus=spec.cpus,
+        pids_limit=spec.pids_limit,
+        spec_hash="",
+        tmp_bytes=spec.tmp_bytes,
+        run_as=spec.run_as,
+    )
+
+
+def oneoff_name(plane: str, spec: OneOffSpec) -> str:
+    """`xae-[<plane>-]<app>-<name>`: `spec.name` is unique among the app's one-offs."""
+    prefix = "" if plane == "default" else f"{plane}-"
+    return f"xae-{prefix}{spec.app}-{spec.name}"
+
+
+def oneoff_args(spec: OneOffSpec, *, plane: str, name: str) -> dict[str, Any]:
+    """`container_args` of a one-off: an instance's confinement and network (so it reaches the
+    app's add-ons), a label that keeps it out of `list_instances`, and no restart."""
+    args = container_args(oneoff_instance_spec(spec), plane=plane, name=name)
+    args["labels"][LABEL_ONEOFF] = spec.kind
+    args["labels"]["xae.oneoff-name"] = spec.name
+    args["restart_policy"] = {"Name": "no"}
+    return args
+
+
 def _instance_from_summary(row: _ContainerSummary) -> Instance:
     labels = row.get("Labels") or {}
     networks = (row.get("NetworkSettings") or {}).get("Networks") or {}
@@ -186,6 +226,16 @@ class _LineStream:
         close = getattr(self._stream, "close", None)
         if close is not None:
             close()
+
+
+def _pump(lines: Iterator[str], on_line: OutputLine) -> None:
+    """Hand each line of a one-off's output on, as the engine delivers it."""
+    for line in lines:
+        on_line(line[:MAX_LINE])
+
+
+MAX_LINE = 4096
+"""Longer output lines are cut: a line is for reading, and it is stored with the run."""
 
 
 class DockerRuntime:
@@ -274,7 +324,11 @@ class DockerRuntime:
             )
         except docker.errors.DockerException as e:
             raise RuntimeUnavailable(f"listing containers failed: {str(e)[:200]}") from e
-        return [_instance_from_summary(row) for row in rows]
+        return [
+            _instance_from_summary(row)
+            for row in rows
+            if LABEL_ONEOFF not in (row.get("Labels") or {})
+        ]
 
     def ensure_image(self, image: str) -> None:
         """Pull `image` unless the engine has it; a failure says what kind, never the body."""
@@ -341,6 +395,71 @@ class DockerRuntime:
         }
         return _instance_from_summary(summary)
 
+    def run_oneoff(self, spec: OneOffSpec, on_line: OutputLine) -> OneOffResult:
+        self.ensure_image(spec.image)
+        if spec.run_as == IMAGE_USER:
+            spec = replace(spec, run_as=self.image_user(spec.image))
+        if spec.run_as == ROOT:
+            self.check_userns()
+        self.ensure_network(spec.app)
+        name = oneoff_name(self.plane, spec)
+        try:
+            container = cast(
+                Container,
+                self.client.containers.create(**oneoff_args(spec, plane=self.plane, name=name)),
+            )
+        except docker.errors.ImageNotFound as e:
+            raise RuntimeFailure(f"image {spec.image} is gone: deploy the app again") from e
+        except docker.errors.APIError as e:
+            raise RuntimeFailure(f"creating {name} failed: {e.explanation}") from e
+        try:
+            return self._run_to_end(container, spec, on_line)
+        finally:
+            try:
+                container.remove(force=True)
+            except docker.errors.NotFound:
+                pass
+            except docker.errors.APIError as e:
+                if e.status_code != 409:  # 409: its removal is already in progress
+                    raise RuntimeFailure(f"removing {name} failed: {e.explanation}") from e
+
+    def _run_to_end(
+        self, container: Container, spec: OneOffSpec, on_line: OutputLine
+    ) -> OneOffResult:
+        try:
+            container.start()
+            stream = container.logs(stream=True, follow=True, stdout=True, stderr=True)
+        except docker.errors.APIError as e:
+            raise RuntimeFailure(f"starting {container.name} failed: {e.explanation}") from e
+        reader = threading.Thread(
+            target=_pump, args=(_LineStream(stream), on_line), daemon=True, name="oneoff-log"
+        )
+        reader.start()
+        deadline = time.monotonic() + spec.timeout
+        exit_code: int | None = None
+        while exit_code is None and time.monotonic() < deadline:
+            try:
+                container.reload()
+            except docker.errors.NotFound:
+                break
+            if container.status in ("exited", "dead"):
+                exit_code = int(container.attrs["State"].get("ExitCode", -1))
+                break
+            # Woken early when the output ends (the process exited); once it has ended, the
+            # engine's state catches up within moments: look again at a gentle pace.
+            pause = min(0.5, max(0.0, deadline - time.monotonic()))
+            if reader.is_alive():
+                reader.join(timeout=pause)
+            else:
+                time.sleep(min(pause, 0.1))
+        timed_out = exit_code is None
+        if timed_out:
+            # It may have exited between the last look and the kill: removed below anyway.
+            with contextlib.suppress(docker.errors.APIError):
+                container.kill()
+        reader.join(timeout=5)
+        return OneOffResult(exit_code=exit_code, timed_out=timed_out)
+
     def stop(self, instance: Instance, grace: float) -> None:
         try:
             container = self.client.containers.get(instance.id)
@@ -367,6 +486,7 @@ class DockerRuntime:
     def remove_app(self, app: str) -> None:
         for instance in self.list_instances(app):
             self.stop(instance, grace=1)
+        self._remove_oneoffs(app)
         try:
             if self.wall is not None:
                 for bridge in self._bridges(network_name(self.plane, app)):
@@ -380,3 +500,24 @@ class DockerRuntime:
             raise RuntimeFailure(
                 f"removing the resources of {app!r} failed: {e.explanation}"
             ) from e
+
+    def prune_oneoffs(self) -> int:
+        return self._remove_oneoffs(None)
+
+    def _remove_oneoffs(self, app: str | None) -> int:
+        """One-offs (of `app`) still there: the control plane died during their run."""
+        filters = [f"{MANAGED}=1", f"{PLANE}={self.plane}", LABEL_ONEOFF]
+        if app is not None:
+            filters.append(f"{LABEL_APP}={app}")
+        removed = 0
+        try:
+            for row in self.client.api.containers(all=True, filters={"label": filters}):
+                try:
+                    self.client.api.remove_container(row["Id"], force=True)
+                    removed += 1
+                except docker.errors.NotFound:
+                    continue
+        except docker.errors.APIError as e:
+            if e.status_code != 409:
+                raise RuntimeFailure(f"removing one-offs failed: {e.explanation}") from e
+        return removed

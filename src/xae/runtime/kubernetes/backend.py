@@ -22,19 +22,33 @@ from typing import Any
 # lightkube's HTTP transport: httpx2, pydantic's maintained fork of httpx (another package
 # than the `httpx` the rest of xae uses), so its transport errors are `httpx2.HTTPError`.
 import httpx2
-from lightkube import ApiError, Client, codecs
+from lightkube import ApiError, Client, codecs, operators
 from lightkube.config.kubeconfig import KubeConfig
 from lightkube.resources.apps_v1 import Deployment
-from lightkube.resources.core_v1 import Namespace, Node, Pod, Secret, Service
+from lightkube.resources.batch_v1 import CronJob, Job
+from lightkube.resources.core_v1 import Event, Namespace, Node, Pod, Secret, Service
 from lightkube.resources.networking_v1 import NetworkPolicy
+from lightkube.types import CascadeType
 
 from xae.domain.health import advice, check_label, still_serving
 from xae.domain.policy import LOG_TAIL
 from xae.domain.resources import parse_memory
-from xae.domain.runas import ROOT_IN_USERNS
+from xae.domain.runas import ROOT, ROOT_IN_USERNS
 from xae.domain.states import InstanceState
 from xae.errors import DeployFailed, RuntimeFailure, RuntimeUnavailable
-from xae.runtime.base import AppPlan, Instance, Progress, RoutesChanged
+from xae.runtime.base import (
+    AppPlan,
+    AppSchedule,
+    ClusterRun,
+    ClusterSkip,
+    Instance,
+    OneOffResult,
+    OneOffSpec,
+    OutputLine,
+    Progress,
+    RoutesChanged,
+    ScheduledSpec,
+)
 from xae.runtime.kubernetes import manifests as m
 from xae.runtime.kubernetes.cache import ClusterCache
 from xae.runtime.kubernetes.decoding import warm_up
@@ -127,7 +141,7 @@ class KubernetesOrchestrator:
         self._ensure_cache()
         labels: dict[str, Any] = dict(m.app_labels(self.plane, app))
         namespaces: set[str] = set()
-        kinds: list[Any] = [Deployment, Service, NetworkPolicy, Secret]
+        kinds: list[Any] = [CronJob, Job, Deployment, Service, NetworkPolicy, Secret]
         for kind in kinds:
             for obj in self.client.list(kind, namespace="*", labels=labels):
                 namespaces.add(obj.metadata.namespace or "")
@@ -154,6 +168,262 @@ class KubernetesOrchestrator:
                 "runc 1.2+), so root in the pod would be root on the node: set a non-root "
                 "USER in the Dockerfile (e.g. `USER 10001`) and deploy again"
             )
+
+    def run_oneoff(self, spec: OneOffSpec, on_line: OutputLine) -> OneOffResult:
+        """A Job in the app's namespace (created here if the app never ran: the release phase
+        of a first deploy), behind the app's NetworkPolicy, with its own config Secret."""
+        if spec.run_as == ROOT:
+            self.check_userns()
+        ns = m.namespace_name(self.plane, spec.owner)
+        job = m.oneoff_job(self.plane, ns, spec)
+        name = job["metadata"]["name"]
+        objects = [
+            m.namespace(self.plane, spec.owner),
+            m.network_policy(self.plane, ns, spec.app, self.router_cidrs, self.blocked_cidrs),
+            m.oneoff_secret(self.plane, ns, spec),
+            job,
+        ]
+        try:
+            try:
+                for obj in objects:
+                    self.client.apply(codecs.from_dict(obj), force=True)
+            except (ApiError, httpx2.HTTPError) as e:
+                raise RuntimeFailure(f"the cluster refused the one-off {name}: {e}") from e
+            return self._follow_job(ns, name, spec, on_line)
+        finally:
+            self._delete_oneoff(ns, name, m.oneoff_secret_name(spec.app, spec.name))
+
+    def prune_oneoffs(self) -> int:
+        # Not the cron jobs' runs: the cluster starts and ends those, and the watcher records them.
+        labels: dict[str, Any] = {
+            m.PLANE: self.plane,
+            m.ONEOFF: operators.exists(),
+            m.CRON: operators.not_exists(),
+        }
+        removed = 0
+        try:
+            for job in self.client.list(Job, namespace="*", labels=labels):
+                if job.metadata is not None and job.metadata.name:
+                    self._delete(Job, job.metadata.name, job.metadata.namespace)
+                    removed += 1
+            for secret in self.client.list(Secret, namespace="*", labels=labels):
+                if secret.metadata is not None:
+                    self._delete(Secret, secret.metadata.name, secret.metadata.namespace)
+        except (ApiError, httpx2.HTTPError) as e:
+            raise RuntimeUnavailable(
+                f"removing the cluster's left-over one-offs failed: {e}"
+            ) from e
+        return removed
+
+    def _follow_job(
+        self, ns: str, name: str, spec: OneOffSpec, on_line: OutputLine
+    ) -> OneOffResult:
+        deadline = time.monotonic() + spec.timeout + ONEOFF_GRACE
+        reader: threading.Thread | None = None
+        while time.monotonic() < deadline:
+            pod = self._job_pod(ns, name)
+            if pod is not None and reader is None and _started(pod):
+                assert pod.metadata is not None
+                reader = threading.Thread(
+                    target=self._pump_log,
+                    args=(ns, pod.metadata.name or "", on_line),
+                    daemon=True,
+                    name="oneoff-log",
+                )
+                reader.start()
+            if pod is not None:
+                stuck = _stuck(pod)
+                if stuck:
+                    raise RuntimeFailure(f"the one-off {name} cannot start: {stuck}")
+            job = self._get_job(ns, name)
+            finished = _job_finished(job)
+            if finished is not None:
+                if reader is not None:
+                    reader.join(timeout=5)
+                if finished == "DeadlineExceeded":
+                    return OneOffResult(exit_code=None, timed_out=True)
+                pod = self._job_pod(ns, name)
+                return OneOffResult(exit_code=_exit_code(pod) if pod else None)
+            if reader is not None and reader.is_alive():
+                reader.join(timeout=0.5)  # woken early when the output ends
+            else:
+                # Not started yet, or its output ended and the Job's status is catching up:
+                # nothing to wait on but time.
+                time.sleep(0.25)
+        return OneOffResult(exit_code=None, timed_out=True)
+
+    def _pump_log(self, ns: str, pod: str, on_line: OutputLine) -> None:
+        try:
+            for line in self.client.log(pod, namespace=ns, follow=True, newlines=False):
+                on_line(line[:4096])
+        except (ApiError, httpx2.HTTPError) as e:
+            log.warning("reading the output of one-off pod %s/%s failed: %s", ns, pod, e)
+
+    def _job_pod(self, ns: str, job: str) -> Pod | None:
+        try:
+            pods = list(self.client.list(Pod, namespace=ns, labels={"job-name": job}))
+        except (ApiError, httpx2.HTTPError) as e:
+            raise RuntimeUnavailable(f"reading the one-off {job} failed: {e}") from e
+        return pods[0] if pods else None
+
+    def _get_job(self, ns: str, name: str) -> Job:
+        try:
+            return self.client.get(Job, name, namespace=ns)
+        except (ApiError, httpx2.HTTPError) as e:
+            raise RuntimeUnavailable(f"reading the one-off {name} failed: {e}") from e
+
+    def _delete_oneoff(self, ns: str, job: str, secret: str) -> None:
+        try:
+            self._delete(Job, job, ns)
+        except RuntimeFailure as e:  # the TTL controller removes it later; the Secret now
+            log.error("could not delete the one-off Job %s/%s: %s", ns, job, e)
+        self._delete(Secret, secret, ns)
+
+    # -- CronCluster -------------------------------------------------------------------------
+
+    def apply_schedules(self, schedules: list[AppSchedule]) -> None:
+        """Each app's cron jobs as CronJobs in its team's namespace, applied only when their
+        manifest changed; CronJobs no app wants any more are deleted with their Jobs and pods,
+        and cron config Secrets nothing refers to any more with them."""
+        cron: dict[str, Any] = {m.PLANE: self.plane, m.CRON: operators.exists()}
+        try:
+            existing = {
+                (o.metadata.namespace or "", o.metadata.name or ""): o
+                for o in self.client.list(CronJob, namespace="*", labels=cron)
+                if o.metadata is not None
+            }
+        except (ApiError, httpx2.HTTPError) as e:
+            raise RuntimeUnavailable(f"listing the cluster's CronJobs failed: {e}") from e
+        wanted: set[tuple[str, str]] = set()
+        secrets: set[tuple[str, str]] = set()
+        for schedule in schedules:
+            ns = m.namespace_name(self.plane, schedule.owner)
+            for spec in schedule.jobs:
+                manifest = m.cron_job(self.plane, ns, spec)
+                key = (ns, manifest["metadata"]["name"])
+                wanted.add(key)
+                secrets.add((ns, m.cron_secret_name(schedule.app, spec.oneoff.env)))
+                have = existing.get(key)
+                digest = manifest["metadata"]["annotations"][m.MANIFEST]
+                if have is not None and _annotations(have).get(m.MANIFEST) == digest:
+                    continue
+                try:
+                    self._apply_cron_job(schedule, ns, spec, manifest)
+                except (RuntimeFailure, DeployFailed) as e:
+                    # One app's refusal must not keep the others' jobs from the cluster.
+                    log.error("cron job %s of %s not applied: %s", spec.job, schedule.app, e)
+        for (ns, name), _obj in existing.items():
+            if (ns, name) not in wanted:
+                self._delete(CronJob, name, ns)
+        self._prune_cron_secrets(secrets)
+
+    def _apply_cron_job(
+        self, schedule: AppSchedule, ns: str, spec: ScheduledSpec, manifest: dict[str, Any]
+    ) -> None:
+        if spec.oneoff.run_as == ROOT:
+            self.check_userns()
+        objects = [
+            m.namespace(self.plane, schedule.owner),
+            m.network_policy(self.plane, ns, schedule.app, self.router_cidrs, self.blocked_cidrs),
+            m.cron_secret(self.plane, ns, schedule.app, spec.oneoff.env),
+            manifest,
+        ]
+        try:
+            for obj in objects:
+                self.client.apply(codecs.from_dict(obj), force=True)
+        except (ApiError, httpx2.HTTPError) as e:
+            raise RuntimeFailure(
+                f"the cluster refused CronJob {manifest['metadata']['name']}: {e}"
+            ) from e
+
+    def _prune_cron_secrets(self, used: set[tuple[str, str]]) -> None:
+        """Cron config Secrets no CronJob and no unfinished Job refers to (an older config's:
+        a pod of a run still starting must find its Secret)."""
+        cron: dict[str, Any] = {m.PLANE: self.plane, m.CRON: operators.exists()}
+        try:
+            for job in self.client.list(Job, namespace="*", labels=cron):
+                if _job_finished(job) is None and job.metadata is not None:
+                    ns = job.metadata.namespace or ""
+                    used |= {(ns, name) for name in _secret_refs(job)}
+            for secret in self.client.list(Secret, namespace="*", labels=cron):
+                meta = secret.metadata
+                if meta is not None and (meta.namespace or "", meta.name or "") not in used:
+                    self._delete(Secret, meta.name, meta.namespace)
+        except (ApiError, httpx2.HTTPError) as e:
+            raise RuntimeUnavailable(f"pruning the cron jobs' config failed: {e}") from e
+
+    def start_scheduled(self, app: str, job: str, name: str) -> None:
+        labels: dict[str, Any] = {**m.app_labels(self.plane, app), m.CRON: job}
+        try:
+            found = list(self.client.list(CronJob, namespace="*", labels=labels))
+            if not found:
+                raise RuntimeFailure(
+                    f"the cluster has no CronJob for cron job {job} of {app} yet: try again "
+                    "in a few seconds"
+                )
+            manifest = m.manual_job(found[0].to_dict(), name)
+            self.client.create(codecs.from_dict(manifest))
+        except (ApiError, httpx2.HTTPError) as e:
+            raise RuntimeFailure(f"the cluster refused to start a run of {job}: {e}") from e
+
+    def cluster_runs(self) -> list[ClusterRun]:
+        cron: dict[str, Any] = {m.PLANE: self.plane, m.CRON: operators.exists()}
+        try:
+            jobs = list(self.client.list(Job, namespace="*", labels=cron))
+            pods = list(self.client.list(Pod, namespace="*", labels=cron))
+        except (ApiError, httpx2.HTTPError) as e:
+            raise RuntimeUnavailable(f"listing the cluster's cron runs failed: {e}") from e
+        by_job = {(p.metadata.namespace, _labels(p).get("job-name")): p for p in pods if p.metadata}
+        return [_cluster_run(job, by_job) for job in jobs if job.metadata is not None]
+
+    def run_output(self, run: ClusterRun, limit: int) -> list[str]:
+        try:
+            pod = self._job_pod(run.namespace, run.name)
+            if pod is None or pod.metadata is None:
+                return []
+            lines = self.client.log(
+                pod.metadata.name or "", namespace=run.namespace, tail_lines=limit, newlines=False
+            )
+            return [line[:4096] for line in lines]
+        except (ApiError, httpx2.HTTPError, RuntimeUnavailable) as e:
+            log.warning("reading the output of cron run %s failed: %s", run.name, e)
+            return []
+
+    def cluster_skips(self) -> list[ClusterSkip]:
+        cron: dict[str, Any] = {m.PLANE: self.plane, m.CRON: operators.exists()}
+        fields: dict[str, Any] = {"involvedObject.kind": "CronJob", "reason": "JobAlreadyActive"}
+        try:
+            owners = {
+                (o.metadata.namespace, o.metadata.name): _labels(o)
+                for o in self.client.list(CronJob, namespace="*", labels=cron)
+                if o.metadata is not None
+            }
+            events = list(self.client.list(Event, namespace="*", fields=fields))
+        except (ApiError, httpx2.HTTPError) as e:
+            raise RuntimeUnavailable(f"listing the cron jobs' events failed: {e}") from e
+        skips = []
+        for event in events:
+            target = event.involvedObject
+            labels = owners.get((target.namespace, target.name))
+            if labels is None or event.metadata is None:
+                continue  # another plane's, or a CronJob already deleted
+            series = event.series
+            count = (series.count if series else None) or event.count or 1
+            last = (series.lastObservedTime if series else None) or event.lastTimestamp
+            skips.append(
+                ClusterSkip(
+                    app=labels.get(m.APP, ""),
+                    job=labels.get(m.CRON, ""),
+                    key=event.metadata.uid or "",
+                    count=count,
+                    first_at=event.firstTimestamp or event.eventTime,
+                    last_at=last or event.eventTime,
+                )
+            )
+        return skips
+
+    def stop_run(self, run: ClusterRun) -> None:
+        self._delete(Job, run.name, run.namespace)
 
     # -- Orchestrator -----------------------------------------------------------------------
 
@@ -347,6 +617,8 @@ class KubernetesOrchestrator:
         used = {m.secret_name(plan.app, p.spec.env) for p in m.planned_processes(plan)}
         labels: dict[str, Any] = dict(m.app_labels(self.plane, plan.app))
         for secret in self.client.list(Secret, namespace=ns, labels=labels):
+            if m.CRON in _labels(secret):  # the cron jobs' config: `apply_schedules` prunes it
+                continue
             if secret.metadata is not None and secret.metadata.name not in used:
                 self._delete(Secret, secret.metadata.name, ns)
 
@@ -365,7 +637,10 @@ class KubernetesOrchestrator:
         if not name:
             return
         try:
-            self.client.delete(kind, name, namespace=namespace)
+            if kind is Job or kind is CronJob:  # a Job's own default would orphan its pods
+                self.client.delete(kind, name, namespace=namespace, cascade=CascadeType.BACKGROUND)
+            else:
+                self.client.delete(kind, name, namespace=namespace)
         except ApiError as e:
             if e.status.code != 404:
                 what = f"{kind.__name__} {namespace}/{name}"
@@ -393,6 +668,48 @@ class _LogStream:
 
     def close(self) -> None:
         self._closed.set()
+
+
+ONEOFF_GRACE = 30.0
+"""Seconds past a one-off's timeout xae waits for the cluster to end it (its Job's
+`activeDeadlineSeconds` is the timeout) before calling it timed out itself."""
+_STUCK = {"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "CreateContainerConfigError"}
+
+
+def _started(pod: Pod) -> bool:
+    """The container runs or ran (it has output to read)."""
+    for c in (pod.status.containerStatuses or []) if pod.status else []:
+        if c.state and (c.state.running is not None or c.state.terminated is not None):
+            return True
+    return False
+
+
+def _stuck(pod: Pod) -> str:
+    """Why the pod's container cannot start, when it never will by itself; "" otherwise."""
+    for c in (pod.status.containerStatuses or []) if pod.status else []:
+        waiting = c.state.waiting if c.state else None
+        if waiting is not None and waiting.reason in _STUCK:
+            return str(waiting.reason)
+    return ""
+
+
+def _exit_code(pod: Pod) -> int | None:
+    for c in (pod.status.containerStatuses or []) if pod.status else []:
+        if c.state and c.state.terminated is not None:
+            return c.state.terminated.exitCode
+    return None
+
+
+def _job_finished(job: Job) -> str | None:
+    """None while the Job runs; else `Complete`, `Failed` or the failure's reason."""
+    for c in (job.status.conditions or []) if job.status else []:
+        if c.status != "True":
+            continue
+        if c.type == "Complete":
+            return "Complete"
+        if c.type == "Failed":
+            return c.reason or "Failed"
+    return None
 
 
 def _labels(obj: Any) -> dict[str, str]:
@@ -533,3 +850,55 @@ def _cpus(value: str | None) -> float:
     if not value:
         return 0.0
     return int(value[:-1]) / 1000 if value.endswith("m") else float(value)
+
+
+def _annotations(obj: Any) -> dict[str, str]:
+    return dict(obj.metadata.annotations or {}) if obj.metadata else {}
+
+
+def _secret_refs(job: Job) -> set[str]:
+    """The Secrets a Job's pods read their environment from."""
+    pod = job.spec.template.spec if job.spec and job.spec.template else None
+    names = set()
+    for c in (pod.containers or []) if pod else []:
+        for source in c.envFrom or []:
+            if source.secretRef is not None and source.secretRef.name:
+                names.add(source.secretRef.name)
+    return names
+
+
+SCHEDULED_AT = "batch.kubernetes.io/cronjob-scheduled-timestamp"
+"""Set by the CronJob controller on each Job it starts: the time it was due (RFC 3339)."""
+
+
+def _cluster_run(job: Job, pods: dict[tuple[str | None, str | None], Pod]) -> ClusterRun:
+    assert job.metadata is not None
+    labels = _labels(job)
+    due = _annotations(job).get(SCHEDULED_AT)
+    finished = _job_finished(job)
+    outcome = {None: "running", "Complete": "succeeded", "DeadlineExceeded": "timed_out"}.get(
+        finished, "failed"
+    )
+    pod = pods.get((job.metadata.namespace, job.metadata.name))
+    stuck = _stuck(pod) if pod is not None and finished is None else ""
+    status = job.status
+    ended = None
+    if finished is not None and status is not None:
+        ended = status.completionTime or max(
+            (c.lastTransitionTime for c in status.conditions or [] if c.lastTransitionTime),
+            default=None,
+        )
+    release = labels.get(m.RELEASE, "")
+    return ClusterRun(
+        app=labels.get(m.APP, ""),
+        job=labels.get(m.CRON, ""),
+        name=job.metadata.name or "",
+        namespace=job.metadata.namespace or "",
+        release=int(release) if release.isdigit() else None,
+        scheduled_at=datetime.fromisoformat(due) if due else None,
+        started_at=(status.startTime if status else None) or job.metadata.creationTimestamp,
+        finished_at=ended,
+        outcome=outcome,
+        exit_code=_exit_code(pod) if pod is not None and finished is not None else None,
+        stuck=stuck,
+    )

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from lightkube import Client
+from lightkube import Client, operators
 from lightkube.resources.apps_v1 import Deployment
 from lightkube.resources.core_v1 import Pod
 from lightkube.resources.discovery_v1 import EndpointSlice
@@ -26,7 +26,7 @@ from lightkube.resources.discovery_v1 import EndpointSlice
 from xae.domain.backoff import Backoff
 from xae.runtime.base import RoutesChanged
 from xae.runtime.kubernetes.decoding import warm_up
-from xae.runtime.kubernetes.manifests import APP, PLANE, RELEASE
+from xae.runtime.kubernetes.manifests import APP, ONEOFF, PLANE, RELEASE
 
 log = logging.getLogger("xae.runtime.kubernetes")
 Key = tuple[str, str]
@@ -143,7 +143,8 @@ class ClusterCache:
     # -- watching --------------------------------------------------------------------------
 
     def _run(self, kind: str, res: type[Any], store: dict[Key, Any]) -> None:
-        labels: dict[str, Any] = {PLANE: self.plane}
+        # One-off pods (release phase, cron runs) are not instances: they stay out of the cache.
+        labels: dict[str, Any] = {PLANE: self.plane, ONEOFF: operators.not_exists()}
         failures = 0
         while not self._stop.is_set():
             try:

@@ -30,8 +30,8 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-from xae.domain.runas import gid_of, uid_of
-from xae.runtime.base import AppPlan, HealthCheck, ProcessPlan
+from xae.domain.runas import ROOT, gid_of, uid_of
+from xae.runtime.base import AppPlan, HealthCheck, OneOffSpec, ProcessPlan, ScheduledSpec
 from xae.runtime.command import shell_command
 
 Manifest = dict[str, Any]
@@ -43,6 +43,16 @@ PROCESS = f"{GROUP}/process"
 RELEASE = f"{GROUP}/release"
 SPEC = f"{GROUP}/spec"
 OWNER = f"{GROUP}/owner"
+ONEOFF = f"{GROUP}/oneoff"
+"""On one-off Jobs, their pods and Secrets (release phase, cron runs): their kind. The watch
+cache leaves them out: they are not instances."""
+CRON = f"{GROUP}/cron"
+"""On an app's CronJobs, the Jobs they start and their pods: the cron job's name; on the
+app's cron config Secrets: empty. One-off pruning at start leaves them: the cluster runs them."""
+CRON_TTL = 3600
+"""Seconds a finished cron Job stays (its output with it) for the control plane to record."""
+CRON_HISTORY = 3
+"""Finished Jobs a CronJob keeps, of each outcome."""
 MANIFEST = f"{GROUP}/manifest"
 """Annotation: a hash of the Deployment as xae applied it, so the reconciler re-applies after
 any change (probes, drain time), not only after a new release."""
@@ -309,6 +319,91 @@ def deployment(
     return manifest
 
 
+def oneoff_labels(plane: str, spec: OneOffSpec) -> dict[str, str]:
+    """The app's labels (so its NetworkPolicy confines the pod too) and the one-off's kind."""
+    return {**app_labels(plane, spec.app), ONEOFF: spec.kind, RELEASE: str(spec.release)}
+
+
+def oneoff_secret_name(app: str, name: str) -> str:
+    return f"{app}-{name}-env"
+
+
+def oneoff_secret(plane: str, ns: str, spec: OneOffSpec) -> Manifest:
+    """The one-off's config, its own Secret (deleted with the run): the release's config
+    Secret may not exist yet (the release phase runs before the rollout) or be pruned."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {
+            "name": oneoff_secret_name(spec.app, spec.name),
+            "namespace": ns,
+            # Not the app's labels: pruning the app's unused config Secrets must not see it.
+            "labels": {PLANE: plane, ONEOFF: spec.kind},
+        },
+        "type": "Opaque",
+        "immutable": True,
+        "stringData": dict(spec.env),
+    }
+
+
+def oneoff_job(plane: str, ns: str, spec: OneOffSpec) -> Manifest:
+    """A Job that runs `spec` once: no retry, killed at its timeout (`activeDeadlineSeconds`),
+    confined as the app's Deployments are; removed by xae after the run (and by the cluster's
+    TTL controller should xae die during it)."""
+    root = spec.run_as == ROOT
+    labels = oneoff_labels(plane, spec)
+    container: Manifest = {
+        "name": spec.kind,
+        "image": spec.image,
+        "imagePullPolicy": "IfNotPresent",
+        "envFrom": [{"secretRef": {"name": oneoff_secret_name(spec.app, spec.name)}}],
+        "resources": {
+            "requests": {"cpu": _quantity_cpu(spec.cpus / 10), "memory": str(spec.memory_bytes)},
+            "limits": {"cpu": _quantity_cpu(spec.cpus), "memory": str(spec.memory_bytes)},
+        },
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "capabilities": {"drop": ["ALL"]},
+            "runAsNonRoot": not root,
+            "runAsUser": uid_of(spec.run_as),
+            "runAsGroup": gid_of(spec.run_as),
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+    }
+    if spec.command:
+        container["command"] = shell_command(spec.command)
+    pod: Manifest = {
+        "restartPolicy": "Never",
+        "containers": [container],
+        "volumes": [
+            {"name": "tmp", "emptyDir": {"medium": "Memory", "sizeLimit": str(spec.tmp_bytes)}}
+        ],
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "terminationGracePeriodSeconds": 5,
+        "securityContext": {
+            "runAsNonRoot": not root,
+            "runAsUser": uid_of(spec.run_as),
+            "runAsGroup": gid_of(spec.run_as),
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+    }
+    if root:
+        pod["hostUsers"] = False
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": f"{spec.app}-{spec.name}", "namespace": ns, "labels": labels},
+        "spec": {
+            "backoffLimit": 0,
+            "activeDeadlineSeconds": max(1, math.ceil(spec.timeout)),
+            "ttlSecondsAfterFinished": 600,
+            "template": {"metadata": {"labels": labels}, "spec": pod},
+        },
+    }
+
+
 def app_objects(
     plane: str,
     plan: AppPlan,
@@ -334,3 +429,87 @@ def app_objects(
         deployment(plane, ns, plan, p, progress_deadline=progress_deadline) for p in processes
     ]
     return objects
+
+
+def cron_job_name(app: str, job: str) -> str:
+    """`<app>-<job>`: at most 51 characters (app ≤ 30, job ≤ 20), within the 52 a CronJob's
+    name may have (its Jobs add 11)."""
+    return f"{app}-{job}"
+
+
+def cron_secret_name(app: str, env: dict[str, str]) -> str:
+    digest = hashlib.sha256(json.dumps(env, sort_keys=True).encode()).hexdigest()[:10]
+    return f"{app}-cron-{digest}"
+
+
+def cron_secret(plane: str, ns: str, app: str, env: dict[str, str]) -> Manifest:
+    """The config every cron job of the app runs with (the current release's), named by its
+    hash and immutable as the Deployments' is; its own object, so pruning the Deployments'
+    unused config never removes it from under a CronJob."""
+    secret = config_secret(plane, ns, app, env)
+    secret["metadata"]["name"] = cron_secret_name(app, env)
+    secret["metadata"]["labels"] = {**app_labels(plane, app), CRON: ""}
+    return secret
+
+
+def cron_job(plane: str, ns: str, spec: ScheduledSpec) -> Manifest:
+    """A CronJob whose Jobs are the one-off Job of `spec.oneoff` (same confinement, limits,
+    labels, no retry, killed at its timeout), reading the app's cron config Secret; the
+    concurrency policy is the overlap policy, the time zone the job's."""
+    oneoff = spec.oneoff
+    template = oneoff_job(plane, ns, oneoff)
+    labels = {**oneoff_labels(plane, oneoff), CRON: spec.job}
+    job_spec = template["spec"]
+    job_spec["ttlSecondsAfterFinished"] = CRON_TTL
+    job_spec["template"]["metadata"]["labels"] = labels
+    container = job_spec["template"]["spec"]["containers"][0]
+    container["envFrom"] = [{"secretRef": {"name": cron_secret_name(oneoff.app, oneoff.env)}}]
+    manifest: Manifest = {
+        "apiVersion": "batch/v1",
+        "kind": "CronJob",
+        "metadata": {
+            "name": cron_job_name(oneoff.app, spec.job),
+            "namespace": ns,
+            "labels": {**app_labels(plane, oneoff.app), CRON: spec.job},
+            "annotations": {RELEASE: str(oneoff.release)},
+        },
+        "spec": {
+            "schedule": spec.schedule,
+            "timeZone": spec.zone,
+            "concurrencyPolicy": "Allow" if spec.allow_overlap else "Forbid",
+            "startingDeadlineSeconds": spec.starting_deadline,
+            "successfulJobsHistoryLimit": CRON_HISTORY,
+            "failedJobsHistoryLimit": CRON_HISTORY,
+            "suspend": False,
+            "jobTemplate": {"metadata": {"labels": labels}, "spec": job_spec},
+        },
+    }
+    digest = hashlib.sha256(json.dumps(manifest, sort_keys=True).encode()).hexdigest()[:16]
+    manifest["metadata"]["annotations"][MANIFEST] = digest
+    return manifest
+
+
+def manual_job(cronjob: Manifest, name: str) -> Manifest:
+    """A Job from `cronjob`'s template, as `kubectl create job --from=cronjob/...` makes it:
+    owned by the CronJob (deleted with it), marked as started by hand."""
+    meta = cronjob["metadata"]
+    template = cronjob["spec"]["jobTemplate"]
+    owner = {
+        "apiVersion": "batch/v1",
+        "kind": "CronJob",
+        "name": meta["name"],
+        "uid": meta["uid"],
+        "controller": True,
+    }
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": name,
+            "namespace": meta["namespace"],
+            "labels": dict(template.get("metadata", {}).get("labels", {})),
+            "annotations": {"cronjob.kubernetes.io/instantiate": "manual"},
+            "ownerReferences": [owner],
+        },
+        "spec": template["spec"],
+    }
