@@ -57,6 +57,8 @@ def pod(
     spec_hash: str = "new",
     waiting: str | None = None,
     restarts: int = 0,
+    exit_code: int = 1,
+    reason: str | None = None,
     created: str = "2026-01-01T00:00:00Z",
 ) -> Pod:
     state: dict[str, Any] = {"waiting": {"reason": waiting}} if waiting else {"running": {}}
@@ -81,7 +83,9 @@ def pod(
                         "ready": False,
                         "restartCount": restarts,
                         "state": state,
-                        "lastState": {"terminated": {"exitCode": 1}} if restarts else {},
+                        "lastState": {"terminated": {"exitCode": exit_code, "reason": reason}}
+                        if restarts
+                        else {},
                     }
                 ],
             },
@@ -138,6 +142,13 @@ def test_a_restarted_new_pod_fails_the_rollout() -> None:
     assert status.failure is not None
     assert "did not pass the health check" in status.failure.reason
     assert "exit code 1" in status.failure.reason
+
+
+def test_a_rollout_failure_says_why_the_last_run_ended() -> None:
+    killed = pod(restarts=1, exit_code=137, reason="OOMKilled")
+    status = evaluate({"web": deployment(available=0)}, WANTED, [killed])
+    assert status.failure is not None
+    assert "last exit code 137: OOMKilled" in status.failure.reason
 
 
 def test_old_pods_in_trouble_do_not_fail_a_new_rollout() -> None:

@@ -105,6 +105,8 @@ def pod_failure(pod: Pod, now: datetime | None = None) -> str | None:
         if c.restartCount > MAX_RESTARTS:
             last = c.lastState.terminated if c.lastState else None
             exit_info = f", last exit code {last.exitCode}" if last else ""
+            if last is not None and last.reason:  # `OOMKilled` says more than 137
+                exit_info += f": {last.reason}"
             return (
                 f"it exited or did not pass the health check in time (restarted "
                 f"{c.restartCount} time(s){exit_info})"
