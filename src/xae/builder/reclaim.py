@@ -24,7 +24,7 @@ import docker.errors
 import httpx
 
 from xae.domain.gc import AppImage, Collected
-from xae.domain.policy import LABEL_APP, LABEL_MANAGED, LABEL_PLANE
+from xae.domain.policy import LABEL_APP, LABEL_MANAGED, LABEL_ONEOFF, LABEL_PLANE
 from xae.errors import RuntimeFailure, RuntimeUnavailable
 
 log = logging.getLogger("xae.builder.reclaim")
@@ -60,6 +60,15 @@ class _ContainerRow(TypedDict, total=False):
     Names: list[str]
     Created: int
     State: str
+    Labels: dict[str, str]
+
+
+def _prunable(labels: dict[str, str], apps: frozenset[str]) -> bool:
+    """A stopped one-off, or a leftover of an app that no longer exists. A stopped instance of
+    a live app is the runtime's: it may be between an OOM kill or a crash and its restart (in
+    the engine's back-off), and its log is what says why; the reconciler replaces or removes
+    it."""
+    return LABEL_ONEOFF in labels or labels.get(LABEL_APP) not in apps
 
 
 def _own_size(row: _DfImage) -> int:
@@ -143,7 +152,13 @@ class DockerReclaimer:
             raise RuntimeFailure(f"removing the image {ref} failed: {e.explanation}") from e
 
     def prune(
-        self, collected: Collected, *, dry_run: bool, container_age: float, cache_bound: int
+        self,
+        collected: Collected,
+        *,
+        dry_run: bool,
+        container_age: float,
+        cache_bound: int,
+        apps: frozenset[str],
     ) -> None:
         plane = f"{LABEL_PLANE}={self.plane}"
         api = self.client.api
@@ -169,6 +184,8 @@ class DockerReclaimer:
         for row in rows:
             if int(row.get("Created") or 0) > cutoff:
                 continue  # just finished: its logs may still be wanted
+            if not _prunable(row.get("Labels") or {}, apps):
+                continue
             name = (row.get("Names") or ["/?"])[0].lstrip("/")
             collected.containers.append(name)
             if not dry_run:

@@ -243,6 +243,7 @@ def collect(
             dry_run=dry_run,
             container_age=p.settings.gc_container_age,
             cache_bound=p.settings.build_cache_max,
+            apps=frozenset(name for _, name in apps),
         )
         _build_dirs(p, {name for _, name in apps}, collected, dry_run=dry_run)
     if app is None and reap is not None:

@@ -132,10 +132,18 @@ class Reclaimer(Protocol):
         ...
 
     def prune(
-        self, collected: Collected, *, dry_run: bool, container_age: float, cache_bound: int
+        self,
+        collected: Collected,
+        *,
+        dry_run: bool,
+        container_age: float,
+        cache_bound: int,
+        apps: frozenset[str],
     ) -> None:
-        """Dangling images and stopped containers older than `container_age` seconds of this
-        plane, and the build cache beyond `cache_bound` bytes, added to `collected`."""
+        """Dangling images, stopped one-offs and stopped containers of apps not in `apps`
+        (leftovers of a destroy), older than `container_age` seconds, of this plane, and the
+        build cache beyond `cache_bound` bytes, added to `collected`. A stopped instance of a
+        live app stays: it is waiting for its restart, and its log says why it stopped."""
         ...
 
     def delete_registry_tag(self, ref: str) -> None:
@@ -159,7 +167,13 @@ class NoReclaimer:
         return None
 
     def prune(
-        self, collected: Collected, *, dry_run: bool, container_age: float, cache_bound: int
+        self,
+        collected: Collected,
+        *,
+        dry_run: bool,
+        container_age: float,
+        cache_bound: int,
+        apps: frozenset[str],
     ) -> None:
         return None
 

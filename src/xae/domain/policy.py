@@ -22,6 +22,9 @@ LABEL_MANAGED = "xae.managed"
 """Docker label (value `1`) on every container and network xae created: it touches no other."""
 LABEL_PLANE = "xae.plane"
 """Docker label: which control plane made the object (several planes may share one engine)."""
+LABEL_ONEOFF = "xae.oneoff"
+"""Docker label on one-off containers (release phase, cron runs, `xae run`): their kind. They
+are not instances: once stopped, only their output is wanted, and GC removes them."""
 LABEL_APP = "xae.app"
 """Docker label: the app a container, network or built image belongs to. The builder labels
 images with it and `LABEL_PLANE`; the runtime removes an app's images by the same two."""

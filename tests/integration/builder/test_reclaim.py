@@ -34,7 +34,7 @@ from xae.builder.reclaim import DockerReclaimer
 from xae.control.apps import create_app
 from xae.control.gc import collect, disk_usage
 from xae.control.releases import rollback
-from xae.domain.policy import LABEL_APP, LABEL_MANAGED, LABEL_PLANE
+from xae.domain.policy import LABEL_APP, LABEL_MANAGED, LABEL_ONEOFF, LABEL_PLANE
 from xae.errors import ImageCollected
 
 pytestmark = pytest.mark.integration
@@ -134,10 +134,16 @@ def test_the_planes_stopped_containers_and_dangling_images_go_and_no_one_elses(
     alice: Principal = world.user("alice")
     plane = world.platform.settings.plane
     world.platform.settings.gc_container_age = 0
+    create_app(world.platform, alice, "live")
     mine = {LABEL_MANAGED: "1", LABEL_PLANE: plane, LABEL_APP: "gone"}
     theirs = {LABEL_MANAGED: "1", LABEL_PLANE: f"other{RUN_ID}", LABEL_APP: "gone"}
+    live = {LABEL_MANAGED: "1", LABEL_PLANE: plane, LABEL_APP: "live"}
     stopped = engine.containers.create(BASE, ["true"], labels=mine)
     kept = engine.containers.create(BASE, ["true"], labels=theirs)
+    # A live app's finished one-off goes; its stopped instance (crashed or OOM-killed, waiting
+    # for the engine to restart it) stays, with the log that says why it stopped.
+    oneoff = engine.containers.create(BASE, ["true"], labels={**live, LABEL_ONEOFF: "run"})
+    instance = engine.containers.create(BASE, ["true"], labels=live)
     # Building a tag twice leaves the first image dangling (untagged), still labelled.
     tiny_image(engine, f"xae/app-gone:{RUN_ID}", {LABEL_APP: "gone", LABEL_PLANE: plane}, "a")
     first = engine.images.get(f"xae/app-gone:{RUN_ID}").id
@@ -148,10 +154,13 @@ def test_the_planes_stopped_containers_and_dangling_images_go_and_no_one_elses(
     engine.containers.get(stopped.id)  # still there after the dry run
 
     done = collect(world.platform, alice)
-    assert stopped.name in done.containers
-    with pytest.raises(docker.errors.NotFound):
-        engine.containers.get(stopped.id)
+    assert stopped.name in done.containers and oneoff.name in done.containers
+    for gone in (stopped, oneoff):
+        with pytest.raises(docker.errors.NotFound):
+            engine.containers.get(gone.id)
     engine.containers.get(kept.id)  # another plane's
+    assert instance.name not in done.containers
+    engine.containers.get(instance.id)  # still there (the fixture's teardown removes it)
     with pytest.raises(docker.errors.ImageNotFound):
         engine.images.get(first)
     assert plane_images(engine, plane, "gone") == []  # its app does not exist: an orphan

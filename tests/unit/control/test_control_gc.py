@@ -39,7 +39,13 @@ class FakeReclaimer:
         self.images.pop(ref, None)
 
     def prune(
-        self, collected: Collected, *, dry_run: bool, container_age: float, cache_bound: int
+        self,
+        collected: Collected,
+        *,
+        dry_run: bool,
+        container_age: float,
+        cache_bound: int,
+        apps: frozenset[str],
     ) -> None:
         return None
 

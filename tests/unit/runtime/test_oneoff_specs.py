@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from xae.domain.policy import LABEL_ONEOFF
 from xae.runtime.base import OneOffSpec
-from xae.runtime.docker.backend import LABEL_ONEOFF, oneoff_args, oneoff_name
+from xae.runtime.docker.backend import oneoff_args, oneoff_name
 from xae.runtime.kubernetes import manifests as m
 
 

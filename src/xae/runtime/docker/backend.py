@@ -34,7 +34,7 @@ import docker.errors
 from docker.models.containers import Container
 
 from xae.domain.images import describe_pull_failure
-from xae.domain.policy import APP_UID, LABEL_APP, LABEL_MANAGED, LABEL_PLANE
+from xae.domain.policy import APP_UID, LABEL_APP, LABEL_MANAGED, LABEL_ONEOFF, LABEL_PLANE
 from xae.domain.runas import IMAGE_USER, ROOT, ImageUserUnknown, gid_of, shown_user, uid_of
 from xae.domain.states import InstanceState
 from xae.errors import RuntimeFailure, RuntimeUnavailable
@@ -46,8 +46,6 @@ from xae.runtime.docker.hostwall import HostWall, bridge_of
 APP_USER = f"{APP_UID}:{APP_UID}"
 MANAGED = LABEL_MANAGED
 PLANE = LABEL_PLANE
-LABEL_ONEOFF = "xae.oneoff"
-"""On one-off containers (release phase, cron runs): their kind. They are not instances."""
 _STOPPABLE = (InstanceState.RUNNING, InstanceState.RESTARTING)
 """States whose container gets SIGTERM and its grace period before it is removed."""
 
