@@ -105,7 +105,6 @@ class FakeCluster:
         self.outcome = "ready"
         self.refuse_kind: str | None = None
         self.log_lines = ["2024-05-01T12:00:00Z Traceback: boom"]
-        self.previous_log_lines: list[str] = []
 
     def apply(self, obj: Any, force: bool = False) -> Any:
         raw = obj.to_dict()
@@ -148,8 +147,7 @@ class FakeCluster:
                 yield obj
 
     def log(self, name: str, **kwargs: Any) -> Iterator[str]:
-        lines = self.previous_log_lines if kwargs.get("previous") else self.log_lines
-        return iter(lines[-(kwargs.get("tail_lines") or 100) :])
+        return iter(self.log_lines[-(kwargs.get("tail_lines") or 100) :])
 
     # -- the Deployment controller, simulated --------------------------------------------------
 
@@ -278,20 +276,6 @@ def test_a_crashing_release_is_removed_when_nothing_ran_before(
     assert failed.value.details["instance"].startswith("shop-web-")
     assert ("delete", "Deployment", "shop-web") in cluster.calls
     assert ("Deployment", NS, "shop-web") not in cluster.objects
-
-
-def test_when_the_restarted_run_wrote_nothing_the_failure_shows_the_previous_runs_log(
-    k8s: KubernetesOrchestrator, cluster: FakeCluster
-) -> None:
-    cluster.outcome = "crash"
-    cluster.log_lines, cluster.previous_log_lines = (
-        [],
-        ["2024-05-01T12:00:00Z Killed: out of memory"],
-    )
-    with pytest.raises(DeployFailed) as failed:
-        k8s.apply(plan(), lambda _: None)
-    assert failed.value.details["log_tail"] == cluster.previous_log_lines
-    assert "its last log lines are below" in failed.value.message
 
 
 def test_a_failed_rollout_puts_the_previous_deployment_back(

@@ -577,23 +577,13 @@ class KubernetesOrchestrator:
         )
 
     def _log_tail(self, plan: AppPlan, pod: str) -> list[str]:
-        # Of a container waiting to be restarted, this is the output of the run that crashed;
-        # of one already restarted, the new run may have written nothing yet: then the
-        # previous run's output is the one that says why.
+        # Of a container waiting to be restarted, this is the output of the run that crashed.
         ns = m.namespace_name(self.plane, plan.owner)
-        for previous in (False, True):
-            try:
-                lines = list(
-                    self.client.log(
-                        pod, namespace=ns, tail_lines=LOG_TAIL, newlines=False, previous=previous
-                    )
-                )
-            except Exception as e:  # the deploy's failure is what matters; say why here
-                log.warning("could not read the log of %s/%s: %s", ns, pod, e)
-                continue
-            if lines:
-                return lines
-        return []
+        try:
+            return list(self.client.log(pod, namespace=ns, tail_lines=LOG_TAIL, newlines=False))
+        except Exception as e:  # the deploy's failure is what matters; say why here
+            log.warning("could not read the log of %s/%s: %s", ns, pod, e)
+            return []
 
     def _restore(self, plan: AppPlan, before: dict[str, Deployment]) -> None:
         """Put the Deployments back as they were; remove the ones that did not exist."""
