@@ -104,8 +104,41 @@ class Plane:
             pytest.fail(
                 f"`xae {' '.join(args)}` exited {proc.returncode}\n"
                 f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}{self.plane_log_if_down()}"
+                f"{self.backend_clues()}"
             )
         return proc
+
+    def backend_clues(self, lines: int = 25) -> str:
+        """What the machine saw around a failed command, which the command's own output may
+        not say: the kernel's OOM kills, and on Kubernetes the namespace's latest events (a
+        probe that failed, a kill, an eviction). Read only when a command failed."""
+        clues = []
+        dmesg = subprocess.run(["dmesg"], capture_output=True, text=True, check=False).stdout
+        kills = [
+            line for line in dmesg.splitlines() if "oom-kill:" in line or "Killed process" in line
+        ]
+        if kills:
+            clues.append("-- the kernel's last OOM kills:\n" + "\n".join(kills[-6:]))
+        if self.backend == "kubernetes" and K8S_KUBECONFIG.exists():
+            got = subprocess.run(
+                [
+                    str(KUBECTL),
+                    "--kubeconfig",
+                    str(K8S_KUBECONFIG),
+                    "-n",
+                    self.namespace,
+                    "get",
+                    "events",
+                    "--sort-by=.lastTimestamp",
+                ],
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=False,
+            )
+            tail = (got.stdout or got.stderr).splitlines()[-lines:]
+            clues.append(f"-- the last events in {self.namespace}:\n" + "\n".join(tail))
+        return "".join(f"\n{clue}" for clue in clues)
 
     def plane_log_if_down(self, lines: int = 60) -> str:
         """When the control plane is not answering: whether its process lives, and the end of

@@ -255,9 +255,13 @@ def test_a_memory_hog_is_oom_killed_alone(plane: Plane, apps: Apps) -> None:
         # The kill and restart can take under a second: watch the neighbour a little longer.
         watch.at_least(5)
 
-    assert hog_after[0] == hog_before[0]  # the same instance restarted in place
-    assert hog_after[2] is True, "the instance restarted, but not for running out of memory"
-    assert restarts(plane, apps.neighbour) == neighbour_before  # untouched
+    # The same instance restarted in place.
+    assert hog_after[0] == hog_before[0], (hog_before, hog_after)
+    assert hog_after[2] is True, (
+        f"the instance restarted, but not for running out of memory: {hog_after}"
+    )
+    neighbour_after = restarts(plane, apps.neighbour)
+    assert neighbour_after == neighbour_before, (neighbour_before, neighbour_after)  # untouched
     assert watch.failures == [] and watch.ok >= 5, (watch.ok, watch.failures[:5])
     plane.xae("ps:resize", "web", "--memory", "512M", "--app", apps.breakout)
 
