@@ -14,13 +14,15 @@ from tests.unit.fakes import World, deploy
 from xae.auth.policy import Principal
 from xae.control.gc import collect
 from xae.control.releases import rollback
-from xae.domain.gc import AppImage, Collected
+from xae.domain.gc import AppImage, NoReclaimer
 from xae.domain.images import build_tag
 from xae.errors import ImageCollected, RuntimeFailure
 from xae.store.models import Build, Event
 
 
-class FakeReclaimer:
+class FakeReclaimer(NoReclaimer):
+    """Records what the control plane removes; prunes nothing, sizes nothing."""
+
     active = True
 
     def __init__(self) -> None:
@@ -38,22 +40,8 @@ class FakeReclaimer:
         self.removed.append(ref)
         self.images.pop(ref, None)
 
-    def prune(
-        self,
-        collected: Collected,
-        *,
-        dry_run: bool,
-        container_age: float,
-        cache_bound: int,
-        apps: frozenset[str],
-    ) -> None:
-        return None
-
     def delete_registry_tag(self, ref: str) -> None:
         self.registry_deleted.append(ref)
-
-    def disk_usage(self) -> tuple[int, int, int]:
-        return (0, 0, 0)
 
 
 @pytest.fixture
