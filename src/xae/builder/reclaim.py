@@ -24,7 +24,7 @@ import docker.errors
 import httpx
 
 from xae.domain.gc import AppImage, Collected
-from xae.domain.policy import LABEL_APP, LABEL_MANAGED, LABEL_ONEOFF, LABEL_PLANE
+from xae.domain.policy import LABEL_APP, LABEL_MANAGED, LABEL_PLANE, is_oneoff
 from xae.errors import RuntimeFailure, RuntimeUnavailable
 
 log = logging.getLogger("xae.builder.reclaim")
@@ -68,7 +68,7 @@ def _prunable(labels: dict[str, str], apps: frozenset[str]) -> bool:
     a live app is the runtime's: it may be between an OOM kill or a crash and its restart (in
     the engine's back-off), and its log is what says why; the reconciler replaces or removes
     it."""
-    return LABEL_ONEOFF in labels or labels.get(LABEL_APP) not in apps
+    return is_oneoff(labels) or labels.get(LABEL_APP) not in apps
 
 
 def _own_size(row: _DfImage) -> int:

@@ -29,5 +29,13 @@ LABEL_APP = "xae.app"
 """Docker label: the app a container, network or built image belongs to. The builder labels
 images with it and `LABEL_PLANE`; the runtime removes an app's images by the same two."""
 
+
+def is_oneoff(labels: dict[str, str]) -> bool:
+    """Whether a container with `labels` is a one-off. Only a kind xae set counts: a container
+    inherits its image's labels, and a tenant's Dockerfile may say `LABEL xae.oneoff=run`, so
+    an instance carries the label empty (a container's own labels win over its image's)."""
+    return bool(labels.get(LABEL_ONEOFF))
+
+
 PROCESS_TYPE_PATTERN = r"^[a-z][a-z0-9_-]{0,29}$"
 """A process type (`web`, `worker`): a Procfile key, part of container and Deployment names."""

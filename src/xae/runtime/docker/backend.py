@@ -34,7 +34,14 @@ import docker.errors
 from docker.models.containers import Container
 
 from xae.domain.images import describe_pull_failure
-from xae.domain.policy import APP_UID, LABEL_APP, LABEL_MANAGED, LABEL_ONEOFF, LABEL_PLANE
+from xae.domain.policy import (
+    APP_UID,
+    LABEL_APP,
+    LABEL_MANAGED,
+    LABEL_ONEOFF,
+    LABEL_PLANE,
+    is_oneoff,
+)
 from xae.domain.runas import IMAGE_USER, ROOT, ImageUserUnknown, gid_of, shown_user, uid_of
 from xae.domain.states import InstanceState
 from xae.errors import RuntimeFailure, RuntimeUnavailable
@@ -73,6 +80,7 @@ def network_name(plane: str, app: str) -> str:
 def labels_for(plane: str, spec: InstanceSpec) -> dict[str, str]:
     return {
         MANAGED: "1",
+        LABEL_ONEOFF: "",
         PLANE: plane,
         LABEL_APP: spec.app,
         "xae.process": spec.process,
@@ -323,9 +331,7 @@ class DockerRuntime:
         except docker.errors.DockerException as e:
             raise RuntimeUnavailable(f"listing containers failed: {str(e)[:200]}") from e
         return [
-            _instance_from_summary(row)
-            for row in rows
-            if LABEL_ONEOFF not in (row.get("Labels") or {})
+            _instance_from_summary(row) for row in rows if not is_oneoff(row.get("Labels") or {})
         ]
 
     def ensure_image(self, image: str) -> None:
@@ -510,6 +516,8 @@ class DockerRuntime:
         removed = 0
         try:
             for row in self.client.api.containers(all=True, filters={"label": filters}):
+                if not is_oneoff(row.get("Labels") or {}):
+                    continue  # an instance (its label is empty)
                 try:
                     self.client.api.remove_container(row["Id"], force=True)
                     removed += 1
