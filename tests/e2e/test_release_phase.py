@@ -21,14 +21,20 @@ def oneoffs_left(plane: Plane) -> list[str]:
             "-n", plane.namespace, "get", "jobs,pods", "-l", "xae.dev/oneoff", "-o", "name"
         )
         return listed.stdout.split()
+    # Instances carry the label empty (so an image's own `xae.oneoff` label cannot pass them
+    # off as one-offs): a one-off is a container whose label names its kind.
     listed = subprocess.run(
         [
-            "docker", "ps", "-a", "--format", "{{.Names}}",
+            "docker", "ps", "-a", "--format", '{{.Names}} {{.Label "xae.oneoff"}}',
             "--filter", "label=xae.oneoff", "--filter", f"label=xae.plane={plane.name}",
         ],
         capture_output=True, text=True, check=True, timeout=60,
     )  # fmt: skip
-    return listed.stdout.split()
+    return [
+        name
+        for name, _, kind in (line.partition(" ") for line in listed.stdout.splitlines())
+        if kind
+    ]
 
 
 def test_a_release_migration_runs_in_the_new_release_and_its_failure_keeps_the_old_one(
