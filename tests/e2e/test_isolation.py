@@ -162,8 +162,12 @@ def test_an_app_that_cannot_be_reconciled_is_named_by_status_until_it_recovers(
         "--health-attempts",
         "2",
     )
-    [victim] = plane.instances(app)
-    plane.delete_instance(victim["name"])
+    # On Kubernetes the new health check is a new pod template, so a second pod may already be
+    # rolling out beside the first: every running instance goes.
+    victims = plane.instances(app)
+    assert victims, f"{app} has no running instance to delete"
+    for victim in victims:
+        plane.delete_instance(victim["name"])
 
     failing = wait_for(
         lambda: (c := reconciler_component(plane))["healthy"] is False and app in c["detail"] and c,
