@@ -23,7 +23,7 @@ import docker
 import docker.errors
 import httpx
 
-from xae.domain.gc import AppImage, Collected
+from xae.domain.gc import PULLED_REPOSITORY, AppImage, Collected, PulledImage
 from xae.domain.policy import LABEL_APP, LABEL_MANAGED, LABEL_PLANE, is_oneoff
 from xae.errors import RuntimeFailure, RuntimeUnavailable
 
@@ -143,6 +143,25 @@ class DockerReclaimer:
                 found.append(AppImage(owner, tag, _own_size(row) if index == 0 else 0))
         return found
 
+    def pulled_images(self) -> list[PulledImage]:
+        prefix = f"{PULLED_REPOSITORY}{self.plane}:"
+        try:
+            # Every image, filtered here: the engine's `reference` filter would also leave
+            # the image's other tags (the references it was pulled by) out of each row.
+            rows = cast(list[dict[str, Any]], self.client.api.images())
+        except (docker.errors.DockerException, OSError) as e:
+            raise RuntimeUnavailable(f"listing the pulled images failed: {str(e)[:200]}") from e
+        found = []
+        for row in rows:
+            refs = {*(row.get("RepoTags") or []), *(row.get("RepoDigests") or [])}
+            refs -= {"<none>:<none>", "<none>@<none>"}
+            mine = frozenset(r for r in refs if r.startswith(prefix))
+            if not mine:
+                continue
+            size = max(0, int(row.get("Size") or 0))
+            found.append(PulledImage(str(row.get("Id")), mine, frozenset(refs - mine), size))
+        return found
+
     def remove_image(self, ref: str) -> None:
         try:
             self.client.api.remove_image(ref)
@@ -247,10 +266,12 @@ class DockerReclaimer:
     def disk_usage(self) -> tuple[int, int, int]:
         df = self._df()
         mine = self._plane_images(df)
+        # The base and stack images, and those pulled for this plane's image deploys.
+        ours = (*BASE_REPOSITORIES, f"{PULLED_REPOSITORY}{self.plane}:")
         base = [
             r
             for r in cast(list[_DfImage], df.get("Images") or [])
-            if any(t.startswith(BASE_REPOSITORIES) for t in r.get("RepoTags") or [])
+            if any(t.startswith(ours) for t in r.get("RepoTags") or [])
         ]
         rows = {r.get("Id"): r for r in [*mine, *base]}.values()
         # Layers shared between images count once: each image's own bytes, plus the largest

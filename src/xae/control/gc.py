@@ -32,7 +32,17 @@ from sqlalchemy.orm import Session
 from xae.auth.policy import Principal
 from xae.control.audit import SYSTEM, Actor, record
 from xae.control.platform import Platform
-from xae.domain.gc import AppImage, Collected, DiskUsage, ReleaseRow, keep_builds
+from xae.domain.gc import (
+    PULLED_REPOSITORY,
+    AppImage,
+    Collected,
+    DiskUsage,
+    PulledImage,
+    ReleaseRow,
+    keep_builds,
+    pulled_key,
+    pulled_removals,
+)
 from xae.domain.images import build_tag
 from xae.domain.states import BuildStatus, InstanceState, ReleaseStatus
 from xae.errors import XaeError
@@ -85,6 +95,7 @@ def collect_app(
     *,
     dry_run: bool,
     images: list[AppImage] | None = None,
+    in_use: set[str] | None = None,
 ) -> bool:
     """Collect the images of one app no release keeps; False if the app was busy (skipped).
 
@@ -93,18 +104,22 @@ def collect_app(
     The images are removed after the lock is released: removing one can take seconds on a busy
     engine, and a deploy waiting for the lock would wait for it.
 
-    `images`: the engine's app images, when the caller listed them once for every app."""
+    `images`: the engine's app images, when the caller listed them once for every app.
+    `in_use`: gets the `pulled_key` of each image the app keeps (of every image a busy app's
+    builds name), so that a platform pass removes only pulled images no app keeps."""
     if not p.reclaimer.active:
         return True
     lock = p.strategy.lock(name)
     # A reconcile pass holds the lock for a moment; a deploy or rollback for much longer.
     if not lock.acquire(timeout=LOCK_WAIT):
+        if in_use is not None:
+            in_use.update(pulled_key(image) for image in _build_images(p, app_id))
         return False
     try:
         if images is None:
             images = p.reclaimer.app_images(name)
         mine = [i for i in images if i.app == name]
-        removals = _decide(p, app_id, name, collected, dry_run=dry_run, images=mine)
+        removals = _decide(p, app_id, name, collected, dry_run=dry_run, images=mine, in_use=in_use)
     finally:
         lock.release()
     for removal in removals:
@@ -120,6 +135,7 @@ def _decide(
     *,
     dry_run: bool,
     images: list[AppImage],
+    in_use: set[str] | None,
 ) -> list[_Removal]:
     registry = p.settings.registry
     running = _running_versions(p, name)
@@ -148,6 +164,8 @@ def _decide(
             if b.id in kept and b.image
             for ref in (b.image, local_ref(b.image, registry))
         }
+        if in_use is not None:
+            in_use.update(pulled_key(b.image) for b in builds if b.id in kept and b.image)
         doomed = [
             b
             for b in builds
@@ -224,19 +242,26 @@ def collect(
     the plane's dangling images, stopped containers, build cache and temporary build
     directories, and (`reap`) idle previews. Returns what was (or would be) removed."""
     collected = Collected()
+    platform = app is None and p.reclaimer.active
+    # Listed before the store is read: a pulled image's build row (and app) is older than it.
+    pulled = p.reclaimer.pulled_images() if platform else []
     with p.db.session() as session:
         query = select(App.id, App.name)
         if app is not None:
             query = query.where(App.name == app)
         apps = list(session.execute(query).tuples())
     # One listing of the engine for a platform pass (it sizes every image: not once per app).
-    images = p.reclaimer.app_images() if app is None and p.reclaimer.active else None
+    images = p.reclaimer.app_images() if platform else None
+    in_use: set[str] = set()
     skipped = [
         name
         for app_id, name in apps
-        if not collect_app(p, app_id, name, collected, dry_run=dry_run, images=images)
+        if not collect_app(
+            p, app_id, name, collected, dry_run=dry_run, images=images, in_use=in_use
+        )
     ]
-    if app is None and p.reclaimer.active:
+    if platform:
+        _pulled(p, pulled, in_use, collected, dry_run=dry_run)
         _orphans(p, collected, dry_run=dry_run)
         p.reclaimer.prune(
             collected,
@@ -254,6 +279,40 @@ def collect(
         with p.db.session() as session:
             _audit(session, actor, app, collected)
     return collected
+
+
+def _build_images(p: Platform, app_id: int) -> list[str]:
+    """Every image the app's builds name (read without its lock: what it may keep)."""
+    with p.db.session() as session:
+        query = select(Build.image).where(Build.app_id == app_id)
+        return [image for image in session.scalars(query) if image]
+
+
+def _pulled(
+    p: Platform,
+    pulled: list[PulledImage],
+    in_use: set[str],
+    collected: Collected,
+    *,
+    dry_run: bool,
+) -> None:
+    """Images pulled for image deploys that no app keeps: their references and markers untagged
+    (the engine deletes an image once no tag is left)."""
+    for image, tags in pulled_removals(pulled, in_use):
+        references = [t for t in tags if not t.startswith(PULLED_REPOSITORY)]
+        collected.images.extend(references)
+        if set(tags) == image.markers | image.tags:  # nothing is left: the image goes
+            collected.estimated_bytes += image.size
+        if dry_run:
+            continue
+        for tag in tags:
+            try:
+                p.reclaimer.remove_image(tag)
+            except XaeError as e:  # its marker stays: the next pass tries again
+                collected.errors.append(
+                    f"pulled image {', '.join(references or tags)}: {e.message}"
+                )
+                break
 
 
 def _orphans(p: Platform, collected: Collected, *, dry_run: bool) -> None:

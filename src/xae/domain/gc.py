@@ -9,13 +9,22 @@ else of the app's images is collectable.
 Pure: the control plane reads the store and the backend, this module decides, a `Reclaimer`
 (the engine's side: `xae.builder.reclaim`) removes. It must never decide from anything a
 tenant shaped (labels of the app's own image, its tags): only from the store's rows.
+
+An image deploy from a registry (`xae deploy --image nginx:1.27`) brings an image xae did not
+build. The docker runtime marks each image it pulls with a tag of this plane's
+(`pulled_marker`), so such an image is collected once no kept release runs it, and an image that
+was on the engine before (the operator's own) is never touched.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
+
+from xae.domain.images import parse_image_ref
+from xae.errors import XaeError
 
 
 @dataclass(frozen=True)
@@ -73,6 +82,78 @@ class AppImage:
     """`xae/app-<app>:<tag>` (or `<registry>/xae/app-<app>:<tag>`)."""
     size: int = 0
     """Bytes of its own layers (those no other image shares); 0 when unknown."""
+
+
+PULLED_REPOSITORY = "xae/pulled-"
+"""The repository of the marker tags (`xae/pulled-<plane>:<key>`) on pulled images."""
+
+
+def pulled_key(image: str) -> str:
+    """The key of the reference `image` in marker tags: a hash of it as the engine reads it
+    (`nginx:1.27` and `docker.io/library/nginx:1.27` are one), since a tag cannot hold a
+    reference. The same on every plane."""
+    return hashlib.sha256(canonical_ref(image).encode()).hexdigest()[:40]
+
+
+def pulled_marker(plane: str, image: str) -> str:
+    """The tag `plane`'s runtime gives the image it pulled for the reference `image`."""
+    return f"{PULLED_REPOSITORY}{plane}:{pulled_key(image)}"
+
+
+def canonical_ref(image: str) -> str:
+    """`image` spelled out in full, as the engine pulls it (`docker.io/library/nginx:latest`,
+    `ghcr.io/a/b@sha256:...`); as given if it is not a reference (nothing pulled it)."""
+    try:
+        ref = parse_image_ref(image)
+    except XaeError:
+        return image
+    if ref.digest:  # the engine pulls `name:tag@digest` by its digest alone
+        return f"{ref.repository}@{ref.digest}"
+    return f"{ref.repository}:{ref.tag or 'latest'}"
+
+
+@dataclass(frozen=True)
+class PulledImage:
+    """An image this plane's runtime pulled for an image deploy, as the engine holds it."""
+
+    id: str
+    markers: frozenset[str]
+    """This plane's marker tags on it: one for each reference it was pulled by."""
+    tags: frozenset[str]
+    """Its other references, tags and digests: those it was pulled by, other planes' markers,
+    any other."""
+    size: int = 0
+    """Bytes of its own layers (those no other image shares)."""
+
+
+def pulled_removals(
+    images: Iterable[PulledImage], in_use: set[str]
+) -> list[tuple[PulledImage, list[str]]]:
+    """For each pulled image with markers of this plane that no kept release's image names
+    (`in_use`: the `pulled_key`s of every kept build's image, of every app), the tags to
+    remove, in order: the references it was pulled by for those markers, then the markers.
+
+    A reference stays while a marker for it stays (in use here, or another plane's), and a tag
+    that no marker names (the operator's, anything in xae's namespace) is never removed: the
+    engine deletes an image only once no tag is left, so such a tag keeps it. References go
+    before markers, so should a removal fail, the marker is still there for the next pass."""
+    removals: list[tuple[PulledImage, list[str]]] = []
+    for image in images:
+        doomed = {m for m in image.markers if _key(m) not in in_use}
+        if not doomed:
+            continue
+        others = {t for t in image.tags if t.startswith(PULLED_REPOSITORY)}
+        kept = {_key(m) for m in (image.markers - doomed) | others}
+        gone = {_key(m) for m in doomed} - kept
+        references = [
+            t for t in sorted(image.tags) if not t.startswith("xae/") and pulled_key(t) in gone
+        ]
+        removals.append((image, [*references, *sorted(doomed)]))
+    return removals
+
+
+def _key(marker: str) -> str:
+    return marker.rpartition(":")[2]
 
 
 @dataclass
@@ -146,6 +227,10 @@ class Reclaimer(Protocol):
         live app stays: it is waiting for its restart, and its log says why it stopped."""
         ...
 
+    def pulled_images(self) -> list[PulledImage]:
+        """The images this plane's runtime pulled for image deploys (marked `pulled_marker`)."""
+        ...
+
     def delete_registry_tag(self, ref: str) -> None:
         """Delete the manifest `ref` points to from the cluster's registry."""
         ...
@@ -176,6 +261,9 @@ class NoReclaimer:
         apps: frozenset[str],
     ) -> None:
         return None
+
+    def pulled_images(self) -> list[PulledImage]:
+        return []
 
     def delete_registry_tag(self, ref: str) -> None:
         return None

@@ -11,17 +11,13 @@ from __future__ import annotations
 
 import contextlib
 import re
-import socket
-import subprocess
 import tarfile
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import docker
 import docker.errors
-import httpx
 import pytest
 from tests.integration.builder.conftest import require_image
 from tests.integration.builder.test_builder_images import Builds
@@ -163,47 +159,10 @@ def test_a_dockerfile_in_deploy_is_built_with_its_expose_and_cmd_as_web(builds: 
 # --- FROM through a registry mirror -----------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
-def mirror(tmp_path: Path) -> Iterator[str]:
-    """A real registry (Debian's docker-registry, which `make up` installs) on a free loopback
-    port, with its storage in tmp_path; stopped after the test."""
-    port = _free_port()
-    config = tmp_path / "registry.yml"
-    config.write_text(
-        "version: 0.1\n"
-        f"storage:\n  filesystem:\n    rootdirectory: {tmp_path / 'data'}\n"
-        f"http:\n  addr: 127.0.0.1:{port}\n"
-        "log:\n  level: error\n"
-    )
-    try:
-        process = subprocess.Popen(
-            ["docker-registry", "serve", str(config)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-    except FileNotFoundError:
-        pytest.fail("docker-registry is not installed: `make up` installs it")
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/v2/", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline or process.poll() is not None:
-                pytest.fail("the test registry did not start")
-            time.sleep(0.1)
-        yield f"127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(10)
+def mirror(registry: str) -> str:
+    """The registry the builds' `FROM` lines are pulled through (the builder conftest's)."""
+    return registry
 
 
 def test_from_a_docker_hub_name_is_pulled_through_the_registry_mirror(

@@ -1,11 +1,13 @@
 """Garbage collection on the real Docker engine (and the real local registry): a busy app keeps
 exactly its newest N images, a dry run removes nothing, a rollback to a collected release
-fails clearly, the plane's leftovers go and nothing of another plane does, and the disk usage
-`xae status` shows is real. The control plane around the engine is the unit tests' fakes (no
-app container runs): what is collected is decided from the store, removed on the engine."""
+fails clearly, the plane's leftovers go and nothing of another plane does, images pulled for
+image deploys go once no kept release runs them, and the disk usage `xae status` shows is real.
+The control plane around the engine is the unit tests' fakes (no app container runs): what is
+collected is decided from the store, removed on the engine."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import tarfile
@@ -34,8 +36,10 @@ from xae.builder.reclaim import DockerReclaimer
 from xae.control.apps import create_app
 from xae.control.gc import collect, disk_usage
 from xae.control.releases import rollback
+from xae.domain.gc import pulled_marker
 from xae.domain.policy import LABEL_APP, LABEL_MANAGED, LABEL_ONEOFF, LABEL_PLANE
 from xae.errors import ImageCollected
+from xae.runtime.docker.backend import DockerRuntime
 
 pytestmark = pytest.mark.integration
 
@@ -224,3 +228,56 @@ def test_a_collected_tag_is_deleted_from_the_real_registry(
     reclaimer.delete_registry_tag(ref)
     assert httpx.head(manifest, headers=accept).status_code == 404
     reclaimer.delete_registry_tag(ref)  # gone already: nothing to do
+
+
+def test_an_image_pulled_for_an_image_deploy_goes_once_no_kept_release_runs_it(
+    world: World, engine: docker.DockerClient, registry: str
+) -> None:
+    """The runtime marks what it pulls; a platform pass deletes a pulled image no kept release
+    runs, leaves an image the operator had before alone, and keeps a reference another plane
+    pulled too. A rollback's start pulls a deleted one again."""
+    alice: Principal = world.user("alice")
+    plane, other = world.platform.settings.plane, f"other{RUN_ID}"
+    world.platform.settings.keep_release_images = 1
+    create_app(world.platform, alice, "pulls")
+    runtime, theirs = DockerRuntime(engine, plane=plane), DockerRuntime(engine, plane=other)
+    old, new = f"{registry}/pulls-{RUN_ID}:1", f"{registry}/pulls-{RUN_ID}:2"
+    operators = f"xae-it-operators-{RUN_ID}:1"
+    for n, ref in enumerate((old, new)):
+        tiny_image(engine, ref, {}, f"p{n}")
+        for line in engine.api.push(ref.rsplit(":", 1)[0], tag=ref[-1], stream=True, decode=True):
+            assert "error" not in line, line
+        engine.images.remove(ref)
+    tiny_image(engine, operators, {}, "op")  # on the engine before any deploy
+    made = {engine.images.get(operators).id}
+    try:
+        for ref in (operators, old, new):
+            runtime.ensure_image(ref)
+            made.add(engine.images.get(ref).id)
+            deploy(world.platform, "pulls", ref)
+        assert pulled_marker(plane, old) in engine.images.get(old).tags
+        assert engine.images.get(operators).tags == [operators]  # not pulled: not marked
+        old_id = engine.images.get(old).id
+
+        dry = collect(world.platform, alice, dry_run=True)
+        assert dry.images == [old]
+        engine.images.get(old_id)  # the dry run removed nothing
+        done = collect(world.platform, alice)
+        assert done.images == [old] and done.errors == []
+        with pytest.raises(docker.errors.ImageNotFound):
+            engine.images.get(old_id)
+        assert engine.images.get(new).tags == sorted([new, pulled_marker(plane, new)])
+        assert engine.images.get(operators).tags == [operators]
+
+        runtime.ensure_image(old)  # what a rollback to v2 starts with: pulled again, marked
+        assert pulled_marker(plane, old) in engine.images.get(old).tags
+
+        # Another plane runs `new` too (found here, marked for it); this plane moves on.
+        theirs.ensure_image(new)
+        deploy(world.platform, "pulls", operators)
+        collect(world.platform, alice)
+        assert sorted(engine.images.get(new).tags) == sorted([new, pulled_marker(other, new)])
+    finally:
+        for image_id in made:
+            with contextlib.suppress(docker.errors.ImageNotFound):
+                engine.images.remove(image_id, force=True)

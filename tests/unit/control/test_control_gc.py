@@ -14,7 +14,13 @@ from tests.unit.fakes import World, deploy
 from xae.auth.policy import Principal
 from xae.control.gc import collect
 from xae.control.releases import rollback
-from xae.domain.gc import AppImage, NoReclaimer
+from xae.domain.gc import (
+    PULLED_REPOSITORY,
+    AppImage,
+    NoReclaimer,
+    PulledImage,
+    pulled_marker,
+)
 from xae.domain.images import build_tag
 from xae.errors import ImageCollected, RuntimeFailure
 from xae.store.models import Build, Event
@@ -25,20 +31,47 @@ class FakeReclaimer(NoReclaimer):
 
     active = True
 
-    def __init__(self) -> None:
+    def __init__(self, plane: str) -> None:
+        self.plane = plane
         self.images: dict[str, AppImage] = {}
+        self.pulled: dict[str, set[str]] = {}
+        """Pulled images by id: their tags, markers included."""
         self.removed: list[str] = []
         self.registry_deleted: list[str] = []
 
     def add(self, app: str, ref: str, size: int = 100) -> None:
         self.images[ref] = AppImage(app, ref, size)
 
+    def pull(self, image_id: str, *refs: str, plane: str | None = None) -> None:
+        """What the docker runtime leaves when it pulls `refs` (one image): each reference and
+        its marker."""
+        tags = self.pulled.setdefault(image_id, set())
+        tags.update(refs)
+        tags.update(pulled_marker(plane or self.plane, r) for r in refs)
+
     def app_images(self, app: str | None = None) -> list[AppImage]:
         return [i for i in self.images.values() if app is None or i.app == app]
+
+    def pulled_images(self) -> list[PulledImage]:
+        mine = f"{PULLED_REPOSITORY}{self.plane}:"
+        return [
+            PulledImage(
+                image_id,
+                frozenset(t for t in tags if t.startswith(mine)),
+                frozenset(t for t in tags if not t.startswith(mine)),
+                size=1000,
+            )
+            for image_id, tags in self.pulled.items()
+            if any(t.startswith(mine) for t in tags)
+        ]
 
     def remove_image(self, ref: str) -> None:
         self.removed.append(ref)
         self.images.pop(ref, None)
+        for image_id, tags in list(self.pulled.items()):
+            tags.discard(ref)
+            if not tags:
+                del self.pulled[image_id]
 
     def delete_registry_tag(self, ref: str) -> None:
         self.registry_deleted.append(ref)
@@ -46,7 +79,7 @@ class FakeReclaimer(NoReclaimer):
 
 @pytest.fixture
 def engine(world: World) -> FakeReclaimer:
-    fake = FakeReclaimer()
+    fake = FakeReclaimer(world.platform.settings.plane)
     world.platform.reclaimer = fake
     return fake
 
@@ -237,3 +270,72 @@ def test_the_image_of_a_build_still_running_is_kept_though_no_row_names_it_yet(
     assert sorted(engine.images) == sorted(
         [f"xae/app-{shop}:b2", f"xae/app-{shop}:{build_tag(plane, build_id)}"]
     )
+
+
+# Images the docker runtime pulled for image deploys (`xae deploy --image nginx:1.27`).
+
+
+def test_a_platform_pass_removes_pulled_images_no_kept_release_runs(
+    world: World, engine: FakeReclaimer, shop: str, alice: Principal
+) -> None:
+    world.platform.settings.keep_release_images = 2
+    for n in (1, 2, 3):
+        engine.pull(f"id{n}", f"nginx:1.2{n}")
+        deploy(world.platform, shop, f"nginx:1.2{n}")
+    engine.pull("id9", "shop-old:v1")  # an app destroyed since: no build names it
+
+    assert collect(world.platform, alice, app=shop).images == []  # an app's pass: not these
+    assert len(engine.pulled) == 4
+
+    dry = collect(world.platform, alice, dry_run=True)
+    assert sorted(dry.images) == ["nginx:1.21", "shop-old:v1"]
+    assert dry.estimated_bytes == 2000 and engine.removed == []
+
+    collected = collect(world.platform, alice)
+    assert sorted(collected.images) == ["nginx:1.21", "shop-old:v1"]
+    assert sorted(engine.pulled) == ["id2", "id3"]
+    # The reference goes before its marker, so a failure leaves the marker for the next pass.
+    first = engine.removed.index("nginx:1.21")
+    assert engine.removed[first + 1] == pulled_marker(engine.plane, "nginx:1.21")
+    assert rollback(world.platform, alice, shop, 1) == (1, 4)  # the runtime pulls it again
+
+
+def test_an_image_the_operator_had_before_is_never_touched(
+    world: World, engine: FakeReclaimer, shop: str, alice: Principal
+) -> None:
+    """The runtime marks only what it pulls; an image on the engine before has no marker."""
+    deploy(world.platform, shop, "nginx:1.21")
+    deploy(world.platform, shop, "nginx:1.22")
+    world.platform.settings.keep_release_images = 1
+    engine.pulled["mine"] = {"nginx:1.21"}
+    collect(world.platform, alice)
+    assert engine.pulled == {"mine": {"nginx:1.21"}} and engine.removed == []
+
+
+def test_a_busy_apps_pulled_images_all_stay(
+    world: World,
+    engine: FakeReclaimer,
+    shop: str,
+    alice: Principal,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("xae.control.gc.LOCK_WAIT", 0.1)
+    world.platform.settings.keep_release_images = 1
+    for n in (1, 2, 3):
+        engine.pull(f"id{n}", f"nginx:1.2{n}")
+        deploy(world.platform, shop, f"nginx:1.2{n}")
+    with world.platform.change(shop):
+        collected = collect(world.platform, alice)
+    assert len(engine.pulled) == 3 and collected.images == []
+
+
+def test_a_pulled_image_another_plane_runs_keeps_its_reference(
+    world: World, engine: FakeReclaimer, shop: str, alice: Principal
+) -> None:
+    world.platform.settings.keep_release_images = 1
+    engine.pull("id1", "nginx:1.21")
+    engine.pull("id1", "nginx:1.21", plane="other")
+    deploy(world.platform, shop, "nginx:1.21")
+    deploy(world.platform, shop, "nginx:1.22")
+    collect(world.platform, alice)
+    assert engine.pulled["id1"] == {"nginx:1.21", pulled_marker("other", "nginx:1.21")}

@@ -13,6 +13,7 @@ import docker.errors
 import pytest
 import requests
 
+from xae.domain.gc import pulled_marker
 from xae.domain.policy import APP_UID, LABEL_APP, LABEL_MANAGED, LABEL_PLANE
 from xae.domain.runas import APP_RUN_AS, IMAGE_USER, ROOT
 from xae.domain.states import InstanceState
@@ -121,6 +122,9 @@ class FakeEngine:
         self.networks_by_name: dict[str, FakeNetwork] = {}
         self.images_by_id: dict[str, FakeImage] = {}
         self.local_images: set[str] = {"xae/shop:b7"}
+        self.tags_of: dict[str, list[str]] = {}
+        """An image's tags besides the reference it is known by."""
+        self.fail_tag: Exception | None = None
         self.pull_lines: list[dict[str, Any]] = [{"status": "Pulling"}]
         self.fail_create: Exception | None = None
         self.fail_start: Exception | None = None
@@ -155,7 +159,14 @@ class FakeEngine:
     def inspect_image(self, image: str) -> dict[str, Any]:
         if image not in self.local_images:
             raise docker.errors.ImageNotFound(f"no such image {image}")
-        return {"Id": image}
+        return {"Id": image, "RepoTags": [image, *self.tags_of.get(image, [])]}
+
+    def tag(self, image: str, repository: str, tag: str) -> bool:
+        self.calls.append(("tag", image, f"{repository}:{tag}"))
+        if self.fail_tag is not None:
+            raise self.fail_tag
+        self.tags_of.setdefault(image, []).append(f"{repository}:{tag}")
+        return True
 
     def pull(self, image: str, stream: bool, decode: bool) -> Iterator[dict[str, Any]]:
         self.calls.append(("pull", image))
@@ -196,6 +207,7 @@ class _Api:
         self.engine = engine
         self.inspect_image = engine.inspect_image
         self.pull = engine.pull
+        self.tag = engine.tag
 
     def containers(self, all: bool, filters: dict[str, list[str]]) -> list[dict[str, Any]]:
         return self.engine.containers_list(filters)
@@ -307,6 +319,38 @@ def test_start_pulls_a_missing_image_first(runtime: DockerRuntime, engine: FakeE
     runtime.start(spec(image="registry.example/shop:1"))
     assert ("pull", "registry.example/shop:1") in engine.calls
     assert [c[0] for c in engine.calls][-1] == "create"
+
+
+def test_an_image_pulled_here_is_marked_for_garbage_collection_and_one_found_is_not(
+    runtime: DockerRuntime, engine: FakeEngine
+) -> None:
+    runtime.start(spec(image="registry.example/shop:1"))
+    marker = pulled_marker("p1", "registry.example/shop:1")
+    assert ("tag", "registry.example/shop:1", marker) in engine.calls
+    runtime.start(spec())  # xae/shop:b7 was on the engine before: the operator's, unmarked
+    assert [c for c in engine.calls if c[0] == "tag"] == [
+        ("tag", "registry.example/shop:1", marker)
+    ]
+
+
+def test_an_image_another_plane_pulled_is_marked_for_this_one_too(
+    runtime: DockerRuntime, engine: FakeEngine
+) -> None:
+    engine.local_images.add("nginx:1.27")
+    engine.tags_of["nginx:1.27"] = [pulled_marker("p2", "nginx:1.27")]
+    runtime.start(spec(image="nginx:1.27"))
+    runtime.start(spec(image="nginx:1.27"))
+    marked = [c for c in engine.calls if c[0] == "tag"]
+    assert marked == [("tag", "nginx:1.27", pulled_marker("p1", "nginx:1.27"))]  # once
+
+
+def test_an_image_that_cannot_be_marked_still_runs(
+    runtime: DockerRuntime, engine: FakeEngine, caplog: pytest.LogCaptureFixture
+) -> None:
+    engine.fail_tag = api_error(500, "tag refused")
+    instance = runtime.start(spec(image="registry.example/shop:1"))
+    assert instance.state == "running"
+    assert "could not mark the pulled image registry.example/shop:1" in caplog.text
 
 
 def test_a_failed_pull_says_what_kind_never_the_registrys_body(

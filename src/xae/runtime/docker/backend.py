@@ -20,6 +20,7 @@ process starts (`xae.docker_client`) and passed in.
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import secrets
 import threading
@@ -33,6 +34,7 @@ import docker
 import docker.errors
 from docker.models.containers import Container
 
+from xae.domain.gc import PULLED_REPOSITORY, pulled_marker
 from xae.domain.images import describe_pull_failure
 from xae.domain.policy import (
     APP_UID,
@@ -49,6 +51,8 @@ from xae.image_users import image_run_as
 from xae.runtime.base import Instance, InstanceSpec, OneOffResult, OneOffSpec, OutputLine
 from xae.runtime.command import shell_command
 from xae.runtime.docker.hostwall import HostWall, bridge_of
+
+log = logging.getLogger("xae.runtime.docker")
 
 APP_USER = f"{APP_UID}:{APP_UID}"
 MANAGED = LABEL_MANAGED
@@ -335,14 +339,23 @@ class DockerRuntime:
         ]
 
     def ensure_image(self, image: str) -> None:
-        """Pull `image` unless the engine has it; a failure says what kind, never the body."""
+        """Pull `image` unless the engine has it; a failure says what kind, never the body.
+
+        An image pulled here is marked with this plane's tag (`xae.domain.gc.pulled_marker`),
+        so garbage collection removes it once no kept release runs it; so is one that another
+        plane pulled. An image that was on the engine before, unmarked, is never marked."""
         try:
-            self.client.api.inspect_image(image)
-            return
+            found = self.client.api.inspect_image(image)
         except docker.errors.ImageNotFound:
-            pass
+            found = None
         except docker.errors.APIError as e:
             raise RuntimeFailure(f"looking up the image {image} failed ({e.status_code})") from e
+        if found is not None:
+            tags = found.get("RepoTags") or []
+            pulled = any(t.startswith(PULLED_REPOSITORY) for t in tags)
+            if pulled and pulled_marker(self.plane, image) not in tags:
+                self._mark_pulled(image)
+            return
         # The engine's error is read, not chained (`from None`): a traceback in a log would
         # carry the registry's body along.
         try:
@@ -355,6 +368,14 @@ class DockerRuntime:
             raise RuntimeFailure(describe_pull_failure(image, detail)) from None
         except (docker.errors.DockerException, OSError) as e:  # e.g. the engine's read timeout
             raise RuntimeFailure(describe_pull_failure(image, type(e).__name__)) from None
+        self._mark_pulled(image)
+
+    def _mark_pulled(self, image: str) -> None:
+        repository, _, tag = pulled_marker(self.plane, image).rpartition(":")
+        try:
+            self.client.api.tag(image, repository, tag)
+        except docker.errors.APIError as e:  # it runs; only its collection is lost
+            log.warning("could not mark the pulled image %s (%s)", image, e.status_code)
 
     def image_user(self, image: str) -> str:
         """`run_as` of `image`, which the engine holds: its own user (`xae.image_users`)."""
