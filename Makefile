@@ -55,11 +55,10 @@ k8s-for-tests:
 	  echo "\`make k8s-up\` failed on this machine: $$(grep ERROR $(K8S_STATE)/up.log | tail -1) (log: $(K8S_STATE)/up.log)" >$(K8S_STATE)/unavailable; \
 	  cat $(K8S_STATE)/unavailable; }
 
-# `make test LANES=2` runs the slow tiers in two workers: the docker e2e lane, and the
-# Kubernetes lane plus the fuzzer, integration modules filling in (tests/conftest.py groups
-# them): about 28 instead of 40 minutes here. Off by default until it has a record of green
-# runs: the first two runs each found a race (one in the product, one in a test), both fixed.
-LANES ?=
+# The slow tiers run in two workers: the docker e2e lane, and the Kubernetes lane plus the
+# fuzzer, integration modules filling in (tests/conftest.py groups them): 30 instead of 48
+# minutes here. `make test LANES=` runs them one after another, in one process.
+LANES ?= 2
 LANE_ARGS := $(if $(LANES),-n $(LANES) --dist loadgroup,)
 
 # Every tier: unit (with its coverage floor), then integration (real Docker, nginx, git), then
