@@ -84,6 +84,19 @@ def engine(world: World) -> FakeReclaimer:
     return fake
 
 
+def deploy_pulled(world: World, engine: FakeReclaimer, app: str, count: int) -> None:
+    """`count` image deploys of `app`, each pulled by the runtime: `nginx:1.21`, `nginx:1.22`..."""
+    for n in range(1, count + 1):
+        engine.pull(f"id{n}", f"nginx:1.2{n}")
+        deploy(world.platform, app, f"nginx:1.2{n}")
+
+
+@pytest.fixture
+def short_lock_wait(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pass gives up on a busy app's lock after 0.1 s."""
+    monkeypatch.setattr("xae.control.gc.LOCK_WAIT", 0.1)
+
+
 def deploy_n(world: World, engine: FakeReclaimer, app: str, count: int) -> None:
     for n in range(1, count + 1):
         ref = f"xae/app-{app}:b{n}"
@@ -176,14 +189,10 @@ def test_registry_tags_of_collected_builds_are_deleted(
     )
 
 
+@pytest.mark.usefixtures("short_lock_wait")
 def test_an_app_busy_with_a_deploy_is_skipped_not_raced(
-    world: World,
-    engine: FakeReclaimer,
-    shop: str,
-    alice: Principal,
-    monkeypatch: pytest.MonkeyPatch,
+    world: World, engine: FakeReclaimer, shop: str, alice: Principal
 ) -> None:
-    monkeypatch.setattr("xae.control.gc.LOCK_WAIT", 0.1)
     world.platform.settings.keep_release_images = 1
     deploy_n(world, engine, shop, 3)
     with world.platform.change(shop):
@@ -279,9 +288,7 @@ def test_a_platform_pass_removes_pulled_images_no_kept_release_runs(
     world: World, engine: FakeReclaimer, shop: str, alice: Principal
 ) -> None:
     world.platform.settings.keep_release_images = 2
-    for n in (1, 2, 3):
-        engine.pull(f"id{n}", f"nginx:1.2{n}")
-        deploy(world.platform, shop, f"nginx:1.2{n}")
+    deploy_pulled(world, engine, shop, 3)
     engine.pull("id9", "shop-old:v1")  # an app destroyed since: no build names it
 
     assert collect(world.platform, alice, app=shop).images == []  # an app's pass: not these
@@ -312,18 +319,12 @@ def test_an_image_the_operator_had_before_is_never_touched(
     assert engine.pulled == {"mine": {"nginx:1.21"}} and engine.removed == []
 
 
+@pytest.mark.usefixtures("short_lock_wait")
 def test_a_busy_apps_pulled_images_all_stay(
-    world: World,
-    engine: FakeReclaimer,
-    shop: str,
-    alice: Principal,
-    monkeypatch: pytest.MonkeyPatch,
+    world: World, engine: FakeReclaimer, shop: str, alice: Principal
 ) -> None:
-    monkeypatch.setattr("xae.control.gc.LOCK_WAIT", 0.1)
     world.platform.settings.keep_release_images = 1
-    for n in (1, 2, 3):
-        engine.pull(f"id{n}", f"nginx:1.2{n}")
-        deploy(world.platform, shop, f"nginx:1.2{n}")
+    deploy_pulled(world, engine, shop, 3)
     with world.platform.change(shop):
         collected = collect(world.platform, alice)
     assert len(engine.pulled) == 3 and collected.images == []
