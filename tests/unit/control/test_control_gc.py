@@ -12,6 +12,7 @@ from sqlalchemy import select
 from tests.unit.fakes import World, deploy
 
 from xae.auth.policy import Principal
+from xae.control.apps import create_app
 from xae.control.gc import collect
 from xae.control.releases import rollback
 from xae.domain.gc import (
@@ -340,3 +341,17 @@ def test_a_pulled_image_another_plane_runs_keeps_its_reference(
     deploy(world.platform, shop, "nginx:1.22")
     collect(world.platform, alice)
     assert engine.pulled["id1"] == {"nginx:1.21", pulled_marker("other", "nginx:1.21")}
+
+
+def test_a_tenant_moving_on_never_takes_an_image_another_tenants_app_runs(
+    world: World, engine: FakeReclaimer, shop: str, alice: Principal
+) -> None:
+    """Two apps pulled one image under two spellings; the first app's old releases go out of
+    its keep-set, the second still runs it: a platform pass keeps it whole."""
+    create_app(world.platform, alice, "blog")
+    world.platform.settings.keep_release_images = 1
+    deploy_pulled(world, engine, shop, 3)  # nginx:1.21 is image id1; shop runs 1.23 now
+    deploy(world.platform, "blog", "docker.io/library/nginx:1.21")
+    collect(world.platform, alice)
+    assert engine.pulled["id1"] == {"nginx:1.21", pulled_marker(engine.plane, "nginx:1.21")}
+    assert sorted(engine.pulled) == ["id1", "id3"]  # shop's 1.22 went
