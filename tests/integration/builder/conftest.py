@@ -60,7 +60,8 @@ def _free_port() -> int:
 
 @pytest.fixture
 def registry(tmp_path: Path) -> Iterator[str]:
-    """A real registry (Debian's docker-registry, which `make up` installs) on a free loopback
+    """A real registry (Debian's docker-registry, installed by `make k8s-up`, which `make test`
+    runs first) on a free loopback
     port, with its storage in tmp_path; stopped after the test. The engine pulls from a
     loopback registry over plain HTTP without configuration."""
     port = _free_port()
@@ -78,7 +79,7 @@ def registry(tmp_path: Path) -> Iterator[str]:
             stderr=subprocess.DEVNULL,
         )
     except FileNotFoundError:
-        pytest.fail("docker-registry is not installed: `make up` installs it")
+        pytest.fail("docker-registry is not installed: `make k8s-up` installs it")
     try:
         deadline = time.monotonic() + 20
         while True:
