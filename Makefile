@@ -61,11 +61,17 @@ k8s-for-tests:
 LANES ?= 2
 LANE_ARGS := $(if $(LANES),-n $(LANES) --dist loadgroup,)
 
+# What failed e2e tests saw (their apps' objects, the control plane's log on them), printed
+# after the slow tiers' summary when they fail, so it ends up at the end of CI's output.
+CLUES := /tmp/xae-test-clues.txt
+
 # Every tier: unit (with its coverage floor), then integration (real Docker, nginx, git), then
 # e2e on both backends. Any non-zero pytest exit fails the target, 5 (no tests collected) too.
 test: up lint k8s-for-tests pebble
 	$(VENV)/bin/pytest tests/unit -q $(UNIT) $(COVERAGE)
-	$(VENV)/bin/pytest tests/integration tests/e2e -q --durations=25 $(LANE_ARGS)
+	@rm -f $(CLUES)
+	XAE_TEST_CLUES=$(CLUES) $(VENV)/bin/pytest tests/integration tests/e2e -q --durations=25 \
+	  $(LANE_ARGS) || { status=$$?; [ ! -s $(CLUES) ] || tail -c 16000 $(CLUES); exit $$status; }
 
 bench: up
 	$(VENV)/bin/python -m bench

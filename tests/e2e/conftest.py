@@ -13,7 +13,7 @@ import os
 import secrets
 import shutil
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 
 import docker
@@ -21,6 +21,7 @@ import pytest
 from tests.e2e.harness import (
     BACKENDS,
     BIN,
+    CLUES,
     FIXTURES,
     HOOK_RECEIVER_HOST,
     K8S_KUBECONFIG,
@@ -152,6 +153,25 @@ def app_source(tmp_path: Path) -> Callable[[str], Path]:
 def _plane_param(item: pytest.Item | None) -> object:
     callspec = getattr(item, "callspec", None)
     return callspec.params.get("plane") if callspec is not None else None
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """A failed test's clues (`Plane.failure_clues`) go into its report, and to `CLUES`."""
+    report: pytest.TestReport = yield
+    plane = getattr(item, "funcargs", {}).get("plane")
+    if report.when == "call" and report.failed and isinstance(plane, Plane):
+        try:
+            clues = plane.failure_clues(plane.apps[-3:])
+        except Exception as e:  # a clue must never hide the failure itself
+            clues = f"-- no clues: {type(e).__name__}: {e}"
+        report.sections.append(("xae clues", clues))
+        if CLUES:
+            with open(CLUES, "a", encoding="utf-8") as f:
+                f.write(f"\n==== {item.nodeid}\n{clues}\n")
+    return report
 
 
 @pytest.hookimpl(trylast=True)

@@ -23,6 +23,8 @@ import httpx
 import pytest
 from tests.pebble import Pebble
 
+from xae.runtime.kubernetes.manifests import APP as APP_LABEL
+
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 FIXTURES = ROOT / "tests" / "fixtures" / "apps"
@@ -32,6 +34,9 @@ K8S_STATE = Path(os.environ.get("K8S_STATE_DIR", "/var/lib/xae/k8s"))
 K8S_KUBECONFIG = K8S_STATE / "kubeconfig"
 K8S_UNAVAILABLE = K8S_STATE / "unavailable"
 """Written by `make test` with the reason when `make k8s-up` failed."""
+CLUES = os.environ.get("XAE_TEST_CLUES")
+"""Where a failed e2e test appends its clues (`Plane.failure_clues`); `make test` prints the
+file when the slow tiers fail, so they reach the end of CI's output."""
 K8S_REGISTRY = os.environ.get("K8S_REGISTRY", "127.0.0.1:5000")
 KUBECTL = Path(os.environ.get("K8S_CACHE_DIR", "/var/cache/xae/k8s/v1.33.13")) / "bin" / "kubectl"
 
@@ -139,6 +144,31 @@ class Plane:
             tail = (got.stdout or got.stderr).splitlines()[-lines:]
             clues.append(f"-- the last events in {self.namespace}:\n" + "\n".join(tail))
         return "".join(f"\n{clue}" for clue in clues)
+
+    def failure_clues(self, apps: list[str], lines: int = 30) -> str:
+        """What a failed test leaves for whoever reads CI's output: the backend's clues, and
+        per app its objects on Kubernetes and the control plane's last log lines naming it
+        (the plane's state dir, logs included, is gone once the session ends)."""
+        out = [f"-- {self.backend} plane {self.name}, apps {', '.join(apps) or '(none)'}"]
+        log = self.state_dir / "logs" / "xae.log"
+        text = log.read_text(errors="replace").splitlines() if log.exists() else []
+        for app in apps:
+            if self.backend == "kubernetes":
+                got = self.kubectl(
+                    "-n",
+                    self.namespace,
+                    "get",
+                    "pods,endpointslices",
+                    "-o",
+                    "wide",
+                    "-l",
+                    f"{APP_LABEL}={app}",
+                    check=False,
+                )
+                out.append(f"-- objects of {app}:\n{(got.stdout or got.stderr).strip()}")
+            named = [line for line in text if app in line][-lines:]
+            out.append(f"-- the control plane's log on {app}:\n" + "\n".join(named))
+        return "\n".join(out) + self.backend_clues()
 
     def plane_log_if_down(self, lines: int = 60) -> str:
         """When the control plane is not answering: whether its process lives, and the end of

@@ -349,8 +349,7 @@ def _run_build(
                     request.close()
                 in_time = deadline.finish()
             if switch.cancelled and in_time:
-                stopped.extend(confined.kill_steps())  # a cancel racing the last step's exit
-                confined.wait_steps_gone(stopped)
+                confined.stop_steps(stopped)  # a cancel racing a step's start or exit
                 lines.flush()
                 lines.feed(f"the build of {app} was cancelled and stopped\n")
                 raise BuildCancelled(
@@ -358,7 +357,7 @@ def _run_build(
                     "current release keeps serving"
                 )
             if not in_time:
-                confined.wait_steps_gone(stopped)
+                confined.stop_steps(stopped)
                 _log.warning("the build of %s timed out after %g s and was stopped", app, timeout)
                 raise lines.failure(
                     f"the build of {app} timed out after {timeout:g} s and was stopped; make it "

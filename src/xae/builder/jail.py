@@ -19,7 +19,7 @@ import logging
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -40,6 +40,9 @@ CPU_PERIOD = 100_000
 
 STEP_GONE_WAIT = 30.0
 """How long a stopped build's step containers get to disappear before xae removes them."""
+
+STEP_SETTLE = 2.0
+"""How long a stopped build must show no new step container before xae trusts it is over."""
 
 
 @dataclass(frozen=True)
@@ -82,17 +85,54 @@ class Confinement:
         self.params = params
         self.cgroup = cgroup
 
-    def kill_steps(self) -> list[str]:
-        """Kill the containers running this build's steps; their ids."""
-        ids = self.cgroup.container_ids() if self.cgroup is not None else []
+    def step_ids(self) -> list[str]:
+        """This build's step containers: those running in its cgroup, and those the engine
+        has created under it but not started yet (an aborted build may still start one)."""
+        if self.cgroup is None:
+            return []
+        ids = set(self.cgroup.container_ids())
+        for summary in self._client.api.containers(all=True, filters={"status": "created"}):
+            try:
+                info = self._client.api.inspect_container(summary["Id"])
+            except docker.errors.NotFound:
+                continue
+            if (info.get("HostConfig") or {}).get("CgroupParent") == self.cgroup.path:
+                ids.add(str(summary["Id"]))
+        return sorted(ids)
+
+    def kill_steps(self, known: Collection[str] = ()) -> list[str]:
+        """Stop this build's step containers other than `known`; their ids. A running step
+        is killed (the engine removes it); one not started yet is removed at once."""
+        ids = [cid for cid in self.step_ids() if cid not in known]
         for cid in ids:
             try:
                 self._client.api.kill(cid)
             except docker.errors.NotFound:
                 log.debug("build step %s was already gone", cid[:12])
-            except docker.errors.APIError as e:  # e.g. 409: it stopped on its own meanwhile
-                log.debug("build step %s could not be killed: %s", cid[:12], e)
+            except docker.errors.APIError as e:  # 409: not running (created, or exited)
+                log.debug("build step %s could not be killed (%s): removing it", cid[:12], e)
+                with contextlib.suppress(docker.errors.APIError):  # gone or going meanwhile
+                    self._client.api.remove_container(cid, force=True)
         return ids
+
+    def stop_steps(
+        self, stopped: list[str], settle: float = STEP_SETTLE, wait: float = STEP_GONE_WAIT
+    ) -> None:
+        """After a stopped build's stream has ended: keep killing step containers until none
+        has appeared for `settle` seconds, then wait for every one of them to be gone.
+
+        The engine cancels a step when the build request is aborted, but a step it created
+        just before may start after that cancel, with nobody left to stop it: so `stopped`
+        (the ids killed already) is only where this starts."""
+        deadline = time.monotonic() + wait
+        quiet_since = time.monotonic()
+        while time.monotonic() - quiet_since < settle and time.monotonic() < deadline:
+            found = self.kill_steps(known=stopped)
+            if found:
+                stopped.extend(found)
+                quiet_since = time.monotonic()
+            time.sleep(0.1)
+        self.wait_steps_gone(stopped, max(0.0, deadline - time.monotonic()))
 
     def wait_steps_gone(self, ids: list[str], wait: float = STEP_GONE_WAIT) -> None:
         """Wait for the engine to remove the killed step containers; remove stragglers."""

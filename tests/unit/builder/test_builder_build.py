@@ -8,7 +8,7 @@ import os
 import subprocess
 import tarfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -41,6 +41,7 @@ class FakeResponse:
         self.block = block
         self.raw = SimpleNamespace(connection=None)  # no socket: abort() falls back to close()
         self.closed = threading.Event()
+        self.on_close: Callable[[], object] = lambda: None
 
     def iter_content(self, chunk_size: int | None = None) -> Iterator[bytes]:
         for chunk in self.chunks:
@@ -53,6 +54,8 @@ class FakeResponse:
         return {"message": "refused"}
 
     def close(self) -> None:
+        if not self.closed.is_set():
+            self.on_close()
         self.closed.set()
 
 
@@ -68,6 +71,7 @@ class FakeAPI:
         build_error: Exception | None = None,
         cgroup_root: Path | None = None,
         hang: bool = False,
+        step: str = "running",
     ) -> None:
         self.chunks = chunks
         self.exposed = exposed
@@ -75,12 +79,18 @@ class FakeAPI:
         self.build_error = build_error
         self.cgroup_root = cgroup_root
         self.hang = hang
+        self.step = step
+        """With `hang`: the step's container is `running`, `created` (not started yet), or
+        `late` (the engine starts it just after the build request is aborted)."""
         self.build_calls: list[dict[str, Any]] = []
         self.context_at_build: dict[str, str] = {}
         self.tags: list[tuple[str, str, str]] = []
         self.networks_created: list[str] = []
         self.killed: list[str] = []
+        self.removed: list[str] = []
         self.running: dict[str, Path] = {}
+        self.created: dict[str, str] = {}
+        """Containers created but not started: id → their cgroup parent."""
         self.pids_max_at_build = ""
         self.context_links: dict[str, str] = {}
 
@@ -110,18 +120,41 @@ class FakeAPI:
                     body = context.extractfile(member)
                     assert body is not None
                     self.context_at_build[member.name] = body.read().decode()
+        response = FakeResponse(self.chunks, threading.Event() if self.hang else None)
         if self.hang and self.cgroup_root is not None:
-            cid = "f" * 64  # the step's container, as runc creates its cgroup
+            cid = "f" * 64
             step = self.cgroup_root / "pids" / params["cgroupparent"].lstrip("/") / cid
-            step.mkdir()
-            self.running[cid] = step
-        return FakeResponse(self.chunks, threading.Event() if self.hang else None)
+            if self.step == "running":
+                self._start(cid, step)
+            elif self.step == "created":
+                self.created[cid] = params["cgroupparent"]
+            else:
+                response.on_close = lambda: threading.Timer(0.3, self._start, (cid, step)).start()
+        return response
+
+    def _start(self, cid: str, step: Path) -> None:
+        step.mkdir()  # as runc creates the container's cgroup
+        self.running[cid] = step
+
+    def containers(self, all: bool, filters: dict[str, Any]) -> list[dict[str, Any]]:
+        assert all and filters == {"status": "created"}
+        return [{"Id": cid} for cid in self.created]
 
     def kill(self, cid: str) -> None:
+        if cid not in self.running:
+            raise docker.errors.APIError(f"Cannot kill container: {cid} is not running")
         self.killed.append(cid)
         self.running.pop(cid).rmdir()
 
+    def remove_container(self, cid: str, force: bool = False) -> None:
+        assert force
+        if self.created.pop(cid, None) is None and self.running.pop(cid, None) is None:
+            raise docker.errors.NotFound(f"no such container: {cid}")
+        self.removed.append(cid)
+
     def inspect_container(self, cid: str) -> dict[str, Any]:
+        if cid in self.created:
+            return {"Id": cid, "HostConfig": {"CgroupParent": self.created[cid]}}
         if cid not in self.running:
             raise docker.errors.NotFound(f"no such container: {cid}")
         return {"Id": cid}
@@ -534,6 +567,25 @@ def test_a_build_that_overruns_its_deadline_is_stopped_and_tags_nothing(tmp_path
     assert api.running == {}
     assert api.tags == []
     assert "Step 2/2 : RUN sleep 1000" in raised.value.message
+    build_dir = tmp_path / "cgroup" / "pids" / api.build_calls[0]["cgroupparent"].lstrip("/")
+    assert not build_dir.exists()
+
+
+@pytest.mark.parametrize(
+    ("step", "killed", "removed"),
+    [("created", [], ["f" * 64]), ("late", ["f" * 64], [])],
+    ids=["created-not-started", "started-after-the-abort"],
+)
+def test_a_stopped_build_also_stops_a_step_the_engine_had_not_started_yet(
+    tmp_path: Path, step: str, killed: list[str], removed: list[str]
+) -> None:
+    settings = Settings(state_dir=tmp_path / "state", build_timeout=0.3)
+    src = _app(tmp_path, {"Dockerfile": "FROM xae/base\nRUN sleep 1000\n"})
+    api = FakeAPI([{"stream": "Step 2/2 : RUN sleep 1000\n"}], hang=True, step=step)
+    with pytest.raises(BuildFailed, match=r"timed out after 0\.3 s and was stopped"):
+        build_image(FakeClient(api), src, settings)
+    assert (api.killed, api.removed) == (killed, removed)
+    assert api.running == {} and api.created == {}, "no step container is left"
     build_dir = tmp_path / "cgroup" / "pids" / api.build_calls[0]["cgroupparent"].lstrip("/")
     assert not build_dir.exists()
 
