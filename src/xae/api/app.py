@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable
+from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
@@ -87,8 +89,22 @@ def create_app(platform: Platform, reconciler: Reconciler | None = None) -> Fast
         return {"status": "ok"}
 
     declare_actions(app.routes)
-    check_declared(app)
+    if _document.schema is None:
+        check_declared(app)
+        _document.schema = app.openapi_schema
+    app.openapi_schema = copy.deepcopy(_document.schema)  # each app may change its own
     return app
+
+
+class _Document:
+    """The OpenAPI document of the API `create_app` builds, checked by `check_declared` once
+    per process: it is made of the same module-level routers every time, and building it takes
+    about a second (a cost every API test would pay again)."""
+
+    schema: dict[str, Any] | None = None
+
+
+_document = _Document()
 
 
 def include(app: FastAPI, router: APIRouter, **options: object) -> None:
