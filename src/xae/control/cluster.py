@@ -135,6 +135,10 @@ class ClusterStrategy:
 
     def _routes_match(self, plan: AppPlan) -> bool:
         wanted = sorted(self.orchestrator.ready_addresses(plan.app, plan))
+        if not wanted:
+            # The rollout is done, so a ready pod exists; the pod watch has not shown it yet
+            # (it is a stream of its own). Until it does, "no pods, no routes" would match.
+            return False
         if self.routes.upstreams(plan.app) != wanted:
             return False
         # A split's route has a backend per release with a weight; after it ends, none.
@@ -142,7 +146,10 @@ class ClusterStrategy:
 
     def _wait_for_routes(self, plan: AppPlan, progress: Progress) -> None:
         """Return once the router sends the app's traffic to exactly the plan's ready pods."""
-        if not any(p.process == "web" and p.quantity > 0 for p in plan.processes):
+        if not any(
+            p.process == "web" and p.quantity > 0 and p.spec.port is not None
+            for p in plan.processes
+        ):
             return
         deadline = time.monotonic() + ROUTE_WAIT
         with self._routes_changed:

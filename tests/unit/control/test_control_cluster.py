@@ -60,6 +60,9 @@ class FakeOrchestrator:
         self.ready: dict[str, list[str]] = {}
         self.on_routes: RoutesChanged | None = None
         self.publish_on_apply = True
+        self.pods_lag = False
+        """The rollout is done, but the pod and endpoint watches show the pods a moment
+        later (they are separate streams, decoded by separate threads)."""
 
     def ping(self) -> None: ...
     def remove_app(self, app: str) -> None:
@@ -81,12 +84,18 @@ class FakeOrchestrator:
         self.applied.append(plan)
         self.synced.add(plan.spec_hashes().pop())
         addresses = [f"10.0.0.{i + 1}:5000" for i in range(plan.processes[0].quantity)]
-        self.ready[plan.app] = addresses
+        if not self.pods_lag:
+            self.ready[plan.app] = addresses
         if self.publish_on_apply:
             # The endpoint watch reports the new pods a moment later, from another thread.
             assert self.on_routes is not None
             on_routes = self.on_routes
-            threading.Timer(0.05, lambda: on_routes({plan.app: addresses})).start()
+
+            def publish() -> None:
+                self.ready[plan.app] = addresses
+                on_routes({plan.app: addresses})
+
+            threading.Timer(0.2 if self.pods_lag else 0.05, publish).start()
 
     def in_sync(self, plan: AppPlan) -> bool:
         return plan.spec_hashes().pop() in self.synced
@@ -116,6 +125,15 @@ def test_converge_returns_once_the_router_serves_the_ready_pods(
     setup: tuple[ClusterStrategy, FakeOrchestrator, FakeRouter],
 ) -> None:
     strategy, orchestrator, router = setup
+    strategy.converge(make_plan(), lambda _: None)
+    assert router.served() == {"shop": ["10.0.0.1:5000", "10.0.0.2:5000"]}
+
+
+def test_a_deploy_waits_for_the_watch_to_show_the_ready_pods_the_rollout_reported(
+    setup: tuple[ClusterStrategy, FakeOrchestrator, FakeRouter],
+) -> None:
+    strategy, orchestrator, router = setup
+    orchestrator.pods_lag = True  # no ready pod seen and no route yet: they agree, on nothing
     strategy.converge(make_plan(), lambda _: None)
     assert router.served() == {"shop": ["10.0.0.1:5000", "10.0.0.2:5000"]}
 
