@@ -6,8 +6,15 @@ xae=.venv/bin/xae
 if ! $xae apps:info "$app" --json >/dev/null 2>&1; then
   $xae apps:create "$app"
 fi
-if $xae apps:info "$app" --json | .venv/bin/python -c 'import json,sys; sys.exit(0 if json.load(sys.stdin)["release"] else 1)'; then
-  echo "==> $app is already deployed"
+# Deployed and running: nothing to do. Deployed but not running (its image was removed from
+# the engine behind xae's back, say): deployed again, so `make up` always ends with it serving.
+serving='import json,sys
+i = json.load(sys.stdin)
+wanted = sum(f["quantity"] for f in i["formation"])
+running = [x for x in i["instances"] if x["state"] == "running"]
+sys.exit(0 if i["release"] and (running or not wanted) else 1)'
+if $xae apps:info "$app" --json | .venv/bin/python -c "$serving"; then
+  echo "==> $app is already deployed and running"
 else
   $xae deploy "$dir" --app "$app"
 fi
