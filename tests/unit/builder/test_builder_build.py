@@ -590,6 +590,18 @@ def test_a_stopped_build_also_stops_a_step_the_engine_had_not_started_yet(
     assert not build_dir.exists()
 
 
+def test_a_stopped_build_leaves_another_builds_steps_alone(tmp_path: Path) -> None:
+    settings = Settings(state_dir=tmp_path / "state", build_timeout=0.3)
+    src = _app(tmp_path, {"Dockerfile": "FROM xae/base\nRUN sleep 1000\n"})
+    api = FakeAPI([{"stream": "Step 2/2 : RUN sleep 1000\n"}], hang=True, step="created")
+    neighbour = "e" * 64  # another tenant's build step, created and about to start
+    api.created[neighbour] = "/xae-build-default/0123456789abcdef"
+    with pytest.raises(BuildFailed, match=r"timed out after 0\.3 s and was stopped"):
+        build_image(FakeClient(api), src, settings)
+    assert api.removed == ["f" * 64]
+    assert api.created == {neighbour: "/xae-build-default/0123456789abcdef"}
+
+
 def test_build_pids_zero_builds_without_a_pids_cgroup(tmp_path: Path) -> None:
     settings = Settings(state_dir=tmp_path / "state", build_pids=0)
     src = _app(tmp_path, {"Dockerfile": "FROM xae/base\n"})
